@@ -1,0 +1,196 @@
+//! `Engine::run`: run a container with bind mounts and report its exit code.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use crate::engine::Engine;
+use crate::error::{EngineError, Result};
+use crate::process;
+
+/// The network a container (or a build's `RUN` steps) gets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// No network at all (`--network none`), the default.
+    #[default]
+    None,
+    /// The host's network stack (`--network host`), e.g. to reach a server on 127.0.0.1.
+    Host,
+}
+
+impl Network {
+    /// The value of `--network`.
+    pub fn as_arg(self) -> &'static str {
+        match self {
+            Network::None => "none",
+            Network::Host => "host",
+        }
+    }
+}
+
+/// A bind mount of a host path into the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Absolute host path; it must exist.
+    pub host: PathBuf,
+    /// Absolute path inside the container.
+    pub container: String,
+    /// Mount read-only.
+    pub read_only: bool,
+}
+
+/// Options of [`Engine::run`].
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Bind mounts, in order.
+    pub mounts: Vec<Mount>,
+    /// Working directory inside the container (`-w`); `None` keeps the image's.
+    pub workdir: Option<String>,
+    /// Replace the image's entrypoint: the first element is the program (`--entrypoint`), the rest
+    /// come before the run's arguments. `None` keeps the image's entrypoint.
+    pub entrypoint: Option<Vec<String>>,
+    /// Environment variables (`-e K=V`).
+    pub env: BTreeMap<String, String>,
+    /// Network; [`Network::None`] unless set.
+    pub network: Network,
+}
+
+impl Engine {
+    /// Run `image` with `args` (appended to the entrypoint) and return the container's exit code
+    /// (128 + N when the engine process was killed by signal N).
+    ///
+    /// Always `--rm`, `--pull never` (nothing is ever fetched), `--network none` unless
+    /// `opts.network` says otherwise. The container's stdout and stderr are the caller's; stdin is
+    /// closed. No user-namespace option is added: as root, podman refuses `--userns=keep-id`, and
+    /// rootless podman already maps container root to the calling user.
+    ///
+    /// Errors (before anything runs) when a mount's host path is not absolute or missing, or the
+    /// image is not in the engine.
+    pub fn run(&self, image: &str, args: &[String], opts: &RunOptions) -> Result<i32> {
+        let mut cmd = self.command();
+        cmd.args([
+            "run",
+            "--rm",
+            "--pull",
+            "never",
+            "--network",
+            opts.network.as_arg(),
+        ]);
+        for m in &opts.mounts {
+            cmd.arg("--mount").arg(mount_arg(m)?);
+        }
+        if let Some(w) = &opts.workdir {
+            cmd.args(["-w", w]);
+        }
+        for (k, v) in &opts.env {
+            cmd.arg("-e").arg(format!("{k}={v}"));
+        }
+        let mut rest: &[String] = &[];
+        if let Some(ep) = &opts.entrypoint {
+            let (first, tail) = ep.split_first().ok_or_else(|| {
+                EngineError::InvalidInput("the entrypoint override is empty".into())
+            })?;
+            cmd.args(["--entrypoint", first]);
+            rest = tail;
+        }
+        cmd.arg(image).args(rest).args(args);
+        if !self.image_exists(image)? {
+            return Err(EngineError::InvalidInput(format!(
+                "image {image} is not in {}; build or load it first",
+                self.name()
+            )));
+        }
+        cmd.stdin(Stdio::null());
+        let status = process::spawn(&mut cmd, self.name())?.wait().map_err(|e| {
+            EngineError::io(format!("waiting for `{}`", process::command_line(&cmd)), e)
+        })?;
+        Ok(exit_code(status))
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// `type=bind,source=...,target=...[,readonly]`, refusing what that syntax cannot carry.
+fn mount_arg(m: &Mount) -> Result<String> {
+    let host = m.host.to_str().ok_or_else(|| {
+        EngineError::InvalidInput(format!("mount source {} is not UTF-8", m.host.display()))
+    })?;
+    if !m.host.is_absolute() {
+        return Err(EngineError::InvalidInput(format!(
+            "mount source {host} is not an absolute path"
+        )));
+    }
+    if !m.container.starts_with('/') {
+        return Err(EngineError::InvalidInput(format!(
+            "mount target {} is not an absolute path",
+            m.container
+        )));
+    }
+    for p in [host, m.container.as_str()] {
+        if p.contains([',', '\n', '"']) {
+            return Err(EngineError::InvalidInput(format!(
+                "mount path {p:?} contains a comma, quote or newline, which engines cannot mount"
+            )));
+        }
+    }
+    if !m.host.exists() {
+        return Err(EngineError::InvalidInput(format!(
+            "mount source {host} does not exist"
+        )));
+    }
+    let mut s = format!("type=bind,source={host},target={}", m.container);
+    if m.read_only {
+        s.push_str(",readonly");
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_arguments() {
+        let dir = std::env::temp_dir();
+        let m = Mount {
+            host: dir.clone(),
+            container: "/data".into(),
+            read_only: true,
+        };
+        assert_eq!(
+            mount_arg(&m).unwrap(),
+            format!("type=bind,source={},target=/data,readonly", dir.display())
+        );
+        let rel = Mount {
+            host: "rel/dir".into(),
+            ..m.clone()
+        };
+        assert!(
+            mount_arg(&rel)
+                .unwrap_err()
+                .to_string()
+                .contains("rel/dir is not an absolute")
+        );
+        let comma = Mount {
+            host: "/a,b".into(),
+            ..m.clone()
+        };
+        assert!(mount_arg(&comma).unwrap_err().to_string().contains("comma"));
+        let missing = Mount {
+            host: "/definitely/not/here".into(),
+            ..m
+        };
+        assert!(
+            mount_arg(&missing)
+                .unwrap_err()
+                .to_string()
+                .contains("does not exist")
+        );
+    }
+}

@@ -1,0 +1,267 @@
+#!/usr/bin/env bash
+# Container engines for kerblam's tests and CI: install, start, and build the local base image.
+#
+# Usage:
+#   bash scripts/engines.sh install                 # apt-get docker.io podman busybox-static ... (idempotent)
+#   bash scripts/engines.sh start                   # start dockerd (no bridge), configure podman (idempotent)
+#   bash scripts/engines.sh base-image [BINARY...]  # import kerblam-test-base:latest into docker and podman
+#
+# Environment:
+#   KERBLAM_BASE_ENGINES   engines to import the base image into (default: "docker podman", those that run)
+#   KERBLAM_DOCKER, KERBLAM_PODMAN  engine programs (default: docker, podman)
+#   KERBLAM_BASE_TAG       tag of the base image (default: kerblam-test-base:latest)
+#   KERBLAM_DOCKERD_LOG    dockerd log file (default: /var/log/kerblam-dockerd.log)
+#   KERBLAM_ENGINE_WAIT    seconds to wait for `docker info` after starting dockerd (default: 60)
+#
+# No registry is reachable on these machines, so nothing is ever pulled: the base image is a root
+# filesystem made of busybox-static (with applet symlinks), the host's bash and make, and every shared
+# library `ldd` lists for them and for the BINARY arguments (the kerblam executable). Layout is merged-/usr
+# like Debian (bin -> usr/bin, lib -> usr/lib, lib64 -> usr/lib64, sbin -> usr/sbin).
+#
+# Engine facts, measured on Debian 12 (bookworm) with docker.io 20.10.24+dfsg1, podman 4.3.1 (buildah
+# 1.28.2), as root, dockerd started with --bridge=none --iptables=false --ip-masq=false:
+#   - Two docker CLIs may be present: Debian's /usr/bin/docker (20.10.24) and, on these machines, a
+#     static /usr/local/bin/docker (28.2.2) that comes first on PATH. Both talk to the same dockerd.
+#   - Default builder: the LEGACY builder, with either CLI (dockerd 20.10 does not enable BuildKit by
+#     default; CLI 28 without the buildx plugin falls back to legacy and prints "DEPRECATED: The legacy
+#     builder is deprecated"). Force legacy with DOCKER_BUILDKIT=0 (both CLIs).
+#   - BuildKit: DOCKER_BUILDKIT=1 works with Debian's CLI 20.10 (BuildKit built into CLI and daemon).
+#     CLI 28 refuses: "ERROR: BuildKit is enabled but the buildx component is missing or broken"
+#     (no docker-buildx package in bookworm). kerblam-engine then uses another docker on PATH that has
+#     BuildKit (here /usr/bin/docker), or KERBLAM_DOCKER=/usr/bin/docker selects it.
+#   - With --bridge=none, BuildKit RUN steps fail "network bridge not found" unless the build gets
+#     `--network none` (or host); the legacy builder runs RUN steps without a bridge anyway.
+#   - `docker build -t T -f PATH - < context.tar` (PATH inside the tar, may be in a subdir) works with
+#     both builders. The legacy builder rejects `COPY a b .` ("When using COPY with more than one
+#     source file, the destination must be a directory and end with a /"); BuildKit and podman accept it.
+#   - `podman build -t T -f PATH - < context.tar` works too (podman 4.3.1 reads the tar from stdin and
+#     unpacks it into its own temp dir under /var/tmp); a tar FILE as context is refused ("context must
+#     be a directory"), so stdin is the least-copy way. Images are named localhost/T.
+#   - `docker save` (20.10) writes a legacy Docker archive (manifest.json, <id>/layer.tar; no OCI
+#     index.json). `podman save` writes a Docker archive by default, `--format oci-archive` an OCI one.
+#   - `podman load` accepts Docker archives and OCI archives (file or stdin); images from Docker
+#     archives without a registry become localhost/NAME. `docker load` of an OCI archive FAILS on
+#     dockerd 20.10 ("open /var/lib/docker/tmp/docker-import-N/blobs/json: no such file or directory");
+#     it loads podman's Docker archives fine (as localhost/NAME:TAG). So embed Docker archives.
+#     `skopeo copy docker-archive:X oci-archive:Y:NAME` converts offline.
+#   - podman as root: `--userns=keep-id` is refused ("keep-id is only supported in rootless mode");
+#     bind-mounted outputs are owned by root, as with docker. No containers.conf default_ulimits means
+#     podman run fails setting rlimits on these machines (design.md), hence `start` writes it.
+set -euo pipefail
+
+BASE_TAG="${KERBLAM_BASE_TAG:-kerblam-test-base:latest}"
+DOCKERD_LOG="${KERBLAM_DOCKERD_LOG:-/var/log/kerblam-dockerd.log}"
+WAIT_SECS="${KERBLAM_ENGINE_WAIT:-60}"
+PACKAGES=(docker.io podman busybox-static squashfs-tools siftool skopeo zstd)
+LABEL_KEY="org.kerblam.test-base.rootfs-sha256"
+
+say() { echo "engines.sh: $*" >&2; }
+die() {
+    echo "engines.sh: error: $*" >&2
+    exit 1
+}
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+cmd_install() {
+    local missing=()
+    for p in "${PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+            missing+=("$p")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        say "all packages already installed: ${PACKAGES[*]}"
+        return 0
+    fi
+    say "installing: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    as_root apt-get update
+    as_root apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
+docker_ok() { docker info >/dev/null 2>&1; }
+
+start_docker() {
+    command -v dockerd >/dev/null || die "dockerd not found; run: bash scripts/engines.sh install"
+    command -v docker >/dev/null || die "docker CLI not found; run: bash scripts/engines.sh install"
+    if docker_ok; then
+        say "docker is running"
+        return 0
+    fi
+    if [ -s /var/run/docker.pid ] && kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        say "dockerd (pid $(cat /var/run/docker.pid)) is starting; waiting"
+    else
+        say "starting dockerd (no bridge), log: $DOCKERD_LOG"
+        mkdir -p "$(dirname "$DOCKERD_LOG")"
+        # setsid: the daemon must outlive this script and not get the caller's signals.
+        as_root setsid dockerd --bridge=none --iptables=false --ip-masq=false \
+            >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    fi
+    local i
+    for ((i = 0; i < WAIT_SECS; i++)); do
+        if docker_ok; then
+            say "docker is running ($(docker version --format '{{.Server.Version}}' 2>/dev/null))"
+            return 0
+        fi
+        sleep 1
+    done
+    tail -n 30 "$DOCKERD_LOG" >&2 || true
+    die "docker did not answer 'docker info' within ${WAIT_SECS}s; see $DOCKERD_LOG (tail above)"
+}
+
+configure_podman() {
+    command -v podman >/dev/null || die "podman not found; run: bash scripts/engines.sh install"
+    local conf=/etc/containers/containers.conf
+    if [ ! -e "$conf" ]; then
+        say "writing $conf (default_ulimits, or podman run fails setting rlimits here)"
+        as_root mkdir -p /etc/containers
+        printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n' |
+            as_root tee "$conf.tmp" >/dev/null
+        as_root mv "$conf.tmp" "$conf"
+    elif ! grep -q default_ulimits "$conf"; then
+        say "warning: $conf exists without default_ulimits; podman run may fail setting rlimits"
+    fi
+    local out
+    if ! out=$(podman info 2>&1); then
+        echo "$out" | tail -n 20 >&2
+        die "'podman info' failed (output above)"
+    fi
+    say "podman is ready ($(podman version --format '{{.Client.Version}}' 2>/dev/null))"
+}
+
+cmd_start() {
+    start_docker
+    configure_podman
+}
+
+# Copy one host file into the rootfs at the same path (following symlinks for the content).
+put_file() {
+    local src="$1" root="$2"
+    local dest="$root$src"
+    mkdir -p "$(dirname "$dest")"
+    cp -L --preserve=mode "$src" "$dest"
+}
+
+# Shared libraries (absolute paths) that ldd lists for a binary; nothing for static ones.
+libs_of() {
+    ldd "$1" 2>/dev/null | awk '
+        $2 == "=>" && $3 ~ /^\// { print $3; next }
+        $1 ~ /^\// { print $1 }' || true
+}
+
+build_rootfs() {
+    local root="$1"
+    shift
+    local busybox bash_bin make_bin
+    busybox=$(command -v busybox) || die "busybox not found; run: bash scripts/engines.sh install"
+    bash_bin=$(command -v bash)
+    make_bin=$(command -v make) || die "make not found on the host (apt-get install make)"
+    if ldd "$busybox" >/dev/null 2>&1; then
+        die "$busybox is not static (install busybox-static)"
+    fi
+    mkdir -p "$root"/usr/{bin,lib,lib64} "$root"/{etc,tmp,root,proc,sys,dev,var/tmp,home}
+    ln -s usr/bin "$root/bin"
+    ln -s usr/lib "$root/lib"
+    ln -s usr/lib64 "$root/lib64"
+    ln -s usr/bin "$root/sbin"
+    ln -s bin "$root/usr/sbin"
+    chmod 1777 "$root/tmp" "$root/var/tmp"
+    chmod 0700 "$root/root"
+    cp "$busybox" "$root/usr/bin/busybox"
+    cp -L "$bash_bin" "$root/usr/bin/bash"
+    cp -L "$make_bin" "$root/usr/bin/make"
+    chmod 0755 "$root/usr/bin/busybox" "$root/usr/bin/bash" "$root/usr/bin/make"
+    local applet
+    while read -r applet; do
+        applet=${applet##*/}
+        [ -n "$applet" ] || continue
+        [ -e "$root/usr/bin/$applet" ] || [ -L "$root/usr/bin/$applet" ] || ln -s busybox "$root/usr/bin/$applet"
+    done < <("$busybox" --list)
+    # Libraries: of bash, make, the extra binaries, plus libgcc_s and libm (every Rust binary needs them, so the
+    # image stays the same whether or not the kerblam binary is passed).
+    local bins=("$bash_bin" "$make_bin") b lib
+    for b in "$@"; do
+        [ -f "$b" ] || die "extra binary not found: $b"
+        bins+=("$b")
+    done
+    {
+        for b in "${bins[@]}"; do libs_of "$b"; done
+        local soname
+        for soname in libgcc_s.so.1 libm.so.6; do
+            ldconfig -p 2>/dev/null | awk -v n="$soname" '$1 == n && /x86-64/ {print $NF; exit}'
+        done
+    } | sort -u | while read -r lib; do
+        [ -n "$lib" ] && put_file "$lib" "$root"
+    done
+    printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
+    printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+    chmod 0644 "$root/etc/passwd" "$root/etc/group"
+}
+
+import_into() {
+    local engine="$1" tarball="$2" digest="$3"
+    local ref="$BASE_TAG" prog="$engine"
+    if [ "$engine" = podman ]; then
+        ref="localhost/${BASE_TAG#localhost/}"
+        prog="${KERBLAM_PODMAN:-podman}"
+    elif [ "$engine" = docker ]; then
+        prog="${KERBLAM_DOCKER:-docker}"
+    fi
+    local have
+    have=$("$prog" image inspect --format "{{ index .Config.Labels \"$LABEL_KEY\" }}" "$ref" 2>/dev/null || true)
+    if [ "$have" = "$digest" ]; then
+        say "$engine: $ref is up to date (rootfs sha256 $digest)"
+        return 0
+    fi
+    say "$engine: importing $ref (rootfs sha256 $digest)"
+    "$prog" import \
+        --change "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+        --change "LABEL $LABEL_KEY=$digest" \
+        --change 'CMD ["/bin/sh"]' \
+        "$tarball" "$ref" >/dev/null
+}
+
+cmd_base_image() {
+    local engines="${KERBLAM_BASE_ENGINES:-}"
+    if [ -z "$engines" ]; then
+        command -v docker >/dev/null && docker_ok && engines="docker"
+        command -v podman >/dev/null && podman info >/dev/null 2>&1 && engines="$engines podman"
+        [ -n "$engines" ] || die "neither docker nor podman is running; run: bash scripts/engines.sh start"
+    fi
+    # Serialize concurrent callers (parallel test processes): one builds, the others find it done.
+    local lock="${TMPDIR:-/tmp}/kerblam-test-base.lock"
+    exec 9>"$lock"
+    flock 9
+    work=$(mktemp -d "${TMPDIR:-/tmp}/kerblam-base.XXXXXX")
+    trap 'rm -rf "${work:-}"' EXIT
+    build_rootfs "$work/rootfs" "$@"
+    # Deterministic tar: sorted names, fixed mtime, numeric owner 0.
+    tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner --format=gnu \
+        -C "$work/rootfs" -cf "$work/rootfs.tar" .
+    local digest
+    digest=$(sha256sum "$work/rootfs.tar" | cut -d' ' -f1)
+    local e
+    for e in $engines; do
+        import_into "$e" "$work/rootfs.tar" "$digest"
+    done
+    echo "$BASE_TAG"
+}
+
+main() {
+    local cmd="${1:-}"
+    [ $# -gt 0 ] && shift
+    case "$cmd" in
+    install) cmd_install "$@" ;;
+    start) cmd_start "$@" ;;
+    base-image) cmd_base_image "$@" ;;
+    *)
+        echo "usage: bash scripts/engines.sh install|start|base-image [BINARY...]" >&2
+        exit 2
+        ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The test command of CI (.ci/run). Engine tests skip unless KERBLAM_REQUIRE_ENGINES=1 (then they must
+# find docker and podman running: `bash scripts/engines.sh start`).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+run() {
+    echo "+ $*" >&2
+    "$@"
+}
+
+run cargo build --workspace
+run cargo test --workspace
