@@ -1,0 +1,199 @@
+//! The build context: the project without its data, its recipes dir, `.git` and whatever
+//! `.dockerignore` excludes, listed file by file.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use kerblam_plan::{Context, ContextFile, Exclusion, ExclusionReason};
+
+use crate::Error;
+use crate::digest::sha256_files;
+use crate::discover::walk_error;
+use crate::paths::{is_within, normalize, rel_to};
+use crate::project::read_text;
+
+/// A directory left out of the context, with its reason.
+#[derive(Debug, Clone)]
+pub struct ExcludedDir {
+    /// Relative to the root, normalised.
+    pub path: String,
+    /// Why.
+    pub reason: ExclusionReason,
+}
+
+/// Walk `root` and list the build context.
+pub fn build_context(
+    root: &Path,
+    excluded_dirs: &[ExcludedDir],
+    digests: bool,
+) -> Result<Context, Error> {
+    let mut excluded: Vec<Exclusion> = Vec::new();
+    for d in excluded_dirs {
+        let p = normalize(&d.path);
+        if !excluded.iter().any(|e| e.path == p) {
+            excluded.push(Exclusion {
+                path: p,
+                reason: d.reason,
+            });
+        }
+    }
+    if root.join(".git").exists() {
+        excluded.push(Exclusion {
+            path: ".git".into(),
+            reason: ExclusionReason::VersionControl,
+        });
+    }
+    let dockerignore = root.join(".dockerignore");
+    let ignore = if dockerignore.is_file() {
+        excluded.push(Exclusion {
+            path: ".dockerignore".into(),
+            reason: ExclusionReason::DockerignoreFile,
+        });
+        let (gi, patterns) = parse_dockerignore(root, &dockerignore)?;
+        excluded.extend(patterns.into_iter().map(|p| Exclusion {
+            path: p,
+            reason: ExclusionReason::Dockerignore,
+        }));
+        Some(gi)
+    } else {
+        None
+    };
+    let dirs: Vec<String> = excluded
+        .iter()
+        .filter(|e| e.reason != ExclusionReason::Dockerignore)
+        .map(|e| e.path.clone())
+        .collect();
+
+    let mut files = Vec::new();
+    let mut abs_paths = Vec::new();
+    let mut artifacts = Vec::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .standard_filters(false)
+        .hidden(false)
+        .follow_links(false)
+        .sort_by_file_name(|a, b| a.cmp(b))
+        .filter_entry({
+            let root = root.to_path_buf();
+            let dirs = dirs.clone();
+            move |entry| match rel_to(&root, entry.path()) {
+                Some(rel) if rel != "." => !dirs.iter().any(|d| is_within(&rel, d)),
+                _ => true,
+            }
+        })
+        .build();
+    for entry in walker {
+        let entry = entry.map_err(|e| walk_error(root, e))?;
+        let Some(ft) = entry.file_type() else {
+            continue;
+        };
+        if ft.is_dir() {
+            continue;
+        }
+        let Some(rel) = rel_to(root, entry.path()) else {
+            continue;
+        };
+        if let Some(gi) = &ignore {
+            if gi.matched_path_or_any_parents(&rel, false).is_ignore() {
+                continue;
+            }
+        }
+        if !rel.contains('/') && is_kerblam_artifact(&rel) {
+            artifacts.push(rel);
+            continue;
+        }
+        let meta =
+            std::fs::symlink_metadata(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        if ft.is_symlink() {
+            let target =
+                std::fs::read_link(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
+            files.push(ContextFile {
+                path: rel,
+                size: 0,
+                mode,
+                link: Some(target.to_string_lossy().into_owned()),
+                sha256: None,
+            });
+        } else if ft.is_file() {
+            abs_paths.push((files.len(), entry.path().to_path_buf()));
+            files.push(ContextFile {
+                path: rel,
+                size: meta.len(),
+                mode,
+                link: None,
+                sha256: None,
+            });
+        }
+    }
+    for a in artifacts {
+        excluded.push(Exclusion {
+            path: a,
+            reason: ExclusionReason::KerblamArtifact,
+        });
+    }
+    if digests {
+        let paths: Vec<_> = abs_paths.iter().map(|(_, p)| p.clone()).collect();
+        let sums = sha256_files(&paths)?;
+        for ((i, _), sum) in abs_paths.iter().zip(sums) {
+            files[*i].sha256 = Some(sum);
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    excluded.sort_by(|a, b| a.path.cmp(&b.path).then(a.reason.cmp(&b.reason)));
+    let total_bytes = files.iter().map(|f| f.size).sum();
+    Ok(Context {
+        root: ".".into(),
+        excluded,
+        files,
+        total_bytes,
+    })
+}
+
+/// Files kerblam itself writes into a project root.
+pub fn is_kerblam_artifact(name: &str) -> bool {
+    [".kerblam.tar", ".context.tar", ".oci.tar", ".sif"]
+        .iter()
+        .any(|s| name.ends_with(s))
+        || name.contains(".kerblam.tar.tmp")
+}
+
+/// Parse a `.dockerignore`: patterns are relative to the context root (anchored), `!` re-includes,
+/// `#` starts a comment. Returns the matcher and the patterns as written.
+fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String>), Error> {
+    let text = read_text(file)?;
+    let mut builder = GitignoreBuilder::new(root);
+    let mut patterns = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (neg, pat) = match line.strip_prefix('!') {
+            Some(rest) => ("!", rest.trim()),
+            None => ("", line),
+        };
+        let pat = pat.trim_start_matches("./").trim_start_matches('/');
+        let anchored = if pat.starts_with("**") {
+            pat.to_string()
+        } else {
+            format!("/{pat}")
+        };
+        builder
+            .add_line(None, &format!("{neg}{anchored}"))
+            .map_err(|e| {
+                Error::io(
+                    file,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+                )
+            })?;
+        patterns.push(line.to_string());
+    }
+    let gi = builder.build().map_err(|e| {
+        Error::io(
+            file,
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+        )
+    })?;
+    Ok((gi, patterns))
+}

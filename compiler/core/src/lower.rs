@@ -1,0 +1,429 @@
+//! Lowering a pipe of a project into a [`PackagePlan`].
+
+use std::collections::BTreeMap;
+
+use kerblam_plan::{
+    Artifact, ArtifactKind, Base, DataPaths, EnvVar, ExclusionReason, Image, Layer, LayerSource,
+    Metadata, Mount, PLAN_SCHEMA, PackagePlan, PipeInfo, PipeKind, Preflight, Purpose, Source,
+    SourceKind,
+};
+
+use crate::Error;
+use crate::context::{ExcludedDir, build_context};
+use crate::digest::{sha256_bytes, sha256_files};
+use crate::discover::{self, recipe_candidates};
+use crate::paths::{container_join, normalize};
+use crate::project::{MANIFEST_FILE, Project};
+use crate::tag::{check_tag, default_tag};
+
+/// The version of kerblam that compiles plans.
+pub const KERBLAM_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Where kerblam puts its own executable inside an image.
+pub const KERBLAM_IN_IMAGE: &str = "/kerblam";
+/// Where the replay script goes inside an image.
+pub const REPLAY_SCRIPT_IN_IMAGE: &str = "/kerblam-replay.sh";
+
+/// The layout of the replay archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReplayFormat {
+    /// kerblam's own layout: zstd data, plan and checksums.
+    #[default]
+    V2,
+    /// Kerblam! 1.x's layout (`kerblam.toml`, `data.tar.gz`, `name`), replayable by 1.x.
+    KerblamV1,
+}
+
+impl ReplayFormat {
+    /// The identifier stored in the plan's artifact.
+    pub fn id(self) -> &'static str {
+        match self {
+            ReplayFormat::V2 => "kerblam.replay/v2",
+            ReplayFormat::KerblamV1 => "kerblam-v1",
+        }
+    }
+}
+
+/// What to compile, and how.
+#[derive(Debug, Clone, Default)]
+pub struct PipeOptions {
+    /// The pipe's name.
+    pub pipe: String,
+    /// Package (default) or run.
+    pub run: bool,
+    /// The backend; defaults to the manifest's `execution.backend`.
+    pub backend: Option<String>,
+    /// The image tag; defaults to `<pipe>_exec` (package) or `<pipe>_kerblam_run` (run).
+    pub tag: Option<String>,
+    /// Where the replay archive goes (relative to the root, or absolute); default `<pipe>.kerblam.tar`.
+    pub output: Option<String>,
+    /// Hash every context and data file.
+    pub digests: bool,
+    /// The replay archive layout.
+    pub replay_format: ReplayFormat,
+    /// Also save the image into the replay archive.
+    pub embed_image: bool,
+    /// Write a signature into the replay archive.
+    pub sign: bool,
+    /// An image format for backends that write images as files (`oci` for the tarball backend).
+    pub image_format: Option<String>,
+    /// RFC 3339 creation time to record (from `SOURCE_DATE_EPOCH`); `None` keeps plans timeless.
+    pub created: Option<String>,
+}
+
+/// Compile a pipe of `project` into a plan.
+pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan, Error> {
+    let m = &project.manifest;
+    let pipe = discover::find_pipe(project, &opts.pipe)?;
+    let backend = opts
+        .backend
+        .clone()
+        .unwrap_or_else(|| m.execution.backend.clone());
+    let needs_recipe = !(opts.run && backend == "tarball");
+    let recipe = match (&pipe.recipe, needs_recipe) {
+        (Some(r), _) => Some(r.clone()),
+        (None, true) => {
+            return Err(Error::NoRecipe {
+                pipe: pipe.name.clone(),
+                tried: recipe_candidates(&normalize(&m.code.env_dir), &pipe.name).to_vec(),
+            });
+        }
+        (None, false) => None,
+    };
+    let tag = match &opts.tag {
+        Some(t) => {
+            check_tag(t).map_err(|message| Error::InvalidOption {
+                option: "--tag".into(),
+                message,
+                help: Some("use a Docker image reference such as `my_process_package` or `registry.example/lab/process:1`".into()),
+            })?;
+            t.clone()
+        }
+        None => default_tag(&pipe.name, if opts.run { "_kerblam_run" } else { "_exec" }),
+    };
+
+    let paths = &m.data.paths;
+    let data = DataPaths {
+        input: normalize(&paths.input),
+        output: normalize(&paths.output),
+        intermediate: normalize(&paths.intermediate),
+    };
+    let excluded = [
+        ExcludedDir {
+            path: data.input.clone(),
+            reason: ExclusionReason::InputData,
+        },
+        ExcludedDir {
+            path: data.output.clone(),
+            reason: ExclusionReason::OutputData,
+        },
+        ExcludedDir {
+            path: data.intermediate.clone(),
+            reason: ExclusionReason::IntermediateData,
+        },
+        ExcludedDir {
+            path: normalize(&m.code.env_dir),
+            reason: ExclusionReason::EnvDir,
+        },
+    ];
+    let context = build_context(&project.root, &excluded, opts.digests)?;
+
+    let mut inventory = discover::data(project)?;
+    if opts.digests {
+        let abs: Vec<_> = inventory
+            .precious
+            .iter()
+            .map(|f| project.abs(&f.path))
+            .collect();
+        for (f, sum) in inventory.precious.iter_mut().zip(sha256_files(&abs)?) {
+            f.sha256 = Some(sum);
+        }
+    }
+
+    let workdir = m.execution.workdir.clone();
+    let mut mounts: Vec<Mount> = [&data.intermediate, &data.input, &data.output]
+        .into_iter()
+        .map(|d| Mount {
+            host: d.clone(),
+            container: container_join(&workdir, d),
+            read_only: false,
+        })
+        .collect();
+    mounts.sort_by(|a, b| {
+        depth(&a.container)
+            .cmp(&depth(&b.container))
+            .then(a.container.cmp(&b.container))
+    });
+    mounts.dedup_by(|a, b| a.container == b.container);
+
+    let pipe_cmd: Vec<String> = match pipe.kind {
+        PipeKind::Make => vec!["make".into(), "-f".into(), pipe.path.clone()],
+        PipeKind::Shell => vec!["bash".into(), pipe.path.clone()],
+    };
+    let pipe_layer = Layer {
+        from: LayerSource::Context {
+            path: pipe.path.clone(),
+        },
+        to: container_join(&workdir, &pipe.path),
+        mode: 0o644,
+    };
+    let (layers, entrypoint) = if opts.run {
+        (vec![pipe_layer], pipe_cmd)
+    } else {
+        let script = replay_script(&workdir, &pipe.name);
+        (
+            vec![
+                Layer {
+                    from: LayerSource::Kerblam,
+                    to: KERBLAM_IN_IMAGE.into(),
+                    mode: 0o755,
+                },
+                Layer {
+                    from: LayerSource::Generated { text: script },
+                    to: REPLAY_SCRIPT_IN_IMAGE.into(),
+                    mode: 0o755,
+                },
+                Layer {
+                    from: LayerSource::Context {
+                        path: MANIFEST_FILE.into(),
+                    },
+                    to: container_join(&workdir, MANIFEST_FILE),
+                    mode: 0o644,
+                },
+                pipe_layer,
+            ],
+            vec!["/bin/sh".into(), REPLAY_SCRIPT_IN_IMAGE.into()],
+        )
+    };
+
+    let archive_path = opts
+        .output
+        .clone()
+        .unwrap_or_else(|| format!("{}.kerblam.tar", pipe.name));
+    let mut artifacts = Vec::new();
+    match backend.as_str() {
+        "tarball" if !opts.run => {
+            artifacts.push(Artifact {
+                kind: ArtifactKind::ContextArchive,
+                path: format!("{}.context.tar", pipe.name),
+                format: Some("docker-build-context".into()),
+                contents: vec![
+                    "the build context".into(),
+                    ".kerblam/Containerfile".into(),
+                    ".kerblam/kerblam".into(),
+                    ".kerblam/replay.sh".into(),
+                ],
+            });
+            if opts.image_format.as_deref() == Some("oci") {
+                artifacts.push(Artifact {
+                    kind: ArtifactKind::OciArchive,
+                    path: format!("{}.oci.tar", pipe.name),
+                    format: Some("oci-archive".into()),
+                    contents: vec![
+                        "index.json".into(),
+                        "oci-layout".into(),
+                        "blobs/sha256/".into(),
+                    ],
+                });
+            }
+        }
+        "apptainer" if !opts.run => artifacts.push(Artifact {
+            kind: ArtifactKind::Sif,
+            path: format!("{}.sif", pipe.name),
+            format: Some("sif".into()),
+            contents: vec![
+                "squashfs root filesystem".into(),
+                "definition file".into(),
+                "labels".into(),
+            ],
+        }),
+        _ => artifacts.push(Artifact {
+            kind: ArtifactKind::EngineImage,
+            path: tag.clone(),
+            format: None,
+            contents: vec![format!(
+                "{} + {} layers",
+                recipe.as_ref().map_or("scratch", |r| r.path.as_str()),
+                layers.len()
+            )],
+        }),
+    }
+    if !opts.run {
+        artifacts.push(Artifact {
+            kind: ArtifactKind::ReplayArchive,
+            path: archive_path.clone(),
+            format: Some(opts.replay_format.id().into()),
+            contents: replay_contents(opts),
+        });
+    }
+
+    let manifest_bytes = project.source.text.as_bytes();
+    let digest = sha256_bytes(manifest_bytes);
+    let description = pipe.description.as_ref().map(|d| d.full());
+    let mut labels = BTreeMap::new();
+    labels.insert(
+        "org.opencontainers.image.title".to_string(),
+        pipe.name.clone(),
+    );
+    if let Some(d) = &pipe.description {
+        labels.insert(
+            "org.opencontainers.image.description".into(),
+            d.header.clone(),
+        );
+    }
+    if let Some(v) = &m.meta.version {
+        labels.insert("org.opencontainers.image.version".into(), v.clone());
+    }
+    if let Some(c) = &opts.created {
+        labels.insert("org.opencontainers.image.created".into(), c.clone());
+    }
+    labels.insert("dev.kerblam.pipe".into(), pipe.name.clone());
+    labels.insert("dev.kerblam.version".into(), KERBLAM_VERSION.into());
+    labels.insert("dev.kerblam.manifest-digest".into(), digest.clone());
+
+    let mut preflight = Vec::new();
+    if let Some(r) = &recipe {
+        preflight.push(Preflight::FileExists {
+            path: r.path.clone(),
+        });
+    }
+    match backend.as_str() {
+        "docker" | "podman" => preflight.push(Preflight::Tool {
+            names: vec![backend.clone()],
+        }),
+        "apptainer" => {}
+        _ => {}
+    }
+    if !opts.run {
+        let out_dir = parent_dir(&archive_path);
+        preflight.push(Preflight::Writable {
+            path: out_dir.clone(),
+        });
+        let precious: u64 = inventory.precious.iter().map(|f| f.size).sum();
+        let mut bytes = precious + manifest_bytes.len() as u64 + 1024 * 1024;
+        let mut why = format!(
+            "{precious} bytes of precious data, stored at most uncompressed, plus the manifest and 1 MiB for the plan, names and checksums"
+        );
+        if backend == "tarball" {
+            bytes += context.total_bytes;
+            why.push_str(&format!(
+                ", plus {} bytes of build context",
+                context.total_bytes
+            ));
+        }
+        preflight.push(Preflight::DiskSpace {
+            path: out_dir,
+            bytes,
+            why,
+        });
+    }
+
+    Ok(PackagePlan {
+        schema: PLAN_SCHEMA.into(),
+        source: Source {
+            kind: SourceKind::Pipe,
+            manifest: MANIFEST_FILE.into(),
+            digest,
+        },
+        root: ".".into(),
+        name: pipe.name.clone(),
+        backend,
+        purpose: if opts.run {
+            Purpose::Run
+        } else {
+            Purpose::Package
+        },
+        image: Image { tag, labels },
+        base: match &recipe {
+            Some(r) => Base::Recipe {
+                path: r.path.clone(),
+                default: r.default,
+            },
+            None => Base::Scratch,
+        },
+        context,
+        layers,
+        mounts,
+        workdir,
+        env: Vec::<EnvVar>::new(),
+        entrypoint,
+        artifacts,
+        metadata: Metadata {
+            author: None,
+            version: m.meta.version.clone(),
+            description,
+            kerblam_version: KERBLAM_VERSION.into(),
+            created: opts.created.clone(),
+        },
+        preflight,
+        pipe: Some(PipeInfo {
+            name: pipe.name.clone(),
+            kind: pipe.kind,
+            path: pipe.path.clone(),
+            data,
+            precious: inventory.precious,
+            remote: inventory.remote,
+        }),
+        freeze: None,
+    })
+}
+
+fn replay_contents(opts: &PipeOptions) -> Vec<String> {
+    let mut c: Vec<String> = match opts.replay_format {
+        ReplayFormat::V2 => vec![
+            "kerblam.toml".into(),
+            "name".into(),
+            "plan.json".into(),
+            "data.tar.zst".into(),
+        ],
+        ReplayFormat::KerblamV1 => vec!["kerblam.toml".into(), "data.tar.gz".into(), "name".into()],
+    };
+    if opts.embed_image {
+        c.push("image.tar".into());
+    }
+    if opts.sign {
+        c.push("signature.json".into());
+    }
+    if opts.replay_format == ReplayFormat::V2 {
+        c.push("SHA256SUMS".into());
+    }
+    c
+}
+
+fn parent_dir(path: &str) -> String {
+    match path.rsplit_once('/') {
+        Some(("", _)) => "/".into(),
+        Some((dir, _)) => dir.into(),
+        None => ".".into(),
+    }
+}
+
+fn depth(p: &str) -> usize {
+    p.split('/').filter(|s| !s.is_empty()).count()
+}
+
+/// The replay script baked into a package image: fetch remote data, then run the pipe locally.
+pub fn replay_script(workdir: &str, pipe: &str) -> String {
+    format!(
+        "#!/bin/sh\n\
+         # Generated by kerblam {KERBLAM_VERSION}: replays the pipe `{pipe}`.\n\
+         set -e\n\
+         cd {workdir}\n\
+         {KERBLAM_IN_IMAGE} data fetch\n\
+         exec {KERBLAM_IN_IMAGE} run {pipe} --local \"$@\"\n",
+        workdir = sh_quote(workdir),
+        pipe = sh_quote(pipe),
+    )
+}
+
+/// Quote a string for POSIX sh.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-+=:,@".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,106 @@
+//! The compiler's own rules for a manifest, beyond what the schema can say.
+
+use std::collections::BTreeMap;
+
+use crate::diag::Finding;
+use crate::manifest::Manifest;
+use crate::paths::{check_relative, normalize};
+use crate::toml_doc::{Seg, TomlDoc};
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+/// Check the rules the schema cannot express, locating each finding in `doc`.
+pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let src = &doc.source;
+    let path_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
+        if let Some(why) = check_relative(value) {
+            out.push(
+                Finding::error(src, "kerblam::bad-path", format!("{what} `{value}` {why}"))
+                    .at(doc.locate(&path), why)
+                    .help("use a path relative to the directory holding kerblam.toml, without `..` above it"),
+            );
+        }
+    };
+    path_rule(
+        &mut out,
+        vec![key("data"), key("paths"), key("input")],
+        &m.data.paths.input,
+        "data.paths.input",
+    );
+    path_rule(
+        &mut out,
+        vec![key("data"), key("paths"), key("output")],
+        &m.data.paths.output,
+        "data.paths.output",
+    );
+    path_rule(
+        &mut out,
+        vec![key("data"), key("paths"), key("intermediate")],
+        &m.data.paths.intermediate,
+        "data.paths.intermediate",
+    );
+    path_rule(
+        &mut out,
+        vec![key("code"), key("env_dir")],
+        &m.code.env_dir,
+        "code.env_dir",
+    );
+    path_rule(
+        &mut out,
+        vec![key("code"), key("pipes_dir")],
+        &m.code.pipes_dir,
+        "code.pipes_dir",
+    );
+    for (name, files) in &m.data.profiles {
+        for (from, to) in files {
+            let at = vec![key("data"), key("profiles"), key(name)];
+            path_rule(&mut out, at.clone(), from, "profile file");
+            if to != "_" {
+                let mut p = at.clone();
+                p.push(key(from));
+                path_rule(&mut out, p, to, "profile target");
+            }
+        }
+    }
+    let mut targets: BTreeMap<String, &str> = BTreeMap::new();
+    for (url, target) in &m.data.remote {
+        let at = vec![key("data"), key("remote")];
+        let key_span = doc.locate_key(&at, url);
+        if url != "_" {
+            match url::Url::parse(url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https" | "ftp" | "file") => {}
+                Ok(u) => out.push(
+                    Finding::error(src, "kerblam::bad-url", format!("remote URL `{url}` uses the unsupported scheme `{}`", u.scheme()))
+                        .at(key_span.clone(), "unsupported scheme")
+                        .help("use an http://, https://, ftp:// or file:// URL, or `_` for a file that cannot be fetched"),
+                ),
+                Err(e) => out.push(
+                    Finding::error(src, "kerblam::bad-url", format!("remote URL `{url}` does not parse: {e}"))
+                        .at(key_span.clone(), "not a URL")
+                        .help("write a full URL such as \"https://example.org/file.csv\", or `_` for a file that cannot be fetched"),
+                ),
+            }
+        }
+        let mut p = at.clone();
+        p.push(key(url));
+        path_rule(&mut out, p.clone(), target, "remote target");
+        let norm = normalize(target);
+        if let Some(first) = targets.insert(norm.clone(), url) {
+            out.push(
+                Finding::error(
+                    src,
+                    "kerblam::duplicate-target",
+                    format!("`{norm}` is the target of two remote URLs"),
+                )
+                .at(doc.locate(&p), "second URL for the same file")
+                .help(format!(
+                    "it is also the target of `{first}`; give each URL its own file"
+                )),
+            );
+        }
+    }
+    out
+}

@@ -1,0 +1,289 @@
+//! Checking a TOML document against the JSON Schema generated from its Rust type.
+//!
+//! The schema is the single source of truth for which keys exist and what types they take: the
+//! committed schemas under `schemas/`, editor validation and the compiler all agree by construction.
+//! Every schema error is mapped back to the TOML text, and unknown keys get a "did you mean".
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::paths::LocationSegment;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::diag::{Finding, SourceFile};
+use crate::toml_doc::{Seg, TomlDoc};
+
+/// How unknown keys are treated.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckOptions {
+    /// Report unknown keys as warnings and ignore them (for manifests written for newer versions).
+    pub allow_unknown: bool,
+}
+
+/// The outcome of checking a document: the typed value when there were no errors, and every finding.
+pub struct Checked<T> {
+    /// The typed value, when no finding is an error.
+    pub value: Option<T>,
+    /// Errors and warnings, in document order.
+    pub findings: Vec<Finding>,
+    /// The parsed document, for further located checks.
+    pub doc: Option<TomlDoc>,
+}
+
+/// The JSON Schema of `T` as a JSON value.
+pub fn schema_value<T: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).expect("a schema serializes")
+}
+
+/// Parse `source` as TOML and check it against `T`'s schema, then deserialize it.
+pub fn check_toml<T: DeserializeOwned + JsonSchema>(
+    source: SourceFile,
+    opts: CheckOptions,
+) -> Checked<T> {
+    let doc = match TomlDoc::parse(source) {
+        Ok(doc) => doc,
+        Err(finding) => {
+            return Checked {
+                value: None,
+                findings: vec![finding],
+                doc: None,
+            };
+        }
+    };
+    let schema = schema_value::<T>();
+    let mut json = doc.to_json();
+    let mut findings = Vec::new();
+    let mut unknown: Vec<(Vec<Seg>, String)> = Vec::new();
+    {
+        let validator = jsonschema::validator_for(&schema).expect("generated schemas are valid");
+        for err in validator.iter_errors(&json) {
+            let path: Vec<Seg> = err
+                .instance_path()
+                .segments()
+                .map(|s| match s {
+                    LocationSegment::Property(p) => Seg::Key(p.to_string()),
+                    LocationSegment::Index(i) => Seg::Index(i),
+                })
+                .collect();
+            match err.kind() {
+                ValidationErrorKind::AdditionalProperties { unexpected } => {
+                    for key in unexpected {
+                        unknown.push((path.clone(), key.clone()));
+                    }
+                }
+                _ => {
+                    let span = doc.locate(&path);
+                    let where_ = dotted(&path);
+                    let message = if where_.is_empty() {
+                        err.to_string()
+                    } else {
+                        format!("`{where_}`: {err}")
+                    };
+                    findings.push(
+                        Finding::error(&doc.source, "kerblam::schema", message)
+                            .at(span, describe_expected(&schema, &path)),
+                    );
+                }
+            }
+        }
+    }
+    for (path, key) in unknown {
+        let span = doc.locate_key(&path, &key);
+        let table = dotted(&path);
+        let known = known_keys(&schema, &path);
+        let mut finding = Finding::error(
+            &doc.source,
+            "kerblam::unknown-key",
+            if table.is_empty() {
+                format!("unknown key `{key}`")
+            } else {
+                format!("unknown key `{key}` in `[{table}]`")
+            },
+        )
+        .at(span, "not a known key");
+        finding = match did_you_mean(&key, &known) {
+            Some(best) => finding.help(format!("did you mean `{best}`?")),
+            None if !known.is_empty() => {
+                finding.help(format!("known keys here: {}", known.join(", ")))
+            }
+            None => finding,
+        };
+        if opts.allow_unknown {
+            findings.push(
+                finding
+                    .warning()
+                    .help_suffix("ignored because of --allow-unknown"),
+            );
+            remove_key(&mut json, &path, &key);
+        } else {
+            findings.push(finding);
+        }
+    }
+    findings.sort_by_key(|f| f.span.as_ref().map_or(0, |s| s.start));
+    let has_error = findings
+        .iter()
+        .any(|f| f.level == crate::diag::Level::Error);
+    let value = if has_error {
+        None
+    } else {
+        match serde_json::from_value::<T>(json) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                findings.push(Finding::error(
+                    &doc.source,
+                    "kerblam::schema",
+                    e.to_string(),
+                ));
+                None
+            }
+        }
+    };
+    Checked {
+        value,
+        findings,
+        doc: Some(doc),
+    }
+}
+
+trait HelpSuffix {
+    fn help_suffix(self, extra: &str) -> Self;
+}
+
+impl HelpSuffix for Finding {
+    fn help_suffix(mut self, extra: &str) -> Self {
+        self.help = Some(match self.help.take() {
+            Some(h) => format!("{h} ({extra})"),
+            None => extra.to_string(),
+        });
+        self
+    }
+}
+
+/// `a.b[2].c` for a path.
+pub fn dotted(path: &[Seg]) -> String {
+    let mut out = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                if k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    out.push_str(k);
+                } else {
+                    out.push_str(&format!("{k:?}"));
+                }
+            }
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+        }
+    }
+    out
+}
+
+fn remove_key(json: &mut Value, path: &[Seg], key: &str) {
+    let mut cur = json;
+    for seg in path {
+        cur = match (seg, cur) {
+            (Seg::Key(k), Value::Object(m)) => match m.get_mut(k) {
+                Some(v) => v,
+                None => return,
+            },
+            (Seg::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+                Some(v) => v,
+                None => return,
+            },
+            _ => return,
+        };
+    }
+    if let Value::Object(m) = cur {
+        m.remove(key);
+    }
+}
+
+/// Follow `$ref`s to the sub-schema that applies at `path`.
+fn schema_at<'a>(root: &'a Value, path: &[Seg]) -> Option<&'a Value> {
+    let mut cur = resolve(root, root);
+    for seg in path {
+        cur = match seg {
+            Seg::Key(k) => cur
+                .get("properties")
+                .and_then(|p| p.get(k))
+                .or_else(|| cur.get("additionalProperties").filter(|a| a.is_object()))?,
+            Seg::Index(_) => cur.get("items")?,
+        };
+        cur = resolve(root, cur);
+    }
+    Some(cur)
+}
+
+fn resolve<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
+    for _ in 0..16 {
+        let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
+            break;
+        };
+        let Some(ptr) = r.strip_prefix('#') else {
+            break;
+        };
+        match root.pointer(ptr) {
+            Some(next) => schema = next,
+            None => break,
+        }
+    }
+    schema
+}
+
+fn known_keys(root: &Value, path: &[Seg]) -> Vec<String> {
+    schema_at(root, path)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn describe_expected(root: &Value, path: &[Seg]) -> String {
+    match schema_at(root, path).and_then(|s| s.get("type")) {
+        Some(Value::String(t)) => format!("expected {}", article(t)),
+        Some(Value::Array(ts)) => {
+            let names: Vec<_> = ts
+                .iter()
+                .filter_map(Value::as_str)
+                .filter(|t| *t != "null")
+                .collect();
+            format!(
+                "expected {}",
+                names
+                    .iter()
+                    .map(|t| article(t))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            )
+        }
+        _ => "invalid value".into(),
+    }
+}
+
+fn article(t: &str) -> String {
+    match t {
+        "object" => "a table".into(),
+        "array" => "an array".into(),
+        "integer" => "an integer".into(),
+        other => format!("a {other}"),
+    }
+}
+
+/// The known key closest to `key`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(key: &str, known: &'a [String]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| {
+            (
+                strsim::jaro_winkler(&key.to_lowercase(), &k.to_lowercase()),
+                k,
+            )
+        })
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k.as_str())
+}

@@ -1,0 +1,42 @@
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Something carrying out the plan leaves on disk (or in an engine).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// What kind of artifact it is.
+    pub kind: ArtifactKind,
+    /// Where it is written, relative to the root unless absolute. For an engine image, the tag.
+    pub path: String,
+    /// The file format, when the kind has several (e.g. `kerblam.replay/v2` or `kerblam-v1` for a
+    /// replay archive, `oci-archive` for an OCI archive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// What it holds, as the names of its top-level entries (or a short description), in order.
+    pub contents: Vec<String>,
+}
+
+/// The kinds of artifact a plan can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactKind {
+    /// A container image stored in an engine (docker, podman), named by its tag.
+    EngineImage,
+    /// A replay archive (`<pipe>.kerblam.tar`): manifest, precious data, image name, plan, checksums.
+    ReplayArchive,
+    /// A build context archive (`<pipe>.context.tar`) any engine can build from.
+    ContextArchive,
+    /// An OCI image layout archive.
+    OciArchive,
+    /// A `docker save` / `podman save` image archive.
+    ImageArchive,
+    /// An Apptainer / Singularity image file.
+    Sif,
+    /// A compressed tarball of frozen software trees.
+    Tarball,
+    /// A shell script that activates a frozen environment.
+    ActivateScript,
+    /// A JSON file describing a frozen environment.
+    MetadataJson,
+}

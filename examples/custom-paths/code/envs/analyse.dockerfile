@@ -1,0 +1,3 @@
+FROM docker.io/library/debian:12-slim
+WORKDIR /project
+COPY . .

@@ -1,0 +1,63 @@
+//! clap definitions for every subcommand.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Package research pipelines and software environments so they can be re-run years later.
+#[derive(Debug, Parser)]
+#[command(
+    name = "kerblam",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every subcommand accepts.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Run as if kerblam was started in DIR.
+    #[arg(short = 'C', long = "directory", global = true, value_name = "DIR")]
+    pub directory: Option<PathBuf>,
+    /// Print only errors and warnings.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Print more (repeat for even more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// When to use colours.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto, value_name = "WHEN")]
+    pub color: ColorChoice,
+    /// Extra directories (or plugin files) to search for backend plugins, searched first.
+    #[arg(
+        long = "backend-path",
+        global = true,
+        env = "KERBLAM_BACKEND_PATH",
+        value_delimiter = ':',
+        value_name = "PATH"
+    )]
+    pub backend_path: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compile a pipe (or a freeze spec) into a package plan and print it.
+    Plan(crate::cmd::plan::PlanArgs),
+    /// Check a kerblam.toml (or a freeze spec) against the schema and the compiler's rules.
+    Validate(crate::cmd::validate::ValidateArgs),
+    /// Print a JSON Schema (kerblam.toml, plan, freeze spec, plugin messages).
+    Schema(crate::cmd::schema::SchemaArgs),
+}

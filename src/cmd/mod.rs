@@ -1,0 +1,17 @@
+//! One module per subcommand.
+
+pub mod plan;
+pub mod schema;
+pub mod validate;
+
+use crate::cli::{Cli, Command};
+
+/// Run the chosen subcommand and return its exit code.
+pub fn dispatch(cli: Cli) -> miette::Result<u8> {
+    let global = &cli.global;
+    match cli.command {
+        Command::Plan(args) => plan::run(global, args),
+        Command::Validate(args) => validate::run(global, args),
+        Command::Schema(args) => schema::run(global, args),
+    }
+}

@@ -1,0 +1,195 @@
+//! `kerblam plan`: compile a pipe into a package plan and print it, or check a checked-in plan.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use kerblam_compiler::render::{self, Format};
+use kerblam_compiler::{CheckOptions, PipeOptions, Project, ReplayFormat};
+use kerblam_plan::PackagePlan;
+use miette::IntoDiagnostic;
+
+use crate::cli::GlobalArgs;
+use crate::exit;
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The pipe to plan.
+    #[arg(required = true)]
+    pub pipe: Option<String>,
+    #[command(flatten)]
+    pub pipe_opts: PipeArgs,
+    /// Plan for `kerblam run` (build the recipe and run the pipe in it) instead of `kerblam package`.
+    #[arg(long)]
+    pub run: bool,
+    /// Where the replay archive would be written.
+    #[arg(long, value_name = "PATH")]
+    pub archive: Option<String>,
+    /// The replay archive layout the plan describes.
+    #[arg(long, value_enum, default_value_t = ReplayFormatArg::Kerblam)]
+    pub replay_format: ReplayFormatArg,
+    /// The image format, for backends that write images as files (`oci` for the tarball backend).
+    #[arg(long, value_name = "FORMAT")]
+    pub image_format: Option<String>,
+    /// Output format [default: json, or toml when -o/--check names a .toml file].
+    #[arg(long, value_enum)]
+    pub format: Option<PlanFormat>,
+    /// Write the plan to FILE instead of standard output.
+    #[arg(short, long, value_name = "FILE", conflicts_with = "check")]
+    pub output: Option<PathBuf>,
+    /// Add a sha256 for each context and data file.
+    #[arg(long)]
+    pub digests: bool,
+    /// Compare FILE with the plan that would be generated: exit 0 when equal, else print a diff and exit 1.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
+/// Options shared by every command that compiles a pipe.
+#[derive(Debug, Args, Clone, Default)]
+pub struct PipeArgs {
+    /// The image tag [default: <pipe>_exec].
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// The backend to use [default: the manifest's execution.backend].
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Report unknown keys in kerblam.toml as warnings instead of errors.
+    #[arg(long)]
+    pub allow_unknown: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Json,
+    Toml,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReplayFormatArg {
+    /// kerblam's own layout (zstd data, plan, checksums).
+    Kerblam,
+    /// Kerblam! 1.x's layout, replayable by Kerblam! 1.x.
+    KerblamV1,
+}
+
+impl From<ReplayFormatArg> for ReplayFormat {
+    fn from(f: ReplayFormatArg) -> Self {
+        match f {
+            ReplayFormatArg::Kerblam => ReplayFormat::V2,
+            ReplayFormatArg::KerblamV1 => ReplayFormat::KerblamV1,
+        }
+    }
+}
+
+/// The directory kerblam starts in: `-C DIR` or the working directory.
+pub fn start_dir(global: &GlobalArgs) -> PathBuf {
+    global
+        .directory
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// Find and load the project, printing its warnings.
+pub fn load_project(global: &GlobalArgs, allow_unknown: bool) -> miette::Result<Project> {
+    let project = Project::discover(&start_dir(global), CheckOptions { allow_unknown })?;
+    for w in &project.warnings {
+        output::print_report(&miette::Report::new(w.clone()));
+    }
+    Ok(project)
+}
+
+/// The creation time to record: from `SOURCE_DATE_EPOCH` when set, else none.
+pub fn created() -> Option<String> {
+    kerblam_compiler::time::source_date_epoch().map(kerblam_compiler::time::rfc3339)
+}
+
+/// Compile a pipe plan from command-line options.
+pub fn compile(
+    project: &Project,
+    pipe: &str,
+    args: &PipeArgs,
+    mut opts: PipeOptions,
+) -> miette::Result<PackagePlan> {
+    opts.pipe = pipe.to_string();
+    opts.tag = args.tag.clone();
+    opts.backend = args.backend.clone();
+    opts.created = created();
+    Ok(kerblam_compiler::compile_pipe(project, &opts)?)
+}
+
+pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
+    let project = load_project(global, args.pipe_opts.allow_unknown)?;
+    let pipe = args.pipe.clone().unwrap_or_default();
+    let opts = PipeOptions {
+        run: args.run,
+        output: args.archive.clone(),
+        digests: args.digests,
+        replay_format: args.replay_format.into(),
+        image_format: args.image_format.clone(),
+        ..Default::default()
+    };
+    let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
+    let format = args
+        .format
+        .unwrap_or_else(|| infer_format(args.check.as_deref().or(args.output.as_deref())));
+    let text = render::render(&plan, to_format(format));
+    if let Some(check) = &args.check {
+        let old = std::fs::read_to_string(check)
+            .into_diagnostic()
+            .map_err(|e| e.wrap_err(format!("cannot read {}", check.display())))?;
+        return match render::diff(&old, &text, &check.display().to_string()) {
+            None => {
+                output::info(format!("{} is up to date", check.display()));
+                Ok(exit::OK)
+            }
+            Some(diff) => {
+                print!("{diff}");
+                eprintln!(
+                    "error: {} is stale; regenerate it with `kerblam plan {pipe} -o {}`",
+                    check.display(),
+                    check.display()
+                );
+                Ok(exit::FAILURE)
+            }
+        };
+    }
+    match &args.output {
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
+}
+
+fn infer_format(path: Option<&Path>) -> PlanFormat {
+    match path.and_then(|p| p.extension()).and_then(|e| e.to_str()) {
+        Some("toml") => PlanFormat::Toml,
+        _ => PlanFormat::Json,
+    }
+}
+
+fn to_format(f: PlanFormat) -> Format {
+    match f {
+        PlanFormat::Json => Format::Json,
+        PlanFormat::Toml => Format::Toml,
+    }
+}
+
+/// Write a file under a temporary name in the same directory, then rename it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(miette::miette!("cannot write {}: {e}", path.display()));
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `kerblam validate`: check a manifest against the schema and the compiler's rules.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use kerblam_compiler::{
+    CheckOptions, Finding, Level, MANIFEST_FILE, Project, SourceFile, display_path, read_text,
+};
+
+use crate::cli::GlobalArgs;
+use crate::exit;
+use crate::output;
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The manifest to check [default: the project's kerblam.toml].
+    pub file: Option<PathBuf>,
+    /// Report unknown keys as warnings instead of errors.
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Print the findings as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: ValidateArgs) -> miette::Result<u8> {
+    let path = match &args.file {
+        Some(f) => match &global.directory {
+            Some(dir) if f.is_relative() => dir.join(f),
+            _ => f.clone(),
+        },
+        None => Project::find_root(&super::plan::start_dir(global))?.join(MANIFEST_FILE),
+    };
+    let text = read_text(&path)?;
+    let source = SourceFile::new(display_path(&path), text);
+    let opts = CheckOptions {
+        allow_unknown: args.allow_unknown,
+    };
+    let findings = check_file(source, opts);
+    report(&path, &findings, args.json)
+}
+
+/// Check a file of a kind kerblam knows (only manifests for now).
+fn check_file(source: SourceFile, opts: CheckOptions) -> Vec<Finding> {
+    kerblam_compiler::manifest::check(source, opts).1
+}
+
+/// Print findings and return the exit code: 0 when there is no error, 2 otherwise.
+pub fn report(path: &std::path::Path, findings: &[Finding], json: bool) -> miette::Result<u8> {
+    let errors = findings.iter().filter(|f| f.level == Level::Error).count();
+    if json {
+        let list: Vec<_> = findings.iter().map(Finding::to_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&list).expect("findings serialize")
+        );
+    } else {
+        for f in findings {
+            output::print_report(&miette::Report::new(f.clone()));
+        }
+        if errors == 0 {
+            output::info(format!("{}: ok", display_path(path)));
+        } else {
+            eprintln!(
+                "{}: {errors} error{}",
+                display_path(path),
+                if errors == 1 { "" } else { "s" }
+            );
+        }
+    }
+    Ok(if errors == 0 { exit::OK } else { exit::INVALID })
+}
