@@ -2,7 +2,7 @@
 # Container engines for kerblam's tests and CI: install, start, and build the local base image.
 #
 # Usage:
-#   bash scripts/engines.sh install                 # apt-get docker.io podman busybox-static ... (idempotent)
+#   bash scripts/engines.sh install                 # apt-get docker.io podman busybox-static ... make (idempotent)
 #   bash scripts/engines.sh start                   # start dockerd (no bridge), configure podman (idempotent)
 #   bash scripts/engines.sh base-image [BINARY...]  # import kerblam-test-base:latest into docker and podman
 #
@@ -52,7 +52,7 @@ set -euo pipefail
 BASE_TAG="${KERBLAM_BASE_TAG:-kerblam-test-base:latest}"
 DOCKERD_LOG="${KERBLAM_DOCKERD_LOG:-/var/log/kerblam-dockerd.log}"
 WAIT_SECS="${KERBLAM_ENGINE_WAIT:-60}"
-PACKAGES=(docker.io podman busybox-static squashfs-tools siftool skopeo zstd)
+PACKAGES=(docker.io podman busybox-static squashfs-tools siftool skopeo zstd make)
 LABEL_KEY="org.kerblam.test-base.rootfs-sha256"
 
 say() { echo "engines.sh: $*" >&2; }
@@ -79,7 +79,7 @@ cmd_install() {
     say "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     as_root apt-get update
-    as_root apt-get install -y --no-install-recommends "${missing[@]}"
+    as_root apt-get install -y "${missing[@]}"
 }
 
 docker_ok() { docker info >/dev/null 2>&1; }

@@ -13,8 +13,9 @@ use crate::run::Network;
 /// Which Docker builder to use. Podman always builds with buildah and ignores this.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Builder {
-    /// Whatever the user's environment selects (`DOCKER_BUILDKIT` is passed through untouched).
-    /// With Debian's docker.io 20.10 that is the legacy builder.
+    /// What the user's environment selects: `DOCKER_BUILDKIT=1`/`true` means [`Builder::BuildKit`]
+    /// (with its fallback), `0`/`false` [`Builder::Legacy`], anything else the CLI's own default
+    /// (the legacy builder with Debian's docker.io 20.10).
     #[default]
     Default,
     /// The legacy builder: `DOCKER_BUILDKIT=0`.
@@ -23,6 +24,24 @@ pub enum Builder {
     /// engine's CLI has neither buildx nor integrated BuildKit (CLI < 23), another `docker` on `PATH`
     /// that has one is used for the build, with a note on stderr.
     BuildKit,
+}
+
+impl Builder {
+    /// [`Builder::Default`] made explicit from `DOCKER_BUILDKIT` when that is set to a boolean.
+    pub fn resolve(self) -> Builder {
+        self.resolve_with(std::env::var("DOCKER_BUILDKIT").ok().as_deref())
+    }
+
+    fn resolve_with(self, docker_buildkit: Option<&str>) -> Builder {
+        if self != Builder::Default {
+            return self;
+        }
+        match docker_buildkit.map(str::to_ascii_lowercase).as_deref() {
+            Some("1" | "true") => Builder::BuildKit,
+            Some("0" | "false") => Builder::Legacy,
+            _ => Builder::Default,
+        }
+    }
 }
 
 /// Options of [`Engine::build`].
@@ -62,7 +81,7 @@ impl Engine {
                 "the Containerfile path must be relative to the build context, got {containerfile:?}"
             )));
         }
-        let mut cmd = match (self.flavor(), opts.builder) {
+        let mut cmd = match (self.flavor(), opts.builder.resolve()) {
             (Flavor::Docker, Builder::BuildKit) => {
                 let program = self.buildkit_program()?;
                 let mut c = Command::new(program);
@@ -168,4 +187,36 @@ fn cli_has_buildkit(program: &Path) -> bool {
         .next()
         .and_then(|m| m.parse::<u32>().ok())
         .is_some_and(|major| major < 23)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_builder_follows_docker_buildkit() {
+        assert_eq!(Builder::Default.resolve_with(Some("1")), Builder::BuildKit);
+        assert_eq!(
+            Builder::Default.resolve_with(Some("True")),
+            Builder::BuildKit
+        );
+        assert_eq!(Builder::Default.resolve_with(Some("0")), Builder::Legacy);
+        assert_eq!(Builder::Default.resolve_with(None), Builder::Default);
+        assert_eq!(Builder::Default.resolve_with(Some("")), Builder::Default);
+        assert_eq!(Builder::Legacy.resolve_with(Some("1")), Builder::Legacy);
+    }
+
+    #[test]
+    fn relative_containerfile_required() {
+        let e = Engine::new("/nonexistent/docker");
+        let err = e
+            .build(
+                "t",
+                "/abs/Containerfile",
+                &mut [0u8; 0].as_slice(),
+                &BuildOptions::default(),
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("must be relative"), "{err}");
+    }
 }

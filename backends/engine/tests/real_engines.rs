@@ -230,6 +230,40 @@ fn podman_save_remove_load_run() {
     save_remove_load_run("podman");
 }
 
+/// An archive saved by docker loads into podman (as `localhost/NAME`) and runs there: what a replay
+/// on the other engine relies on.
+#[test]
+fn docker_archive_loads_and_runs_in_podman() {
+    let Some((docker, base)) = setup("docker") else {
+        return;
+    };
+    let Some((podman, _)) = setup("podman") else {
+        return;
+    };
+    let tag = format!("kerblam-engine-test-cross:{}", std::process::id());
+    let ctx = tar_of(&[(
+        "Containerfile",
+        &format!("FROM {base}\nRUN echo crossed > /cross.txt\n"),
+        0o644,
+    )]);
+    let o = BuildOptions {
+        quiet: true,
+        network: Some(Network::None),
+        ..Default::default()
+    };
+    docker
+        .build(&tag, "Containerfile", &mut ctx.as_slice(), &o)
+        .unwrap();
+    let mut archive = Vec::new();
+    docker.save(&tag, &mut archive).unwrap();
+    docker.remove_image(&tag).unwrap();
+    let names = podman.load(&mut archive.as_slice()).unwrap();
+    assert_eq!(names, [format!("localhost/{tag}")]);
+    let args = ["sh", "-c", "test \"$(cat /cross.txt)\" = crossed"].map(String::from);
+    assert_eq!(podman.run(&tag, &args, &RunOptions::default()).unwrap(), 0);
+    podman.remove_image(&tag).unwrap();
+}
+
 fn build_failure_shows_engine_output(name: &str, builder: Builder) {
     let Some((engine, base)) = setup(name) else {
         return;
