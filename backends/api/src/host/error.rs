@@ -1,0 +1,199 @@
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::{ErrorMessage, Status};
+
+/// Whether a library was merely not a plugin, or a plugin that was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadErrorKind {
+    /// Not a kerblam plugin (not ELF, wrong ELF class, not loadable, no ABI symbol): skipped.
+    Skipped,
+    /// A kerblam plugin that cannot be used (ABI major, missing symbol, invalid describe): refused.
+    Refused,
+}
+
+/// Why a library was not loaded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LoadError {
+    /// The library.
+    pub path: PathBuf,
+    /// Skipped or refused.
+    pub kind: LoadErrorKind,
+    /// The reason, for the user.
+    pub reason: String,
+}
+
+impl std::fmt::Display for LoadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.kind {
+            LoadErrorKind::Skipped => "skipped",
+            LoadErrorKind::Refused => "refused backend plugin",
+        };
+        write!(f, "{what} {}: {}", self.path.display(), self.reason)
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A backend name that no loaded plugin has.
+#[derive(Debug, Clone)]
+pub struct UnknownBackend {
+    /// The name asked for.
+    pub name: String,
+    /// The names of the plugins that were found.
+    pub installed: Vec<String>,
+    /// The directories searched.
+    pub searched: Vec<PathBuf>,
+    /// How many libraries were skipped or refused.
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for UnknownBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "no backend named {:?}", self.name)?;
+        if self.installed.is_empty() {
+            write!(f, "; no backends are installed")?;
+        } else {
+            write!(f, "; installed: {}", self.installed.join(", "))?;
+        }
+        let dirs: Vec<String> = self
+            .searched
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        write!(
+            f,
+            " (searched: {})",
+            if dirs.is_empty() {
+                "nothing".to_string()
+            } else {
+                dirs.join(", ")
+            }
+        )?;
+        if self.skipped > 0 {
+            write!(
+                f,
+                "; {} libraries were skipped, `kerblam backends` says why",
+                self.skipped
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for UnknownBackend {}
+
+/// Why a call into a plugin did not produce a result.
+#[derive(Debug, Clone)]
+pub enum CallError {
+    /// The plugin lacks capabilities the request needs; nothing was run.
+    Missing {
+        /// The backend name.
+        backend: String,
+        /// The missing capabilities (see [`crate::missing_capabilities`]).
+        missing: Vec<String>,
+    },
+    /// The plugin reported a well-formed error.
+    Failed {
+        /// The backend name.
+        backend: String,
+        /// The status code it returned.
+        status: Status,
+        /// Its error message.
+        error: ErrorMessage,
+    },
+    /// The plugin returned something that is not a valid reply.
+    BadOutput {
+        /// The backend name.
+        backend: String,
+        /// The library.
+        path: PathBuf,
+        /// The raw status code.
+        code: i32,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The plugin did not return within the timeout. It was asked to cancel; `returned` says
+    /// whether it then returned within the grace period (otherwise its thread is abandoned).
+    TimedOut {
+        /// The backend name.
+        backend: String,
+        /// The timeout.
+        after: Duration,
+        /// Whether it returned after being cancelled.
+        returned: bool,
+    },
+    /// The request could not be serialized.
+    Request(String),
+}
+
+impl CallError {
+    /// The status this error corresponds to, for exit-code decisions.
+    pub fn status(&self) -> Status {
+        match self {
+            CallError::Missing { .. } => Status::Unsupported,
+            CallError::Failed { status, .. } => *status,
+            CallError::BadOutput { .. } => Status::BackendError,
+            CallError::TimedOut { .. } => Status::Cancelled,
+            CallError::Request(_) => Status::InvalidInput,
+        }
+    }
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallError::Missing { backend, missing } => write!(
+                f,
+                "backend {backend:?} cannot carry out this plan: it does not support {}",
+                missing.join(", ")
+            ),
+            CallError::Failed {
+                backend,
+                status,
+                error,
+            } => {
+                write!(
+                    f,
+                    "backend {backend:?} failed ({}): {}",
+                    status.name(),
+                    error.message
+                )?;
+                if let Some(help) = &error.help {
+                    write!(f, "\nhelp: {help}")?;
+                }
+                Ok(())
+            }
+            CallError::BadOutput {
+                backend,
+                path,
+                code,
+                reason,
+            } => write!(
+                f,
+                "backend {backend:?} ({}) returned an invalid reply (status {code}): {reason}",
+                path.display()
+            ),
+            CallError::TimedOut {
+                backend,
+                after,
+                returned,
+            } => {
+                write!(
+                    f,
+                    "backend {backend:?} did not finish within {:.1}s",
+                    after.as_secs_f64()
+                )?;
+                if *returned {
+                    write!(f, "; it stopped when asked to cancel")
+                } else {
+                    write!(f, "; it ignored cancellation and was abandoned")
+                }
+            }
+            CallError::Request(e) => write!(f, "cannot serialize the request: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}

@@ -1,0 +1,350 @@
+//! One loaded plugin: loading with checks, and guarded calls.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
+use serde::de::DeserializeOwned;
+
+use super::callbacks::{HostCallbacks, Session};
+use super::{CallError, LoadError, LoadErrorKind, elf};
+use crate::abi::{
+    AbiVersionFn, DescribeFn, ExecuteFn, FreeFn, SYM_ABI_VERSION, SYM_DESCRIBE, SYM_EXECUTE,
+    SYM_FREE,
+};
+use crate::{
+    Buf, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello, Status, split_abi_version,
+};
+
+/// How long a plugin that timed out gets to honour cancellation before it is abandoned.
+const CANCEL_GRACE: Duration = Duration::from_secs(2);
+
+struct Fns {
+    describe: DescribeFn,
+    execute: ExecuteFn,
+    free: FreeFn,
+}
+
+struct Inner {
+    path: PathBuf,
+    abi_version: u32,
+    describe: Describe,
+    describe_json: serde_json::Value,
+    fns: Fns,
+    exec_lock: Mutex<()>,
+    late: Arc<AtomicU64>,
+}
+
+/// A loaded, validated backend plugin. Cheap to clone; the library stays loaded for the life of
+/// the process.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.name())
+            .field("path", &self.inner.path)
+            .finish()
+    }
+}
+
+/// The raw outcome of a call: the status code and a copy of the bytes in `out` (already freed
+/// with the plugin's `kerblam_backend_free`).
+#[derive(Debug, Clone)]
+pub struct RawReply {
+    /// The status code returned.
+    pub code: i32,
+    /// The bytes of `out`.
+    pub bytes: Vec<u8>,
+    /// `out.ptr` was null.
+    pub null: bool,
+}
+
+/// Decode a reply's bytes as a `T`, with a precise reason when they are not UTF-8, truncated, not
+/// JSON, or not the expected message.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String> {
+    if bytes.is_empty() {
+        return Err(format!("the {what} buffer is empty"));
+    }
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        format!(
+            "the {what} is not UTF-8 (invalid byte 0x{:02x} at offset {} of {})",
+            bytes[e.valid_up_to()],
+            e.valid_up_to(),
+            bytes.len()
+        )
+    })?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        if e.is_eof() {
+            format!(
+                "the {what} is truncated: its JSON ends unexpectedly after {} bytes ({e})",
+                bytes.len()
+            )
+        } else {
+            format!("the {what} is not valid JSON: {e}")
+        }
+    })?;
+    serde_json::from_value(value).map_err(|e| format!("the {what} is not a valid message: {e}"))
+}
+
+fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
+    // SAFETY: the caller names the symbol's type from the ABI; the library is never unloaded.
+    unsafe { lib.get::<T>(name).ok().map(|s| *s) }
+}
+
+impl Plugin {
+    /// Load and validate the library at `path`: ELF header check, `dlopen` with
+    /// `RTLD_NOW | RTLD_LOCAL` (never closed), the ABI version, all four symbols, and a valid
+    /// describe reply to `hello`.
+    pub fn load(path: &Path, hello: &Hello) -> Result<Plugin, LoadError> {
+        let skip = |reason: String| LoadError {
+            path: path.to_path_buf(),
+            kind: LoadErrorKind::Skipped,
+            reason,
+        };
+        let refuse = |reason: String| LoadError {
+            path: path.to_path_buf(),
+            kind: LoadErrorKind::Refused,
+            reason,
+        };
+        elf::check(path).map_err(skip)?;
+        // SAFETY: loading runs the library's initializers; that is the point of a plugin. The
+        // library is leaked below and never unloaded.
+        let lib = unsafe { Library::open(Some(path), RTLD_NOW | RTLD_LOCAL) }
+            .map_err(|e| skip(format!("cannot be loaded: {e}")))?;
+        let lib: &'static Library = Box::leak(Box::new(lib));
+        let abi: AbiVersionFn = sym(lib, SYM_ABI_VERSION).ok_or_else(|| {
+            skip(format!(
+                "not a kerblam backend (no `{SYM_ABI_VERSION}` symbol)"
+            ))
+        })?;
+        // SAFETY: ABI signature.
+        let abi_version = unsafe { abi() };
+        let (major, minor) = split_abi_version(abi_version);
+        if major != crate::ABI_MAJOR {
+            return Err(refuse(format!(
+                "built for backend ABI {major}.{minor}, but this kerblam speaks ABI {}.{}; rebuild it against kerblam-backend-api with ABI {}",
+                crate::ABI_MAJOR,
+                crate::ABI_MINOR,
+                crate::ABI_MAJOR
+            )));
+        }
+        let missing = |s: &str| refuse(format!("missing symbol `{s}`"));
+        let fns = Fns {
+            describe: sym(lib, SYM_DESCRIBE).ok_or_else(|| missing(SYM_DESCRIBE))?,
+            execute: sym(lib, SYM_EXECUTE).ok_or_else(|| missing(SYM_EXECUTE))?,
+            free: sym(lib, SYM_FREE).ok_or_else(|| missing(SYM_FREE))?,
+        };
+        let hello_bytes = serde_json::to_vec(hello).map_err(|e| refuse(e.to_string()))?;
+        let raw = Self::call_describe(&fns, &hello_bytes);
+        if raw.code != Status::Ok.code() {
+            let why = match decode::<ErrorMessage>(&raw.bytes, "error") {
+                Ok(e) => e.message,
+                Err(e) => e,
+            };
+            return Err(refuse(format!(
+                "describe failed with status {}: {why}",
+                raw.code
+            )));
+        }
+        let describe_json: serde_json::Value = decode(&raw.bytes, "describe reply")
+            .map_err(|e| refuse(format!("describe returned garbage: {e}")))?;
+        let describe: Describe = serde_json::from_value(describe_json.clone()).map_err(|e| {
+            refuse(format!(
+                "describe returned garbage: not a valid describe message: {e}"
+            ))
+        })?;
+        let problems = describe.problems();
+        if !problems.is_empty() {
+            return Err(refuse(format!("invalid describe: {}", problems.join("; "))));
+        }
+        if describe.abi.major != major {
+            return Err(refuse(format!(
+                "describe says ABI {} but kerblam_backend_abi_version says {major}.{minor}",
+                describe.abi
+            )));
+        }
+        Ok(Plugin {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                abi_version,
+                describe,
+                describe_json,
+                fns,
+                exec_lock: Mutex::new(()),
+                late: Arc::new(AtomicU64::new(0)),
+            }),
+        })
+    }
+
+    fn call_describe(fns: &Fns, hello: &[u8]) -> RawReply {
+        let mut out = Buf::EMPTY;
+        // SAFETY: ABI contract; `hello` outlives the call.
+        let code = unsafe { (fns.describe)(hello.as_ptr(), hello.len(), &mut out) };
+        Self::take(fns, code, out)
+    }
+
+    /// Copy `out` and give it back to the plugin's free.
+    fn take(fns: &Fns, code: i32, out: Buf) -> RawReply {
+        let null = out.ptr.is_null();
+        let bytes = if null || out.len == 0 {
+            Vec::new()
+        } else {
+            // SAFETY: the plugin promises `len` readable bytes at `ptr` until it is freed.
+            unsafe { std::slice::from_raw_parts(out.ptr, out.len) }.to_vec()
+        };
+        if !null {
+            // SAFETY: handing back exactly what the plugin returned, once.
+            unsafe { (fns.free)(out) };
+        }
+        RawReply { code, bytes, null }
+    }
+
+    /// The backend name.
+    pub fn name(&self) -> &str {
+        &self.inner.describe.name
+    }
+
+    /// The library path.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The raw value of `kerblam_backend_abi_version`.
+    pub fn abi_version(&self) -> u32 {
+        self.inner.abi_version
+    }
+
+    /// The validated describe reply.
+    pub fn describe(&self) -> &Describe {
+        &self.inner.describe
+    }
+
+    /// The describe reply as the plugin sent it (may contain fields newer than this host).
+    pub fn describe_json(&self) -> &serde_json::Value {
+        &self.inner.describe_json
+    }
+
+    /// How many callbacks arrived after their execute call had returned (ignored; a plugin bug).
+    pub fn late_callbacks(&self) -> u64 {
+        self.inner.late.load(Ordering::SeqCst)
+    }
+
+    /// Call `kerblam_backend_describe` with arbitrary bytes (for the conformance kit).
+    pub fn raw_describe(&self, hello: &[u8]) -> RawReply {
+        Self::call_describe(&self.inner.fns, hello)
+    }
+
+    /// Call `kerblam_backend_free` on the empty buffer, which must be a no-op.
+    pub fn free_empty(&self) {
+        // SAFETY: freeing a null buffer is defined as a no-op by the ABI.
+        unsafe { (self.inner.fns.free)(Buf::EMPTY) }
+    }
+
+    /// Call `kerblam_backend_execute` with arbitrary bytes. Calls are serialized unless the plugin
+    /// claims `reentrant`. With a timeout the call runs on its own thread; when it expires the
+    /// plugin is asked to cancel, given a short grace period, then abandoned.
+    pub fn raw_execute(
+        &self,
+        request: Vec<u8>,
+        callbacks: Arc<dyn HostCallbacks>,
+        timeout: Option<Duration>,
+    ) -> Result<RawReply, CallError> {
+        let session = Session::leak(self.name(), callbacks, self.inner.late.clone());
+        let inner = self.inner.clone();
+        let run = move || {
+            let _serial = if inner.describe.capabilities.reentrant {
+                None
+            } else {
+                Some(inner.exec_lock.lock().unwrap_or_else(|e| e.into_inner()))
+            };
+            let table = session.table();
+            let mut out = Buf::EMPTY;
+            // SAFETY: ABI contract; request and table outlive the call.
+            let code =
+                unsafe { (inner.fns.execute)(request.as_ptr(), request.len(), &table, &mut out) };
+            session.close();
+            Self::take(&inner.fns, code, out)
+        };
+        let Some(timeout) = timeout else {
+            return Ok(run());
+        };
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("backend-{}", self.name()))
+            .spawn(move || {
+                let _ = tx.send(run());
+            })
+            .map_err(|e| CallError::Request(format!("cannot start a thread: {e}")))?;
+        match rx.recv_timeout(timeout) {
+            Ok(reply) => Ok(reply),
+            Err(_) => {
+                session.cancel();
+                let returned = rx.recv_timeout(CANCEL_GRACE).is_ok();
+                session.close();
+                Err(CallError::TimedOut {
+                    backend: self.name().to_string(),
+                    after: timeout,
+                    returned,
+                })
+            }
+        }
+    }
+
+    /// Turn a raw execute reply into a result or a [`CallError`], checking that the bytes are a
+    /// valid message of the kind the status announces.
+    pub fn interpret(&self, raw: &RawReply) -> Result<ExecuteResult, CallError> {
+        let bad = |reason: String| CallError::BadOutput {
+            backend: self.name().to_string(),
+            path: self.path().to_path_buf(),
+            code: raw.code,
+            reason,
+        };
+        let status = Status::from_code(raw.code)
+            .ok_or_else(|| bad(format!("unknown status code {}", raw.code)))?;
+        if status == Status::Ok {
+            return decode::<ExecuteResult>(&raw.bytes, "execute result").map_err(bad);
+        }
+        let error = decode::<ErrorMessage>(&raw.bytes, "error message").map_err(bad)?;
+        Err(CallError::Failed {
+            backend: self.name().to_string(),
+            status,
+            error,
+        })
+    }
+
+    /// The capabilities `request` needs that this plugin lacks (empty when it can run it).
+    pub fn missing_capabilities(&self, request: &ExecuteRequest) -> Vec<String> {
+        crate::missing_capabilities(
+            request.action,
+            &request.plan,
+            &request.options,
+            self.describe(),
+        )
+    }
+
+    /// Execute a request: refuse it before anything runs when a capability is missing, then call
+    /// the plugin (see [`Plugin::raw_execute`]) and validate its reply.
+    pub fn execute(
+        &self,
+        request: &ExecuteRequest,
+        callbacks: Arc<dyn HostCallbacks>,
+        timeout: Option<Duration>,
+    ) -> Result<ExecuteResult, CallError> {
+        let missing = self.missing_capabilities(request);
+        if !missing.is_empty() {
+            return Err(CallError::Missing {
+                backend: self.name().to_string(),
+                missing,
+            });
+        }
+        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let raw = self.raw_execute(bytes, callbacks, timeout)?;
+        self.interpret(&raw)
+    }
+}

@@ -1,0 +1,150 @@
+//! Running a plan's [`Preflight`] checks, for backends: the SDK runs them before it calls
+//! [`crate::Backend::execute`] (a backend may override [`crate::Backend::preflight`]).
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use kerblam_plan::{PackagePlan, Preflight};
+
+use crate::{ErrorMessage, Paths};
+
+/// Resolve a plan path: `$TMPDIR` is `paths.temp_dir`, absolute paths stay, others are joined to
+/// `paths.root`.
+pub fn resolve(paths: &Paths, p: &str) -> PathBuf {
+    if p == "$TMPDIR" {
+        return PathBuf::from(&paths.temp_dir);
+    }
+    if let Some(rest) = p.strip_prefix("$TMPDIR/") {
+        return Path::new(&paths.temp_dir).join(rest);
+    }
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        Path::new(&paths.root).join(path)
+    }
+}
+
+/// The nearest existing ancestor of `p` (itself included).
+fn existing_ancestor(p: &Path) -> Option<&Path> {
+    p.ancestors().find(|a| a.exists())
+}
+
+fn cstring(p: &Path) -> Option<CString> {
+    CString::new(p.as_os_str().as_bytes()).ok()
+}
+
+/// Bytes available to an unprivileged user on the filesystem holding `p`.
+pub fn available_bytes(p: &Path) -> std::io::Result<u64> {
+    let c = cstring(p).ok_or_else(|| std::io::Error::other("path contains a NUL byte"))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a valid C string, st a valid out pointer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok((st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+fn writable(p: &Path) -> bool {
+    // SAFETY: valid C string.
+    cstring(p).is_some_and(|c| unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0)
+}
+
+/// Whether a program named `name` is on `PATH` (or is an existing path when it contains `/`).
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let is_exe = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if name.contains('/') {
+        let p = PathBuf::from(name);
+        return is_exe(&p).then_some(p);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| is_exe(p))
+}
+
+fn human(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{v:.1} {} ({bytes} bytes)", UNITS[u])
+    }
+}
+
+/// Run one check; `Err` carries the reason with the numbers.
+pub fn check(paths: &Paths, check: &Preflight) -> Result<(), String> {
+    match check {
+        Preflight::DiskSpace { path, bytes, why } => {
+            let p = resolve(paths, path);
+            let at = existing_ancestor(&p)
+                .ok_or_else(|| format!("no existing directory above {}", p.display()))?;
+            let avail = available_bytes(at)
+                .map_err(|e| format!("cannot read free space at {}: {e}", at.display()))?;
+            if avail < *bytes {
+                return Err(format!(
+                    "not enough disk space at {}: {} needed ({why}), {} available",
+                    p.display(),
+                    human(*bytes),
+                    human(avail)
+                ));
+            }
+            Ok(())
+        }
+        Preflight::Writable { path } => {
+            let p = resolve(paths, path);
+            let at = existing_ancestor(&p)
+                .ok_or_else(|| format!("no existing directory above {}", p.display()))?;
+            if !at.is_dir() {
+                return Err(format!("{} is not a directory", at.display()));
+            }
+            if !writable(at) {
+                return Err(format!("{} is not writable", at.display()));
+            }
+            Ok(())
+        }
+        Preflight::Tool { names } => {
+            if names.iter().any(|n| find_tool(n).is_some()) {
+                Ok(())
+            } else {
+                Err(format!("none of {} found on PATH", names.join(", ")))
+            }
+        }
+        Preflight::FileExists { path } => {
+            let p = resolve(paths, path);
+            if p.exists() {
+                Ok(())
+            } else {
+                Err(format!("{} does not exist", p.display()))
+            }
+        }
+    }
+}
+
+/// Run every check of the plan; all failures are reported together as one backend error.
+pub fn check_all(plan: &PackagePlan, paths: &Paths) -> Result<(), ErrorMessage> {
+    let failures: Vec<String> = plan
+        .preflight
+        .iter()
+        .filter_map(|c| check(paths, c).err())
+        .collect();
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(
+            ErrorMessage::backend(format!("preflight failed: {}", failures.join("; ")))
+                .with_help("nothing was written; fix the above and retry"),
+        )
+    }
+}

@@ -1,0 +1,139 @@
+//! The Rust SDK for backend authors: implement [`Backend`], then call [`export_backend!`](crate::export_backend)
+//! once. The macro emits the four C symbols and wraps each in `catch_unwind`, so a panic becomes
+//! status [`Status::Panic`](crate::Status::Panic) with an error message instead of unwinding into the host.
+//!
+//! ```ignore
+//! use kerblam_backend_api::{Backend, Describe, ExecuteRequest, ExecuteResult, ErrorMessage, Host};
+//!
+//! struct Mine;
+//! impl Backend for Mine {
+//!     fn describe(&self) -> Describe { kerblam_backend_api::sdk::describe("mine", env!("CARGO_PKG_VERSION"), Default::default()) }
+//!     fn execute(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> { todo!() }
+//! }
+//! kerblam_backend_api::export_backend!(Mine);
+//! ```
+
+mod host;
+#[doc(hidden)]
+pub mod rt;
+
+pub use host::Host;
+
+use crate::{
+    AbiVersion, Capabilities, DESCRIBE_TAG, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
+    SchemaRange,
+};
+
+/// The SDK's identification, put into [`Describe::sdk`].
+pub const SDK_ID: &str = concat!("kerblam-backend-api ", env!("CARGO_PKG_VERSION"));
+
+/// The environment variable that enables the conformance kit's panic hook
+/// ([`crate::ExecuteOptions::conformance_panic`]); it must be `1`.
+pub const CONFORMANCE_ENV: &str = "KERBLAM_CONFORMANCE";
+
+/// A backend, as its author writes it.
+///
+/// The SDK calls [`Backend::describe`] for `kerblam_backend_describe` and, for
+/// `kerblam_backend_execute`, parses and checks the request (tag, plan schema range, action in
+/// `capabilities.actions`, cancellation), runs [`Backend::preflight`], then calls
+/// [`Backend::execute`]. Methods may be called from any thread; `execute` concurrently only when
+/// `capabilities.reentrant` is true.
+pub trait Backend: Send + Sync + 'static {
+    /// Describe the backend. The SDK fills in the `describe` tag, `abi` and `sdk` fields.
+    fn describe(&self) -> Describe;
+
+    /// Check the plan's preflights before any work; the default runs them all with
+    /// [`crate::preflight::check_all`].
+    fn preflight(&self, request: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
+        crate::preflight::check_all(&request.plan, &request.paths)
+    }
+
+    /// Carry out the request. Poll [`Host::is_cancelled`] during long work and return
+    /// [`ErrorMessage::cancelled`] when it says so.
+    fn execute(
+        &self,
+        request: &ExecuteRequest,
+        host: &Host<'_>,
+    ) -> Result<ExecuteResult, ErrorMessage>;
+}
+
+/// A [`Describe`] for this SDK: the given name, version and capabilities; plan schema `v1..v1`.
+pub fn describe(name: &str, version: &str, capabilities: Capabilities) -> Describe {
+    Describe {
+        describe: DESCRIBE_TAG.to_string(),
+        name: name.to_string(),
+        version: version.to_string(),
+        description: None,
+        abi: AbiVersion::CURRENT,
+        plan_schema: SchemaRange {
+            min: kerblam_plan::PLAN_SCHEMA_MAJOR,
+            max: kerblam_plan::PLAN_SCHEMA_MAJOR,
+        },
+        sdk: Some(SDK_ID.to_string()),
+        capabilities,
+    }
+}
+
+/// Export a [`Backend`] as the four C symbols of the ABI. Call it once, at the crate root of a
+/// `cdylib`, with an expression that builds the backend (evaluated once, on first use).
+#[macro_export]
+macro_rules! export_backend {
+    ($ctor:expr) => {
+        #[doc(hidden)]
+        fn __kerblam_backend_instance() -> &'static dyn $crate::Backend {
+            static INSTANCE: ::std::sync::OnceLock<::std::boxed::Box<dyn $crate::Backend>> =
+                ::std::sync::OnceLock::new();
+            &**INSTANCE.get_or_init(|| ::std::boxed::Box::new($ctor))
+        }
+
+        /// The ABI version this plugin was built for.
+        #[unsafe(no_mangle)]
+        pub extern "C" fn kerblam_backend_abi_version() -> u32 {
+            $crate::ABI_VERSION
+        }
+
+        /// Describe the backend (JSON in `out`).
+        ///
+        /// # Safety
+        /// See the kerblam backend ABI specification.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn kerblam_backend_describe(
+            hello: *const u8,
+            hello_len: usize,
+            out: *mut $crate::Buf,
+        ) -> i32 {
+            unsafe { $crate::sdk::rt::describe(__kerblam_backend_instance, hello, hello_len, out) }
+        }
+
+        /// Execute a request (JSON in `out`).
+        ///
+        /// # Safety
+        /// See the kerblam backend ABI specification.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn kerblam_backend_execute(
+            request: *const u8,
+            request_len: usize,
+            host: *const $crate::HostV1,
+            out: *mut $crate::Buf,
+        ) -> i32 {
+            unsafe {
+                $crate::sdk::rt::execute(
+                    __kerblam_backend_instance,
+                    request,
+                    request_len,
+                    host,
+                    out,
+                )
+            }
+        }
+
+        /// Free a buffer this plugin returned.
+        ///
+        /// # Safety
+        /// `buf` must be a buffer this plugin returned, freed once.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn kerblam_backend_free(buf: $crate::Buf) {
+            unsafe { $crate::sdk::rt::free(buf) }
+        }
+    };
+}
