@@ -126,6 +126,11 @@ pub(crate) fn run_streamed(
     if let Some(input) = input {
         let mut stdin = child.stdin.take().expect("piped");
         if let Err(e) = copy_to_child(input, &mut stdin) {
+            if matches!(e, CopyError::Read(_)) {
+                // Never let the engine finish on a truncated stream (a tar cut at a member boundary
+                // looks complete): stop it before it sees end-of-file.
+                let _ = child.kill();
+            }
             input_error = Some(e);
         }
         drop(stdin);

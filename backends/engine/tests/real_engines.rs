@@ -264,6 +264,69 @@ fn docker_archive_loads_and_runs_in_podman() {
     podman.remove_image(&tag).unwrap();
 }
 
+/// Fails with an I/O error after yielding `ok` bytes.
+struct FailingAfter<'a> {
+    inner: &'a [u8],
+    left: usize,
+}
+
+impl Read for FailingAfter<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::other("disk on fire"));
+        }
+        let n = buf.len().min(self.left);
+        let n = self.inner.read(&mut buf[..n])?;
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// A context that cannot be read to the end gives an I/O error naming the cause, and no image: the
+/// engine is stopped before it sees a (possibly valid-looking) truncated tar.
+fn unreadable_context_builds_nothing(name: &str) {
+    let Some((engine, base)) = setup(name) else {
+        return;
+    };
+    let tag = format!(
+        "kerblam-engine-test-truncated-{name}:{}",
+        std::process::id()
+    );
+    let ctx = tar_of(&[
+        ("Containerfile", &format!("FROM {base}\nRUN echo built\n"), 0o644),
+        ("unused", "never needed by the recipe", 0o644),
+    ]);
+    // Cut after the first member (header + one 512-byte block): a tar that looks complete.
+    let mut reader = FailingAfter {
+        inner: &ctx,
+        left: 1024,
+    };
+    let o = BuildOptions {
+        quiet: true,
+        network: Some(Network::None),
+        ..Default::default()
+    };
+    let err = engine
+        .build(&tag, "Containerfile", &mut reader, &o)
+        .unwrap_err();
+    assert!(matches!(err, EngineError::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("disk on fire"), "{err}");
+    assert!(
+        !engine.image_exists(&tag).unwrap(),
+        "no image from a truncated context"
+    );
+}
+
+#[test]
+fn docker_unreadable_context_builds_nothing() {
+    unreadable_context_builds_nothing("docker");
+}
+
+#[test]
+fn podman_unreadable_context_builds_nothing() {
+    unreadable_context_builds_nothing("podman");
+}
+
 fn build_failure_shows_engine_output(name: &str, builder: Builder) {
     let Some((engine, base)) = setup(name) else {
         return;
