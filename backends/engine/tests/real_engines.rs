@@ -293,7 +293,11 @@ fn unreadable_context_builds_nothing(name: &str) {
         std::process::id()
     );
     let ctx = tar_of(&[
-        ("Containerfile", &format!("FROM {base}\nRUN echo built\n"), 0o644),
+        (
+            "Containerfile",
+            &format!("FROM {base}\nRUN echo built\n"),
+            0o644,
+        ),
         ("unused", "never needed by the recipe", 0o644),
     ]);
     // Cut after the first member (header + one 512-byte block): a tar that looks complete.
@@ -477,4 +481,49 @@ fn engine_not_running_is_named_with_help() {
 fn set_executable(p: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// `engines.sh base-image` is idempotent (a second run re-imports nothing: same image ID) and the
+/// image has busybox's sh and applets, bash and make working.
+fn base_image_idempotent_and_usable(name: &str) {
+    let Some((engine, base)) = setup(name) else {
+        return;
+    };
+    let id = |e: &Engine| {
+        let out = e
+            .command()
+            .args(["image", "inspect", "--format", "{{.Id}}", &base])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = id(&engine);
+    let script = engines::workspace_root().join("scripts/engines.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("base-image")
+        .env("KERBLAM_BASE_ENGINES", name)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is up to date"));
+    assert_eq!(id(&engine), before, "no re-import when nothing changed");
+    let check = "ls / >/dev/null && bash -c 'echo $BASH_VERSION' | grep -q . && make --version | grep -q 'GNU Make' \
+                 && sha256sum /etc/passwd >/dev/null && test -d /tmp";
+    let args = ["/bin/sh", "-c", check].map(String::from);
+    assert_eq!(engine.run(&base, &args, &RunOptions::default()).unwrap(), 0);
+}
+
+#[test]
+fn docker_base_image_idempotent_and_usable() {
+    base_image_idempotent_and_usable("docker");
+}
+
+#[test]
+fn podman_base_image_idempotent_and_usable() {
+    base_image_idempotent_and_usable("podman");
 }
