@@ -68,7 +68,8 @@ as_root() {
 cmd_install() {
     local missing=()
     for p in "${PACKAGES[@]}"; do
-        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+        # (No `| grep -q`: with pipefail an early grep exit can fail the pipeline via SIGPIPE.)
+        if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)" != "install ok installed" ]; then
             missing+=("$p")
         fi
     done
@@ -191,10 +192,11 @@ build_rootfs() {
         for b in "${bins[@]}"; do libs_of "$b"; done
         local soname
         for soname in libgcc_s.so.1 libm.so.6; do
-            ldconfig -p 2>/dev/null | awk -v n="$soname" '$1 == n && /x86-64/ {print $NF; exit}'
+            # No early `exit` in awk: ldconfig would die of SIGPIPE and fail the pipeline (pipefail).
+            ldconfig -p 2>/dev/null | awk -v n="$soname" '$1 == n && /x86-64/ && !done {print $NF; done = 1}'
         done
     } | sort -u | while read -r lib; do
-        [ -n "$lib" ] && put_file "$lib" "$root"
+        if [ -n "$lib" ]; then put_file "$lib" "$root"; fi
     done
     printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$root/etc/passwd"
     printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
