@@ -47,7 +47,8 @@
 #   - podman as root: `--userns=keep-id` is refused ("keep-id is only supported in rootless mode");
 #     bind-mounted outputs are owned by root, as with docker. No containers.conf default_ulimits means
 #     podman run fails setting rlimits on these machines (design.md), hence `start` writes it.
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "engines.sh: error: \`$BASH_COMMAND\` failed (exit $?) at line $LINENO" >&2' ERR
 
 BASE_TAG="${KERBLAM_BASE_TAG:-kerblam-test-base:latest}"
 DOCKERD_LOG="${KERBLAM_DOCKERD_LOG:-/var/log/kerblam-dockerd.log}"
