@@ -2,8 +2,36 @@ use serde_json::Value;
 
 use crate::{Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello};
 
+/// Give enum tag properties (`{"const": "recipe"}` under `kind`/`check`), which schemars leaves
+/// bare, a description, so that every field of every schema is described.
+fn describe_tags(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            if let Some(Value::Object(props)) = map.get_mut("properties") {
+                for (name, p) in props.iter_mut() {
+                    if let Value::Object(p) = p
+                        && !p.contains_key("description")
+                        && let Some(Value::String(c)) = p.get("const").cloned()
+                    {
+                        p.insert(
+                            "description".into(),
+                            Value::String(format!(
+                                "The `{name}` tag: always `{c}` for this variant."
+                            )),
+                        );
+                    }
+                }
+            }
+            map.values_mut().for_each(describe_tags);
+        }
+        Value::Array(items) => items.iter_mut().for_each(describe_tags),
+        _ => {}
+    }
+}
+
 fn schema<T: schemars::JsonSchema>() -> Value {
     let mut v = schemars::schema_for!(T).to_value();
+    describe_tags(&mut v);
     if let Value::Object(map) = &mut v {
         // Put `$id` and `title` first for readers; schemars already set them from the attributes.
         let mut sorted = serde_json::Map::new();

@@ -34,8 +34,9 @@ pub const CONFORMANCE_ENV: &str = "KERBLAM_CONFORMANCE";
 /// A backend, as its author writes it.
 ///
 /// The SDK calls [`Backend::describe`] for `kerblam_backend_describe` and, for
-/// `kerblam_backend_execute`, parses and checks the request (tag, plan schema range, action in
-/// `capabilities.actions`, cancellation), runs [`Backend::preflight`], then calls
+/// `kerblam_backend_execute`, parses and checks the request (tag, plan schema range, cancellation,
+/// and every capability the request needs, see [`crate::missing_capabilities`]: a backend never
+/// sees a request its describe does not claim), runs [`Backend::preflight`], then calls
 /// [`Backend::execute`]. Methods may be called from any thread; `execute` concurrently only when
 /// `capabilities.reentrant` is true.
 pub trait Backend: Send + Sync + 'static {

@@ -194,12 +194,13 @@ pub unsafe fn execute(
                         "conformance: injected panic (options.conformance_panic with {CONFORMANCE_ENV}=1)"
                     );
                 }
-                if !d.capabilities.actions.contains(&req.action) {
+                let missing = crate::missing_capabilities(req.action, &req.plan, &req.options, &d);
+                if !missing.is_empty() {
                     return Err(ErrorMessage::unsupported(format!(
-                        "backend {} {} does not implement action {:?} yet",
+                        "backend {} {} cannot carry out this request: it does not support {}",
                         d.name,
                         d.version,
-                        req.action.name()
+                        missing.join(", ")
                     )));
                 }
                 backend.preflight(&req, &host)?;

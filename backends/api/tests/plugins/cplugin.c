@@ -1,0 +1,105 @@
+/* A kerblam backend plugin in C, used by the loader tests. Its behaviour is chosen at compile
+ * time with -D flags so the tests can build well-behaved and deliberately broken plugins:
+ *   NAME="x"          backend name (default "cplugin")
+ *   ABI=N             value of kerblam_backend_abi_version (default 1 << 16, ABI 1.0)
+ *   NO_EXECUTE        leave out kerblam_backend_execute (a missing symbol)
+ *   GARBAGE_DESCRIBE  describe returns bytes that are not JSON
+ *   NON_UTF8          execute returns a buffer that is not UTF-8
+ *   TRUNCATED         execute returns a JSON reply cut short
+ *   LATE_CALLBACK     execute returns, then a thread calls host->log 100 ms later
+ *   HANG              execute sleeps 30 s ignoring cancellation
+ *   HANG_POLL         execute loops until host->is_cancelled says yes, then returns "cancelled"
+ */
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct { uint8_t *ptr; size_t len; size_t cap; } KerblamBuf;
+typedef struct {
+    size_t struct_size;
+    void *ctx;
+    void (*log)(void *, int32_t, const uint8_t *, size_t);
+    void (*progress)(void *, uint64_t, uint64_t, const uint8_t *, size_t);
+    int32_t (*is_cancelled)(void *);
+} KerblamHostV1;
+
+#ifndef NAME
+#define NAME "cplugin"
+#endif
+#ifndef ABI
+#define ABI (1u << 16)
+#endif
+
+static KerblamBuf make(const char *s, size_t len) {
+    KerblamBuf b;
+    b.ptr = malloc(len ? len : 1);
+    memcpy(b.ptr, s, len);
+    b.len = len;
+    b.cap = len;
+    return b;
+}
+
+static KerblamBuf make_str(const char *s) { return make(s, strlen(s)); }
+
+uint32_t kerblam_backend_abi_version(void) { return ABI; }
+
+static const char *DESCRIBE =
+    "{\"describe\":\"kerblam.describe/v1\",\"name\":\"" NAME "\",\"version\":\"0.0.1\","
+    "\"abi\":{\"major\":1,\"minor\":0},\"plan_schema\":{\"min\":1,\"max\":1},"
+    "\"capabilities\":{\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"],"
+    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],\"future_field\":true}}";
+
+int32_t kerblam_backend_describe(const uint8_t *hello, size_t hello_len, KerblamBuf *out) {
+    (void)hello;
+    (void)hello_len;
+#ifdef GARBAGE_DESCRIBE
+    *out = make_str("\x01garbage{{");
+#else
+    *out = make_str(DESCRIBE);
+#endif
+    return 0;
+}
+
+static KerblamHostV1 saved;
+
+static void *late(void *arg) {
+    (void)arg;
+    usleep(100000);
+    saved.log(saved.ctx, 2, (const uint8_t *)"late", 4);
+    return NULL;
+}
+
+#ifndef NO_EXECUTE
+int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHostV1 *host, KerblamBuf *out) {
+    const char *ok = "{\"artifacts\":[],\"exit_code\":null,\"notes\":[\"from C\"]}";
+#if defined(NON_UTF8)
+    *out = make("{\"notes\":[\"\xff\xfe\"]}", 16);
+    return 0;
+#elif defined(TRUNCATED)
+    *out = make(ok, 20);
+    return 0;
+#elif defined(LATE_CALLBACK)
+    pthread_t t;
+    saved = *host;
+    pthread_create(&t, NULL, late, NULL);
+    pthread_detach(t);
+#elif defined(HANG)
+    sleep(30);
+#elif defined(HANG_POLL)
+    while (!host->is_cancelled(host->ctx)) usleep(10000);
+    *out = make_str("{\"kind\":\"cancelled\",\"message\":\"stopped when asked\"}");
+    return 3;
+#endif
+    if (len == 0 || req[0] != '{') {
+        *out = make_str("{\"kind\":\"invalid-input\",\"message\":\"the request is not JSON\"}");
+        return 2;
+    }
+    host->log(host->ctx, 2, (const uint8_t *)"hello from C", 12);
+    *out = make_str(ok);
+    return 0;
+}
+#endif
+
+void kerblam_backend_free(KerblamBuf b) { free(b.ptr); }

@@ -1,0 +1,259 @@
+//! The conformance kit run against every first-party plugin and the out-of-tree example backend,
+//! all built with cargo and loaded for real; plus the kit catching deliberately broken C plugins.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Once;
+
+use kerblam_backend_api::host::{Plugin, StderrCallbacks, testing};
+use kerblam_backend_api::{Action, ExecuteRequest, Hello, Paths};
+use kerblam_conformance::{Options, Outcome, Report, check_plugin, golden_plans, golden_texts};
+
+fn init() {
+    static ONCE: Once = Once::new();
+    // SAFETY: every test calls this first; Once blocks the others until the write is done.
+    ONCE.call_once(|| unsafe { std::env::set_var("KERBLAM_CONFORMANCE", "1") });
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn first_party(lib: &str) -> PathBuf {
+    let pkgs = [
+        "kerblam-backend-docker",
+        "kerblam-backend-podman",
+        "kerblam-backend-apptainer",
+        "kerblam-backend-tarball",
+    ];
+    let dir = testing::build_workspace_packages(&workspace().join("Cargo.toml"), &pkgs)
+        .expect("cargo build");
+    dir.join(testing::cdylib_file(lib))
+}
+
+fn example() -> PathBuf {
+    let dir = testing::build_standalone(&workspace().join("examples/backend-script/Cargo.toml"))
+        .expect("cargo build");
+    dir.join(testing::cdylib_file("kerblam_backend_script"))
+}
+
+fn outcome<'a>(r: &'a Report, name: &str) -> &'a Outcome {
+    &r.get(name)
+        .unwrap_or_else(|| panic!("no check {name} in\n{r}"))
+        .outcome
+}
+
+fn assert_all_pass_except_skips(r: &Report, allowed_skips: &[&str]) {
+    assert!(r.passed(), "{r}");
+    for c in &r.checks {
+        if let Outcome::Skip(why) = &c.outcome {
+            assert!(
+                allowed_skips.contains(&c.name.as_str()),
+                "unexpected skip of {}: {why}\n{r}",
+                c.name
+            );
+        }
+    }
+}
+
+fn first_party_conforms(lib: &str, name: &str, reentrant: bool) {
+    init();
+    let r = check_plugin(&first_party(lib), &Options::default());
+    assert_eq!(r.backend.as_deref(), Some(name));
+    assert_all_pass_except_skips(&r, if reentrant { &[] } else { &["concurrent"] });
+    // Nothing is implemented yet, and the kit sees an honest "unsupported" error for the golden plan.
+    let detail = r.get("golden/minimal").unwrap().detail.clone().unwrap();
+    assert!(detail.starts_with("unsupported: backend"), "{detail}");
+    assert_eq!(outcome(&r, "panic"), &Outcome::Pass);
+    assert_eq!(outcome(&r, "cancellation"), &Outcome::Pass);
+}
+
+#[test]
+fn docker_conforms() {
+    first_party_conforms("kerblam_backend_docker", "docker", false);
+}
+
+#[test]
+fn podman_conforms() {
+    first_party_conforms("kerblam_backend_podman", "podman", false);
+}
+
+#[test]
+fn apptainer_conforms() {
+    first_party_conforms("kerblam_backend_apptainer", "apptainer", false);
+}
+
+#[test]
+fn tarball_conforms_including_concurrent_executes() {
+    first_party_conforms("kerblam_backend_tarball", "tarball", true);
+}
+
+#[test]
+fn the_out_of_tree_example_backend_conforms() {
+    init();
+    let r = check_plugin(&example(), &Options::default());
+    assert_eq!(r.backend.as_deref(), Some("script"));
+    assert_all_pass_except_skips(&r, &[]);
+    assert_eq!(
+        r.get("golden/minimal").unwrap().detail.as_deref(),
+        Some("ok with 0 artifact(s)")
+    );
+    let pre = r
+        .get("golden/preflight-fails")
+        .unwrap()
+        .detail
+        .clone()
+        .unwrap();
+    assert!(
+        pre.contains("preflight failed")
+            && pre.contains("kerblam-conformance-missing-input.txt does not exist"),
+        "{pre}"
+    );
+}
+
+#[test]
+fn the_example_backend_writes_the_plan_and_a_build_script_that_parses() {
+    init();
+    let plugin = Plugin::load(&example(), &Hello::new("test", "0")).unwrap();
+    let t = tempfile::tempdir().unwrap();
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let paths = Paths {
+        root: s(t.path()),
+        kerblam: "/bin/true".into(),
+        output_dir: s(t.path()),
+        temp_dir: s(t.path()),
+    };
+    let (_, mut plan) = golden_plans().into_iter().next().unwrap();
+    plan.backend = "script".into();
+    let req = ExecuteRequest::new(Action::Package, plan.clone(), paths);
+    let result = plugin
+        .execute(&req, std::sync::Arc::new(StderrCallbacks), None)
+        .unwrap();
+    let script = t.path().join("golden.build.sh");
+    assert_eq!(
+        result.notes,
+        vec![format!("build the image with: sh {}", script.display())]
+    );
+    let written: kerblam_backend_api::plan::PackagePlan =
+        serde_json::from_str(&std::fs::read_to_string(t.path().join("golden.plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(written, plan);
+    let text = std::fs::read_to_string(&script).unwrap();
+    assert!(
+        text.contains("FROM scratch\nCOPY l0 /kerblam-conformance.txt\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("build -t 'kerblam-conformance-golden:v1'"),
+        "{text}"
+    );
+    let sh = Command::new("sh").arg("-n").arg(&script).output().unwrap();
+    assert!(
+        sh.status.success(),
+        "{}",
+        String::from_utf8_lossy(&sh.stderr)
+    );
+    // A second run refuses to overwrite without --force, and leaves no temporary files behind.
+    let err = plugin
+        .execute(&req, std::sync::Arc::new(StderrCallbacks), None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("golden.plan.json exists"), "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["golden.build.sh", "golden.plan.json"]);
+}
+
+#[test]
+fn the_example_backend_is_well_under_100_lines() {
+    let lib =
+        std::fs::read_to_string(workspace().join("examples/backend-script/src/lib.rs")).unwrap();
+    assert!(lib.lines().count() < 100, "{} lines", lib.lines().count());
+}
+
+#[test]
+fn golden_plans_parse_and_are_canonical() {
+    for (name, text) in golden_texts() {
+        let plan: kerblam_backend_api::plan::PackagePlan =
+            serde_json::from_str(text).unwrap_or_else(|e| panic!("golden/{name}.json: {e}"));
+        assert_eq!(
+            serde_json::to_string_pretty(&plan).unwrap() + "\n",
+            *text,
+            "golden/{name}.json is not canonical"
+        );
+    }
+    assert!(golden_plans().iter().any(|(_, p)| !p.preflight.is_empty()));
+}
+
+fn gcc_plugin(dir: &Path, defines: &[&str]) -> PathBuf {
+    let src = workspace().join("backends/api/tests/plugins/cplugin.c");
+    let out = dir.join("p.so");
+    let mut cmd = Command::new("gcc");
+    cmd.args(["-shared", "-fPIC", "-pthread", "-o"])
+        .arg(&out)
+        .arg(src);
+    for d in defines {
+        cmd.arg(format!("-D{d}"));
+    }
+    assert!(cmd.status().unwrap().success());
+    out
+}
+
+#[test]
+fn the_kit_fails_plugins_that_break_the_contract() {
+    init();
+    let quick = Options {
+        timeout: std::time::Duration::from_millis(500),
+        ..Options::default()
+    };
+    let t = tempfile::tempdir().unwrap();
+
+    // A C plugin that answers everything with status ok: its golden preflight check must fail, and
+    // since it has no SDK the panic check is skipped rather than failed.
+    let r = check_plugin(&gcc_plugin(t.path(), &[]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/preflight-fails"), Outcome::Fail(m) if m.contains("execute returned ok")),
+        "{r}"
+    );
+    assert!(
+        matches!(outcome(&r, "cancellation"), Outcome::Fail(_)),
+        "{r}"
+    );
+    assert!(
+        matches!(outcome(&r, "panic"), Outcome::Skip(m) if m.contains("not built with the Rust SDK")),
+        "{r}"
+    );
+    assert!(!r.passed());
+
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["LATE_CALLBACK"]), &quick);
+    assert!(
+        matches!(outcome(&r, "no-late-callbacks"), Outcome::Fail(m) if m.contains("after execute returned")),
+        "{r}"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["TRUNCATED"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("truncated")),
+        "{r}"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["HANG"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("did not finish")),
+        "{r}"
+    );
+
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["ABI=(2u<<16)"]), &quick);
+    assert!(
+        matches!(outcome(&r, "load"), Outcome::Fail(m) if m.contains("ABI 2.0")),
+        "{r}"
+    );
+    assert!(matches!(outcome(&r, "describe"), Outcome::Skip(_)), "{r}");
+}
