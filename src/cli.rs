@@ -60,4 +60,6 @@ pub enum Command {
     Validate(crate::cmd::validate::ValidateArgs),
     /// Print a JSON Schema (kerblam.toml, plan, freeze spec, plugin messages).
     Schema(crate::cmd::schema::SchemaArgs),
+    /// List the backend plugins found (and skipped), or check one with the conformance kit.
+    Backends(crate::cmd::backends::BackendsArgs),
 }

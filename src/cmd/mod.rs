@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backends;
 pub mod plan;
 pub mod schema;
 pub mod validate;
@@ -13,5 +14,6 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Plan(args) => plan::run(global, args),
         Command::Validate(args) => validate::run(global, args),
         Command::Schema(args) => schema::run(global, args),
+        Command::Backends(args) => backends::run(global, args),
     }
 }
