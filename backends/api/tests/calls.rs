@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kerblam_backend_api::host::{CallError, Plugin};
-use kerblam_backend_api::plan::Base;
+use kerblam_backend_api::plan::{Artifact, ArtifactKind, Base};
 use kerblam_backend_api::{ErrorKind, Hello, Status};
 use support::*;
 
@@ -173,26 +173,31 @@ fn a_plan_needing_a_missing_capability_is_refused_before_anything_runs() {
 }
 
 #[test]
-fn first_party_plugins_refuse_unimplemented_actions_by_name() {
+fn a_rust_plugin_refuses_by_itself_what_its_describe_does_not_claim() {
     conformance_env();
     let t = tempfile::tempdir().unwrap();
     let p = load(&first_party("kerblam_backend_docker"));
+    // Docker never writes SIF images.
+    let mut plan = minimal_plan();
+    plan.artifacts.push(Artifact {
+        kind: ArtifactKind::Sif,
+        path: "x.sif".into(),
+        format: None,
+        contents: vec![],
+    });
     let err = p
-        .execute(&request(minimal_plan(), t.path()), Recorder::new(), None)
+        .execute(&request(plan.clone(), t.path()), Recorder::new(), None)
         .unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.starts_with("backend \"docker\" cannot carry out this plan"),
         "{msg}"
     );
-    assert!(
-        msg.contains("action \"package\" (not implemented)"),
-        "{msg}"
-    );
-    // Called anyway (raw), the plugin itself says the same thing: it never sees requests it cannot do.
+    assert!(msg.contains("artifact kind \"sif\""), "{msg}");
+    // Called anyway (raw), the plugin itself says the same: it never sees requests it cannot do.
     let raw = p
         .raw_execute(
-            serde_json::to_vec(&request(minimal_plan(), t.path())).unwrap(),
+            serde_json::to_vec(&request(plan, t.path())).unwrap(),
             Recorder::new(),
             None,
         )
@@ -202,9 +207,8 @@ fn first_party_plugins_refuse_unimplemented_actions_by_name() {
     };
     assert_eq!(status, Status::Unsupported);
     assert!(
-        error
-            .message
-            .contains("does not support action \"package\" (not implemented)"),
+        error.message.contains("does not support")
+            && error.message.contains("artifact kind \"sif\""),
         "{}",
         error.message
     );
@@ -214,7 +218,7 @@ fn first_party_plugins_refuse_unimplemented_actions_by_name() {
 fn a_rust_plugin_that_panics_in_execute_returns_panic_status_and_the_host_lives_on() {
     conformance_env();
     let t = tempfile::tempdir().unwrap();
-    let p = load(&first_party("kerblam_backend_tarball"));
+    let p = load(&first_party("kerblam_backend_podman"));
     let mut req = request(minimal_plan(), t.path());
     req.options.conformance_panic = true;
     let raw = p

@@ -1,7 +1,11 @@
 //! `missing_capabilities`: what the host refuses before anything runs.
 
-use kerblam_backend_api::plan::{Artifact, ArtifactKind, Base, Layer, LayerSource, Mount, PackagePlan, Preflight};
-use kerblam_backend_api::{Action, BaseKind, Capabilities, ExecuteOptions, LayerSourceKind, missing_capabilities, sdk};
+use kerblam_backend_api::plan::{
+    Artifact, ArtifactKind, Base, Layer, LayerSource, Mount, PackagePlan, Preflight,
+};
+use kerblam_backend_api::{
+    Action, BaseKind, Capabilities, ExecuteOptions, LayerSourceKind, missing_capabilities, sdk,
+};
 
 fn plan() -> PackagePlan {
     serde_json::from_str(include_str!("../../conformance/golden/minimal.json")).unwrap()
@@ -21,20 +25,49 @@ fn full() -> Capabilities {
 #[test]
 fn a_plan_within_the_capabilities_needs_nothing() {
     let d = sdk::describe("x", "1", full());
-    assert!(missing_capabilities(Action::Package, &plan(), &ExecuteOptions::default(), &d).is_empty());
+    assert!(
+        missing_capabilities(Action::Package, &plan(), &ExecuteOptions::default(), &d).is_empty()
+    );
 }
 
 #[test]
 fn every_missing_capability_is_named_once() {
-    let d = sdk::describe("x", "1", Capabilities { actions: vec![], ..full() });
+    let d = sdk::describe(
+        "x",
+        "1",
+        Capabilities {
+            actions: vec![],
+            ..full()
+        },
+    );
     let mut p = plan();
-    p.base = Base::Image { reference: "debian:12".into() };
-    let host = |path: &str| Layer { from: LayerSource::Host { path: path.into(), exclude: vec![] }, to: "/x".into(), mode: 0o644 };
+    p.base = Base::Image {
+        reference: "debian:12".into(),
+    };
+    let host = |path: &str| Layer {
+        from: LayerSource::Host {
+            path: path.into(),
+            exclude: vec![],
+        },
+        to: "/x".into(),
+        mode: 0o644,
+    };
     p.layers.push(host("/a"));
     p.layers.push(host("/b"));
-    p.artifacts.push(Artifact { kind: ArtifactKind::Sif, path: "x.sif".into(), format: None, contents: vec![] });
-    p.preflight.push(Preflight::Tool { names: vec!["docker".into()] });
-    let options = ExecuteOptions { embed_image: true, format: Some("oci".into()), ..ExecuteOptions::default() };
+    p.artifacts.push(Artifact {
+        kind: ArtifactKind::Sif,
+        path: "x.sif".into(),
+        format: None,
+        contents: vec![],
+    });
+    p.preflight.push(Preflight::Tool {
+        names: vec!["docker".into()],
+    });
+    let options = ExecuteOptions {
+        embed_image: true,
+        format: Some("oci".into()),
+        ..ExecuteOptions::default()
+    };
     let missing = missing_capabilities(Action::Package, &p, &options, &d);
     assert_eq!(
         missing,
@@ -54,7 +87,14 @@ fn every_missing_capability_is_named_once() {
 fn mounts_are_needed_to_run_but_not_to_package() {
     let d = sdk::describe("x", "1", full());
     let mut p = plan();
-    p.mounts.push(Mount { host: "data/in".into(), container: "/data/in".into(), read_only: true });
+    p.mounts.push(Mount {
+        host: "data/in".into(),
+        container: "/data/in".into(),
+        read_only: true,
+    });
     assert!(missing_capabilities(Action::Package, &p, &ExecuteOptions::default(), &d).is_empty());
-    assert_eq!(missing_capabilities(Action::Run, &p, &ExecuteOptions::default(), &d), vec!["mounts"]);
+    assert_eq!(
+        missing_capabilities(Action::Run, &p, &ExecuteOptions::default(), &d),
+        vec!["mounts"]
+    );
 }

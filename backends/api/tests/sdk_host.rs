@@ -34,15 +34,24 @@ fn fields_past_struct_size_are_treated_as_absent() {
     host.info("x");
     host.progress(1, 2, "files");
     assert!(host.is_cancelled());
-    assert_eq!((LOGS.load(Ordering::SeqCst), PROGRESS.load(Ordering::SeqCst)), (1, 1));
+    assert_eq!(
+        (LOGS.load(Ordering::SeqCst), PROGRESS.load(Ordering::SeqCst)),
+        (1, 1)
+    );
 
     // An "older host" whose table ends after `log`.
     table.struct_size = offset_of!(HostV1, progress);
     let host = unsafe { Host::from_raw(&table) };
     host.info("y");
     host.progress(1, 2, "files");
-    assert!(!host.is_cancelled(), "is_cancelled is past struct_size and must not be called");
-    assert_eq!((LOGS.load(Ordering::SeqCst), PROGRESS.load(Ordering::SeqCst)), (2, 1));
+    assert!(
+        !host.is_cancelled(),
+        "is_cancelled is past struct_size and must not be called"
+    );
+    assert_eq!(
+        (LOGS.load(Ordering::SeqCst), PROGRESS.load(Ordering::SeqCst)),
+        (2, 1)
+    );
 
     // No table at all.
     let none = unsafe { Host::from_raw(std::ptr::null()) };
