@@ -1,0 +1,106 @@
+//! Files written under a temporary name in their final directory and renamed when complete.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{Error, Result};
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The temporary name used for `final_path`: `<final>.tmp-<pid>-<n>` in the same directory.
+pub fn temp_name(final_path: &Path) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut name = final_path
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(format!(".tmp-{}-{n}", std::process::id()));
+    final_path.with_file_name(name)
+}
+
+/// A file being written under a temporary name next to its final path. [`AtomicFile::commit`]
+/// renames it into place; dropping it uncommitted removes the temporary file, so nothing partial is
+/// ever left under the final name (nor, short of SIGKILL, under the temporary one).
+#[derive(Debug)]
+pub struct AtomicFile {
+    final_path: PathBuf,
+    temp_path: PathBuf,
+    file: Option<File>,
+}
+
+impl AtomicFile {
+    /// Creates the temporary file. Refuses when `final_path` exists and `force` is false.
+    pub fn create(final_path: &Path, force: bool) -> Result<Self> {
+        if final_path.file_name().is_none() {
+            return Err(Error::input(format!(
+                "{} is not a file path",
+                final_path.display()
+            )));
+        }
+        if !force && final_path.symlink_metadata().is_ok() {
+            return Err(Error::new(
+                crate::ErrorKind::Conflict,
+                format!(
+                    "{} already exists (use --force to overwrite it)",
+                    final_path.display()
+                ),
+            ));
+        }
+        let temp_path = temp_name(final_path);
+        let file = OpenOptions::new()
+            .write(true)
+            .read(true)
+            .create_new(true)
+            .open(&temp_path)
+            .map_err(|e| Error::io("creating", &temp_path, e))?;
+        Ok(AtomicFile {
+            final_path: final_path.to_path_buf(),
+            temp_path,
+            file: Some(file),
+        })
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> &mut File {
+        self.file.as_mut().expect("file is present until commit")
+    }
+
+    /// The temporary path.
+    pub fn temp_path(&self) -> &Path {
+        &self.temp_path
+    }
+
+    /// The final path.
+    pub fn final_path(&self) -> &Path {
+        &self.final_path
+    }
+
+    /// Syncs the file to disk and renames it to its final name.
+    pub fn commit(mut self) -> Result<PathBuf> {
+        let file = self.file.take().expect("file is present until commit");
+        file.sync_all()
+            .map_err(|e| Error::io("syncing", &self.temp_path, e))?;
+        drop(file);
+        std::fs::rename(&self.temp_path, &self.final_path)
+            .map_err(|e| Error::io("renaming into place", &self.final_path, e))?;
+        if let Some(dir) = self
+            .final_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(std::mem::take(&mut self.final_path))
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.temp_path);
+        }
+    }
+}

@@ -1,0 +1,352 @@
+//! Writing replay archives (`<pipe>.kerblam.tar`), in the v2 layout or Kerblam! 1.x's.
+
+use std::fs::File;
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::atomic::AtomicFile;
+use crate::det::{CHUNK, DetTar, Progress, TarOptions, hex};
+use crate::error::{Error, Result};
+use crate::hashio::HashWriter;
+use crate::paths::{is_under, safe_relative};
+use crate::sums::{INNER_SEP, Sums};
+use crate::{ReplayFormat, member};
+
+/// How a replay archive is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// The layout.
+    pub format: ReplayFormat,
+    /// Header normalisation (the mtime).
+    pub tar: TarOptions,
+    /// The zstd level of `data.tar.zst` (3 by default).
+    pub zstd_level: i32,
+    /// zstd worker threads; 0 means one per available core. Always at least one worker, so the
+    /// output does not depend on the core count.
+    pub threads: u32,
+    /// Overwrite an existing archive at the final path.
+    pub force: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            format: ReplayFormat::V2,
+            tar: TarOptions::default(),
+            zstd_level: 3,
+            threads: 0,
+            force: false,
+        }
+    }
+}
+
+/// The small members of a replay archive.
+#[derive(Debug, Clone, Copy)]
+pub struct ReplayContents<'a> {
+    /// `kerblam.toml`, verbatim.
+    pub manifest: &'a [u8],
+    /// The image tag, written to `name` without a trailing newline.
+    pub image_name: &'a str,
+    /// The package plan JSON (`plan.json`); required for v2, not written for kerblam-v1.
+    pub plan_json: Option<&'a [u8]>,
+    /// The input data directory relative to the project root (`plan.pipe.data.input`, e.g.
+    /// `data/in`). kerblam-v1 stores data paths relative to it, as 1.x does.
+    pub input_dir: &'a str,
+}
+
+/// What a finished replay archive is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenArchive {
+    /// Its final path.
+    pub path: PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// `sha256:<hex>` of the whole archive.
+    pub sha256: String,
+    /// Data files archived.
+    pub data_files: u64,
+    /// Content bytes of the data files.
+    pub data_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Stage {
+    Data,
+    Image,
+    Done,
+}
+
+/// Streams a replay archive to `<final>.tmp-<pid>-<n>` and renames it at [`ReplayWriter::finish`].
+///
+/// Call order: [`ReplayWriter::create`] (writes `kerblam.toml`, `name`, `plan.json`), then
+/// [`ReplayWriter::add_data`] once (optional: no call means an empty data archive), then
+/// [`ReplayWriter::add_image`] (optional, v2 only), then [`ReplayWriter::finish`] with the optional
+/// signature. Dropping the writer without `finish` (an error, Ctrl-C unwinding) removes the temporary
+/// file.
+pub struct ReplayWriter {
+    out: AtomicFile,
+    tar: DetTar<'static, BufWriter<File>>,
+    opts: ReplayOptions,
+    sums: Sums,
+    name: String,
+    input_dir: String,
+    stage: Stage,
+    data: (u64, u64),
+}
+
+impl ReplayWriter {
+    /// Starts an archive at `final_path` (its directory must exist). Refuses an existing file unless
+    /// `opts.force`.
+    pub fn create(
+        final_path: &Path,
+        contents: ReplayContents<'_>,
+        opts: ReplayOptions,
+    ) -> Result<Self> {
+        let input_dir = crate::paths::manifest_dir(contents.input_dir, "input")?;
+        let mut out = AtomicFile::create(final_path, opts.force)?;
+        let file = out
+            .file()
+            .try_clone()
+            .map_err(|e| Error::io("opening", final_path, e))?;
+        let tar = DetTar::new(BufWriter::with_capacity(CHUNK, file), opts.tar);
+        let mut w = ReplayWriter {
+            out,
+            tar,
+            opts,
+            sums: Sums::default(),
+            name: contents.image_name.to_string(),
+            input_dir,
+            stage: Stage::Data,
+            data: (0, 0),
+        };
+        w.small(member::MANIFEST, contents.manifest)?;
+        if opts.format == ReplayFormat::V2 {
+            w.small(member::NAME, contents.image_name.as_bytes())?;
+            let plan = contents.plan_json.ok_or_else(|| {
+                Error::input("a kerblam.replay/v2 archive needs the plan JSON (plan.json)")
+            })?;
+            w.small(member::PLAN, plan)?;
+        }
+        Ok(w)
+    }
+
+    fn small(&mut self, name: &str, bytes: &[u8]) -> Result<()> {
+        let a = self.tar.append_bytes(name, bytes, 0o644)?;
+        self.sums.push(name, a.sha256);
+        Ok(())
+    }
+
+    /// Archives the precious data files: `files` are paths relative to `root` (the project root),
+    /// e.g. `data/in/precious.txt`. They are sorted, each read once, hashed and compressed as it
+    /// streams (zstd on all cores for v2, gzip for kerblam-v1). For kerblam-v1 every file must lie
+    /// under the input directory, and is stored relative to it, as 1.x does.
+    pub fn add_data<S: AsRef<str>>(
+        &mut self,
+        root: &Path,
+        files: &[S],
+        progress: Progress<'_>,
+    ) -> Result<()> {
+        if self.stage != Stage::Data {
+            return Err(Error::input(
+                "replay archive: add_data must be called once, before add_image",
+            ));
+        }
+        self.stage = Stage::Image;
+        let mut list = Vec::with_capacity(files.len());
+        for f in files {
+            let rel = safe_relative(f.as_ref().as_bytes(), "data file list")?;
+            let stored = match self.opts.format {
+                ReplayFormat::V2 => rel.clone(),
+                ReplayFormat::KerblamV1 => {
+                    if !is_under(&rel, &self.input_dir) || rel == self.input_dir {
+                        return Err(Error::input(format!(
+                            "data file {rel} is not inside the input directory {}; kerblam-v1 archives only hold input data",
+                            self.input_dir
+                        )));
+                    }
+                    rel[self.input_dir.len()..]
+                        .trim_start_matches('/')
+                        .to_string()
+                }
+            };
+            list.push((stored, root.join(&rel)));
+        }
+        list.sort();
+        if let Some(w) = list.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(Error::input(format!(
+                "data file {} is listed twice",
+                w[0].0
+            )));
+        }
+        let tar_opts = self.opts.tar;
+        let format = self.opts.format;
+        let level = self.opts.zstd_level;
+        let threads = match self.opts.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            n => n,
+        };
+        let member_name = match format {
+            ReplayFormat::V2 => member::DATA_ZST,
+            ReplayFormat::KerblamV1 => member::DATA_GZ,
+        };
+        let (entries, member_sha, counts) = self.tar.append_streamed(member_name, 0o644, |w| {
+            let hw = HashWriter::new(w);
+            let list = &list;
+            let zerr = |e| Error::io("compressing", Path::new(member_name), e);
+            match format {
+                ReplayFormat::V2 => {
+                    let mut enc = zstd::stream::write::Encoder::new(hw, level).map_err(zerr)?;
+                    enc.multithread(threads.max(1)).map_err(zerr)?;
+                    enc.include_checksum(true).map_err(zerr)?;
+                    let mut inner = DetTar::new(enc, tar_opts).with_progress(progress);
+                    let entries = write_files(&mut inner, list)?;
+                    let counts = inner.counts();
+                    let hw = inner.finish()?.finish().map_err(zerr)?;
+                    let (_, _, sha) = hw.finish();
+                    Ok((entries, sha, counts))
+                }
+                ReplayFormat::KerblamV1 => {
+                    let enc = crate::gzip::GzWriter::new(hw, threads.max(1));
+                    let mut inner = DetTar::new(enc, tar_opts).with_progress(progress);
+                    let entries = write_files(&mut inner, list)?;
+                    let counts = inner.counts();
+                    let hw = inner.finish()?.finish().map_err(zerr)?;
+                    let (_, _, sha) = hw.finish();
+                    Ok((entries, sha, counts))
+                }
+            }
+        })?;
+        self.data = counts;
+        self.sums.push(member_name, member_sha);
+        for (name, sha) in entries {
+            self.sums
+                .push(format!("{member_name}{INNER_SEP}{name}"), sha);
+        }
+        if format == ReplayFormat::KerblamV1 {
+            let name = std::mem::take(&mut self.name);
+            self.small(member::NAME, name.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Embeds an image archive (`docker save` / `podman save` output, or an OCI archive) read from
+    /// `reader` as `image.tar`, streaming and hashing it. v2 only. Returns its size.
+    pub fn add_image(&mut self, reader: &mut dyn Read, progress: Progress<'_>) -> Result<u64> {
+        if self.opts.format != ReplayFormat::V2 {
+            return Err(Error::input(
+                "--embed-image needs the kerblam.replay/v2 format; Kerblam! 1.x archives cannot hold an image",
+            ));
+        }
+        if self.stage == Stage::Data {
+            self.add_data::<&str>(Path::new("."), &[], None)?;
+        }
+        if self.stage != Stage::Image {
+            return Err(Error::input(
+                "replay archive: add_image may be called only once",
+            ));
+        }
+        self.stage = Stage::Done;
+        let (size, sha) = self.tar.append_streamed(member::IMAGE, 0o644, |w| {
+            let mut hw = HashWriter::new(w);
+            let mut buf = vec![0u8; CHUNK];
+            loop {
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => {
+                        return Err(Error::io(
+                            "reading the image stream for",
+                            Path::new(member::IMAGE),
+                            e,
+                        ));
+                    }
+                };
+                hw.write_all(&buf[..n])
+                    .map_err(|e| Error::io("writing", Path::new(member::IMAGE), e))?;
+                if let Some(p) = progress {
+                    p(hw_count(&hw), 0);
+                }
+            }
+            let (_, n, sha) = hw.finish();
+            Ok((n, sha))
+        })?;
+        self.sums.push(member::IMAGE, sha);
+        Ok(size)
+    }
+
+    /// Writes `signature.json` (when given) and `SHA256SUMS` (v2), closes the archive, syncs it and
+    /// renames it to its final name.
+    pub fn finish(mut self, signature: Option<&[u8]>) -> Result<WrittenArchive> {
+        if self.stage == Stage::Data {
+            self.add_data::<&str>(Path::new("."), &[], None)?;
+        }
+        if let Some(sig) = signature {
+            self.small(member::SIGNATURE, sig)?;
+        }
+        if self.opts.format == ReplayFormat::V2 {
+            let text = self.sums.render();
+            self.tar
+                .append_bytes(member::SUMS, text.as_bytes(), 0o644)?;
+        }
+        let temp = self.out.temp_path().to_path_buf();
+        let mut buf = self.tar.finish()?;
+        buf.flush().map_err(|e| Error::io("writing", &temp, e))?;
+        drop(buf);
+        let file = self.out.file();
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| Error::io("reading back", &temp, e))?;
+        let mut hasher = Sha256::new();
+        let mut bytes = 0u64;
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = file
+                .read(&mut chunk)
+                .map_err(|e| Error::io("reading back", &temp, e))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&chunk[..n]);
+            bytes += n as u64;
+        }
+        let sha256 = format!("sha256:{}", hex(&hasher.finalize()));
+        let path = self.out.commit()?;
+        Ok(WrittenArchive {
+            path,
+            bytes,
+            sha256,
+            data_files: self.data.1,
+            data_bytes: self.data.0,
+        })
+    }
+}
+
+fn hw_count<W: Write>(hw: &HashWriter<W>) -> u64 {
+    hw.count()
+}
+
+fn write_files<W: Write>(
+    inner: &mut DetTar<'_, W>,
+    list: &[(String, PathBuf)],
+) -> Result<Vec<(String, [u8; 32])>> {
+    let mut entries = Vec::with_capacity(list.len());
+    for (name, path) in list {
+        let a = inner.append_file(name, path)?;
+        entries.push((name.clone(), a.sha256));
+    }
+    Ok(entries)
+}
+
+impl std::fmt::Debug for ReplayWriter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayWriter")
+            .field("temp_path", &self.out.temp_path())
+            .field("format", &self.opts.format)
+            .field("stage", &self.stage)
+            .finish_non_exhaustive()
+    }
+}
