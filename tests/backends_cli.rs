@@ -219,3 +219,23 @@ fn the_installed_layout_finds_its_plugins_next_to_the_binary_and_never_in_the_wo
         ]
     );
 }
+
+#[test]
+fn kerblam_backend_path_is_split_on_colons_and_searched_first() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .args(["backends", "--json"])
+        .env(
+            "KERBLAM_BACKEND_PATH",
+            format!("{}:{}", a.path().display(), b.path().display()),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let searched = v["searched"].as_array().unwrap();
+    assert_eq!(searched[0]["path"], a.path().to_str().unwrap());
+    assert_eq!(searched[1]["path"], b.path().to_str().unwrap());
+    assert_eq!(searched[0]["origin"], "backend-path");
+    assert_eq!(searched[2]["origin"], "exe-dir");
+}

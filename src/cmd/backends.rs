@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use kerblam_backend_api::Hello;
-use kerblam_backend_api::host::{Plugin, Registry, SearchConfig};
+use kerblam_backend_api::host::{HostCallbacks, Plugin, Registry, SearchConfig};
+use kerblam_backend_api::log_level;
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
@@ -64,6 +65,41 @@ pub fn find(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
             message: e.to_string(),
         }
         .into()),
+    }
+}
+
+/// The host callbacks kerblam gives a backend: log lines go through [`output`] (errors and
+/// warnings always, info unless `-q`, debug with `-v`, trace with `-vv`), and cancellation asks
+/// `cancelled` (e.g. `|| signals::interrupted().is_some()`).
+#[allow(dead_code)] // used by `package`, `run` and `replay` as they land
+pub struct CliCallbacks {
+    cancelled: Box<dyn Fn() -> bool + Send + Sync>,
+}
+
+#[allow(dead_code)]
+impl CliCallbacks {
+    /// Callbacks that cancel when `cancelled` returns true.
+    pub fn new(cancelled: impl Fn() -> bool + Send + Sync + 'static) -> CliCallbacks {
+        CliCallbacks {
+            cancelled: Box::new(cancelled),
+        }
+    }
+}
+
+impl HostCallbacks for CliCallbacks {
+    fn log(&self, level: i32, message: &str) {
+        match level {
+            log_level::ERROR => eprintln!("error: {message}"),
+            log_level::WARN => output::warn(message),
+            log_level::INFO => output::info(message),
+            log_level::DEBUG if output::verbose(1) => eprintln!("{message}"),
+            l if l >= log_level::TRACE && output::verbose(2) => eprintln!("{message}"),
+            _ => {}
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        (self.cancelled)()
     }
 }
 

@@ -248,3 +248,64 @@ fn a_rust_plugin_that_panics_in_execute_returns_panic_status_and_the_host_lives_
         .unwrap();
     assert_eq!(again.code, Status::InvalidInput.code());
 }
+
+fn parallel_executes(p: &Plugin, n: usize) -> Vec<Result<(), String>> {
+    let t = tempfile::tempdir().unwrap();
+    let barrier = std::sync::Barrier::new(n);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|_| {
+                let (barrier, dir) = (&barrier, t.path());
+                s.spawn(move || {
+                    barrier.wait();
+                    p.execute(&request(minimal_plan(), dir), Recorder::new(), None)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+#[test]
+fn executes_of_a_non_reentrant_plugin_are_serialized() {
+    conformance_env();
+    let (_t, p) = c(&["DETECT_OVERLAP"]);
+    assert!(!p.describe().capabilities.reentrant);
+    let start = Instant::now();
+    let results = parallel_executes(&p, 4);
+    assert!(results.iter().all(|r| r.is_ok()), "{results:?}");
+    assert!(
+        start.elapsed() >= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn executes_of_a_reentrant_plugin_run_concurrently() {
+    conformance_env();
+    let (_t, p) = c(&["DETECT_OVERLAP", "REENTRANT"]);
+    assert!(p.describe().capabilities.reentrant);
+    let results = parallel_executes(&p, 4);
+    assert!(
+        results
+            .iter()
+            .any(|r| r.as_ref().is_err_and(|e| e.contains("overlap"))),
+        "{results:?}"
+    );
+}
+
+#[test]
+fn a_plugin_whose_describe_hangs_is_refused_after_the_timeout() {
+    conformance_env();
+    let t = tempfile::tempdir().unwrap();
+    let path = cplugin(t.path(), "hang.so", &["HANG_DESCRIBE"]);
+    let start = Instant::now();
+    let err = Plugin::load_with_timeout(&path, &Hello::new("t", "0"), Duration::from_millis(300))
+        .unwrap_err();
+    assert!(start.elapsed() < Duration::from_secs(5));
+    assert_eq!(err.kind, kerblam_backend_api::host::LoadErrorKind::Refused);
+    assert_eq!(err.reason, "describe did not answer within 0.3s");
+}

@@ -21,6 +21,9 @@ use crate::{
 /// How long a plugin that timed out gets to honour cancellation before it is abandoned.
 const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
+/// How long `kerblam_backend_describe` may take at load time before the plugin is refused.
+pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 struct Fns {
     describe: DescribeFn,
     execute: ExecuteFn,
@@ -100,8 +103,18 @@ fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
 impl Plugin {
     /// Load and validate the library at `path`: ELF header check, `dlopen` with
     /// `RTLD_NOW | RTLD_LOCAL` (never closed), the ABI version, all four symbols, and a valid
-    /// describe reply to `hello`.
+    /// describe reply to `hello` within [`DESCRIBE_TIMEOUT`].
     pub fn load(path: &Path, hello: &Hello) -> Result<Plugin, LoadError> {
+        Self::load_with_timeout(path, hello, DESCRIBE_TIMEOUT)
+    }
+
+    /// [`Plugin::load`] with a chosen describe timeout. A plugin whose describe does not answer in
+    /// time is refused (and its thread abandoned; the library stays loaded).
+    pub fn load_with_timeout(
+        path: &Path,
+        hello: &Hello,
+        describe_timeout: Duration,
+    ) -> Result<Plugin, LoadError> {
         let skip = |reason: String| LoadError {
             path: path.to_path_buf(),
             kind: LoadErrorKind::Skipped,
@@ -141,7 +154,20 @@ impl Plugin {
             free: sym(lib, SYM_FREE).ok_or_else(|| missing(SYM_FREE))?,
         };
         let hello_bytes = serde_json::to_vec(hello).map_err(|e| refuse(e.to_string()))?;
-        let raw = Self::call_describe(&fns, &hello_bytes);
+        let (tx, rx) = mpsc::channel();
+        let (describe_fn, free_fn) = (fns.describe, fns.free);
+        std::thread::Builder::new()
+            .name("backend-describe".into())
+            .spawn(move || {
+                let _ = tx.send(Self::call_describe(describe_fn, free_fn, &hello_bytes));
+            })
+            .map_err(|e| refuse(format!("cannot start a thread: {e}")))?;
+        let raw = rx.recv_timeout(describe_timeout).map_err(|_| {
+            refuse(format!(
+                "describe did not answer within {:.1}s",
+                describe_timeout.as_secs_f64()
+            ))
+        })?;
         if raw.code != Status::Ok.code() {
             let why = match decode::<ErrorMessage>(&raw.bytes, "error") {
                 Ok(e) => e.message,
@@ -182,15 +208,15 @@ impl Plugin {
         })
     }
 
-    fn call_describe(fns: &Fns, hello: &[u8]) -> RawReply {
+    fn call_describe(describe: DescribeFn, free: FreeFn, hello: &[u8]) -> RawReply {
         let mut out = Buf::EMPTY;
         // SAFETY: ABI contract; `hello` outlives the call.
-        let code = unsafe { (fns.describe)(hello.as_ptr(), hello.len(), &mut out) };
-        Self::take(fns, code, out)
+        let code = unsafe { describe(hello.as_ptr(), hello.len(), &mut out) };
+        Self::take(free, code, out)
     }
 
     /// Copy `out` and give it back to the plugin's free.
-    fn take(fns: &Fns, code: i32, out: Buf) -> RawReply {
+    fn take(free: FreeFn, code: i32, out: Buf) -> RawReply {
         let null = out.ptr.is_null();
         let bytes = if null || out.len == 0 {
             Vec::new()
@@ -200,7 +226,7 @@ impl Plugin {
         };
         if !null {
             // SAFETY: handing back exactly what the plugin returned, once.
-            unsafe { (fns.free)(out) };
+            unsafe { free(out) };
         }
         RawReply { code, bytes, null }
     }
@@ -237,7 +263,7 @@ impl Plugin {
 
     /// Call `kerblam_backend_describe` with arbitrary bytes (for the conformance kit).
     pub fn raw_describe(&self, hello: &[u8]) -> RawReply {
-        Self::call_describe(&self.inner.fns, hello)
+        Self::call_describe(self.inner.fns.describe, self.inner.fns.free, hello)
     }
 
     /// Call `kerblam_backend_free` on the empty buffer, which must be a no-op.
@@ -269,7 +295,7 @@ impl Plugin {
             let code =
                 unsafe { (inner.fns.execute)(request.as_ptr(), request.len(), &table, &mut out) };
             session.close();
-            Self::take(&inner.fns, code, out)
+            Self::take(inner.fns.free, code, out)
         };
         let Some(timeout) = timeout else {
             return Ok(run());

@@ -9,6 +9,9 @@
  *   LATE_CALLBACK     execute returns, then a thread calls host->log 100 ms later
  *   HANG              execute sleeps 30 s ignoring cancellation
  *   HANG_POLL         execute loops until host->is_cancelled says yes, then returns "cancelled"
+ *   HANG_DESCRIBE     describe sleeps 30 s
+ *   DETECT_OVERLAP    execute takes 50 ms and fails with "overlap" if another execute is running
+ *   REENTRANT         describe claims "reentrant": true
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -31,6 +34,11 @@ typedef struct {
 #ifndef ABI
 #define ABI (1u << 16)
 #endif
+#ifdef REENTRANT
+#define REENTRANT_JSON "true"
+#else
+#define REENTRANT_JSON "false"
+#endif
 
 static KerblamBuf make(const char *s, size_t len) {
     KerblamBuf b;
@@ -49,11 +57,15 @@ static const char *DESCRIBE =
     "{\"describe\":\"kerblam.describe/v1\",\"name\":\"" NAME "\",\"version\":\"0.0.1\","
     "\"abi\":{\"major\":1,\"minor\":0},\"plan_schema\":{\"min\":1,\"max\":1},"
     "\"capabilities\":{\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"],"
-    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],\"future_field\":true}}";
+    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],\"future_field\":true,"
+    "\"reentrant\":" REENTRANT_JSON "}}";
 
 int32_t kerblam_backend_describe(const uint8_t *hello, size_t hello_len, KerblamBuf *out) {
     (void)hello;
     (void)hello_len;
+#ifdef HANG_DESCRIBE
+    sleep(30);
+#endif
 #ifdef GARBAGE_DESCRIBE
     *out = make_str("\x01garbage{{");
 #else
@@ -87,6 +99,15 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
     pthread_detach(t);
 #elif defined(HANG)
     sleep(30);
+#elif defined(DETECT_OVERLAP)
+    static int inflight = 0;
+    int n = __atomic_add_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+    usleep(50000);
+    __atomic_sub_fetch(&inflight, 1, __ATOMIC_SEQ_CST);
+    if (n > 1) {
+        *out = make_str("{\"kind\":\"backend\",\"message\":\"overlap\"}");
+        return 1;
+    }
 #elif defined(HANG_POLL)
     while (!host->is_cancelled(host->ctx)) usleep(10000);
     *out = make_str("{\"kind\":\"cancelled\",\"message\":\"stopped when asked\"}");
