@@ -1,10 +1,37 @@
-//! The tarball-only backend plugin: writes files, needs no engine (issue 5). `execute` lands with
-//! the `kerblam-archive` crate; until then the SDK answers "unsupported" because `actions` is empty.
+//! The tarball-only backend plugin: carries out package plans by writing files, with no container
+//! engine (issue 5).
+//!
+//! For a pipe plan it writes, next to each other and each atomically (temporary name, renamed only
+//! when every artifact is complete):
+//!
+//! - `<pipe>.context.tar` ([`context_archive`]): the build context, the generated Containerfile (at
+//!   the root as `Dockerfile`, so `docker build -t TAG - < <pipe>.context.tar` needs no `-f`), the
+//!   kerblam executable and the replay script;
+//! - `<pipe>.oci.tar` ([`oci`]) when the plan asks for one: an OCI image layout archive whose layers
+//!   are the plan's own on top of `scratch` or a base archive (`--base FILE`, an OCI or docker
+//!   archive, [`base_archive`]);
+//! - the replay archive, through `kerblam-archive`'s `ReplayWriter` (the one implementation the
+//!   engine backends use too).
+//!
+//! Before any of that, [`room`] refuses a destination that is not writable or lacks room, and
+//! refuses to replace existing artifacts without `force`. Progress goes to the host's progress
+//! callback ([`progress`]).
+
+mod base_archive;
+mod context_archive;
+mod errors;
+mod layer;
+mod oci;
+mod package;
+mod pending;
+mod progress;
+mod replay;
+mod room;
 
 use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};
 use kerblam_backend_api::{
-    Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
-    Host,
+    Action, Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest,
+    ExecuteResult, Host,
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
 
@@ -17,9 +44,9 @@ impl Backend for Tarball {
             "tarball",
             env!("CARGO_PKG_VERSION"),
             Capabilities {
-                actions: vec![],
+                actions: vec![Action::Package],
                 sources: vec![SourceKind::Pipe, SourceKind::Freeze],
-                base_kinds: vec![B::Recipe, B::Archive, B::Scratch],
+                base_kinds: vec![B::Recipe, B::Image, B::Archive, B::Scratch],
                 layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
                 mounts: false,
                 artifact_kinds: vec![
@@ -31,7 +58,7 @@ impl Backend for Tarball {
                     A::MetadataJson,
                 ],
                 preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
-                formats: vec!["kerblam-v1".into(), "oci".into()],
+                formats: package::FORMATS.iter().map(|s| s.to_string()).collect(),
                 rootless: true,
                 push: false,
                 embed_image: false,
@@ -41,19 +68,24 @@ impl Backend for Tarball {
                 reentrant: true,
             },
         );
-        d.description = Some("writes replay, context and OCI archives or frozen tarballs; no container engine needed".into());
+        d.description = Some(
+            "writes replay, context and OCI archives or frozen tarballs; no container engine needed"
+                .into(),
+        );
         d
+    }
+
+    fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
+        kerblam_backend_api::preflight::check_all(&req.plan, &req.paths)?;
+        room::check(req)
     }
 
     fn execute(
         &self,
         req: &ExecuteRequest,
-        _host: &Host<'_>,
+        host: &Host<'_>,
     ) -> Result<ExecuteResult, ErrorMessage> {
-        Err(ErrorMessage::unsupported(format!(
-            "the tarball backend does not implement {:?} yet",
-            req.action.name()
-        )))
+        package::package(req, host)
     }
 }
 

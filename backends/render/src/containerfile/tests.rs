@@ -1,0 +1,133 @@
+use kerblam_plan::{Base, EnvVar, Layer, LayerSource, PackagePlan};
+
+use super::*;
+
+fn plan() -> PackagePlan {
+    let mut p: PackagePlan =
+        serde_json::from_str(include_str!("../../../conformance/golden/minimal.json")).unwrap();
+    p.layers = vec![
+        Layer {
+            from: LayerSource::Kerblam,
+            to: "/kerblam".into(),
+            mode: 0o755,
+        },
+        Layer {
+            from: LayerSource::Generated {
+                text: "#!/bin/sh\n".into(),
+            },
+            to: "/kerblam-replay.sh".into(),
+            mode: 0o755,
+        },
+        Layer {
+            from: LayerSource::Generated {
+                text: "other".into(),
+            },
+            to: "/etc/kerblam-replay.sh".into(),
+            mode: 0o644,
+        },
+        Layer {
+            from: LayerSource::Context {
+                path: "kerblam.toml".into(),
+            },
+            to: "/kerblam.toml".into(),
+            mode: 0o644,
+        },
+        Layer {
+            from: LayerSource::Host {
+                path: "/opt/sw".into(),
+                exclude: vec![],
+            },
+            to: "/opt/sw".into(),
+            mode: 0o755,
+        },
+    ];
+    p.env = vec![EnvVar {
+        name: "GREETING".into(),
+        value: "say \"hi\" $HOME\\".into(),
+    }];
+    p
+}
+
+#[test]
+fn recipe_then_one_copy_per_layer_then_config() {
+    let r = render(&plan(), Some("FROM base:1\nRUN true")).unwrap();
+    let expected = "FROM base:1\nRUN true\n\n# --- added by kerblam 0.1.0 for golden ---\n\
+COPY [\".kerblam/kerblam\", \"/kerblam\"]\n\
+COPY [\".kerblam/kerblam-replay.sh\", \"/kerblam-replay.sh\"]\n\
+COPY [\".kerblam/2-kerblam-replay.sh\", \"/etc/kerblam-replay.sh\"]\n\
+COPY [\"kerblam.toml\", \"/kerblam.toml\"]\n\
+COPY [\".kerblam/layer-4\", \"/opt/sw\"]\n\
+WORKDIR /\n\
+ENV GREETING=\"say \\\"hi\\\" \\$HOME\\\\\"\n\
+LABEL \"org.opencontainers.image.title\"=\"golden\"\n\
+ENTRYPOINT [\"/bin/sh\",\"-c\",\"cat /kerblam-conformance.txt\"]\n\
+CMD []\n";
+    assert_eq!(r.containerfile, expected);
+    let paths: Vec<_> = r.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            ".kerblam/kerblam",
+            ".kerblam/kerblam-replay.sh",
+            ".kerblam/2-kerblam-replay.sh",
+            ".kerblam/layer-4"
+        ]
+    );
+    assert_eq!(r.entries[0].source, EntrySource::Kerblam);
+    assert_eq!(
+        r.entries[1].source,
+        EntrySource::Generated("#!/bin/sh\n".into())
+    );
+    assert_eq!(r.entries[1].mode, 0o755);
+}
+
+#[test]
+fn bases_without_recipe_text() {
+    let mut p = plan();
+    assert!(
+        render(&p, None)
+            .unwrap()
+            .containerfile
+            .starts_with("FROM scratch\n")
+    );
+    p.base = Base::Image {
+        reference: "debian:12".into(),
+    };
+    assert!(
+        render(&p, None)
+            .unwrap()
+            .containerfile
+            .starts_with("FROM debian:12\n")
+    );
+    p.base = Base::Recipe {
+        path: "x.dockerfile".into(),
+        default: false,
+    };
+    assert!(render(&p, None).unwrap_err().0.contains("x.dockerfile"));
+}
+
+#[test]
+fn unsafe_paths_are_refused() {
+    let mut p = plan();
+    p.layers[0].to = "/a$b".into();
+    let e = render(&p, None).unwrap_err();
+    assert!(e.0.contains("/a$b"), "{e}");
+    let mut p = plan();
+    p.env[0].name = "BAD NAME".into();
+    assert!(render(&p, None).unwrap_err().0.contains("BAD NAME"));
+}
+
+#[test]
+fn plan_json_is_sorted_pretty_with_newline() {
+    let text = String::from_utf8(crate::plan_json(&plan())).unwrap();
+    assert!(text.ends_with("}\n"));
+    let keys: Vec<_> = text
+        .lines()
+        .filter(|l| l.starts_with("  \""))
+        .map(|l| l.trim().split('"').nth(1).unwrap().to_string())
+        .collect();
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(keys, sorted);
+    assert_eq!(keys.first().map(String::as_str), Some("artifacts"));
+}

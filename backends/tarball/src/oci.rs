@@ -1,0 +1,489 @@
+//! `<pipe>.oci.tar`: an OCI image layout archive (`oci-layout`, `index.json`, `blobs/sha256/<hex>`)
+//! that `podman load`, `skopeo` and `umoci` read, written without any engine.
+//!
+//! Its layers are the plan's own, one OCI layer each, on top of the base:
+//!
+//! 1. the build context (the plan's context files) under the plan's workdir, as a recipe's
+//!    `COPY . .` would place them;
+//! 2. then one layer per plan layer, in order (the kerblam executable, the replay script, the
+//!    manifest and the pipe, or frozen trees).
+//!
+//! The base is `scratch`, or the image in the base archive (`--base FILE`, or a plan whose base is
+//! an archive), whose blobs are copied unchanged below the plan's and checked against their digests.
+//! A pipe's recipe (`RUN` steps) cannot be carried out without an engine, so it is not part of this
+//! image; use the context archive for that.
+//!
+//! Config: the base's, with the plan's env (replacing same-named variables), workdir, entrypoint (and
+//! no `Cmd`), labels, `rootfs.diff_ids` and one history entry per layer. Annotations on the manifest:
+//! the plan's `org.opencontainers.image.*` labels, plus `created`/`authors` from the plan metadata
+//! and `base.name`/`base.digest` from the base; the index names the image with
+//! `org.opencontainers.image.ref.name` = the plan's tag. JSON documents are written with sorted
+//! keys and layers with fixed headers, so the same tree and `SOURCE_DATE_EPOCH` give the same
+//! manifest digest.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use kerblam_archive::{DetTar, TarOptions};
+use kerblam_backend_api::plan::{ArtifactKind, Base, LayerSource, PackagePlan};
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, Host};
+use oci_spec::image::{
+    Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageIndexBuilder,
+    ImageManifestBuilder, MediaType, Os, RootFs, SCHEMA_VERSION,
+};
+
+use crate::base_archive::{self, BaseImage};
+use crate::errors;
+use crate::layer::{self, Blob, Compression, Item};
+use crate::pending::Pending;
+use crate::progress::Reporter;
+
+/// The annotation naming the image inside an OCI layout.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// The layer compression for `options.format`: `oci`/`oci+gzip` → gzip, `oci+zstd` → zstd.
+pub fn compression(format: Option<&str>) -> Compression {
+    match format {
+        Some("oci+zstd") => Compression::Zstd,
+        _ => Compression::Gzip,
+    }
+}
+
+/// The base archive to start from: `--base FILE`, else a plan base of kind archive, else none.
+pub fn base_path(req: &ExecuteRequest) -> Option<PathBuf> {
+    if let Some(p) = &req.options.base_archive {
+        return Some(PathBuf::from(p));
+    }
+    match &req.plan.base {
+        Base::Archive { path } => Some(kerblam_backend_api::preflight::resolve(&req.paths, path)),
+        _ => None,
+    }
+}
+
+fn strip_root(p: &str) -> String {
+    p.trim_start_matches('/').to_string()
+}
+
+fn join(dir: &str, rel: &str) -> String {
+    let d = dir.trim_matches('/');
+    if d.is_empty() {
+        rel.to_string()
+    } else {
+        format!("{d}/{rel}")
+    }
+}
+
+/// The layers of `plan` as lists of items, with a description for the history.
+fn layer_items<'a>(req: &'a ExecuteRequest) -> Result<Vec<(String, Vec<Item<'a>>)>, ErrorMessage> {
+    let plan = &req.plan;
+    let root = Path::new(&req.paths.root);
+    let ctx_root = match plan.context.root.as_str() {
+        "" | "." => root.to_path_buf(),
+        r => root.join(r),
+    };
+    let mut out = Vec::new();
+    if !plan.context.files.is_empty() {
+        let items = plan
+            .context
+            .files
+            .iter()
+            .map(|f| {
+                let name = join(&plan.workdir, &f.path);
+                match &f.link {
+                    Some(target) => Item::Symlink {
+                        name,
+                        target: target.clone(),
+                    },
+                    None => Item::File {
+                        name,
+                        path: ctx_root.join(&f.path),
+                        mode: f.mode,
+                        expect: Some(f.size),
+                    },
+                }
+            })
+            .collect();
+        out.push((
+            format!("kerblam: COPY the build context to {}", plan.workdir),
+            items,
+        ));
+    }
+    for l in &plan.layers {
+        let name = strip_root(&l.to);
+        let (what, items) = match &l.from {
+            LayerSource::Kerblam => (
+                "the kerblam executable".to_string(),
+                vec![Item::File {
+                    name,
+                    path: PathBuf::from(&req.paths.kerblam),
+                    mode: l.mode,
+                    expect: None,
+                }],
+            ),
+            LayerSource::Generated { text } => (
+                "generated text".to_string(),
+                vec![Item::Bytes {
+                    name,
+                    data: text.as_bytes(),
+                    mode: l.mode,
+                }],
+            ),
+            LayerSource::Context { path } => {
+                let prefix = format!("{}/", path.trim_end_matches('/'));
+                let under: Vec<_> = plan
+                    .context
+                    .files
+                    .iter()
+                    .filter(|f| f.path.starts_with(&prefix))
+                    .collect();
+                let items = if under.is_empty() {
+                    let size = plan
+                        .context
+                        .files
+                        .iter()
+                        .find(|f| &f.path == path)
+                        .map(|f| f.size);
+                    vec![Item::File {
+                        name,
+                        path: ctx_root.join(path),
+                        mode: l.mode,
+                        expect: size,
+                    }]
+                } else {
+                    under
+                        .iter()
+                        .map(|f| Item::File {
+                            name: join(&name, &f.path[prefix.len()..]),
+                            path: ctx_root.join(&f.path),
+                            mode: f.mode,
+                            expect: Some(f.size),
+                        })
+                        .collect()
+                };
+                (format!("context {path}"), items)
+            }
+            LayerSource::Host { path, exclude } => {
+                if !exclude.is_empty() {
+                    return Err(ErrorMessage::unsupported(format!(
+                        "the host layer {path} has exclude patterns, which the tarball backend's OCI writer does not apply yet"
+                    )));
+                }
+                (
+                    format!("host {path}"),
+                    vec![Item::Tree {
+                        name,
+                        path: PathBuf::from(path),
+                    }],
+                )
+            }
+        };
+        out.push((format!("kerblam: COPY {what} to {}", l.to), items));
+    }
+    Ok(out)
+}
+
+fn digest(hex: &str) -> Result<Digest, ErrorMessage> {
+    Digest::from_str(&format!("sha256:{hex}"))
+        .map_err(|e| ErrorMessage::backend(format!("invalid digest {hex}: {e}")))
+}
+
+fn oci_err(e: oci_spec::OciSpecError) -> ErrorMessage {
+    ErrorMessage::backend(format!("cannot build the OCI document: {e}"))
+}
+
+/// Canonical JSON bytes: every object's keys sorted, no spaces.
+fn canonical<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let value = kerblam_render::sorted(serde_json::to_value(v).expect("OCI documents serialize"));
+    serde_json::to_vec(&value).expect("JSON values serialize")
+}
+
+/// The image configuration: the base's (or an empty one) with the plan's settings and layers.
+fn config(
+    plan: &PackagePlan,
+    base: Option<&BaseImage>,
+    blobs: &[(String, Blob)],
+) -> ImageConfiguration {
+    let mut cfg = base.map(|b| b.config.clone()).unwrap_or_else(|| {
+        let mut c = ImageConfiguration::default();
+        c.set_architecture(Arch::from(base_archive::host_arch().as_str()));
+        c.set_os(Os::Linux);
+        c
+    });
+    let mut inner: Config = cfg.config().clone().unwrap_or_default();
+    let mut env: Vec<String> = inner.env().clone().unwrap_or_default();
+    for v in &plan.env {
+        let prefix = format!("{}=", v.name);
+        env.retain(|e| !e.starts_with(&prefix));
+        env.push(format!("{}={}", v.name, v.value));
+    }
+    if base.is_none() && !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(
+            0,
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into(),
+        );
+    }
+    inner.set_env(Some(env));
+    inner.set_working_dir(Some(plan.workdir.clone()));
+    inner.set_entrypoint(Some(plan.entrypoint.clone()));
+    inner.set_cmd(None);
+    let mut labels: HashMap<String, String> = inner.labels().clone().unwrap_or_default();
+    labels.extend(
+        plan.image
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone())),
+    );
+    inner.set_labels(Some(labels));
+    cfg.set_config(Some(inner));
+    cfg.set_created(plan.metadata.created.clone());
+    if plan.metadata.author.is_some() {
+        cfg.set_author(plan.metadata.author.clone());
+    }
+    let mut rootfs: RootFs = cfg.rootfs().clone();
+    let mut diff_ids = rootfs.diff_ids().clone();
+    diff_ids.extend(blobs.iter().map(|(_, b)| format!("sha256:{}", b.diff_id)));
+    rootfs.set_diff_ids(diff_ids);
+    cfg.set_rootfs(rootfs);
+    let mut history = cfg.history().clone().unwrap_or_default();
+    for (what, _) in blobs {
+        let mut h = HistoryBuilder::default()
+            .created_by(what.clone())
+            .comment(format!(
+                "added by kerblam {} without an engine",
+                plan.metadata.kerblam_version
+            ));
+        if let Some(c) = &plan.metadata.created {
+            h = h.created(c.clone());
+        }
+        history.push(h.build().expect("history builds"));
+    }
+    cfg.set_history(Some(history));
+    cfg
+}
+
+fn annotations(plan: &PackagePlan, base: Option<&BaseImage>) -> HashMap<String, String> {
+    let mut a: BTreeMap<String, String> = plan
+        .image
+        .labels
+        .iter()
+        .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if let Some(c) = &plan.metadata.created {
+        a.entry("org.opencontainers.image.created".into())
+            .or_insert_with(|| c.clone());
+    }
+    if let Some(author) = &plan.metadata.author {
+        a.entry("org.opencontainers.image.authors".into())
+            .or_insert_with(|| author.clone());
+    }
+    if let Some(v) = &plan.metadata.version {
+        a.entry("org.opencontainers.image.version".into())
+            .or_insert_with(|| v.clone());
+    }
+    if let Some(b) = base {
+        a.insert(
+            "org.opencontainers.image.base.digest".into(),
+            b.digest.clone(),
+        );
+        if let Some(n) = &b.name {
+            a.insert("org.opencontainers.image.base.name".into(), n.clone());
+        }
+    }
+    a.into_iter().collect()
+}
+
+/// What [`write`] produced, besides the file.
+pub struct Written {
+    /// The archive, not yet renamed into place.
+    pub pending: Pending,
+    /// `sha256:<hex>` of the image manifest.
+    pub manifest_digest: String,
+    /// The base, described for the user (`docker archive /x.tar, 3 layers`), when not scratch.
+    pub base: Option<String>,
+}
+
+/// Writes the OCI archive to its temporary name next to `final_path`.
+pub fn write(
+    req: &ExecuteRequest,
+    final_path: &Path,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<Written, ErrorMessage> {
+    let plan = &req.plan;
+    let compression = compression(req.options.format.as_deref());
+    let base = base_path(req).map(|p| base_archive::open(&p)).transpose()?;
+    let temp_dir = Path::new(&req.paths.temp_dir);
+    let mut blobs: Vec<(String, Blob)> = Vec::new();
+    for (what, items) in layer_items(req)? {
+        host.check_cancelled()?;
+        let reporter = Reporter::new(host, format!("OCI layer {}", blobs.len() + 1), 0);
+        let blob = layer::build(&items, temp_dir, compression, tar, &reporter)?;
+        reporter.done(blob.size, blob.files);
+        blobs.push((what, blob));
+    }
+    let cfg = config(plan, base.as_ref(), &blobs);
+    let cfg_bytes = canonical(&cfg);
+    let cfg_hex = kerblam_archive::hex(&sha2_digest(&cfg_bytes));
+    let layer_type = match compression {
+        Compression::Gzip => MediaType::ImageLayerGzip,
+        Compression::Zstd => MediaType::ImageLayerZstd,
+    };
+    let mut layer_descs = Vec::new();
+    if let Some(b) = &base {
+        for l in &b.layers {
+            layer_descs.push(Descriptor::new(
+                l.media_type.clone(),
+                l.size,
+                digest(&l.digest)?,
+            ));
+        }
+    }
+    for (_, b) in &blobs {
+        layer_descs.push(Descriptor::new(
+            layer_type.clone(),
+            b.size,
+            digest(&b.digest)?,
+        ));
+    }
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageManifest)
+        .config(Descriptor::new(
+            MediaType::ImageConfig,
+            cfg_bytes.len() as u64,
+            digest(&cfg_hex)?,
+        ))
+        .layers(layer_descs)
+        .annotations(annotations(plan, base.as_ref()))
+        .build()
+        .map_err(oci_err)?;
+    let manifest_bytes = canonical(&manifest);
+    let manifest_hex = kerblam_archive::hex(&sha2_digest(&manifest_bytes));
+    let mut mdesc = Descriptor::new(
+        MediaType::ImageManifest,
+        manifest_bytes.len() as u64,
+        digest(&manifest_hex)?,
+    );
+    mdesc.set_annotations(Some(HashMap::from([(
+        REF_NAME.to_string(),
+        plan.image.tag.clone(),
+    )])));
+    let index = ImageIndexBuilder::default()
+        .schema_version(SCHEMA_VERSION)
+        .media_type(MediaType::ImageIndex)
+        .manifests(vec![mdesc])
+        .build()
+        .map_err(oci_err)?;
+    let index_bytes = canonical(&index);
+
+    // The archive: directories, blobs sorted by digest, index.json, oci-layout.
+    enum Src<'a> {
+        Bytes(&'a [u8]),
+        Ours(&'a Blob),
+        Base(u64, u64),
+    }
+    let mut members: BTreeMap<String, Src<'_>> = BTreeMap::new();
+    members.insert(cfg_hex.clone(), Src::Bytes(&cfg_bytes));
+    members.insert(manifest_hex.clone(), Src::Bytes(&manifest_bytes));
+    for (_, b) in &blobs {
+        members.insert(b.digest.clone(), Src::Ours(b));
+    }
+    if let Some(b) = &base {
+        for l in &b.layers {
+            members
+                .entry(l.digest.clone())
+                .or_insert(Src::Base(l.offset, l.size));
+        }
+    }
+    let total: u64 = blobs.iter().map(|(_, b)| b.size).sum::<u64>()
+        + base
+            .as_ref()
+            .map_or(0, |b| b.layers.iter().map(|l| l.size).sum());
+    let name = final_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let reporter = Reporter::new(host, format!("writing {name}"), total);
+    let callback = reporter.callback();
+    let (file, writer) = Pending::create(final_path, req.options.force)?;
+    let mut t = DetTar::new(writer, tar).with_progress(Some(&callback));
+    let mut base_file = match &base {
+        Some(b) => {
+            Some(std::fs::File::open(&b.path).map_err(|e| errors::io("opening", &b.path, e))?)
+        }
+        None => None,
+    };
+    t.append_dir("blobs").map_err(errors::archive)?;
+    t.append_dir("blobs/sha256").map_err(errors::archive)?;
+    for (hex, src) in &members {
+        host.check_cancelled()?;
+        let member = format!("blobs/sha256/{hex}");
+        match src {
+            Src::Bytes(b) => {
+                t.append_bytes(&member, b, 0o644).map_err(errors::archive)?;
+            }
+            Src::Ours(b) => {
+                let got = t
+                    .append_file_with_mode(&member, &b.path, 0o644)
+                    .map_err(errors::archive)?;
+                check_digest(&got.sha256, hex, &b.path)?;
+            }
+            Src::Base(offset, size) => {
+                let base = base.as_ref().expect("base blobs come from a base");
+                let f = base_file.as_mut().expect("base file is open");
+                f.seek(SeekFrom::Start(*offset))
+                    .map_err(|e| errors::io("reading", &base.path, e))?;
+                let got = t
+                    .append_reader(&member, *size, 0o644, &mut f.take(*size))
+                    .map_err(errors::archive)?;
+                if kerblam_archive::hex(&got.sha256) != *hex {
+                    return Err(ErrorMessage::invalid_input(format!(
+                        "the base archive {} is corrupt: blob sha256:{hex} has the digest sha256:{}",
+                        base.path.display(),
+                        kerblam_archive::hex(&got.sha256)
+                    )));
+                }
+            }
+        }
+    }
+    t.append_bytes("index.json", &index_bytes, 0o644)
+        .map_err(errors::archive)?;
+    t.append_bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)
+        .map_err(errors::archive)?;
+    let (bytes, files) = t.counts();
+    let writer = t.finish().map_err(errors::archive)?;
+    reporter.done(bytes, files);
+    let pending = Pending::finish(ArtifactKind::OciArchive, file, writer)?;
+    let base = base.as_ref().map(|b| {
+        format!(
+            "{} archive {}, {} layers",
+            b.kind,
+            b.path.display(),
+            b.layers.len()
+        )
+    });
+    Ok(Written {
+        pending,
+        manifest_digest: format!("sha256:{manifest_hex}"),
+        base,
+    })
+}
+
+fn check_digest(got: &[u8; 32], want: &str, path: &Path) -> Result<(), ErrorMessage> {
+    let got = kerblam_archive::hex(got);
+    if got != want {
+        return Err(ErrorMessage::backend(format!(
+            "the layer blob {} changed while it was copied (sha256:{got}, expected sha256:{want})",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+fn sha2_digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::{Digest as _, Sha256};
+    Sha256::digest(bytes).into()
+}

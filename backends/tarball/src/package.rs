@@ -1,0 +1,119 @@
+//! Carrying out a package plan: which artifacts to write, in which order, and committing them
+//! together so that an error leaves no file under a final name.
+
+use std::path::{Path, PathBuf};
+
+use kerblam_archive::TarOptions;
+use kerblam_backend_api::plan::{ArtifactKind, SourceKind};
+use kerblam_backend_api::{Action, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+
+use crate::errors;
+use crate::pending::Pending;
+use crate::{context_archive, oci, replay};
+
+/// The values of `options.format` this backend accepts: replay archive layouts (which the plan's
+/// artifact also names) and OCI layer compressions.
+pub const FORMATS: &[&str] = &["kerblam-v1", "kerblam-v2", "oci", "oci+gzip", "oci+zstd"];
+
+/// The absolute path of an artifact: as is when absolute, else under `paths.output_dir`.
+pub fn artifact_path(req: &ExecuteRequest, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        Path::new(&req.paths.output_dir).join(p)
+    }
+}
+
+/// Carries out `req` (action `package`).
+pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
+    if req.action != Action::Package {
+        return Err(ErrorMessage::unsupported(
+            "the tarball backend only packages; it cannot run a container",
+        ));
+    }
+    if let Some(f) = req.options.format.as_deref()
+        && !FORMATS.contains(&f)
+    {
+        return Err(ErrorMessage::invalid_input(format!(
+            "unknown format {f:?}; the tarball backend accepts {}",
+            FORMATS.join(", ")
+        )));
+    }
+    match req.plan.source.kind {
+        SourceKind::Pipe => pipe(req, host),
+        SourceKind::Freeze => Err(ErrorMessage::unsupported(
+            "the tarball backend does not write freeze plans yet (tarball, activate.sh, metadata JSON)",
+        )),
+    }
+}
+
+fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
+    let plan = &req.plan;
+    let pipe = plan
+        .pipe
+        .as_ref()
+        .ok_or_else(|| ErrorMessage::invalid_input("a pipe plan without its `pipe` section"))?;
+    for a in &plan.artifacts {
+        if !matches!(
+            a.kind,
+            ArtifactKind::ContextArchive | ArtifactKind::OciArchive | ArtifactKind::ReplayArchive
+        ) {
+            return Err(ErrorMessage::unsupported(format!(
+                "the tarball backend cannot produce a {:?} artifact ({}) for a pipe",
+                a.kind, a.path
+            )));
+        }
+    }
+    let tar = TarOptions::from_env().map_err(errors::archive)?;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut notes = Vec::new();
+    if let Some(a) = plan.artifact(ArtifactKind::ContextArchive) {
+        let path = artifact_path(req, &a.path);
+        pending.push(context_archive::write(req, &path, tar, host)?);
+        host.check_cancelled()?;
+        for engine in ["docker", "podman"] {
+            notes.push(format!(
+                "build the image with: {}",
+                context_archive::build_command(engine, plan, &path)
+            ));
+        }
+    }
+    if let Some(a) = plan.artifact(ArtifactKind::OciArchive) {
+        let path = artifact_path(req, &a.path);
+        let written = oci::write(req, &path, tar, host)?;
+        host.check_cancelled()?;
+        if let Some(b) = &written.base {
+            notes.push(format!("OCI base: {b}"));
+        }
+        notes.push(format!(
+            "OCI image {} (manifest {}): load it with `podman load -i {}` or `skopeo copy oci-archive:{} ...`",
+            plan.image.tag,
+            written.manifest_digest,
+            path.display(),
+            path.display()
+        ));
+        pending.push(written.pending);
+    }
+    let mut produced = Vec::new();
+    if let Some(a) = plan.artifact(ArtifactKind::ReplayArchive) {
+        let path = artifact_path(req, &a.path);
+        let writer = replay::start(req, pipe, a, &path, tar)?;
+        produced.push(replay::finish(writer, req, pipe, tar, host)?);
+    }
+    for p in pending {
+        produced.push(p.commit()?);
+    }
+    // Report in the plan's order.
+    produced.sort_by_key(|p| {
+        plan.artifacts
+            .iter()
+            .position(|a| a.kind == p.kind)
+            .unwrap_or(usize::MAX)
+    });
+    Ok(ExecuteResult {
+        artifacts: produced,
+        exit_code: None,
+        notes,
+    })
+}

@@ -1,0 +1,102 @@
+//! Artifacts written under their temporary names, committed together at the end.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::Path;
+
+use kerblam_archive::AtomicFile;
+use kerblam_backend_api::plan::ArtifactKind;
+use kerblam_backend_api::{ErrorMessage, ProducedArtifact};
+use sha2::{Digest, Sha256};
+
+use crate::errors;
+
+/// A writer that counts and hashes (SHA-256) what passes through it.
+pub struct HashWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    count: u64,
+}
+
+impl<W: Write> HashWriter<W> {
+    /// Wraps `inner`.
+    pub fn new(inner: W) -> Self {
+        HashWriter {
+            inner,
+            hasher: Sha256::new(),
+            count: 0,
+        }
+    }
+
+    /// The inner writer, the byte count and the digest.
+    pub fn finish(self) -> (W, u64, [u8; 32]) {
+        (self.inner, self.count, self.hasher.finalize().into())
+    }
+}
+
+impl<W: Write> Write for HashWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.count += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// An artifact complete under its temporary name. Dropping it removes the temporary file.
+pub struct Pending {
+    kind: ArtifactKind,
+    file: AtomicFile,
+    bytes: u64,
+    sha256: [u8; 32],
+}
+
+impl Pending {
+    /// The temporary file for `final_path` (refused when it exists, unless `force`), and a buffered,
+    /// hashing writer over it.
+    pub fn create(
+        final_path: &Path,
+        force: bool,
+    ) -> Result<(AtomicFile, HashWriter<BufWriter<File>>), ErrorMessage> {
+        let mut file = AtomicFile::create(final_path, force).map_err(errors::archive)?;
+        let handle = file
+            .file()
+            .try_clone()
+            .map_err(|e| errors::io("opening", file.temp_path(), e))?;
+        Ok((
+            file,
+            HashWriter::new(BufWriter::with_capacity(1 << 20, handle)),
+        ))
+    }
+
+    /// Flushes `writer` and records the finished temporary file.
+    pub fn finish(
+        kind: ArtifactKind,
+        file: AtomicFile,
+        writer: HashWriter<BufWriter<File>>,
+    ) -> Result<Pending, ErrorMessage> {
+        let (mut buf, bytes, sha256) = writer.finish();
+        buf.flush()
+            .map_err(|e| errors::io("writing", file.temp_path(), e))?;
+        Ok(Pending {
+            kind,
+            file,
+            bytes,
+            sha256,
+        })
+    }
+
+    /// Renames the file into place.
+    pub fn commit(self) -> Result<ProducedArtifact, ErrorMessage> {
+        let path = self.file.commit().map_err(errors::archive)?;
+        Ok(ProducedArtifact {
+            kind: self.kind,
+            path: path.to_string_lossy().into_owned(),
+            bytes: Some(self.bytes),
+            sha256: Some(format!("sha256:{}", kerblam_archive::hex(&self.sha256))),
+        })
+    }
+}
