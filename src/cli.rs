@@ -62,4 +62,8 @@ pub enum Command {
     Schema(crate::cmd::schema::SchemaArgs),
     /// List the backend plugins found (and skipped), or check one with the conformance kit.
     Backends(crate::cmd::backends::BackendsArgs),
+    /// Run a pipe locally or in its container, optionally with a data profile (no pipe: list them).
+    Run(crate::cmd::run::RunArgs),
+    /// Manage the project's data (`kerblam data fetch` downloads the remote files).
+    Data(crate::cmd::data::DataArgs),
 }

@@ -6,7 +6,10 @@
 mod cli;
 mod cmd;
 mod exit;
+mod fetch;
 mod output;
+mod profile;
+mod signals;
 
 use std::process::ExitCode;
 

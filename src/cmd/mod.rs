@@ -1,7 +1,9 @@
 //! One module per subcommand.
 
 pub mod backends;
+pub mod data;
 pub mod plan;
+pub mod run;
 pub mod schema;
 pub mod validate;
 
@@ -15,5 +17,7 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Validate(args) => validate::run(global, args),
         Command::Schema(args) => schema::run(global, args),
         Command::Backends(args) => backends::run(global, args),
+        Command::Run(args) => run::run(global, args),
+        Command::Data(args) => data::run(global, args),
     }
 }

@@ -1,0 +1,176 @@
+//! `kerblam run`: run a pipe locally (make or bash, from the project root) or in its container, with
+//! an optional data profile swapped in for the duration of the run.
+//!
+//! Order of work: install the signal handler, load the project, restore any profile left swapped by a
+//! killed run (see `profile.rs`), find the pipe, compile the run plan when the pipe runs in a container,
+//! swap the profile in, run, swap it back. The pipe's exit code becomes kerblam's (`128 + signo` when
+//! it died of a signal).
+
+use std::process::Command;
+
+use clap::Args;
+use kerblam_compiler::discover::{self, Pipe, PipeSummary};
+use kerblam_compiler::{PipeOptions, Project};
+use kerblam_plan::{PackagePlan, PipeKind};
+
+use crate::cli::GlobalArgs;
+use crate::cmd::plan::{PipeArgs, compile, load_project};
+use crate::exit::{self, Exit};
+use crate::{output, profile, signals};
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipe to run (without it: list the pipes).
+    pub pipe: Option<String>,
+    /// Run locally even if the pipe has a container recipe.
+    #[arg(short, long)]
+    pub local: bool,
+    /// Run with the input files of this data profile swapped in (`test` is inferred from test_* files).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Show the pipe's description and exit.
+    #[arg(short, long)]
+    pub desc: bool,
+    /// Build the container image without the engine's build cache.
+    #[arg(long = "no-build-cache")]
+    pub no_build_cache: bool,
+    #[command(flatten)]
+    pub pipe_opts: PipeArgs,
+    /// Arguments appended to `make -f PIPE` / `bash PIPE` (or to the container's command).
+    #[arg(last = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub extra: Vec<String>,
+}
+
+pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
+    signals::install()?;
+    let project = load_project(global, args.pipe_opts.allow_unknown)?;
+    profile::recover(&project)?;
+
+    let Some(name) = args.pipe.as_deref() else {
+        return list_pipes(&project);
+    };
+    let pipe = discover::find_pipe(&project, name)?;
+    if args.desc {
+        let summary = PipeSummary::from(&pipe);
+        println!("{summary}");
+        if let Some(body) = pipe.description.as_ref().and_then(|d| d.body.as_ref()) {
+            println!("\n{body}");
+        }
+        return Ok(exit::OK);
+    }
+
+    let local = args.local || pipe.recipe.is_none();
+    let plan = if local {
+        None
+    } else {
+        let opts = PipeOptions {
+            run: true,
+            ..Default::default()
+        };
+        Some(compile(&project, &pipe.name, &args.pipe_opts, opts)?)
+    };
+
+    let active = match &args.profile {
+        Some(p) => Some(profile::apply(&project, p)?),
+        None => {
+            profile::note_plain_run(&project);
+            None
+        }
+    };
+
+    let result = signals::check().and_then(|_| match &plan {
+        None => run_local(&project, &pipe, args.profile.as_deref(), &args.extra),
+        Some(plan) => run_container(global, &project, plan, &args.extra, args.no_build_cache),
+    });
+    let restored = match active {
+        Some(a) => a.restore(),
+        None => Ok(()),
+    };
+    let code = result?;
+    restored?;
+
+    if let Some(sig) = signals::interrupted() {
+        let e = signals::interrupted_error(sig);
+        eprintln!("kerblam: {}", e.message);
+        return Ok(if code == exit::OK { e.code } else { code });
+    }
+    if code != exit::OK {
+        eprintln!("kerblam: pipe `{}` failed with exit code {code}", pipe.name);
+    }
+    Ok(code)
+}
+
+/// `kerblam run` without a pipe: list them and exit 2, as Kerblam! 1.x does.
+fn list_pipes(project: &Project) -> miette::Result<u8> {
+    let pipes = discover::pipes(project)?;
+    let dir = kerblam_compiler::paths::normalize(&project.manifest.code.pipes_dir);
+    if pipes.is_empty() {
+        return Err(Exit {
+            code: exit::INVALID,
+            message: format!("no pipe to run: {dir}/ holds no *.makefile or *.sh pipes"),
+        }
+        .into());
+    }
+    println!("pipes in {dir}/:");
+    for p in &pipes {
+        println!("  {}", PipeSummary::from(p));
+    }
+    Err(Exit {
+        code: exit::INVALID,
+        message: "no pipe given; run one with `kerblam run NAME`".into(),
+    }
+    .into())
+}
+
+/// Run the pipe on the host, from the project root.
+fn run_local(
+    project: &Project,
+    pipe: &Pipe,
+    profile: Option<&str>,
+    extra: &[String],
+) -> miette::Result<u8> {
+    let (program, mut cmd) = match pipe.kind {
+        PipeKind::Make => {
+            let mut c = Command::new("make");
+            c.arg("-f").arg(&pipe.path);
+            ("make", c)
+        }
+        PipeKind::Shell => {
+            let mut c = Command::new("bash");
+            c.arg(&pipe.path);
+            ("bash", c)
+        }
+    };
+    cmd.args(extra).current_dir(&project.root);
+    if let Some(p) = profile {
+        cmd.env("KERBLAM_PROFILE", p);
+    }
+    output::info(format!("running {} locally ({program})", pipe.path));
+    let status = signals::run_child(&mut cmd).map_err(|e| {
+        miette::miette!(
+            help = format!("install {program}, or run the pipe in its container"),
+            "cannot run `{program} {}`: {e}",
+            pipe.path
+        )
+    })?;
+    Ok(signals::status_code(status))
+}
+
+/// Build the recipe and run the pipe in its container through the backend plugin.
+fn run_container(
+    _global: &GlobalArgs,
+    _project: &Project,
+    plan: &PackagePlan,
+    _extra: &[String],
+    _no_cache: bool,
+) -> miette::Result<u8> {
+    // Wired by the backend engineer: crate::execute::run_in_container(global, project, plan, extra, no_cache)
+    Err(Exit {
+        code: exit::FAILURE,
+        message: format!(
+            "container runs need the {} backend plugin, which this kerblam cannot load yet; run the pipe on the host with `kerblam run --local`",
+            plan.backend
+        ),
+    }
+    .into())
+}
