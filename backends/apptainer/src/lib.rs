@@ -1,13 +1,85 @@
 //! The apptainer backend plugin: SIF images through `apptainer build`, or assembled natively
-//! without apptainer (issue 6). Until `execute` lands the SDK answers "unsupported" because
-//! `actions` is empty.
+//! without apptainer, root, fakeroot or subuid entries.
+//!
+//! The backend turns a plan into a [`model::Model`] (base, copied files, environment, runscript,
+//! labels, help and test), then either
+//!
+//! - renders it as a definition file ([`def`], minijinja templates in `templates/`, every value
+//!   escaped by [`escape`]) and runs `apptainer build` on it ([`tool`]), writing to a temporary
+//!   name that is renamed only when the build succeeds; or
+//! - (`--native`, or when neither `apptainer` nor `singularity` is on `PATH`) assembles the root
+//!   filesystem itself ([`rootfs`], from scratch or a `--base` docker/OCI archive read by
+//!   [`image`]), squashes it with `mksquashfs` ([`squash`]) and writes the SIF ([`sif`]) with the
+//!   definition file and the JSON labels as data objects.
+//!
+//! The `run` action ([`run`]) runs the SIF with `apptainer run --bind host:container`.
+//! [`definition_for_plan`] is what `kerblam plan --backend apptainer --show-def` prints.
 
-use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};
+pub mod def;
+pub mod escape;
+pub mod image;
+pub mod model;
+pub mod package;
+pub mod recipe;
+pub mod rootfs;
+pub mod run;
+pub mod sif;
+pub mod squash;
+pub mod tool;
+
+use std::path::{Path, PathBuf};
+
+use kerblam_backend_api::plan::{ArtifactKind as A, PackagePlan, SourceKind};
 use kerblam_backend_api::{
-    Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
-    Host,
+    Action, Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest,
+    ExecuteResult, Host,
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
+
+pub use package::Settings;
+
+/// `p` if absolute, else `base/p`.
+pub(crate) fn abs(base: &Path, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        base.join(path)
+    }
+}
+
+/// The definition file `plan` would be built from, for display: `root` is the project root,
+/// `kerblam` the executable baked in, `base_archive` the `--base FILE`. `%files` sources are shown
+/// under `$TMPDIR/kerblam-apptainer-stage`, where the real build stages them.
+pub fn definition_for_plan(
+    plan: &PackagePlan,
+    root: &Path,
+    kerblam: &Path,
+    base_archive: Option<&Path>,
+) -> Result<String, String> {
+    let model = model::build(
+        plan,
+        model::Inputs {
+            root,
+            kerblam,
+            base_archive,
+        },
+    )?;
+    let tmp = std::env::temp_dir().join("kerblam-apptainer-stage");
+    def::definition(&model, &tmp.to_string_lossy()).map(|r| r.text)
+}
+
+/// Carry out a request with explicit [`Settings`] (the plugin uses [`Settings::detect`]).
+pub fn execute_with(
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+    settings: &Settings,
+) -> Result<ExecuteResult, ErrorMessage> {
+    match req.action {
+        Action::Package => package::package(req, host, settings),
+        Action::Run => run::run(req, host, settings),
+    }
+}
 
 /// The apptainer backend.
 struct Apptainer;
@@ -18,9 +90,9 @@ impl Backend for Apptainer {
             "apptainer",
             env!("CARGO_PKG_VERSION"),
             Capabilities {
-                actions: vec![],
+                actions: vec![Action::Package, Action::Run],
                 sources: vec![SourceKind::Pipe, SourceKind::Freeze],
-                base_kinds: vec![B::Image, B::Archive, B::Scratch],
+                base_kinds: vec![B::Recipe, B::Image, B::Archive, B::Scratch],
                 layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
                 mounts: true,
                 artifact_kinds: vec![A::Sif, A::ReplayArchive],
@@ -28,7 +100,7 @@ impl Backend for Apptainer {
                 formats: vec!["kerblam-v1".into()],
                 rootless: true,
                 push: false,
-                embed_image: true,
+                embed_image: false,
                 sign: true,
                 base_archive: true,
                 native: true,
@@ -43,12 +115,9 @@ impl Backend for Apptainer {
     fn execute(
         &self,
         req: &ExecuteRequest,
-        _host: &Host<'_>,
+        host: &Host<'_>,
     ) -> Result<ExecuteResult, ErrorMessage> {
-        Err(ErrorMessage::unsupported(format!(
-            "the apptainer backend does not implement {:?} yet",
-            req.action.name()
-        )))
+        execute_with(req, host, &Settings::detect()?)
     }
 }
 

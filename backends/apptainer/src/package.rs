@@ -1,0 +1,481 @@
+//! The `package` action: the SIF (through apptainer, or natively) and the replay archive.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use kerblam_archive::{
+    AtomicFile, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature, TarOptions,
+    hex,
+};
+use kerblam_backend_api::plan::{ArtifactKind, PackagePlan, Preflight};
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
+use sha2::{Digest, Sha256};
+
+use crate::model::{self, BaseSpec, Model};
+use crate::tool::{self, Identity};
+use crate::{def, image, rootfs, sif, squash};
+
+/// How the backend runs, beyond the request: which apptainer (if any), as whom, at what time.
+/// [`Settings::detect`] is what the plugin uses; tests build their own.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The apptainer executable, `None` when not installed.
+    pub apptainer: Option<PathBuf>,
+    /// Who builds.
+    pub identity: Identity,
+    /// The timestamp written into the SIF, squashfs and replay archive.
+    pub time: u64,
+}
+
+impl Settings {
+    /// The real environment: `apptainer`/`singularity` from `PATH`, this process's uid,
+    /// `SOURCE_DATE_EPOCH` (0 when unset, as for every kerblam archive).
+    pub fn detect() -> Result<Settings, ErrorMessage> {
+        Ok(Settings {
+            apptainer: tool::find(),
+            identity: Identity::current(),
+            time: kerblam_archive::source_date_epoch()
+                .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?
+                .unwrap_or(0),
+        })
+    }
+}
+
+fn backend(msg: impl Into<String>) -> ErrorMessage {
+    ErrorMessage::backend(msg)
+}
+
+/// A directory removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(parent: &Path, name: &str) -> Result<TempDir, ErrorMessage> {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let p = parent.join(format!(
+            "kerblam-apptainer-{name}-{}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&p)
+            .map_err(|e| backend(format!("cannot create {}: {e}", p.display())))?;
+        Ok(TempDir(p))
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A file path that is removed when dropped unless disarmed.
+struct RemoveOnDrop(Option<PathBuf>);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Resolve an artifact path against the output dir.
+fn out_path(req: &ExecuteRequest, p: &str) -> PathBuf {
+    crate::abs(Path::new(&req.paths.output_dir), p)
+}
+
+fn file_digest(p: &Path) -> Result<(u64, String), ErrorMessage> {
+    let mut f =
+        File::open(p).map_err(|e| backend(format!("cannot read back {}: {e}", p.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f
+            .read(&mut buf)
+            .map_err(|e| backend(format!("cannot read back {}: {e}", p.display())))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((n, format!("sha256:{}", hex(&h.finalize()))))
+}
+
+/// The model of the request's plan; invalid input when it cannot be represented.
+pub fn model_of(req: &ExecuteRequest) -> Result<Model, ErrorMessage> {
+    let base_archive = req.options.base_archive.as_deref().map(Path::new);
+    model::build(
+        &req.plan,
+        model::Inputs {
+            root: Path::new(&req.paths.root),
+            kerblam: Path::new(&req.paths.kerblam),
+            base_archive,
+        },
+    )
+    .map_err(ErrorMessage::invalid_input)
+}
+
+fn bytes_of(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Bytes the build needs in the temp dir and at the destination, with how they were computed.
+fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
+    let plan = &req.plan;
+    let mut content = plan.context.total_bytes + bytes_of(Path::new(&req.paths.kerblam));
+    if let Some(f) = &plan.freeze {
+        content += f.total_bytes;
+    }
+    let base = match &model.base {
+        BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) | BaseSpec::LocalImage(p) => {
+            bytes_of(p)
+        }
+        _ => 0,
+    };
+    let margin = 16 << 20;
+    // temp: staged files + unpacked base + squashfs; destination: the SIF (at most the
+    // uncompressed content).
+    let temp = 2 * (content + base) + base + margin;
+    let dest = content + base + margin;
+    let why = format!(
+        "{content} bytes of context, layers and trees plus {base} bytes of base image, staged, unpacked and compressed, plus 16 MiB"
+    );
+    (temp, dest, why)
+}
+
+fn preflight(
+    req: &ExecuteRequest,
+    model: &Model,
+    sif_path: &Path,
+    native: bool,
+    settings: &Settings,
+) -> Result<(), ErrorMessage> {
+    let (temp, dest, why) = estimate(req, model);
+    let dest_dir = sif_path
+        .parent()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| ".".into());
+    let mut checks = vec![
+        Preflight::DiskSpace {
+            path: req.paths.temp_dir.clone(),
+            bytes: temp,
+            why: why.clone(),
+        },
+        Preflight::DiskSpace {
+            path: dest_dir.clone(),
+            bytes: dest,
+            why,
+        },
+        Preflight::Writable { path: dest_dir },
+    ];
+    if native {
+        checks.push(Preflight::Tool {
+            names: vec!["mksquashfs".into()],
+        });
+    }
+    let mut failures: Vec<String> = checks
+        .iter()
+        .filter_map(|c| kerblam_backend_api::preflight::check(&req.paths, c).err())
+        .collect();
+    if native && failures.iter().any(|f| f.contains("mksquashfs")) {
+        failures.push("install squashfs-tools (e.g. `apt-get install squashfs-tools`)".into());
+    }
+    if !native && let Err(e) = tool::check_fakeroot(&settings.identity) {
+        failures.push(e);
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(
+            backend(format!("preflight failed: {}", failures.join("; ")))
+                .with_help("nothing was written; fix the above and retry"),
+        )
+    }
+}
+
+/// Carry out a `package` request.
+pub fn package(
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+    settings: &Settings,
+) -> Result<ExecuteResult, ErrorMessage> {
+    let plan = &req.plan;
+    let model = model_of(req)?;
+    let sif_artifact = plan.artifact(ArtifactKind::Sif).ok_or_else(|| {
+        ErrorMessage::invalid_input(
+            "the plan has no sif artifact; compile it with --backend apptainer",
+        )
+    })?;
+    if let Some(a) = plan
+        .artifacts
+        .iter()
+        .find(|a| !matches!(a.kind, ArtifactKind::Sif | ArtifactKind::ReplayArchive))
+    {
+        return Err(ErrorMessage::unsupported(format!(
+            "the apptainer backend does not write {:?} artifacts ({})",
+            a.kind, a.path
+        )));
+    }
+    let sif_path = out_path(req, &sif_artifact.path);
+    let replay = plan.artifact(ArtifactKind::ReplayArchive);
+    for p in std::iter::once(sif_path.clone()).chain(replay.map(|r| out_path(req, &r.path))) {
+        if !req.options.force && p.symlink_metadata().is_ok() {
+            return Err(ErrorMessage::invalid_input(format!(
+                "{} already exists (use --force to overwrite it)",
+                p.display()
+            )));
+        }
+    }
+    let native = req.options.native || settings.apptainer.is_none();
+    let mut notes = Vec::new();
+    if !req.options.native && settings.apptainer.is_none() {
+        notes.push(
+            "apptainer and singularity are not on PATH: the SIF was assembled natively (no root, no fakeroot)"
+                .to_string(),
+        );
+        host.info(&notes[0]);
+    }
+    preflight(req, &model, &sif_path, native, settings)?;
+    host.check_cancelled()?;
+
+    let stage = TempDir::new(Path::new(&req.paths.temp_dir), &plan.name.replace('/', "_"))?;
+    let stage_str = stage.0.to_string_lossy().into_owned();
+    if native {
+        build_native(req, &model, &stage.0, &sif_path, settings, host)?;
+    } else {
+        let apptainer = settings.apptainer.as_deref().expect("not native");
+        build_with_tool(
+            req, &model, &stage_str, &sif_path, apptainer, settings, host,
+        )?;
+    }
+    let (bytes, sha256) = file_digest(&sif_path)?;
+    let mut artifacts = vec![ProducedArtifact {
+        kind: ArtifactKind::Sif,
+        path: sif_path.to_string_lossy().into_owned(),
+        bytes: Some(bytes),
+        sha256: Some(sha256),
+    }];
+    if let Some(r) = replay {
+        host.check_cancelled()?;
+        let written = write_replay(
+            req,
+            plan,
+            &out_path(req, &r.path),
+            r.format.as_deref(),
+            settings,
+        )?;
+        artifacts.push(ProducedArtifact {
+            kind: ArtifactKind::ReplayArchive,
+            path: written.path.to_string_lossy().into_owned(),
+            bytes: Some(written.bytes),
+            sha256: Some(written.sha256),
+        });
+    }
+    notes.push(format!(
+        "run it with: apptainer run {}",
+        crate::escape::sh_word(&sif_path.to_string_lossy()).unwrap_or_default()
+    ));
+    Ok(ExecuteResult {
+        artifacts,
+        exit_code: None,
+        notes,
+    })
+}
+
+/// Build through `apptainer build`, into a temporary name next to the SIF, renamed on success.
+fn build_with_tool(
+    req: &ExecuteRequest,
+    model: &Model,
+    stage: &str,
+    sif_path: &Path,
+    apptainer: &Path,
+    settings: &Settings,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    let rendered = def::definition(model, stage).map_err(ErrorMessage::invalid_input)?;
+    for s in rendered.staged.iter().filter(|s| s.prepare) {
+        rootfs::materialize(&model.copies[s.index], Path::new(&s.source)).map_err(backend)?;
+    }
+    let def_path = Path::new(stage).join(format!("{}.def", req.plan.name.replace('/', "_")));
+    std::fs::write(&def_path, &rendered.text)
+        .map_err(|e| backend(format!("cannot write {}: {e}", def_path.display())))?;
+    let temp = kerblam_archive::temp_name(sif_path);
+    let guard = RemoveOnDrop(Some(temp.clone()));
+    let args = tool::build_args(
+        &def_path,
+        &temp,
+        settings.identity.needs_fakeroot(),
+        req.options.force,
+    );
+    host.info(&format!(
+        "{} {}",
+        apptainer.display(),
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    ));
+    let done = tool::stream(apptainer, &args, Some(stage.as_ref()), host).map_err(backend)?;
+    if done.code != 0 {
+        return Err(backend(format!(
+            "{} build failed with exit code {}; no SIF was written to {}. Last output:\n{}",
+            apptainer.display(),
+            done.code,
+            sif_path.display(),
+            done.tail.join("\n")
+        )));
+    }
+    if !temp.is_file() {
+        return Err(backend(format!(
+            "{} build succeeded but wrote no image at {}",
+            apptainer.display(),
+            temp.display()
+        )));
+    }
+    std::fs::rename(&temp, sif_path).map_err(|e| {
+        backend(format!(
+            "cannot rename the SIF into place at {}: {e}",
+            sif_path.display()
+        ))
+    })?;
+    std::mem::forget(guard);
+    Ok(())
+}
+
+/// Assemble the SIF without apptainer: root filesystem → squashfs → SIF.
+fn build_native(
+    req: &ExecuteRequest,
+    model: &Model,
+    stage: &Path,
+    sif_path: &Path,
+    settings: &Settings,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    // The definition file is stored in the SIF as a record of what the image means; its staged
+    // paths are nominal.
+    let rendered = def::definition(model, "/kerblam-stage").map_err(ErrorMessage::invalid_input)?;
+    let root = stage.join("rootfs");
+    std::fs::create_dir_all(&root)
+        .map_err(|e| backend(format!("cannot create {}: {e}", root.display())))?;
+    let base_cfg = match &model.base {
+        BaseSpec::Scratch => image::BaseConfig::default(),
+        BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) => {
+            host.info(&format!("unpacking the base image {}", p.display()));
+            image::unpack(p, &root).map_err(ErrorMessage::invalid_input)?
+        }
+        BaseSpec::Docker(r) => {
+            return Err(ErrorMessage::invalid_input(format!(
+                "the native SIF path cannot pull the base image {r}: pass it as a file with --base FILE (the output of `docker save {r}` or `podman save {r}`), or install apptainer"
+            )));
+        }
+        BaseSpec::LocalImage(p) => {
+            return Err(ErrorMessage::invalid_input(format!(
+                "the native SIF path cannot start from the SIF {}; pass a docker or OCI archive with --base FILE, or install apptainer",
+                p.display()
+            )));
+        }
+    };
+    host.check_cancelled()?;
+    rootfs::assemble(model, &root, &base_cfg, &rendered.text)
+        .map_err(ErrorMessage::invalid_input)?;
+    host.check_cancelled()?;
+    let squashfs = stage.join("rootfs.squashfs");
+    squash::mksquashfs(&root, &squashfs, settings.time, host).map_err(backend)?;
+    let labels = serde_json::to_vec_pretty(&model.labels).expect("labels serialize");
+    let arch = sif::host_arch().map_err(backend)?;
+    let objects = [
+        sif::Object {
+            kind: sif::DataType::Deffile,
+            name: String::new(),
+            data: sif::Data::Bytes(rendered.text.as_bytes()),
+            partition: None,
+        },
+        sif::Object {
+            kind: sif::DataType::Labels,
+            name: String::new(),
+            data: sif::Data::Bytes(&labels),
+            partition: None,
+        },
+        sif::Object {
+            kind: sif::DataType::Partition,
+            name: String::new(),
+            data: sif::Data::File(&squashfs),
+            partition: Some(sif::Partition {
+                fs_type: 1,
+                part_type: 2,
+                arch,
+            }),
+        },
+    ];
+    let mut out =
+        AtomicFile::create(sif_path, req.options.force).map_err(|e| backend(e.to_string()))?;
+    sif::write(out.file(), &objects, settings.time as i64)
+        .map_err(|e| backend(format!("cannot write {}: {e}", out.temp_path().display())))?;
+    std::fs::set_permissions(
+        out.temp_path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .map_err(|e| {
+        backend(format!(
+            "cannot set the mode of {}: {e}",
+            out.temp_path().display()
+        ))
+    })?;
+    out.commit().map_err(|e| backend(e.to_string()))?;
+    Ok(())
+}
+
+fn write_replay(
+    req: &ExecuteRequest,
+    plan: &PackagePlan,
+    path: &Path,
+    format: Option<&str>,
+    settings: &Settings,
+) -> Result<kerblam_archive::WrittenArchive, ErrorMessage> {
+    let root = Path::new(&req.paths.root);
+    let manifest_path = root.join(&plan.source.manifest);
+    let manifest = std::fs::read(&manifest_path).map_err(|e| {
+        ErrorMessage::invalid_input(format!("cannot read {}: {e}", manifest_path.display()))
+    })?;
+    let format = ReplayFormat::from_option(req.options.format.as_deref().or(format))
+        .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?;
+    let plan_json = serde_json::to_vec_pretty(plan).expect("plan serializes");
+    let pipe = plan.pipe.as_ref().ok_or_else(|| {
+        ErrorMessage::invalid_input("a replay archive needs a pipe plan (plan.pipe is missing)")
+    })?;
+    let opts = ReplayOptions {
+        format,
+        tar: TarOptions {
+            mtime: settings.time,
+        },
+        force: req.options.force,
+        ..Default::default()
+    };
+    let mut w = ReplayWriter::create(
+        path,
+        ReplayContents {
+            manifest: &manifest,
+            image_name: &plan.image.tag,
+            plan_json: Some(&plan_json),
+            input_dir: &pipe.data.input,
+        },
+        opts,
+    )
+    .map_err(|e| backend(e.to_string()))?;
+    let files: Vec<&str> = pipe.precious.iter().map(|f| f.path.as_str()).collect();
+    w.add_data(root, &files, None)
+        .map_err(|e| backend(e.to_string()))?;
+    let sig = if req.options.sign {
+        Some(
+            Signature::from_git(settings.time)
+                .map_err(|e| backend(e.to_string()))?
+                .to_json(),
+        )
+    } else {
+        None
+    };
+    w.finish(sig.as_deref()).map_err(|e| backend(e.to_string()))
+}

@@ -1,0 +1,309 @@
+//! Assembling the image's root filesystem in a directory, for the native SIF path: the base
+//! (scratch or a local image archive), the model's copies, and Apptainer's `/.singularity.d/`
+//! layout, so that `apptainer run` behaves as it would on an image built from the definition file.
+//!
+//! Every path inside the root is resolved with [`inside`], which follows symlinks as if the root
+//! were `/`: a base image's absolute symlink (`/lib64 -> /usr/lib64`) never leads a write out of
+//! the root.
+
+use std::collections::VecDeque;
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Component, Path, PathBuf};
+
+use crate::image::BaseConfig;
+use crate::model::{Copy, Model, Source};
+
+fn comps(p: &Path) -> Vec<OsString> {
+    p.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some(OsString::from("..")),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The host path of `path` (absolute or relative, as seen inside the image) under `root`, with
+/// every symlink but the last component resolved inside `root`.
+pub fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
+    let mut parts: Vec<OsString> = Vec::new();
+    let mut todo: VecDeque<OsString> = comps(path).into();
+    let mut hops = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            parts.pop();
+            continue;
+        }
+        let mut candidate = root.to_path_buf();
+        candidate.extend(&parts);
+        candidate.push(&c);
+        if !todo.is_empty()
+            && let Ok(target) = std::fs::read_link(&candidate)
+        {
+            hops += 1;
+            if hops > 40 {
+                return Err(format!(
+                    "too many symlinks resolving {} in the image",
+                    path.display()
+                ));
+            }
+            if target.is_absolute() {
+                parts.clear();
+            }
+            for t in comps(&target).into_iter().rev() {
+                todo.push_front(t);
+            }
+            continue;
+        }
+        parts.push(c);
+    }
+    let mut out = root.to_path_buf();
+    out.extend(parts);
+    Ok(out)
+}
+
+fn io(what: &str, p: &Path, e: std::io::Error) -> String {
+    format!("{what} {}: {e}", p.display())
+}
+
+fn mkdirs(root: &Path, dir: &str) -> Result<PathBuf, String> {
+    let d = inside(root, Path::new(dir))?;
+    std::fs::create_dir_all(&d).map_err(|e| io("cannot create", &d, e))?;
+    Ok(d)
+}
+
+fn write_file(root: &Path, dest: &str, bytes: &[u8], mode: u32) -> Result<(), String> {
+    let p = inside(root, Path::new(dest))?;
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+    }
+    if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(&p);
+    }
+    std::fs::write(&p, bytes).map_err(|e| io("cannot write", &p, e))?;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("cannot set the mode of", &p, e))
+}
+
+/// Copy one model item to `dest_host`, a host path (already resolved). Used both for the rootfs
+/// and for staging `%files` sources.
+pub fn materialize(c: &Copy, dest_host: &Path) -> Result<(), String> {
+    if let Some(parent) = dest_host.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+    }
+    if dest_host.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
+        let _ = std::fs::remove_file(dest_host);
+    }
+    match &c.source {
+        Source::File(src) => {
+            std::fs::copy(src, dest_host).map_err(|e| {
+                format!(
+                    "cannot copy {} to {}: {e}",
+                    src.display(),
+                    dest_host.display()
+                )
+            })?;
+            if let Some(mode) = c.mode {
+                std::fs::set_permissions(dest_host, std::fs::Permissions::from_mode(mode & 0o7777))
+                    .map_err(|e| io("cannot set the mode of", dest_host, e))?;
+            }
+        }
+        Source::Link(target) => {
+            std::os::unix::fs::symlink(target, dest_host)
+                .map_err(|e| io("cannot create the symlink", dest_host, e))?;
+        }
+        Source::Text(text) => {
+            std::fs::write(dest_host, text).map_err(|e| io("cannot write", dest_host, e))?;
+            std::fs::set_permissions(
+                dest_host,
+                std::fs::Permissions::from_mode(c.mode.unwrap_or(0o644) & 0o7777),
+            )
+            .map_err(|e| io("cannot set the mode of", dest_host, e))?;
+        }
+        Source::Tree { path, exclude } => copy_tree(path, exclude, dest_host)?,
+    }
+    Ok(())
+}
+
+/// Copy the tree at `src` to `dest`, leaving out gitignore-style `exclude` patterns; symlinks are
+/// copied as symlinks. Entries are visited in sorted order.
+pub fn copy_tree(src: &Path, exclude: &[String], dest: &Path) -> Result<(), String> {
+    let mut b = ignore::gitignore::GitignoreBuilder::new(src);
+    for pat in exclude {
+        b.add_line(None, pat)
+            .map_err(|e| format!("invalid exclude pattern {pat:?} for {}: {e}", src.display()))?;
+    }
+    let matcher = b
+        .build()
+        .map_err(|e| format!("invalid exclude patterns for {}: {e}", src.display()))?;
+    let mut stack = vec![(src.to_path_buf(), dest.to_path_buf())];
+    while let Some((s, d)) = stack.pop() {
+        std::fs::create_dir_all(&d).map_err(|e| io("cannot create", &d, e))?;
+        let mode = s
+            .metadata()
+            .map_err(|e| io("cannot read", &s, e))?
+            .permissions()
+            .mode();
+        let mut entries: Vec<_> = std::fs::read_dir(&s)
+            .map_err(|e| io("cannot read", &s, e))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let m = p.symlink_metadata().map_err(|e| io("cannot read", &p, e))?;
+            if matcher.matched(&p, m.is_dir()).is_ignore() {
+                continue;
+            }
+            let to = d.join(e.file_name());
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(&p).map_err(|e| io("cannot read", &p, e))?;
+                let _ = std::fs::remove_file(&to);
+                std::os::unix::fs::symlink(t, &to).map_err(|e| io("cannot create", &to, e))?;
+            } else if m.is_dir() {
+                stack.push((p, to));
+            } else if m.is_file() {
+                std::fs::copy(&p, &to)
+                    .map_err(|e| format!("cannot copy {} to {}: {e}", p.display(), to.display()))?;
+            }
+        }
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode & 0o7777))
+            .map_err(|e| io("cannot set the mode of", &d, e))?;
+    }
+    Ok(())
+}
+
+/// The action script that `apptainer run` uses: source the env scripts, then the runscript.
+const RUN_ACTION: &str = "#!/bin/sh\n\
+for script in /.singularity.d/env/*.sh; do\n    if [ -f \"$script\" ]; then\n        . \"$script\"\n    fi\ndone\n\
+exec /.singularity.d/runscript \"$@\"\n";
+
+const EXEC_ACTION: &str = "#!/bin/sh\n\
+for script in /.singularity.d/env/*.sh; do\n    if [ -f \"$script\" ]; then\n        . \"$script\"\n    fi\ndone\n\
+exec \"$@\"\n";
+
+/// Fill `rootfs` (already holding the base, if any) with the model's content and the
+/// `/.singularity.d/` layout. `def_text` is stored as `/.singularity.d/Singularity`.
+pub fn assemble(
+    model: &Model,
+    rootfs: &Path,
+    base: &BaseConfig,
+    def_text: &str,
+) -> Result<(), String> {
+    if !model.run.is_empty() {
+        return Err(format!(
+            "the recipe has {} RUN instruction(s), which need a container runtime; the native SIF path only copies files. Install apptainer (or singularity), or pass a --base archive that already holds what RUN installs and remove the RUN lines",
+            model.run.len()
+        ));
+    }
+    for d in [
+        "proc", "sys", "dev", "tmp", "home", "root", "etc", "var/tmp", "mnt",
+    ] {
+        mkdirs(rootfs, d)?;
+    }
+    for d in &model.dirs {
+        mkdirs(rootfs, d)?;
+    }
+    for c in &model.copies {
+        let dest = inside(rootfs, Path::new(&c.dest))?;
+        materialize(c, &dest)?;
+    }
+    let sd = "/.singularity.d";
+    for d in ["env", "actions", "libs"] {
+        mkdirs(rootfs, &format!("{sd}/{d}"))?;
+    }
+    let runscript = crate::def::runscript(model)?;
+    write_file(
+        rootfs,
+        &format!("{sd}/runscript"),
+        format!("#!/bin/sh\n\n{runscript}").as_bytes(),
+        0o755,
+    )?;
+    let env = crate::def::environment(model)?;
+    write_file(
+        rootfs,
+        &format!("{sd}/env/90-environment.sh"),
+        format!("#!/bin/sh\n# Custom environment shell code should follow\n\n{env}").as_bytes(),
+        0o755,
+    )?;
+    let mut base_env = String::from("#!/bin/sh\n");
+    for kv in &base.env {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if crate::escape::env_name(k).is_err() {
+            continue;
+        }
+        let v = crate::escape::sh_word(v).map_err(|e| format!("base image variable {k}: {e}"))?;
+        base_env.push_str(&format!("export {k}={v}\n"));
+    }
+    write_file(
+        rootfs,
+        &format!("{sd}/env/10-docker2singularity.sh"),
+        base_env.as_bytes(),
+        0o755,
+    )?;
+    write_file(
+        rootfs,
+        &format!("{sd}/env/01-base.sh"),
+        b"#!/bin/sh\n# Written by kerblam: the native SIF path has no base environment of its own.\n",
+        0o755,
+    )?;
+    let labels = serde_json::to_string_pretty(&model.labels).expect("labels serialize");
+    write_file(
+        rootfs,
+        &format!("{sd}/labels.json"),
+        labels.as_bytes(),
+        0o644,
+    )?;
+    write_file(
+        rootfs,
+        &format!("{sd}/Singularity"),
+        def_text.as_bytes(),
+        0o644,
+    )?;
+    write_file(
+        rootfs,
+        &format!("{sd}/actions/run"),
+        RUN_ACTION.as_bytes(),
+        0o755,
+    )?;
+    write_file(
+        rootfs,
+        &format!("{sd}/actions/exec"),
+        EXEC_ACTION.as_bytes(),
+        0o755,
+    )?;
+    for (link, target) in [
+        ("singularity", ".singularity.d/runscript"),
+        ("environment", ".singularity.d/env/90-environment.sh"),
+    ] {
+        let p = rootfs.join(link);
+        if p.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(target, &p).map_err(|e| io("cannot create", &p, e))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_keeps_absolute_symlinks_in_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("usr/lib")).unwrap();
+        std::os::unix::fs::symlink("/usr/lib", root.join("lib")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("escape")).unwrap();
+        assert_eq!(
+            inside(root, Path::new("/lib/x")).unwrap(),
+            root.join("usr/lib/x")
+        );
+        assert_eq!(
+            inside(root, Path::new("/escape/passwd")).unwrap(),
+            root.join("etc/passwd")
+        );
+        assert_eq!(inside(root, Path::new("/../../x")).unwrap(), root.join("x"));
+    }
+}

@@ -1,0 +1,71 @@
+//! The `run` action: `apptainer run` of the plan's SIF with its data directories bound.
+
+use std::path::{Path, PathBuf};
+
+use kerblam_backend_api::plan::ArtifactKind;
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+
+use crate::package::Settings;
+use crate::tool;
+
+/// The SIF to run: `options.image_archive` when given, else the plan's `sif` artifact under the
+/// root.
+pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, ErrorMessage> {
+    if let Some(p) = &req.options.image_archive {
+        return Ok(PathBuf::from(p));
+    }
+    let a = req.plan.artifact(ArtifactKind::Sif).ok_or_else(|| {
+        ErrorMessage::invalid_input(
+            "the plan names no sif artifact to run; pass the image file (image_archive) or compile the plan with --backend apptainer",
+        )
+    })?;
+    Ok(crate::abs(Path::new(&req.paths.root), &a.path))
+}
+
+/// Carry out a `run` request.
+pub fn run(
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+    settings: &Settings,
+) -> Result<ExecuteResult, ErrorMessage> {
+    let apptainer = settings.apptainer.as_deref().ok_or_else(|| {
+        ErrorMessage::backend(
+            "running a SIF needs apptainer (or singularity) on PATH, and neither was found",
+        )
+        .with_help("install apptainer, or replay with --backend docker or podman")
+    })?;
+    let image = image_path(req)?;
+    if !image.is_file() {
+        return Err(ErrorMessage::invalid_input(format!(
+            "the image {} does not exist; build it first with `kerblam package --backend apptainer`",
+            image.display()
+        )));
+    }
+    let root = Path::new(&req.paths.root);
+    let mut binds = Vec::new();
+    for m in &req.plan.mounts {
+        let host_dir = crate::abs(root, &m.host);
+        std::fs::create_dir_all(&host_dir).map_err(|e| {
+            ErrorMessage::backend(format!("cannot create {}: {e}", host_dir.display()))
+        })?;
+        binds.push(
+            tool::bind_spec(&host_dir, &m.container, m.read_only)
+                .map_err(ErrorMessage::invalid_input)?,
+        );
+    }
+    let isolate = !settings.identity.needs_fakeroot();
+    let mut notes = Vec::new();
+    if !isolate {
+        notes.push(
+            "apptainer can only isolate the network as root; the container shares the host network"
+                .to_string(),
+        );
+    }
+    let args = tool::run_args(&image, &binds, isolate, &req.options.args);
+    let done = tool::stream(apptainer, &args, Some(root), host).map_err(ErrorMessage::backend)?;
+    Ok(ExecuteResult {
+        artifacts: vec![],
+        exit_code: Some(done.code),
+        notes,
+    })
+}
