@@ -341,8 +341,13 @@ pub struct ExecuteOptions {
     pub sign: bool,
     /// `run`: extra arguments appended to the entrypoint.
     pub args: Vec<String>,
-    /// `run`: an absolute path to an image archive to load when the tag is missing.
+    /// `run`: an absolute path to an image archive to load when the tag is missing. The docker and
+    /// podman backends also accept a replay archive here and load its embedded `image.tar`.
     pub image_archive: Option<String>,
+    /// `run`: the container's network, `none` (the default when null) or `host` (e.g. so that the
+    /// replay's `kerblam data fetch` reaches a server on 127.0.0.1). Never a bridge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
     /// Test hook for the conformance kit: a plugin built with the Rust SDK panics on purpose when
     /// this is true AND the environment variable `KERBLAM_CONFORMANCE` is `1`. Never set by kerblam.
     #[serde(skip_serializing_if = "std::ops::Not::not")]

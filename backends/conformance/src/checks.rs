@@ -41,7 +41,8 @@ impl HostCallbacks for Recorder {
     }
 }
 
-/// A scratch project for one execute: `root/` with a kerblam.toml, `out/`, `tmp/`.
+/// A scratch project for one execute: `root/` (kerblam.toml, `src/pipes/golden.sh`, `data/in`,
+/// `data/out`), `out/`, `tmp/`.
 struct Scratch {
     _dir: tempfile::TempDir,
     paths: Paths,
@@ -60,10 +61,18 @@ impl Scratch {
         for d in [&root, &out, &tmp] {
             std::fs::create_dir(d)?;
         }
+        // The project the golden plans were "compiled" from: a manifest, the pipe, the data dirs.
         std::fs::write(
             root.join("kerblam.toml"),
             "# a project made by the kerblam conformance kit\n",
         )?;
+        std::fs::create_dir_all(root.join("src/pipes"))?;
+        std::fs::write(
+            root.join("src/pipes/golden.sh"),
+            "echo golden > data/out/golden.txt\n",
+        )?;
+        std::fs::create_dir_all(root.join("data/in"))?;
+        std::fs::create_dir_all(root.join("data/out"))?;
         let s = |p: &Path| p.to_string_lossy().into_owned();
         let paths = Paths {
             root: s(&root),
