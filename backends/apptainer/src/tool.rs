@@ -51,8 +51,18 @@ fn user_name(uid: u32) -> Option<String> {
 
 /// The apptainer executable: `apptainer`, else `singularity`, on `PATH`.
 pub fn find() -> Option<PathBuf> {
-    kerblam_backend_api::preflight::find_tool("apptainer")
-        .or_else(|| kerblam_backend_api::preflight::find_tool("singularity"))
+    find_in(&std::env::var_os("PATH").unwrap_or_default())
+}
+
+/// [`find`] over an explicit search path (`PATH` syntax).
+pub fn find_in(path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    ["apptainer", "singularity"].into_iter().find_map(|name| {
+        std::env::split_paths(path).map(|d| d.join(name)).find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
 }
 
 fn has_entry(file: &Path, id: &Identity) -> bool {
