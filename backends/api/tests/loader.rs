@@ -226,3 +226,19 @@ fn first_party_plugins_load_for_real_and_describe_themselves() {
         assert_eq!(plugin.abi_version(), kerblam_backend_api::ABI_VERSION);
     }
 }
+
+#[test]
+fn a_backend_path_entry_that_does_not_exist_is_reported() {
+    let t = tempfile::tempdir().unwrap();
+    let missing = t.path().join("nope");
+    let reg = Registry::discover(&only_backend_path(&[&missing]), &hello());
+    assert_eq!(reg.skipped.len(), 1);
+    assert_eq!(reg.skipped[0].path, missing);
+    assert!(
+        reg.skipped[0]
+            .reason
+            .starts_with("no such file or directory"),
+        "{}",
+        reg.skipped[0].reason
+    );
+}

@@ -186,6 +186,14 @@ impl Registry {
         };
         let mut seen = HashSet::new();
         for dir in reg.searched.clone() {
+            if dir.origin == SearchOrigin::BackendPath && !dir.path.exists() {
+                reg.skipped.push(LoadError {
+                    path: dir.path.clone(),
+                    kind: LoadErrorKind::Skipped,
+                    reason: "no such file or directory (given with --backend-path or KERBLAM_BACKEND_PATH)".into(),
+                });
+                continue;
+            }
             for file in candidates(&dir) {
                 let canonical = file.canonicalize().unwrap_or_else(|_| file.clone());
                 if !seen.insert(canonical) {
