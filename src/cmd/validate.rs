@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use kerblam_compiler::{
-    CheckOptions, Finding, Level, MANIFEST_FILE, Project, SourceFile, display_path, read_text,
+    CheckOptions, Finding, Level, MANIFEST_FILE, Project, SourceFile, display_path,
 };
 
 use crate::cli::GlobalArgs;
@@ -31,12 +31,14 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> miette::Result<u8> {
         },
         None => Project::find_root(&super::plan::start_dir(global))?.join(MANIFEST_FILE),
     };
-    let text = read_text(&path)?;
-    let source = SourceFile::new(display_path(&path), text);
+    let bytes = std::fs::read(&path).map_err(|e| kerblam_compiler::Error::io(&path, e))?;
     let opts = CheckOptions {
         allow_unknown: args.allow_unknown,
     };
-    let findings = check_file(source, opts);
+    let findings = match SourceFile::from_bytes(display_path(&path), bytes) {
+        Ok(source) => check_file(source, opts),
+        Err(not_utf8) => vec![not_utf8],
+    };
     report(&path, &findings, args.json)
 }
 

@@ -27,6 +27,36 @@ impl SourceFile {
         }
     }
 
+    /// A source file from raw bytes. Text that is not UTF-8 is an error finding located at the first
+    /// bad byte (the returned finding's source holds the text with that byte replaced by U+FFFD, so
+    /// the line around it can still be shown).
+    #[allow(clippy::result_large_err)] // a Finding is the error, as for TomlDoc::parse
+    pub fn from_bytes(name: impl Into<String>, bytes: Vec<u8>) -> Result<Self, Finding> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(name, text)),
+            Err(e) => {
+                let err = e.utf8_error();
+                let at = err.valid_up_to();
+                let bad =
+                    &e.as_bytes()[at..at + err.error_len().unwrap_or(e.as_bytes().len() - at)];
+                let hex: Vec<String> = bad.iter().map(|b| format!("0x{b:02X}")).collect();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                // The lossy text is identical up to `at`, where U+FFFD (3 bytes) replaces the bad bytes.
+                let source = SourceFile::new(name, text);
+                Err(Finding::error(
+                    &source,
+                    "kerblam::not-utf8",
+                    format!(
+                        "the file is not UTF-8 text (invalid byte {})",
+                        hex.join(" ")
+                    ),
+                )
+                .at(Some(at..at + '\u{FFFD}'.len_utf8()), "not UTF-8")
+                .help("save the file as UTF-8"))
+            }
+        }
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = offset.min(self.text.len());
@@ -205,4 +235,24 @@ pub fn render_plain(diag: &dyn Diagnostic) -> String {
             .with_links(false);
     let _ = handler.render_report(&mut out, diag);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_utf8_bytes_are_a_located_finding() {
+        let f = SourceFile::from_bytes("m.toml", b"[meta]\nversion = \"1\xff\"\n".to_vec())
+            .unwrap_err();
+        assert_eq!(f.code, "kerblam::not-utf8");
+        assert_eq!(f.location(), "m.toml:2:13");
+        assert!(f.message.contains("0xFF"), "{}", f.message);
+        let span = f.span.clone().unwrap();
+        assert_eq!(&f.source.text[span], "\u{FFFD}");
+        // A truncated sequence at the end of the file.
+        let f = SourceFile::from_bytes("m.toml", b"a = 1\n\xe2\x82".to_vec()).unwrap_err();
+        assert_eq!(f.location(), "m.toml:2:1");
+        assert!(SourceFile::from_bytes("m.toml", b"a = 1".to_vec()).is_ok());
+    }
 }

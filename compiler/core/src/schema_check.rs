@@ -28,6 +28,10 @@ pub struct Checked<T> {
     pub findings: Vec<Finding>,
     /// The parsed document, for further located checks.
     pub doc: Option<TomlDoc>,
+    /// A best-effort value even when there were errors: unknown keys and every value the schema
+    /// rejected are left out (so their defaults apply). Lets further rules report their own findings
+    /// in the same run instead of one class of problem at a time. `None` after a syntax error.
+    pub partial: Option<T>,
 }
 
 /// The JSON Schema of `T` as a JSON value.
@@ -47,6 +51,7 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                 value: None,
                 findings: vec![finding],
                 doc: None,
+                partial: None,
             };
         }
     };
@@ -54,6 +59,7 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
     let mut json = doc.to_json();
     let mut findings = Vec::new();
     let mut unknown: Vec<(Vec<Seg>, String)> = Vec::new();
+    let mut rejected: Vec<Vec<Seg>> = Vec::new();
     {
         let validator = jsonschema::validator_for(&schema).expect("generated schemas are valid");
         for err in validator.iter_errors(&json) {
@@ -71,7 +77,7 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                         unknown.push((path.clone(), key.clone()));
                     }
                 }
-                _ => {
+                kind => {
                     let span = doc.locate(&path);
                     let where_ = dotted(&path);
                     let message = if where_.is_empty() {
@@ -79,18 +85,30 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                     } else {
                         format!("`{where_}`: {err}")
                     };
-                    findings.push(
-                        Finding::error(&doc.source, "kerblam::schema", message)
-                            .at(span, describe_expected(&schema, &path)),
-                    );
+                    let label = match kind {
+                        ValidationErrorKind::Type { .. } => describe_expected(&schema, &path),
+                        ValidationErrorKind::Pattern { pattern } => {
+                            format!("does not match `{pattern}`")
+                        }
+                        ValidationErrorKind::Enum { .. } => "not one of the allowed values".into(),
+                        _ => "invalid value".into(),
+                    };
+                    let mut finding =
+                        Finding::error(&doc.source, "kerblam::schema", message).at(span, label);
+                    if let Some(d) = description_at(&schema, &path) {
+                        finding = finding.help(d);
+                    }
+                    findings.push(finding);
+                    rejected.push(path);
                 }
             }
         }
     }
-    for (path, key) in unknown {
-        let span = doc.locate_key(&path, &key);
-        let table = dotted(&path);
-        let known = known_keys(&schema, &path);
+    for (path, key) in &unknown {
+        let (path, key) = (path.as_slice(), key.as_str());
+        let span = doc.locate_key(path, key);
+        let table = dotted(path);
+        let known = known_keys(&schema, path);
         let mut finding = Finding::error(
             &doc.source,
             "kerblam::unknown-key",
@@ -101,7 +119,7 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
             },
         )
         .at(span, "not a known key");
-        finding = match did_you_mean(&key, &known) {
+        finding = match did_you_mean(key, &known) {
             Some(best) => finding.help(format!("did you mean `{best}`?")),
             None if !known.is_empty() => {
                 finding.help(format!("known keys here: {}", known.join(", ")))
@@ -114,11 +132,28 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                     .warning()
                     .help_suffix("ignored because of --allow-unknown"),
             );
-            remove_key(&mut json, &path, &key);
+            remove_key(&mut json, path, key);
         } else {
             findings.push(finding);
         }
     }
+    let partial = {
+        let mut best = json.clone();
+        for (path, key) in &unknown {
+            remove_key(&mut best, path, key);
+        }
+        for path in &rejected {
+            if let Some((last, parent)) = path.split_last() {
+                match last {
+                    Seg::Key(k) => remove_key(&mut best, parent, k),
+                    // An array element cannot be left out without shifting the others; the typed
+                    // value is then only available if the array as a whole deserializes.
+                    Seg::Index(_) => {}
+                }
+            }
+        }
+        serde_json::from_value::<T>(best).ok()
+    };
     findings.sort_by_key(|f| f.span.as_ref().map_or(0, |s| s.start));
     let has_error = findings
         .iter()
@@ -142,6 +177,7 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
         value,
         findings,
         doc: Some(doc),
+        partial,
     }
 }
 
@@ -232,6 +268,24 @@ fn resolve<'a>(root: &'a Value, mut schema: &'a Value) -> &'a Value {
         }
     }
     schema
+}
+
+/// The `description` of the property at `path` (looked up on the property itself, then on what it
+/// refers to).
+fn description_at(root: &Value, path: &[Seg]) -> Option<String> {
+    let (last, parent) = path.split_last()?;
+    let parent = schema_at(root, parent)?;
+    let prop = match last {
+        Seg::Key(k) => parent
+            .get("properties")
+            .and_then(|p| p.get(k))
+            .or_else(|| parent.get("additionalProperties").filter(|a| a.is_object()))?,
+        Seg::Index(_) => parent.get("items")?,
+    };
+    prop.get("description")
+        .or_else(|| resolve(root, prop).get("description"))
+        .and_then(Value::as_str)
+        .map(|d| d.replace('\n', " "))
 }
 
 fn known_keys(root: &Value, path: &[Seg]) -> Vec<String> {

@@ -28,6 +28,7 @@ pub struct TomlDoc {
 
 impl TomlDoc {
     /// Parse `source`; a syntax error becomes a located finding.
+    #[allow(clippy::result_large_err)] // the error is the finding itself, rendered once
     pub fn parse(source: SourceFile) -> Result<Self, Finding> {
         match Document::parse(source.text.to_string()) {
             Ok(doc) => Ok(TomlDoc { source, doc }),
@@ -69,6 +70,54 @@ impl TomlDoc {
         }
         let (k, v) = node.table_like()?.get_key_value(key)?;
         k.span().or_else(|| v.span())
+    }
+}
+
+impl TomlDoc {
+    /// Every datetime value of the document, with its path and span. JSON has no datetime type, so
+    /// [`TomlDoc::to_json`] turns them into strings; callers whose schema has no datetime field use
+    /// this to reject them (a datetime is not a string to Kerblam! 1.x either).
+    pub fn datetimes(&self) -> Vec<(Vec<Seg>, Option<Range<usize>>)> {
+        let mut out = Vec::new();
+        collect_datetimes(Node::Item(self.doc.as_item()), &mut Vec::new(), &mut out);
+        out
+    }
+}
+
+fn collect_datetimes(
+    node: Node<'_>,
+    path: &mut Vec<Seg>,
+    out: &mut Vec<(Vec<Seg>, Option<Range<usize>>)>,
+) {
+    let value = match node {
+        Node::Item(Item::Value(v)) | Node::Value(v) => Some(v),
+        _ => None,
+    };
+    match value {
+        Some(toml_edit::Value::Datetime(d)) => out.push((path.clone(), d.span())),
+        Some(toml_edit::Value::Array(a)) => {
+            for (i, v) in a.iter().enumerate() {
+                path.push(Seg::Index(i));
+                collect_datetimes(Node::Value(v), path, out);
+                path.pop();
+            }
+        }
+        Some(toml_edit::Value::InlineTable(_)) | None => {
+            if let Node::Item(Item::ArrayOfTables(a)) = node {
+                for (i, t) in a.iter().enumerate() {
+                    path.push(Seg::Index(i));
+                    collect_datetimes(Node::Table(t), path, out);
+                    path.pop();
+                }
+            } else if let Some(t) = node.table_like() {
+                for (k, item) in t.iter() {
+                    path.push(Seg::Key(k.to_string()));
+                    collect_datetimes(Node::Item(item), path, out);
+                    path.pop();
+                }
+            }
+        }
+        Some(_) => {}
     }
 }
 

@@ -123,11 +123,12 @@ fn default_pipes_dir() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Execution {
     /// The backend that builds and runs containers: `docker`, `podman`, or the name of any installed
-    /// backend plugin (see `kerblam backends`).
+    /// backend plugin (see `kerblam backends`). Lowercase letters, digits, `-` and `_`.
     #[serde(default = "default_backend")]
     #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"), example = &"docker", example = &"podman")]
     pub backend: String,
-    /// The working directory inside the container; the data directories are mounted under it.
+    /// The working directory inside the container, an absolute path; the data directories are
+    /// mounted under it.
     #[serde(default = "default_workdir")]
     #[schemars(regex(pattern = r"^/"))]
     pub workdir: String,

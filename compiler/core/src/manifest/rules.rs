@@ -15,14 +15,17 @@ fn key(k: &str) -> Seg {
 pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
     let mut out = Vec::new();
     let src = &doc.source;
-    let path_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
+    let path_finding = |out: &mut Vec<Finding>, span, value: &str, what: &str| {
         if let Some(why) = check_relative(value) {
             out.push(
                 Finding::error(src, "kerblam::bad-path", format!("{what} `{value}` {why}"))
-                    .at(doc.locate(&path), why)
+                    .at(span, why)
                     .help("use a path relative to the directory holding kerblam.toml, without `..` above it"),
             );
         }
+    };
+    let path_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
+        path_finding(out, doc.locate(&path), value, what);
     };
     path_rule(
         &mut out,
@@ -57,7 +60,8 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
     for (name, files) in &m.data.profiles {
         for (from, to) in files {
             let at = vec![key("data"), key("profiles"), key(name)];
-            path_rule(&mut out, at.clone(), from, "profile file");
+            // The file is a key: underline the key, not the table.
+            path_finding(&mut out, doc.locate_key(&at, from), from, "profile file");
             if to != "_" {
                 let mut p = at.clone();
                 p.push(key(from));
