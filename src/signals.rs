@@ -146,6 +146,11 @@ pub fn run_child(cmd: &mut Command) -> std::io::Result<ExitStatus> {
     }
     let status = child.wait();
     CHILD.store(0, Ordering::SeqCst);
+    if own_group && interrupted().is_some() {
+        // Shells ignore SIGINT in background jobs: whatever the pipe left running in its group
+        // (`cmd &`) gets SIGTERM, so an interrupted run leaves no orphans behind.
+        send(-pid, SIGTERM);
+    }
     status
 }
 

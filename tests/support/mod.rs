@@ -1,3 +1,4 @@
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
 pub mod engines;
+pub mod project;

@@ -1,0 +1,304 @@
+//! `kerblam run --profile`: the swap is visible to the pipe and always undone — after success, after
+//! failure, after SIGINT/SIGTERM, and (from the journal, on the next run) after SIGKILL at any point.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use support::project::{TestProject, alive, kill, show, wait_timeout};
+
+const MANIFEST: &str = r#"
+[data.profiles.alt]
+"input.txt" = "alt_input.txt"
+"sub/config.txt" = "sub/alt_config.txt"
+"gone.txt" = "_"
+"added.txt" = "alt_added.txt"
+"#;
+
+/// A project whose `look` pipe records what it sees of the input files.
+fn project() -> TestProject {
+    let p = TestProject::new(MANIFEST);
+    p.write("data/in/input.txt", "real input\n")
+        .write("data/in/alt_input.txt", "alt input\n")
+        .write("data/in/sub/config.txt", "real config\n")
+        .write("data/in/sub/alt_config.txt", "alt config\n")
+        .write("data/in/gone.txt", "present normally\n")
+        .write("data/in/alt_added.txt", "added by the profile\n")
+        .write(
+            "src/workflows/look.sh",
+            r#"set -eu
+mkdir -p data/out
+{
+  cat data/in/input.txt data/in/sub/config.txt
+  if [ -e data/in/gone.txt ]; then echo "gone.txt present"; else echo "gone.txt absent"; fi
+  if [ -e data/in/added.txt ]; then cat data/in/added.txt; else echo "added.txt absent"; fi
+  echo "profile=${KERBLAM_PROFILE:-none}"
+  ls data/in
+} > data/out/seen.txt
+exit "${EXIT_WITH:-0}"
+"#,
+        )
+        .write(
+            "src/workflows/sleepy.sh",
+            "mkdir -p data/out\ncat data/in/input.txt > data/out/seen.txt\necho $$ > data/out/pipe.pid\nsleep 60\n",
+        )
+        .write("src/workflows/noop.sh", "true\n");
+    p
+}
+
+fn input_state(p: &TestProject) -> BTreeMap<String, Vec<u8>> {
+    let mut s = p.snapshot("data/in");
+    // Remembering the last profile is expected; it is not input data.
+    s.remove(".kerblam-last-profile");
+    s
+}
+
+fn assert_restored(p: &TestProject, before: &BTreeMap<String, Vec<u8>>, when: &str) {
+    let after = input_state(p);
+    assert_eq!(
+        &after,
+        before,
+        "input dir not restored {when}: before {:?} after {:?}",
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn the_pipe_sees_the_profile_and_the_files_come_back() {
+    let p = project();
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "look", "--profile", "alt"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let seen = p.read("data/out/seen.txt");
+    assert!(
+        seen.starts_with(
+            "alt input\nalt config\ngone.txt absent\nadded by the profile\nprofile=alt\n"
+        ),
+        "{seen}"
+    );
+    // The replacements stand in for the originals: they are not visible under their own names.
+    assert!(
+        !seen.contains("alt_input.txt") && !seen.contains("alt_added.txt"),
+        "{seen}"
+    );
+    assert_restored(&p, &before, "after success");
+
+    // Without a profile the pipe sees the real data.
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let seen = p.read("data/out/seen.txt");
+    assert!(
+        seen.starts_with(
+            "real input\nreal config\ngone.txt present\nadded.txt absent\nprofile=none\n"
+        ),
+        "{seen}"
+    );
+}
+
+#[test]
+fn the_files_come_back_after_a_failure() {
+    let p = project();
+    let before = input_state(&p);
+    let o = p
+        .command(&["run", "look", "--profile", "alt"])
+        .env("EXIT_WITH", "5")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(5), "{}", show(&o));
+    assert!(p.read("data/out/seen.txt").starts_with("alt input\n"));
+    assert_restored(&p, &before, "after a failing pipe");
+}
+
+#[test]
+fn the_files_come_back_after_sigint_and_sigterm() {
+    for (sig, expected) in [(2, 130), (15, 143)] {
+        let p = project();
+        let before = input_state(&p);
+        let mut child = p
+            .command(&["run", "sleepy", "--profile", "alt"])
+            .spawn()
+            .unwrap();
+        p.wait_for("data/out/pipe.pid", Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(p.read("data/out/seen.txt"), "alt input\n");
+        assert!(
+            p.exists("data/in/.kerblam-profile.lock"),
+            "no journal during the run"
+        );
+        kill(child.id() as i64, sig);
+        let status = wait_timeout(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(expected), "signal {sig}");
+        assert_restored(&p, &before, &format!("after signal {sig}"));
+    }
+}
+
+#[test]
+fn after_sigkill_the_next_run_restores_from_the_journal() {
+    let p = project();
+    let before = input_state(&p);
+    let mut child = p
+        .command(&["run", "sleepy", "--profile", "alt"])
+        .spawn()
+        .unwrap();
+    p.wait_for("data/out/pipe.pid", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(100));
+    let pipe_pid: i64 = p.read("data/out/pipe.pid").trim().parse().unwrap();
+    kill(child.id() as i64, 9);
+    wait_timeout(&mut child, Duration::from_secs(20));
+    // The orphaned pipe (its own process group) is ours to stop.
+    kill(-pipe_pid, 9);
+    assert!(p.exists("data/in/.kerblam-profile.lock"));
+    assert_eq!(
+        p.read("data/in/input.txt"),
+        "alt input\n",
+        "still swapped after SIGKILL"
+    );
+
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("restored the input files of profile `alt`"),
+        "{}",
+        show(&o)
+    );
+    assert!(
+        p.read("data/out/seen.txt")
+            .starts_with("real input\nreal config\ngone.txt present\nadded.txt absent\n")
+    );
+    assert_restored(&p, &before, "by the next run");
+}
+
+#[test]
+fn a_run_interrupted_at_any_point_of_the_swap_is_restored() {
+    // Each file operation of the swap and of the restore sleeps STEP ms; kill kerblam at points
+    // spread over both. SIGKILL: the next run restores; SIGINT: kerblam restores before exiting.
+    const STEP: u64 = 100;
+    let points: Vec<u64> = (0..14).map(|i| 30 + i * STEP).collect();
+    for sig in [9, 2] {
+        for &at in &points {
+            let p = project();
+            let before = input_state(&p);
+            let mut child = p
+                .command(&["run", "noop", "--profile", "alt"])
+                .env("KERBLAM_TEST_PROFILE_STEP_DELAY_MS", STEP.to_string())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_millis(at));
+            let _ = std::process::Command::new("kill")
+                .arg(format!("-{sig}"))
+                .arg(child.id().to_string())
+                .status();
+            wait_timeout(&mut child, Duration::from_secs(30));
+            if sig == 9 {
+                let o = p.kerblam(&["run", "noop"]);
+                assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+            }
+            assert_restored(&p, &before, &format!("after signal {sig} at {at} ms"));
+        }
+    }
+}
+
+#[test]
+fn the_implicit_test_profile_swaps_test_files() {
+    let p = TestProject::example("process");
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "shout", "--local", "--profile", "test"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        p.read("data/out/shout.txt"),
+        p.read("data/in/test_precious.txt").to_uppercase()
+    );
+    assert_ne!(
+        p.read("data/in/test_precious.txt"),
+        p.read("data/in/precious.txt")
+    );
+    assert_restored(&p, &before, "after the test profile");
+}
+
+#[test]
+fn a_declared_test_profile_replaces_the_inferred_one() {
+    let p = TestProject::new("[data.profiles.test]\n\"a.txt\" = \"other.txt\"\n");
+    p.write("data/in/a.txt", "a\n")
+        .write("data/in/test_a.txt", "test a\n")
+        .write("data/in/other.txt", "other\n")
+        .write(
+            "src/workflows/show.sh",
+            "mkdir -p data/out\ncat data/in/a.txt > data/out/a.txt\n",
+        );
+    let o = p.kerblam(&["run", "show", "--profile", "test"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(p.read("data/out/a.txt"), "other\n");
+}
+
+#[test]
+fn make_rebuilds_when_the_profile_changes() {
+    // make compares modification times: swapped-in files are touched when the profile changes, and
+    // the originals when going back to no profile, so each run reflects its data.
+    let p = TestProject::example("process");
+    p.write("data/in/remote.txt", "remote line\n");
+    p.write("data/in/test_remote.txt", "test remote line\n");
+    let merged = |p: &TestProject| p.read("data/out/merged.txt");
+    let run = |args: &[&str]| {
+        let o = p.kerblam(args);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    };
+    run(&["run", "process", "--local"]);
+    assert!(merged(&p).contains("remote line") && !merged(&p).contains("test remote"));
+    std::thread::sleep(Duration::from_millis(20));
+    run(&["run", "process", "--local", "--profile", "test"]);
+    assert!(merged(&p).contains("test remote line"), "{}", merged(&p));
+    std::thread::sleep(Duration::from_millis(20));
+    run(&["run", "process", "--local"]);
+    assert!(!merged(&p).contains("test remote line"), "{}", merged(&p));
+}
+
+#[test]
+fn bad_profiles_are_refused_before_anything_moves() {
+    let p = project();
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "look", "--profile", "nope"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no profile named `nope`") && err.contains("alt"),
+        "{err}"
+    );
+
+    std::fs::remove_file(p.path("data/in/sub/alt_config.txt")).unwrap();
+    let before_missing = input_state(&p);
+    let o = p.kerblam(&["run", "look", "--profile", "alt"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("data/in/sub/alt_config.txt"),
+        "{}",
+        show(&o)
+    );
+    assert_restored(&p, &before_missing, "after a refused profile");
+    assert!(!p.exists("data/out/seen.txt"), "the pipe ran");
+    drop(before);
+}
+
+#[test]
+fn a_second_run_is_refused_while_a_profile_is_swapped() {
+    let p = project();
+    let mut child = p
+        .command(&["run", "sleepy", "--profile", "alt"])
+        .spawn()
+        .unwrap();
+    p.wait_for("data/out/pipe.pid", Duration::from_secs(20));
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains(&format!("pid {}", child.id())) && err.contains("--profile alt"),
+        "{err}"
+    );
+    assert!(!p.exists("data/out/seen.txt") || p.read("data/out/seen.txt") == "alt input\n");
+    kill(child.id() as i64, 2);
+    let status = wait_timeout(&mut child, Duration::from_secs(20));
+    assert_eq!(status.code(), Some(130));
+    let pid: i64 = p.read("data/out/pipe.pid").trim().parse().unwrap();
+    assert!(!alive(pid));
+}
