@@ -2,11 +2,50 @@
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::{Error, Result};
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Temporary files and staging directories this process has made and not yet removed or committed.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+pub(crate) fn register(path: &Path) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.push(path.to_path_buf());
+    }
+}
+
+pub(crate) fn unregister(path: &Path) {
+    if let Ok(mut live) = LIVE.lock() {
+        live.retain(|p| p != path);
+    }
+}
+
+/// Removes every temporary archive (`<final>.tmp-<pid>-<n>`) and extraction staging directory
+/// (`dest/.kerblam-replay-<pid>-<n>`) that this process still has, and returns how many it removed.
+///
+/// For a Ctrl-C handler (e.g. the `ctrlc` crate's thread) that exits the process without unwinding:
+/// call this first so that no partial file or stray directory is left behind. (A Ctrl-C during the
+/// short final rename phase of an extraction may leave some files already moved into place.)
+pub fn remove_temporaries() -> usize {
+    let paths = match LIVE.lock() {
+        Ok(mut live) => std::mem::take(&mut *live),
+        Err(_) => return 0,
+    };
+    let mut n = 0;
+    for p in paths {
+        let gone = match p.symlink_metadata() {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(&p).is_ok(),
+            Ok(_) => std::fs::remove_file(&p).is_ok(),
+            Err(_) => false,
+        };
+        n += gone as usize;
+    }
+    n
+}
 
 /// The temporary name used for `final_path`: `<final>.tmp-<pid>-<n>` in the same directory.
 pub fn temp_name(final_path: &Path) -> PathBuf {
@@ -54,6 +93,7 @@ impl AtomicFile {
             .create_new(true)
             .open(&temp_path)
             .map_err(|e| Error::io("creating", &temp_path, e))?;
+        register(&temp_path);
         Ok(AtomicFile {
             final_path: final_path.to_path_buf(),
             temp_path,
@@ -79,11 +119,14 @@ impl AtomicFile {
     /// Syncs the file to disk and renames it to its final name.
     pub fn commit(mut self) -> Result<PathBuf> {
         let file = self.file.take().expect("file is present until commit");
+        unregister(&self.temp_path);
+        let guard = TempGuard(&self.temp_path);
         file.sync_all()
             .map_err(|e| Error::io("syncing", &self.temp_path, e))?;
         drop(file);
         std::fs::rename(&self.temp_path, &self.final_path)
             .map_err(|e| Error::io("renaming into place", &self.final_path, e))?;
+        std::mem::forget(guard);
         if let Some(dir) = self
             .final_path
             .parent()
@@ -101,6 +144,16 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if self.file.take().is_some() {
             let _ = std::fs::remove_file(&self.temp_path);
+            unregister(&self.temp_path);
         }
+    }
+}
+
+/// Removes the temporary file if the commit fails half-way (sync or rename error).
+struct TempGuard<'a>(&'a Path);
+
+impl Drop for TempGuard<'_> {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(self.0);
     }
 }

@@ -88,6 +88,7 @@ pub struct DetTar<'p, W: Write> {
     progress: Progress<'p>,
     bytes_done: u64,
     files_done: u64,
+    out_name: String,
 }
 
 impl<'p, W: Write> DetTar<'p, W> {
@@ -102,7 +103,19 @@ impl<'p, W: Write> DetTar<'p, W> {
             progress: None,
             bytes_done: 0,
             files_done: 0,
+            out_name: "the tar stream".into(),
         }
+    }
+
+    /// Names the output in error messages (e.g. the archive's temporary path), so that a full disk
+    /// is reported against the file being written.
+    pub fn with_output_name(mut self, name: impl Into<String>) -> Self {
+        self.out_name = name.into();
+        self
+    }
+
+    fn werr(&self, entry: &str, e: io::Error) -> Error {
+        Error::io_context(format!("error writing {entry} to {}", self.out_name), e)
     }
 
     /// Reports progress to `progress` from now on.
@@ -172,6 +185,7 @@ impl<'p, W: Write> DetTar<'p, W> {
         let mut header = self.header(EntryType::Regular, mode, size);
         let mut guarded = Guarded {
             file,
+            path,
             expected: size,
             read: 0,
             hasher: Sha256::new(),
@@ -183,7 +197,7 @@ impl<'p, W: Write> DetTar<'p, W> {
             name,
             BufReader::with_capacity(CHUNK, &mut guarded),
         );
-        res.map_err(|e| Error::io("archiving", path, e))?;
+        res.map_err(|e| self.werr(name, e))?;
         let after = guarded
             .file
             .metadata()
@@ -214,7 +228,7 @@ impl<'p, W: Write> DetTar<'p, W> {
         );
         self.builder
             .append_data(&mut header, name, data)
-            .map_err(|e| Error::io("writing entry", Path::new(name), e))?;
+            .map_err(|e| self.werr(name, e))?;
         self.files_done += 1;
         self.tick(data.len() as u64);
         Ok(Appended {
@@ -242,7 +256,7 @@ impl<'p, W: Write> DetTar<'p, W> {
         };
         self.builder
             .append_data(&mut header, name, &mut exact)
-            .map_err(|e| Error::io("writing entry", Path::new(name), e))?;
+            .map_err(|e| self.werr(name, e))?;
         let sha256 = exact.hasher.finalize().into();
         self.files_done += 1;
         self.tick(size);
@@ -259,7 +273,7 @@ impl<'p, W: Write> DetTar<'p, W> {
         };
         self.builder
             .append_data(&mut header, &name, io::empty())
-            .map_err(|e| Error::io("writing entry", Path::new(&name), e))
+            .map_err(|e| self.werr(&name, e))
     }
 
     /// Appends a symlink `name -> target` (mode `0777`); long targets use GNU extensions.
@@ -267,7 +281,7 @@ impl<'p, W: Write> DetTar<'p, W> {
         let mut header = self.header(EntryType::Symlink, 0o777, 0);
         self.builder
             .append_link(&mut header, name, target)
-            .map_err(|e| Error::io("writing entry", Path::new(name), e))?;
+            .map_err(|e| self.werr(name, e))?;
         self.files_done += 1;
         Ok(())
     }
@@ -276,7 +290,7 @@ impl<'p, W: Write> DetTar<'p, W> {
     pub fn finish(self) -> Result<W> {
         self.builder
             .into_inner()
-            .map_err(|e| Error::io("finishing", Path::new("tar archive"), e))
+            .map_err(|e| Error::io_context(format!("error finishing {}", self.out_name), e))
     }
 }
 
@@ -291,14 +305,13 @@ impl<W: Write + Seek> DetTar<'_, W> {
         fill: impl FnOnce(&mut dyn Write) -> Result<T>,
     ) -> Result<T> {
         let mut header = self.header(EntryType::Regular, normalise_mode(mode, false), 0);
+        let context = format!("error writing {name} to {}", self.out_name);
         let mut entry = self
             .builder
             .append_writer(&mut header, name)
-            .map_err(|e| Error::io("writing entry", Path::new(name), e))?;
+            .map_err(|e| Error::io_context(context.clone(), e))?;
         let out = fill(&mut entry)?;
-        entry
-            .finish()
-            .map_err(|e| Error::io("writing entry", Path::new(name), e))?;
+        entry.finish().map_err(|e| Error::io_context(context, e))?;
         self.files_done += 1;
         Ok(out)
     }
@@ -309,8 +322,9 @@ fn mtime(m: &std::fs::Metadata) -> Option<SystemTime> {
 }
 
 /// Reads a file, hashing it, and fails when it yields fewer or more bytes than its size at open.
-struct Guarded<'p> {
+struct Guarded<'p, 'a> {
     file: File,
+    path: &'a Path,
     expected: u64,
     read: u64,
     hasher: Sha256,
@@ -318,16 +332,20 @@ struct Guarded<'p> {
     base: (u64, u64),
 }
 
-impl Read for Guarded<'_> {
+impl Read for Guarded<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if self.read == self.expected {
             let mut probe = [0u8; 1];
-            let extra = self.file.read(&mut probe)?;
+            let extra = self
+                .file
+                .read(&mut probe)
+                .map_err(|e| Error::io("reading", self.path, e).into_io())?;
             if extra > 0 {
                 return Err(Error::new(
                     ErrorKind::ChangedWhileReading,
                     format!(
-                        "the file grew past its size of {} bytes (it changed while being read)",
+                        "{} grew past its size of {} bytes while being archived; not archiving a half-written file",
+                        self.path.display(),
                         self.expected
                     ),
                 )
@@ -338,13 +356,18 @@ impl Read for Guarded<'_> {
         let want = buf
             .len()
             .min((self.expected - self.read).min(usize::MAX as u64) as usize);
-        let n = self.file.read(&mut buf[..want])?;
+        let n = self
+            .file
+            .read(&mut buf[..want])
+            .map_err(|e| Error::io("reading", self.path, e).into_io())?;
         if n == 0 {
             return Err(Error::new(
                 ErrorKind::ChangedWhileReading,
                 format!(
-                    "the file shrank to {} bytes from {} (it changed while being read)",
-                    self.read, self.expected
+                    "{} shrank to {} bytes from {} while being archived; not archiving a half-written file",
+                    self.path.display(),
+                    self.read,
+                    self.expected
                 ),
             )
             .into_io());

@@ -57,6 +57,23 @@ impl Error {
         }
     }
 
+    /// An I/O error with a ready-made context (`"error writing x to y"`); recovers errors of this
+    /// crate carried inside `source` with their kind and message.
+    pub(crate) fn io_context(context: String, source: io::Error) -> Self {
+        if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
+            return Error::new(inner.kind, inner.message.clone());
+        }
+        let hint = match source.raw_os_error() {
+            Some(28) => " (no space left on device)",
+            _ => "",
+        };
+        Error {
+            kind: ErrorKind::Io,
+            message: format!("{context}: {source}{hint}"),
+            source: Some(source),
+        }
+    }
+
     /// A corrupt or hostile archive.
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorKind::InvalidArchive, message)

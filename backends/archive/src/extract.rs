@@ -81,7 +81,7 @@ impl ReplayArchive {
             let dest = fs::canonicalize(dest).map_err(|e| Error::io("resolving", dest, e))?;
             let staging = unique_dir(&dest, "")?;
             let res = self.stage_and_commit(&dest, &staging, opts, progress);
-            let _ = fs::remove_dir_all(&staging);
+            remove_staging(&staging);
             res
         })();
         if result.is_err() {
@@ -464,7 +464,13 @@ fn unique_dir(dest: &Path, suffix: &str) -> Result<PathBuf> {
         std::process::id()
     ));
     fs::create_dir(&dir).map_err(|e| Error::io("creating staging directory", &dir, e))?;
+    crate::atomic::register(&dir);
     Ok(dir)
+}
+
+fn remove_staging(dir: &Path) {
+    let _ = fs::remove_dir_all(dir);
+    crate::atomic::unregister(dir);
 }
 
 /// One step done while moving files into place, to undo on failure.
@@ -599,12 +605,12 @@ fn commit(dest: &Path, staging: &Path, staged: &[Staged], force: bool) -> Result
             }
         }
         if let Some(b) = &backup_dir {
-            let _ = fs::remove_dir_all(b);
+            remove_staging(b);
         }
         return Err(e);
     }
     if let Some(b) = &backup_dir {
-        let _ = fs::remove_dir_all(b);
+        remove_staging(b);
     }
     for (s, replace) in plan {
         if replace {

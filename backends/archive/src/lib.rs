@@ -75,7 +75,7 @@ mod signature;
 mod sums;
 mod write;
 
-pub use atomic::{AtomicFile, temp_name};
+pub use atomic::{AtomicFile, remove_temporaries, temp_name};
 pub use context::{ContextSummary, ExtraEntry, ExtraSource, write_build_context};
 pub use det::{Appended, DetTar, Progress, TarOptions, hex, normalise_mode, source_date_epoch};
 pub use error::{Error, ErrorKind, Result};

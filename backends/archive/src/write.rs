@@ -110,7 +110,9 @@ impl ReplayWriter {
             .file()
             .try_clone()
             .map_err(|e| Error::io("opening", final_path, e))?;
-        let tar = DetTar::new(BufWriter::with_capacity(CHUNK, file), opts.tar);
+        let temp_shown = out.temp_path().display().to_string();
+        let tar = DetTar::new(BufWriter::with_capacity(CHUNK, file), opts.tar)
+            .with_output_name(temp_shown);
         let mut w = ReplayWriter {
             out,
             tar,
@@ -193,16 +195,19 @@ impl ReplayWriter {
             ReplayFormat::V2 => member::DATA_ZST,
             ReplayFormat::KerblamV1 => member::DATA_GZ,
         };
+        let inner_name = format!("{} ({member_name})", self.out.temp_path().display());
         let (entries, member_sha, counts) = self.tar.append_streamed(member_name, 0o644, |w| {
             let hw = HashWriter::new(w);
             let list = &list;
-            let zerr = |e| Error::io("compressing", Path::new(member_name), e);
+            let zerr = |e| Error::io_context(format!("error compressing into {inner_name}"), e);
             match format {
                 ReplayFormat::V2 => {
                     let mut enc = zstd::stream::write::Encoder::new(hw, level).map_err(zerr)?;
                     enc.multithread(threads.max(1)).map_err(zerr)?;
                     enc.include_checksum(true).map_err(zerr)?;
-                    let mut inner = DetTar::new(enc, tar_opts).with_progress(progress);
+                    let mut inner = DetTar::new(enc, tar_opts)
+                        .with_progress(progress)
+                        .with_output_name(inner_name.clone());
                     let entries = write_files(&mut inner, list)?;
                     let counts = inner.counts();
                     let hw = inner.finish()?.finish().map_err(zerr)?;
@@ -211,7 +216,9 @@ impl ReplayWriter {
                 }
                 ReplayFormat::KerblamV1 => {
                     let enc = crate::gzip::GzWriter::new(hw, threads.max(1));
-                    let mut inner = DetTar::new(enc, tar_opts).with_progress(progress);
+                    let mut inner = DetTar::new(enc, tar_opts)
+                        .with_progress(progress)
+                        .with_output_name(inner_name.clone());
                     let entries = write_files(&mut inner, list)?;
                     let counts = inner.counts();
                     let hw = inner.finish()?.finish().map_err(zerr)?;
@@ -250,6 +257,7 @@ impl ReplayWriter {
             ));
         }
         self.stage = Stage::Done;
+        let temp_shown = self.out.temp_path().display().to_string();
         let (size, sha) = self.tar.append_streamed(member::IMAGE, 0o644, |w| {
             let mut hw = HashWriter::new(w);
             let mut buf = vec![0u8; CHUNK];
@@ -266,8 +274,9 @@ impl ReplayWriter {
                         ));
                     }
                 };
-                hw.write_all(&buf[..n])
-                    .map_err(|e| Error::io("writing", Path::new(member::IMAGE), e))?;
+                hw.write_all(&buf[..n]).map_err(|e| {
+                    Error::io_context(format!("error writing image.tar to {temp_shown}"), e)
+                })?;
                 if let Some(p) = progress {
                     p(hw_count(&hw), 0);
                 }

@@ -591,3 +591,23 @@ fn build_context_is_sorted_normalised_and_checked() {
         "{e}"
     );
 }
+
+#[test]
+fn a_full_disk_is_reported_against_the_file_being_written() {
+    // /dev/full fails every write with ENOSPC, like a full filesystem.
+    let t = tempfile::tempdir().unwrap();
+    fs::write(t.path().join("x.csv"), vec![b'x'; 100_000]).unwrap();
+    let full = fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let mut tar = DetTar::new(full, TarOptions::default()).with_output_name("/dev/full");
+    let e = tar
+        .append_file("x.csv", &t.path().join("x.csv"))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io);
+    assert!(
+        e.message().contains("/dev/full") && e.message().contains("no space left on device"),
+        "{e}"
+    );
+}
