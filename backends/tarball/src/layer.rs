@@ -63,6 +63,8 @@ pub enum Item<'a> {
         name: String,
         /// The directory on the host.
         path: PathBuf,
+        /// What to leave out.
+        excludes: Excludes,
     },
 }
 
@@ -177,7 +179,11 @@ fn write_items<W: Write>(
             Item::Symlink { name, target } => {
                 t.append_symlink(name, target).map_err(errors::archive)?;
             }
-            Item::Tree { name, path } => tree(&mut t, name, path)?,
+            Item::Tree {
+                name,
+                path,
+                excludes,
+            } => tree(&mut t, name, path, excludes)?,
         }
     }
     let files = t.counts().1;
@@ -186,9 +192,50 @@ fn write_items<W: Write>(
     Ok((inner, files, diff))
 }
 
-/// Appends the tree at `dir` under `name`: directories, files and symlinks, sorted by name.
-/// Anything else (sockets, FIFOs, devices) is refused with its path.
-pub fn tree<W: Write>(t: &mut DetTar<'_, W>, name: &str, dir: &Path) -> Result<(), ErrorMessage> {
+/// Patterns (gitignore syntax) relative to a tree's root, compiled.
+pub struct Excludes(Option<ignore::gitignore::Gitignore>);
+
+impl Excludes {
+    /// No exclusions.
+    pub fn none() -> Excludes {
+        Excludes(None)
+    }
+
+    /// Compiles `patterns` for the tree at `root`; a bad pattern is an error naming it.
+    pub fn new(root: &Path, patterns: &[String]) -> Result<Excludes, ErrorMessage> {
+        if patterns.is_empty() {
+            return Ok(Excludes(None));
+        }
+        let mut b = ignore::gitignore::GitignoreBuilder::new(root);
+        for p in patterns {
+            b.add_line(None, p).map_err(|e| {
+                ErrorMessage::invalid_input(format!(
+                    "exclude pattern {p:?} of {} is invalid: {e}",
+                    root.display()
+                ))
+            })?;
+        }
+        let gi = b.build().map_err(|e| {
+            ErrorMessage::invalid_input(format!("exclude patterns of {}: {e}", root.display()))
+        })?;
+        Ok(Excludes(Some(gi)))
+    }
+
+    fn excluded(&self, path: &Path, is_dir: bool) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|g| g.matched(path, is_dir).is_ignore())
+    }
+}
+
+/// Appends the tree at `dir` under `name`: directories, files and symlinks, sorted by name, minus
+/// what `excludes` matches. Anything else (sockets, FIFOs, devices) is refused with its path.
+pub fn tree<W: Write>(
+    t: &mut DetTar<'_, W>,
+    name: &str,
+    dir: &Path,
+    excludes: &Excludes,
+) -> Result<(), ErrorMessage> {
     use std::os::unix::fs::PermissionsExt;
     let meta = dir
         .symlink_metadata()
@@ -207,14 +254,14 @@ pub fn tree<W: Write>(t: &mut DetTar<'_, W>, name: &str, dir: &Path) -> Result<(
     }
     if !meta.is_dir() {
         return Err(ErrorMessage::invalid_input(format!(
-            "{} is not a file, directory or symlink; it cannot go into a layer",
+            "{} is not a file, directory or symlink; it cannot be archived",
             dir.display()
         )));
     }
     if !name.is_empty() {
         t.append_dir(name).map_err(errors::archive)?;
     }
-    let mut children: Vec<(String, PathBuf)> = Vec::new();
+    let mut children: Vec<(String, PathBuf, bool)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| errors::io("listing", dir, e))? {
         let entry = entry.map_err(|e| errors::io("listing", dir, e))?;
         let file_name = entry.file_name();
@@ -224,16 +271,20 @@ pub fn tree<W: Write>(t: &mut DetTar<'_, W>, name: &str, dir: &Path) -> Result<(
                 entry.path().display()
             )));
         };
-        children.push((s.to_string(), entry.path()));
+        let is_dir = entry.file_type().is_ok_and(|f| f.is_dir());
+        if excludes.excluded(&entry.path(), is_dir) {
+            continue;
+        }
+        children.push((s.to_string(), entry.path(), is_dir));
     }
     children.sort();
-    for (child, path) in children {
+    for (child, path, _) in children {
         let sub = if name.is_empty() {
             child
         } else {
             format!("{name}/{child}")
         };
-        tree(t, &sub, &path)?;
+        tree(t, &sub, &path, excludes)?;
     }
     Ok(())
 }

@@ -20,6 +20,7 @@
 mod base_archive;
 mod context_archive;
 mod errors;
+mod freeze;
 mod layer;
 mod oci;
 mod package;

@@ -165,16 +165,13 @@ fn layer_items<'a>(req: &'a ExecuteRequest) -> Result<Vec<(String, Vec<Item<'a>>
                 (format!("context {path}"), items)
             }
             LayerSource::Host { path, exclude } => {
-                if !exclude.is_empty() {
-                    return Err(ErrorMessage::unsupported(format!(
-                        "the host layer {path} has exclude patterns, which the tarball backend's OCI writer does not apply yet"
-                    )));
-                }
+                let excludes = layer::Excludes::new(Path::new(path), exclude)?;
                 (
                     format!("host {path}"),
                     vec![Item::Tree {
                         name,
                         path: PathBuf::from(path),
+                        excludes,
                     }],
                 )
             }

@@ -42,9 +42,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
     }
     match req.plan.source.kind {
         SourceKind::Pipe => pipe(req, host),
-        SourceKind::Freeze => Err(ErrorMessage::unsupported(
-            "the tarball backend does not write freeze plans yet (tarball, activate.sh, metadata JSON)",
-        )),
+        SourceKind::Freeze => crate::freeze::package(req, host),
     }
 }
 

@@ -48,7 +48,8 @@ impl<W: Write> Write for HashWriter<W> {
 
 /// An artifact complete under its temporary name. Dropping it removes the temporary file.
 pub struct Pending {
-    kind: ArtifactKind,
+    /// The artifact kind.
+    pub kind: ArtifactKind,
     file: AtomicFile,
     bytes: u64,
     sha256: [u8; 32],
@@ -87,6 +88,14 @@ impl Pending {
             bytes,
             sha256,
         })
+    }
+
+    /// `sha256:<hex>` and size of the finished file.
+    pub fn digest(&self) -> (String, u64) {
+        (
+            format!("sha256:{}", kerblam_archive::hex(&self.sha256)),
+            self.bytes,
+        )
     }
 
     /// Renames the file into place.

@@ -1,0 +1,359 @@
+//! Freeze plans (a captured EESSI-style software environment) as three files:
+//!
+//! - the **tarball** (`Tarball` artifact): the plan's layers, i.e. the frozen trees at their absolute
+//!   paths without the leading `/` (minus each layer's exclude patterns), compressed with zstd
+//!   (`tar+zstd`, default, or a `.zst` path) or gzip (`tar+gzip`, or a `.gz`/`.tgz` path);
+//! - **`activate.sh`** (`ActivateScript`): sourced from bash or sh, it finds the trees where the
+//!   tarball was unpacked (`$KERBLAM_FREEZE_DIR` or its argument, which only bash passes to `.`;
+//!   else the script's own directory, found only by bash) or at the original prefix, and sets `EESSI_PREFIX`, `EESSI_SOFTWARE_SUBDIR`, `MODULEPATH` (trees whose role
+//!   mentions modules) and, for every module in load order, `PATH`, `LD_LIBRARY_PATH` and
+//!   `EBROOT<NAME>`; it warns when the trees are not at their original prefix, because binaries
+//!   with absolute RPATHs or interpreters may need it;
+//! - the **metadata JSON** (`MetadataJson`): author, version, description, creation time, the
+//!   module list, the CPU target, the trees and the tarball's digest, with sorted keys.
+//!
+//! An OCI archive, when the plan asks for one, has the trees as layers ([`crate::oci`]).
+
+use std::path::{Path, PathBuf};
+
+use kerblam_archive::{DetTar, GzWriter, TarOptions};
+use kerblam_backend_api::plan::{Artifact, ArtifactKind, FreezeInfo, LayerSource, PackagePlan};
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+
+use crate::errors;
+use crate::layer::{self, Excludes};
+use crate::package::artifact_path;
+use crate::pending::Pending;
+use crate::progress::Reporter;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Codec {
+    Zstd,
+    Gzip,
+}
+
+fn codec(a: &Artifact) -> Result<Codec, ErrorMessage> {
+    match a.format.as_deref() {
+        Some("tar+zstd" | "tar.zst" | "zstd") => Ok(Codec::Zstd),
+        Some("tar+gzip" | "tar.gz" | "gzip") => Ok(Codec::Gzip),
+        Some(other) => Err(ErrorMessage::invalid_input(format!(
+            "unknown tarball format {other:?} for {}; expected tar+zstd or tar+gzip",
+            a.path
+        ))),
+        None if a.path.ends_with(".gz") || a.path.ends_with(".tgz") => Ok(Codec::Gzip),
+        None => Ok(Codec::Zstd),
+    }
+}
+
+/// Carries out a freeze plan.
+pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
+    let plan = &req.plan;
+    let info = plan
+        .freeze
+        .as_ref()
+        .ok_or_else(|| ErrorMessage::invalid_input("a freeze plan without its `freeze` section"))?;
+    for a in &plan.artifacts {
+        if !matches!(
+            a.kind,
+            ArtifactKind::Tarball
+                | ArtifactKind::ActivateScript
+                | ArtifactKind::MetadataJson
+                | ArtifactKind::OciArchive
+        ) {
+            return Err(ErrorMessage::unsupported(format!(
+                "the tarball backend cannot produce a {:?} artifact ({}) for a freeze",
+                a.kind, a.path
+            )));
+        }
+    }
+    let tar = TarOptions::from_env().map_err(errors::archive)?;
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut notes = Vec::new();
+    let mut tarball: Option<(String, String, u64)> = None;
+    if let Some(a) = plan.artifact(ArtifactKind::Tarball) {
+        let path = artifact_path(req, &a.path);
+        let p = write_tarball(req, info, a, &path, tar, host)?;
+        let (sha, bytes) = p.digest();
+        let name = file_name(&path);
+        notes.push(format!(
+            "unpack with: mkdir -p DIR && tar -xf {name} -C DIR, then: . ./{} DIR",
+            plan.artifact(ArtifactKind::ActivateScript)
+                .map_or("activate.sh".to_string(), |s| file_name(&artifact_path(
+                    req, &s.path
+                )))
+        ));
+        tarball = Some((name, sha, bytes));
+        pending.push(p);
+        host.check_cancelled()?;
+    }
+    if let Some(a) = plan.artifact(ArtifactKind::ActivateScript) {
+        let text = activate_script(plan, info, tarball.as_ref().map(|t| t.0.as_str()));
+        pending.push(small(req, a, text.as_bytes(), true)?);
+    }
+    if let Some(a) = plan.artifact(ArtifactKind::MetadataJson) {
+        let json = metadata(plan, info, tarball.as_ref());
+        pending.push(small(req, a, &json, false)?);
+    }
+    if let Some(a) = plan.artifact(ArtifactKind::OciArchive) {
+        let written = crate::oci::write(req, &artifact_path(req, &a.path), tar, host)?;
+        notes.push(format!(
+            "OCI image {} (manifest {})",
+            plan.image.tag, written.manifest_digest
+        ));
+        pending.push(written.pending);
+    }
+    let mut produced = Vec::new();
+    for p in pending {
+        produced.push(p.commit()?);
+    }
+    produced.sort_by_key(|p| plan.artifacts.iter().position(|a| a.kind == p.kind));
+    Ok(ExecuteResult {
+        artifacts: produced,
+        exit_code: None,
+        notes,
+    })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn small(
+    req: &ExecuteRequest,
+    a: &Artifact,
+    bytes: &[u8],
+    executable: bool,
+) -> Result<Pending, ErrorMessage> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let path = artifact_path(req, &a.path);
+    let (mut file, mut w) = Pending::create(&path, req.options.force)?;
+    w.write_all(bytes)
+        .map_err(|e| errors::io("writing", file.temp_path(), e))?;
+    let mode = if executable { 0o755 } else { 0o644 };
+    file.file()
+        .set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| errors::io("setting the mode of", &path, e))?;
+    Pending::finish(a.kind, file, w)
+}
+
+fn write_tarball(
+    req: &ExecuteRequest,
+    info: &FreezeInfo,
+    a: &Artifact,
+    path: &Path,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<Pending, ErrorMessage> {
+    let codec = codec(a)?;
+    let reporter = Reporter::new(
+        host,
+        format!("writing {}", file_name(path)),
+        info.total_bytes,
+    );
+    let callback = reporter.callback();
+    let (file, writer) = Pending::create(path, req.options.force)?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1);
+    let io_err = |e| errors::io("compressing", path, e);
+    let writer = match codec {
+        Codec::Zstd => {
+            let mut enc = zstd::stream::write::Encoder::new(writer, 3).map_err(io_err)?;
+            enc.multithread(threads).map_err(io_err)?;
+            let mut t = DetTar::new(enc, tar).with_progress(Some(&callback));
+            let counts = layers(&mut t, req, host)?;
+            reporter.done(counts.0, counts.1);
+            t.finish()
+                .map_err(errors::archive)?
+                .finish()
+                .map_err(io_err)?
+        }
+        Codec::Gzip => {
+            let mut t =
+                DetTar::new(GzWriter::new(writer, threads), tar).with_progress(Some(&callback));
+            let counts = layers(&mut t, req, host)?;
+            reporter.done(counts.0, counts.1);
+            t.finish()
+                .map_err(errors::archive)?
+                .finish()
+                .map_err(io_err)?
+        }
+    };
+    Pending::finish(ArtifactKind::Tarball, file, writer)
+}
+
+/// Appends every plan layer at its destination (without the leading `/`).
+fn layers<W: std::io::Write>(
+    t: &mut DetTar<'_, W>,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<(u64, u64), ErrorMessage> {
+    let root = Path::new(&req.paths.root);
+    for l in &req.plan.layers {
+        host.check_cancelled()?;
+        let name = l.to.trim_start_matches('/');
+        if name.is_empty() {
+            return Err(ErrorMessage::invalid_input(
+                "a freeze layer cannot replace `/`",
+            ));
+        }
+        match &l.from {
+            LayerSource::Host { path, exclude } => {
+                let p = PathBuf::from(path);
+                layer::tree(t, name, &p, &Excludes::new(&p, exclude)?)?;
+            }
+            LayerSource::Generated { text } => {
+                t.append_bytes(name, text.as_bytes(), l.mode)
+                    .map_err(errors::archive)?;
+            }
+            LayerSource::Kerblam => {
+                t.append_file_with_mode(name, Path::new(&req.paths.kerblam), l.mode)
+                    .map_err(errors::archive)?;
+            }
+            LayerSource::Context { path } => {
+                layer::tree(t, name, &root.join(path), &Excludes::none())?;
+            }
+        }
+    }
+    Ok(t.counts())
+}
+
+/// A single-quoted shell word.
+fn q(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// The environment variable suffix of a module name: `GROMACS/2020.4-foss` → `GROMACS`.
+fn ebroot_name(module: &str) -> String {
+    let base = module.split('/').next().unwrap_or(module);
+    base.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+/// The `activate.sh` of a freeze.
+pub fn activate_script(plan: &PackagePlan, info: &FreezeInfo, tarball: Option<&str>) -> String {
+    let mut s = String::new();
+    let tarball = tarball.unwrap_or("the tarball");
+    s.push_str(&format!(
+        "# Generated by kerblam {}: activates the frozen environment {}.\n",
+        plan.metadata.kerblam_version,
+        plan.name.replace('\n', " ")
+    ));
+    s.push_str(&format!(
+        "# Source it:  . ./activate.sh [DIR]   (bash), or  KERBLAM_FREEZE_DIR=DIR . ./activate.sh  (any sh)\n\
+         # DIR is where {tarball} was unpacked (tar -xf {tarball} -C DIR). Without DIR, the directory\n\
+         # of this script is tried (bash only), then the original prefix {}.\n",
+        info.prefix.replace('\n', " ")
+    ));
+    s.push_str(&format!("_kerblam_prefix={}\n", q(&info.prefix)));
+    s.push_str(
+        r#"_kerblam_root=
+_kerblam_arg=${KERBLAM_FREEZE_DIR:-${1:-}}
+for _kerblam_dir in "$_kerblam_arg" "$(cd "$(dirname -- "${BASH_SOURCE:-$0}")" 2>/dev/null && pwd)"; do
+    if [ -n "$_kerblam_dir" ] && [ -d "$_kerblam_dir$_kerblam_prefix" ]; then
+        _kerblam_root=${_kerblam_dir%/}
+        break
+    fi
+done
+if [ -z "$_kerblam_root" ] && [ ! -d "$_kerblam_prefix" ]; then
+    echo "activate.sh: $_kerblam_prefix is neither under ${_kerblam_arg:-the directory of this script} nor at its original place; pass the directory where the tarball was unpacked" >&2
+    return 1 2>/dev/null || exit 1
+fi
+if [ -n "$_kerblam_root" ] && [ "$_kerblam_root" != "/" ] && [ ! -d "$_kerblam_prefix" ]; then
+    echo "activate.sh: using the trees under $_kerblam_root; programs with absolute paths baked in may need them at $_kerblam_prefix (unpack there, or bind-mount $_kerblam_root$_kerblam_prefix to it)" >&2
+fi
+[ "$_kerblam_root" = "/" ] && _kerblam_root=
+_kerblam_prepend() {
+    # _kerblam_prepend VAR DIR: prepend DIR to the colon list VAR when DIR exists.
+    if [ -d "$2" ]; then
+        eval "_kerblam_old=\${$1:-}"
+        if [ -n "$_kerblam_old" ]; then eval "export $1=\"\$2:\$_kerblam_old\""; else eval "export $1=\"\$2\""; fi
+    fi
+}
+export KERBLAM_FREEZE_ROOT="$_kerblam_root"
+export EESSI_PREFIX="$_kerblam_root$_kerblam_prefix"
+"#,
+    );
+    s.push_str(&format!(
+        "export EESSI_SOFTWARE_SUBDIR={}\n",
+        q(&info.cpu_target)
+    ));
+    for t in info
+        .trees
+        .iter()
+        .filter(|t| t.role.to_lowercase().contains("module"))
+    {
+        s.push_str(&format!(
+            "_kerblam_prepend MODULEPATH \"$_kerblam_root\"{}\n",
+            q(&t.path)
+        ));
+    }
+    for m in info.modules.iter().rev() {
+        let r = q(&m.root);
+        s.push_str(&format!("# {}\n", m.name.replace('\n', " ")));
+        s.push_str(&format!(
+            "_kerblam_prepend PATH \"$_kerblam_root\"{r}/bin\n"
+        ));
+        s.push_str(&format!(
+            "_kerblam_prepend LD_LIBRARY_PATH \"$_kerblam_root\"{r}/lib\n"
+        ));
+        s.push_str(&format!(
+            "_kerblam_prepend LD_LIBRARY_PATH \"$_kerblam_root\"{r}/lib64\n"
+        ));
+        s.push_str(&format!(
+            "export EBROOT{}=\"$_kerblam_root\"{r}\n",
+            ebroot_name(&m.name)
+        ));
+    }
+    s.push_str(
+        "unset _kerblam_dir _kerblam_old _kerblam_prefix _kerblam_arg\nunset -f _kerblam_prepend\n",
+    );
+    if !info.help.trim().is_empty() {
+        s.push_str("if [ -t 2 ]; then\n    cat >&2 <<'KERBLAM_HELP'\n");
+        s.push_str(info.help.trim_end());
+        s.push_str("\nKERBLAM_HELP\nfi\n");
+    }
+    s
+}
+
+/// The metadata JSON of a freeze: pretty, keys sorted, final newline.
+pub fn metadata(
+    plan: &PackagePlan,
+    info: &FreezeInfo,
+    tarball: Option<&(String, String, u64)>,
+) -> Vec<u8> {
+    let m = &plan.metadata;
+    let value = serde_json::json!({
+        "schema": "kerblam.freeze-metadata/v1",
+        "name": plan.name,
+        "image": plan.image.tag,
+        "author": m.author,
+        "version": m.version,
+        "description": m.description,
+        "created": m.created,
+        "kerblam_version": m.kerblam_version,
+        "cpu_target": info.cpu_target,
+        "generic": info.generic,
+        "prefix": info.prefix,
+        "modules": info.modules.iter().map(|x| serde_json::json!({"name": x.name, "root": x.root})).collect::<Vec<_>>(),
+        "trees": info.trees.iter().map(|t| serde_json::json!({"path": t.path, "role": t.role, "files": t.files, "bytes": t.bytes})).collect::<Vec<_>>(),
+        "total_bytes": info.total_bytes,
+        "total_files": info.total_files,
+        "tarball": tarball.map(|(name, sha, bytes)| serde_json::json!({"file": name, "sha256": sha, "bytes": bytes})),
+        "labels": plan.image.labels,
+    });
+    let mut s =
+        serde_json::to_string_pretty(&kerblam_render::sorted(value)).expect("JSON serializes");
+    s.push('\n');
+    s.into_bytes()
+}

@@ -1,0 +1,262 @@
+//! Freeze plans (built by hand here, as the freeze compiler will emit them): the compressed
+//! tarball of the trees (excludes honoured), an `activate.sh` that works from the unpacked copy and
+//! at the original prefix, and the metadata JSON.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use kerblam_backend_api::plan::PackagePlan;
+use support::*;
+
+fn write(p: &Path, text: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A fake EESSI prefix under `dir` and a freeze plan for it.
+fn freeze_plan(dir: &Path, tarball: &str) -> PackagePlan {
+    let prefix = dir.join("cvmfs/repo/versions/2021.12");
+    let p = prefix.to_string_lossy().into_owned();
+    let sw = format!("{p}/software/linux/x86_64/generic/software/Hello/1.0");
+    write(&prefix.join("compat/bin/env-helper"), "helper\n", 0o755);
+    write(&prefix.join("compat/cache/junk.pyc"), "junk\n", 0o644);
+    write(
+        &Path::new(&sw).join("bin/hello"),
+        "#!/bin/sh\necho hello from the freeze\n",
+        0o755,
+    );
+    write(
+        &Path::new(&sw).join("lib/libhello.so"),
+        "not really a library\n",
+        0o644,
+    );
+    write(
+        &prefix.join("software/linux/x86_64/generic/modules/all/Hello/1.0.lua"),
+        "-- module\n",
+        0o644,
+    );
+    std::os::unix::fs::symlink("env-helper", prefix.join("compat/bin/helper-link")).unwrap();
+    let modules = format!("{p}/software/linux/x86_64/generic/modules/all");
+    let plan = serde_json::json!({
+        "schema": "kerblam.plan/v1",
+        "source": {"kind": "freeze", "manifest": "freeze.toml", "digest": "sha256:0000000000000000000000000000000000000000000000000000000000000000"},
+        "root": ".",
+        "name": "hello-freeze",
+        "backend": "tarball",
+        "purpose": "package",
+        "image": {"tag": "hello-freeze:2021.12", "labels": {"org.opencontainers.image.title": "hello-freeze"}},
+        "base": {"kind": "scratch"},
+        "context": {"root": ".", "excluded": [], "files": [], "total_bytes": 0},
+        "layers": [
+            {"from": {"kind": "host", "path": format!("{p}/compat"), "exclude": ["*.pyc"]}, "to": format!("{p}/compat"), "mode": 493},
+            {"from": {"kind": "host", "path": modules}, "to": modules, "mode": 493},
+            {"from": {"kind": "host", "path": sw}, "to": sw, "mode": 493}
+        ],
+        "mounts": [],
+        "workdir": "/",
+        "env": [],
+        "entrypoint": ["/bin/sh"],
+        "artifacts": [
+            {"kind": "tarball", "path": tarball, "contents": ["the frozen trees"]},
+            {"kind": "activate-script", "path": "hello-freeze-activate.sh", "contents": ["activate.sh"]},
+            {"kind": "metadata-json", "path": "hello-freeze.json", "contents": ["metadata"]}
+        ],
+        "metadata": {"author": "A. Researcher <a@example.org>", "version": "2021.12-1", "kerblam_version": "0.1.0"},
+        "preflight": [],
+        "freeze": {
+            "prefix": p,
+            "cpu_target": "x86_64/generic",
+            "generic": true,
+            "modules": [{"name": "Hello/1.0", "root": sw}],
+            "trees": [
+                {"path": format!("{p}/compat"), "role": "compat layer", "files": 2, "bytes": 12},
+                {"path": modules, "role": "module files", "files": 1, "bytes": 10},
+                {"path": sw, "role": "software of Hello/1.0", "files": 2, "bytes": 60}
+            ],
+            "total_bytes": 82,
+            "total_files": 5,
+            "help": "Run `hello`."
+        }
+    });
+    serde_json::from_value(plan).unwrap()
+}
+
+fn names_in(tarball: &Path) -> Vec<String> {
+    let bytes = std::fs::read(tarball).unwrap();
+    let plain = if tarball.to_string_lossy().ends_with(".gz") {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(bytes.as_slice()), &mut v)
+            .unwrap();
+        v
+    } else {
+        zstd::decode_all(bytes.as_slice()).unwrap()
+    };
+    let mut a = tar::Archive::new(plain.as_slice());
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn a_freeze_plan_gives_a_tarball_an_activate_script_and_metadata() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let plan = freeze_plan(&src, "hello-freeze.tar.zst");
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let kerblam = fake_kerblam(t.path());
+    let req = request(plan.clone(), t.path(), &out, &kerblam);
+    let result = execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        listing(&out),
+        [
+            "hello-freeze-activate.sh",
+            "hello-freeze.json",
+            "hello-freeze.tar.zst"
+        ]
+    );
+    assert_eq!(result.artifacts.len(), 3);
+
+    let prefix = plan
+        .freeze
+        .as_ref()
+        .unwrap()
+        .prefix
+        .trim_start_matches('/')
+        .to_string();
+    let names = names_in(&out.join("hello-freeze.tar.zst"));
+    assert!(
+        names.contains(&format!("{prefix}/compat/bin/env-helper")),
+        "{names:?}"
+    );
+    assert!(
+        names.contains(&format!("{prefix}/compat/bin/helper-link")),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.ends_with(".pyc")),
+        "excluded: {names:?}"
+    );
+    assert!(names.iter().any(|n| n.ends_with("Hello/1.0/bin/hello")));
+
+    // Metadata: author, version, modules, CPU target, the tarball's digest.
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("hello-freeze.json")).unwrap()).unwrap();
+    assert_eq!(meta["author"], "A. Researcher <a@example.org>");
+    assert_eq!(meta["version"], "2021.12-1");
+    assert_eq!(meta["cpu_target"], "x86_64/generic");
+    assert_eq!(meta["modules"][0]["name"], "Hello/1.0");
+    let tar_artifact = result
+        .artifacts
+        .iter()
+        .find(|a| a.path.ends_with(".tar.zst"))
+        .unwrap();
+    assert_eq!(
+        meta["tarball"]["sha256"].as_str(),
+        tar_artifact.sha256.as_deref()
+    );
+
+    // Unpack elsewhere, with the original trees gone, and activate from there.
+    let unpacked = t.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let st = Command::new("tar")
+        .arg("--zstd")
+        .arg("-xf")
+        .arg(out.join("hello-freeze.tar.zst"))
+        .arg("-C")
+        .arg(&unpacked)
+        .status();
+    if !st.as_ref().is_ok_and(|s| s.success()) {
+        // No zstd support in this tar: unpack with the crates instead.
+        let bytes = zstd::decode_all(
+            std::fs::read(out.join("hello-freeze.tar.zst"))
+                .unwrap()
+                .as_slice(),
+        )
+        .unwrap();
+        tar::Archive::new(bytes.as_slice())
+            .unpack(&unpacked)
+            .unwrap();
+    }
+    std::fs::remove_dir_all(&src).unwrap();
+    let script = out.join("hello-freeze-activate.sh");
+    // bash passes arguments to `.`; plain sh (dash) does not, so it gets KERBLAM_FREEZE_DIR.
+    let run = |shell: &str, arg: &Path| {
+        let source = if shell == "bash" {
+            format!(". '{}' '{}'", script.display(), arg.display())
+        } else {
+            format!(
+                "KERBLAM_FREEZE_DIR='{}' . '{}'",
+                arg.display(),
+                script.display()
+            )
+        };
+        Command::new(shell)
+            .arg("-c")
+            .arg(format!("{source} && hello && echo \"$EESSI_PREFIX|$EESSI_SOFTWARE_SUBDIR|$MODULEPATH|$EBROOTHELLO\""))
+            .env_remove("MODULEPATH")
+            .env_remove("KERBLAM_FREEZE_DIR")
+            .output()
+            .unwrap()
+    };
+    for shell in ["sh", "bash"] {
+        let o = run(shell, &unpacked);
+        let stdout = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{shell}: {stdout}{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let full_prefix = format!("{}/{prefix}", unpacked.display());
+        assert_eq!(
+            stdout,
+            format!(
+                "hello from the freeze\n{full_prefix}|x86_64/generic|{full_prefix}/software/linux/x86_64/generic/modules/all|{full_prefix}/software/linux/x86_64/generic/software/Hello/1.0\n"
+            )
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("programs with absolute paths baked in")
+        );
+    }
+    // A directory without the trees is a clear error.
+    let o = run("sh", t.path());
+    assert!(!o.status.success());
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("pass the directory where the tarball was unpacked")
+    );
+}
+
+#[test]
+fn activate_works_at_the_original_prefix_and_gzip_on_request() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    let plan = freeze_plan(&src, "hello-freeze.tar.gz");
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let req = request(plan, t.path(), &out, &fake_kerblam(t.path()));
+    execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
+    let names = names_in(&out.join("hello-freeze.tar.gz"));
+    assert!(names.iter().any(|n| n.ends_with("bin/hello")), "{names:?}");
+    // The trees are still at their original place: no DIR needed, no warning.
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            ". '{}' && hello",
+            out.join("hello-freeze-activate.sh").display()
+        ))
+        .env_remove("KERBLAM_FREEZE_DIR")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "hello from the freeze\n"
+    );
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("absolute paths"));
+}
