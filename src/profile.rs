@@ -60,6 +60,10 @@ struct Journal {
     format: String,
     profile: String,
     pid: u32,
+    /// The run's start time in clock ticks since boot (`/proc/PID/stat` field 22), to tell the run
+    /// from an unrelated process that got its pid later.
+    #[serde(default)]
+    start_time: Option<u64>,
     entries: Vec<Entry>,
 }
 
@@ -294,6 +298,7 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
             format: JOURNAL_FORMAT.into(),
             profile: name.to_string(),
             pid: std::process::id(),
+            start_time: start_time(std::process::id()),
             entries: entries.clone(),
         },
     )
@@ -398,7 +403,9 @@ pub fn recover(project: &Project) -> miette::Result<()> {
                 "the profile journal {display_input}/{JOURNAL} is not readable"
             )
         })?;
-    if journal.pid != std::process::id() && pid_alive(journal.pid) {
+    let owner_alive = pid_alive(journal.pid)
+        && (journal.start_time.is_none() || journal.start_time == start_time(journal.pid));
+    if journal.pid != std::process::id() && owner_alive {
         return Err(Exit {
             code: exit::FAILURE,
             message: format!(
@@ -514,6 +521,14 @@ fn pid_alive(pid: u32) -> bool {
     // SAFETY: kill(pid, 0) only checks for existence and permission.
     let r = unsafe { libc::kill(pid, 0) };
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A process's start time in clock ticks since boot, from `/proc/PID/stat` (Linux).
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3; starttime is field 22.
+    let rest = stat.rsplit_once(')')?.1;
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// Write the journal so that it appears complete or not at all, and only if none exists.

@@ -292,3 +292,58 @@ fn on_signal(sig: i32) {
         eprintln!("kerblam: stopping now (once more to exit at once; cleanups still run)");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[test]
+    fn a_cleanup_runs_once_on_drop_and_never_when_disarmed() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let c = Cleanup::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let id = c.id;
+        assert!(lock_cleanups().iter().any(|(i, _)| *i == id));
+        c.run();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!lock_cleanups().iter().any(|(i, _)| *i == id));
+
+        let r = runs.clone();
+        let c = Cleanup::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let id = c.id;
+        c.disarm();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(!lock_cleanups().iter().any(|(i, _)| *i == id));
+    }
+
+    #[test]
+    fn the_signal_thread_runs_pending_cleanups_only_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let r = runs.clone();
+        let c = Cleanup::new(move || {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let slot = c.slot.clone();
+        run_slot(&slot); // as the signal thread would
+        drop(c);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn exit_codes_follow_the_shell_convention() {
+        use std::process::Command;
+        let st = Command::new("sh").args(["-c", "exit 7"]).status().unwrap();
+        assert_eq!(status_code(st), 7);
+        let st = Command::new("sh")
+            .args(["-c", "kill -TERM $$"])
+            .status()
+            .unwrap();
+        assert_eq!(status_code(st), 143);
+        assert_eq!(code_for_signal(SIGINT), 130);
+    }
+}

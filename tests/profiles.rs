@@ -302,3 +302,102 @@ fn a_second_run_is_refused_while_a_profile_is_swapped() {
     let pid: i64 = p.read("data/out/pipe.pid").trim().parse().unwrap();
     assert!(!alive(pid));
 }
+
+/// This test process's start time, as the journal records it.
+fn own_start_time() -> u64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    stat.rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Leave `input.txt` swapped as a killed run would, with a journal naming `pid`/`start`.
+fn half_swapped(p: &TestProject, pid: u32, start: u64) {
+    std::fs::rename(
+        p.path("data/in/input.txt"),
+        p.path("data/in/.input.txt.kerblam-original"),
+    )
+    .unwrap();
+    std::fs::rename(p.path("data/in/alt_input.txt"), p.path("data/in/input.txt")).unwrap();
+    p.write(
+        "data/in/.kerblam-profile.lock",
+        format!(
+            r#"{{"format": "kerblam.profile-journal/v1", "profile": "alt", "pid": {pid}, "start_time": {start},
+  "entries": [{{"original": "input.txt", "target": "alt_input.txt", "stash": ".input.txt.kerblam-original"}}]}}"#
+        ),
+    );
+}
+
+#[test]
+fn a_journal_binds_only_while_the_run_that_wrote_it_lives() {
+    // A live process with the journal's pid and start time: the swap is in use, refuse.
+    let p = project();
+    let before = input_state(&p);
+    half_swapped(&p, std::process::id(), own_start_time());
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(
+        p.read("data/in/input.txt"),
+        "alt input\n",
+        "touched a swap in use"
+    );
+
+    // Same pid, other start time: the pid was reused after the run died, so recover.
+    std::fs::remove_file(p.path("data/in/.kerblam-profile.lock")).unwrap();
+    p.write(
+        "data/in/.kerblam-profile.lock",
+        format!(
+            r#"{{"format": "kerblam.profile-journal/v1", "profile": "alt", "pid": {}, "start_time": {},
+  "entries": [{{"original": "input.txt", "target": "alt_input.txt", "stash": ".input.txt.kerblam-original"}}]}}"#,
+            std::process::id(),
+            own_start_time() + 1
+        ),
+    );
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(p.read("data/out/seen.txt").starts_with("real input\n"));
+    assert_restored(&p, &before, "after recovering from a reused pid");
+}
+
+#[test]
+fn a_corrupt_journal_or_a_stale_stash_stops_the_run_untouched() {
+    let p = project();
+    p.write("data/in/.kerblam-profile.lock", "{ not json");
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "look", "--profile", "alt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(".kerblam-profile.lock is not readable"),
+        "{}",
+        show(&o)
+    );
+    assert_restored(&p, &before, "with a corrupt journal");
+    assert!(!p.exists("data/out/seen.txt"));
+
+    // A journal that points outside the input dir is refused as well.
+    p.write(
+        "data/in/.kerblam-profile.lock",
+        r#"{"format": "kerblam.profile-journal/v1", "profile": "x", "pid": 1, "entries": [{"original": "../../kerblam.toml", "target": null, "stash": "s"}]}"#,
+    );
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(p.exists("kerblam.toml"));
+
+    std::fs::remove_file(p.path("data/in/.kerblam-profile.lock")).unwrap();
+    p.write("data/in/sub/.config.txt.kerblam-original", "stale\n");
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "look", "--profile", "alt"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("data/in/sub/.config.txt.kerblam-original exists"),
+        "{}",
+        show(&o)
+    );
+    assert_restored(&p, &before, "with a stale stash");
+}
