@@ -52,6 +52,18 @@ pub fn write_build_context<W: Write>(
     opts: TarOptions,
     progress: Progress<'_>,
 ) -> Result<(W, ContextSummary)> {
+    write_context_named(out, None, plan_root, context, extras, opts, progress)
+}
+
+fn write_context_named<W: Write>(
+    out: W,
+    out_name: Option<String>,
+    plan_root: &Path,
+    context: &Context,
+    extras: &[ExtraEntry<'_>],
+    opts: TarOptions,
+    progress: Progress<'_>,
+) -> Result<(W, ContextSummary)> {
     enum Item<'a> {
         Planned(&'a kerblam_plan::ContextFile),
         Extra(&'a ExtraEntry<'a>),
@@ -81,6 +93,9 @@ pub fn write_build_context<W: Write>(
         )));
     }
     let mut tar = DetTar::new(out, opts).with_progress(progress);
+    if let Some(name) = out_name {
+        tar = tar.with_output_name(name);
+    }
     for (name, item) in &items {
         match item {
             Item::Planned(f) => {
@@ -114,6 +129,52 @@ pub fn write_build_context<W: Write>(
     }
     let (bytes, files) = tar.counts();
     Ok((tar.finish()?, ContextSummary { files, bytes }))
+}
+
+/// What [`write_build_context_file`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenContext {
+    /// The final path.
+    pub path: std::path::PathBuf,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// `sha256:<hex>` of the file.
+    pub sha256: String,
+    /// Entries and content bytes.
+    pub summary: ContextSummary,
+}
+
+/// [`write_build_context`] into a file (`<pipe>.context.tar`), written under a temporary name in the
+/// same directory and renamed when complete. Refuses an existing file unless `force`.
+pub fn write_build_context_file(
+    final_path: &Path,
+    force: bool,
+    plan_root: &Path,
+    context: &Context,
+    extras: &[ExtraEntry<'_>],
+    opts: TarOptions,
+    progress: Progress<'_>,
+) -> Result<WrittenContext> {
+    let mut out = crate::AtomicFile::create(final_path, force)?;
+    let temp = out.temp_path().to_path_buf();
+    let file = out
+        .file()
+        .try_clone()
+        .map_err(|e| Error::io("opening", &temp, e))?;
+    let hw =
+        crate::hashio::HashWriter::new(std::io::BufWriter::with_capacity(crate::det::CHUNK, file));
+    let name = Some(temp.display().to_string());
+    let (hw, summary) = write_context_named(hw, name, plan_root, context, extras, opts, progress)?;
+    let (mut buf, bytes, sha) = hw.finish();
+    buf.flush().map_err(|e| Error::io("writing", &temp, e))?;
+    drop(buf);
+    let path = out.commit()?;
+    Ok(WrittenContext {
+        path,
+        bytes,
+        sha256: format!("sha256:{}", crate::det::hex(&sha)),
+        summary,
+    })
 }
 
 /// Reads a whole small reader into memory with a cap (used for members like `kerblam.toml`).

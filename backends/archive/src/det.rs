@@ -286,6 +286,62 @@ impl<'p, W: Write> DetTar<'p, W> {
         Ok(())
     }
 
+    /// Appends the directory tree at `dir` under `prefix` (a relative path inside the archive; empty
+    /// for the archive root): depth first, names in byte order, directories as `0755` entries,
+    /// symlinks with the target read from disk (never followed), regular files streamed. A FIFO,
+    /// socket or device, or a name that is not UTF-8, is an error naming the path. Used for frozen
+    /// software trees and image layers.
+    pub fn append_tree(&mut self, prefix: &str, dir: &Path) -> Result<()> {
+        let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty() {
+            self.append_dir(prefix)?;
+        }
+        let mut names: Vec<std::ffi::OsString> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io("listing", dir, e))?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<io::Result<_>>()
+            .map_err(|e| Error::io("listing", dir, e))?;
+        names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+        for name in names {
+            let path = dir.join(&name);
+            let Some(name) = name.to_str() else {
+                return Err(Error::input(format!(
+                    "{} has a name that is not valid UTF-8",
+                    path.display()
+                )));
+            };
+            let inner = if prefix.is_empty() {
+                name.to_string()
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| Error::io("reading metadata of", &path, e))?;
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let target =
+                    std::fs::read_link(&path).map_err(|e| Error::io("reading link", &path, e))?;
+                let target = target.to_str().ok_or_else(|| {
+                    Error::input(format!(
+                        "{} points to a target that is not valid UTF-8",
+                        path.display()
+                    ))
+                })?;
+                self.append_symlink(&inner, target)?;
+            } else if ft.is_dir() {
+                self.append_tree(&inner, &path)?;
+            } else if ft.is_file() {
+                self.append_file(&inner, &path)?;
+            } else {
+                return Err(Error::input(format!(
+                    "{} is a FIFO, socket or device; only files, directories and symlinks can be archived",
+                    path.display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Writes the end-of-archive marker and returns the writer.
     pub fn finish(self) -> Result<W> {
         self.builder

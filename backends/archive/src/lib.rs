@@ -76,7 +76,10 @@ mod sums;
 mod write;
 
 pub use atomic::{AtomicFile, remove_temporaries, temp_name};
-pub use context::{ContextSummary, ExtraEntry, ExtraSource, write_build_context};
+pub use context::{
+    ContextSummary, ExtraEntry, ExtraSource, WrittenContext, write_build_context,
+    write_build_context_file,
+};
 pub use det::{Appended, DetTar, Progress, TarOptions, hex, normalise_mode, source_date_epoch};
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{ExtractOptions, ExtractReport, Limits};

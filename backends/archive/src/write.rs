@@ -105,6 +105,15 @@ impl ReplayWriter {
         opts: ReplayOptions,
     ) -> Result<Self> {
         let input_dir = crate::paths::manifest_dir(contents.input_dir, "input")?;
+        // The reader places data by the manifest's input directory: refuse now what replay would.
+        let dirs = crate::DataDirs::from_manifest(contents.manifest)
+            .map_err(|e| Error::input(format!("the manifest to package is unusable: {e}")))?;
+        if dirs.input != input_dir {
+            return Err(Error::input(format!(
+                "the input data directory {input_dir:?} differs from kerblam.toml's data.paths.input {:?}",
+                dirs.input
+            )));
+        }
         let mut out = AtomicFile::create(final_path, opts.force)?;
         let file = out
             .file()
@@ -159,19 +168,17 @@ impl ReplayWriter {
         let mut list = Vec::with_capacity(files.len());
         for f in files {
             let rel = safe_relative(f.as_ref().as_bytes(), "data file list")?;
+            if !is_under(&rel, &self.input_dir) || rel == self.input_dir {
+                return Err(Error::input(format!(
+                    "data file {rel} is not inside the input data directory {:?}; a replay archive holds only input data",
+                    self.input_dir
+                )));
+            }
             let stored = match self.opts.format {
                 ReplayFormat::V2 => rel.clone(),
-                ReplayFormat::KerblamV1 => {
-                    if !is_under(&rel, &self.input_dir) || rel == self.input_dir {
-                        return Err(Error::input(format!(
-                            "data file {rel} is not inside the input directory {}; kerblam-v1 archives only hold input data",
-                            self.input_dir
-                        )));
-                    }
-                    rel[self.input_dir.len()..]
-                        .trim_start_matches('/')
-                        .to_string()
-                }
+                ReplayFormat::KerblamV1 => rel[self.input_dir.len()..]
+                    .trim_start_matches('/')
+                    .to_string(),
             };
             list.push((stored, root.join(&rel)));
         }

@@ -611,3 +611,140 @@ fn a_full_disk_is_reported_against_the_file_being_written() {
         "{e}"
     );
 }
+
+#[test]
+fn the_writer_refuses_what_replay_would_refuse() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("project");
+    project(&root);
+    fs::write(root.join("kerblam.toml.bak"), b"x").unwrap();
+    let out = t.path().join("p.kerblam.tar");
+    let mut w = ReplayWriter::create(&out, contents(b"{}"), opts(ReplayFormat::V2, 0)).unwrap();
+    let e = w.add_data(&root, &["kerblam.toml.bak"], None).unwrap_err();
+    assert!(
+        e.message().contains("not inside the input data directory"),
+        "{e}"
+    );
+    drop(w);
+    let bad = ReplayContents {
+        input_dir: "inputs",
+        ..contents(b"{}")
+    };
+    let e = ReplayWriter::create(&out, bad, opts(ReplayFormat::V2, 0)).unwrap_err();
+    assert!(e.message().contains("differs from kerblam.toml"), "{e}");
+    let hostile = ReplayContents {
+        manifest: b"[data.paths]\ninput = \"../up\"\n",
+        input_dir: "../up",
+        ..contents(b"{}")
+    };
+    assert!(ReplayWriter::create(&out, hostile, opts(ReplayFormat::V2, 0)).is_err());
+    assert!(!out.exists());
+}
+
+#[test]
+fn trees_and_context_files_are_written_deterministically() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("tree");
+    fs::create_dir_all(tree.join("b/inner")).unwrap();
+    fs::write(tree.join("b/inner/z.txt"), b"z").unwrap();
+    fs::write(tree.join("a.sh"), b"#!/bin/sh\n").unwrap();
+    fs::set_permissions(
+        tree.join("a.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o750),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("b/inner/z.txt", tree.join("c-link")).unwrap();
+    let mut tar = DetTar::new(Vec::new(), TarOptions { mtime: 7 });
+    tar.append_tree("opt/sw", &tree).unwrap();
+    let bytes = tar.finish().unwrap();
+    let mut a = tar::Archive::new(&bytes[..]);
+    let listed: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            format!(
+                "{} {:o}",
+                e.path().unwrap().display(),
+                e.header().mode().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "opt/sw/ 755",
+            "opt/sw/a.sh 755",
+            "opt/sw/b/ 755",
+            "opt/sw/b/inner/ 755",
+            "opt/sw/b/inner/z.txt 644",
+            "opt/sw/c-link 777"
+        ]
+    );
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(tree.join("fifo"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut tar = DetTar::new(Vec::new(), TarOptions::default());
+    let e = tar.append_tree("", &tree).unwrap_err();
+    assert!(
+        e.message().contains("fifo") && e.message().contains("FIFO"),
+        "{e}"
+    );
+
+    // A context archive file: written whole under its final name, refused when present.
+    use kerblam_plan::{Context, ContextFile};
+    let ctx = Context {
+        root: "tree".into(),
+        excluded: vec![],
+        files: vec![ContextFile {
+            path: "a.sh".into(),
+            size: 10,
+            mode: 0o750,
+            link: None,
+            sha256: None,
+        }],
+        total_bytes: 10,
+    };
+    let extras = [ExtraEntry {
+        path: "Containerfile",
+        source: ExtraSource::Bytes(b"FROM x\n"),
+        mode: 0o644,
+    }];
+    let out = t.path().join("proc.context.tar");
+    let w = write_build_context_file(
+        &out,
+        false,
+        t.path(),
+        &ctx,
+        &extras,
+        TarOptions::default(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(w.bytes, fs::metadata(&out).unwrap().len());
+    assert_eq!(
+        w.sha256,
+        format!("sha256:{}", sha(&fs::read(&out).unwrap()))
+    );
+    assert_eq!(member_names(&out), ["Containerfile", "a.sh"]);
+    let e = write_build_context_file(
+        &out,
+        false,
+        t.path(),
+        &ctx,
+        &extras,
+        TarOptions::default(),
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Conflict);
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        2,
+        "no temporary left"
+    );
+}
