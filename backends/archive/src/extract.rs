@@ -184,6 +184,13 @@ impl ReplayArchive {
                 tar::EntryType::GNUSparse => return refuse("a sparse file"),
                 _ => return refuse("not a regular file or directory"),
             }
+            // `./` (as `tar -C dir .` writes) names the extraction root itself: nothing to do.
+            if kind == tar::EntryType::Directory
+                && raw_name.iter().all(|b| *b == b'.' || *b == b'/')
+                && !raw_name.windows(2).any(|w| w == b"..")
+            {
+                continue;
+            }
             let rel = safe_relative(&raw_name, &what)?;
             let rel = if v1 {
                 if input.is_empty() {

@@ -492,7 +492,9 @@ fn the_good_archive_of_the_corpus_is_accepted() {
     run(&p, &t.path().join("dest")).unwrap();
     assert_eq!(fs::read(t.path().join("dest/data/in/a.txt")).unwrap(), A);
     let p1 = t.path().join("good1.kerblam.tar");
-    fs::write(&p1, v1(MANIFEST, gzip(&raw_tar(&[Raw::file("a.txt", A)])))).unwrap();
+    // As `tar czf data.tar.gz -C data/in .` would write it: a `./` entry, then `./a.txt`.
+    let entries = [Raw::kind("./", b'5', ""), Raw::file("./a.txt", A)];
+    fs::write(&p1, v1(MANIFEST, gzip(&raw_tar(&entries)))).unwrap();
     run(&p1, &t.path().join("dest1")).unwrap();
     assert_eq!(fs::read(t.path().join("dest1/data/in/a.txt")).unwrap(), A);
 }
