@@ -201,6 +201,8 @@ struct State {
     display_input: String,
     profile: String,
     entries: Vec<Entry>,
+    /// Whether our journal is on disk (nothing moves before it is).
+    journal_written: bool,
     /// Set once the restore ran: `Ok` or the problems found.
     outcome: Option<Result<(), Vec<String>>>,
 }
@@ -274,14 +276,16 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
         display_input: display_input.clone(),
         profile: name.to_string(),
         entries: entries.clone(),
+        journal_written: false,
         outcome: None,
     }));
     // Hold the state while swapping: a forced exit's cleanup waits for the swap to finish.
-    let guard = lock(&state);
+    let mut guard = lock(&state);
     let for_cleanup = state.clone();
     let cleanup = Cleanup::new(move || {
         let mut st = lock(&for_cleanup);
-        if st.outcome.is_none() {
+        // Without our journal nothing moved (and a journal there would be another run's).
+        if st.journal_written && st.outcome.is_none() {
             let result = restore_entries(&st.input, &st.entries);
             if result.is_ok() {
                 let _ = std::fs::remove_file(st.input.join(JOURNAL));
@@ -291,51 +295,12 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
             st.outcome = Some(result);
         }
     });
-
-    write_journal(
-        &input,
-        &Journal {
-            format: JOURNAL_FORMAT.into(),
-            profile: name.to_string(),
-            pid: std::process::id(),
-            start_time: start_time(std::process::id()),
-            entries: entries.clone(),
-        },
-    )
-    .map_err(|e| miette::miette!("cannot write the profile journal {}: {e}", shown(JOURNAL)))?;
-    step_delay();
-
-    for e in &entries {
-        let o = input.join(&e.original);
-        if let Some(s) = &e.stash {
-            if let Err(err) = std::fs::rename(&o, input.join(s)) {
-                drop(guard);
-                drop(cleanup);
-                return Err(miette::miette!(
-                    "cannot move {} aside for profile `{name}`: {err}",
-                    shown(&e.original)
-                ));
-            }
-            step_delay();
-        }
-        if let Some(t) = &e.target {
-            let moved = o
-                .parent()
-                .map_or(Ok(()), std::fs::create_dir_all)
-                .and_then(|_| std::fs::rename(input.join(t), &o));
-            if let Err(err) = moved {
-                drop(guard);
-                drop(cleanup);
-                return Err(miette::miette!(
-                    "cannot move {} to {} for profile `{name}`: {err}",
-                    shown(t),
-                    shown(&e.original)
-                ));
-            }
-            step_delay();
-        }
-    }
+    let swapped = swap_in(&mut guard, name, &shown);
     drop(guard);
+    if let Err(e) = swapped {
+        drop(cleanup);
+        return Err(e);
+    }
 
     let last = std::fs::read_to_string(input.join(LAST_PROFILE)).ok();
     if last.as_deref().map(str::trim) != Some(name) {
@@ -356,6 +321,60 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
         state,
         cleanup: Some(cleanup),
     })
+}
+
+/// Write the journal, then move the files; the caller restores on error.
+fn swap_in(st: &mut State, name: &str, shown: &dyn Fn(&str) -> String) -> miette::Result<()> {
+    let input = st.input.clone();
+    write_journal(
+        &input,
+        &Journal {
+            format: JOURNAL_FORMAT.into(),
+            profile: name.to_string(),
+            pid: std::process::id(),
+            start_time: start_time(std::process::id()),
+            entries: st.entries.clone(),
+        },
+    )
+    .map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            " (another run just swapped a profile in)"
+        } else {
+            ""
+        };
+        miette::miette!(
+            "cannot write the profile journal {}: {e}{hint}",
+            shown(JOURNAL)
+        )
+    })?;
+    st.journal_written = true;
+    step_delay();
+    for e in &st.entries {
+        let o = input.join(&e.original);
+        if let Some(s) = &e.stash {
+            std::fs::rename(&o, input.join(s)).map_err(|err| {
+                miette::miette!(
+                    "cannot move {} aside for profile `{name}`: {err}",
+                    shown(&e.original)
+                )
+            })?;
+            step_delay();
+        }
+        if let Some(t) = &e.target {
+            o.parent()
+                .map_or(Ok(()), std::fs::create_dir_all)
+                .and_then(|_| std::fs::rename(input.join(t), &o))
+                .map_err(|err| {
+                    miette::miette!(
+                        "cannot move {} to {} for profile `{name}`: {err}",
+                        shown(t),
+                        shown(&e.original)
+                    )
+                })?;
+            step_delay();
+        }
+    }
+    Ok(())
 }
 
 /// Before a run without a profile: if the last run used one, touch that profile's originals so make

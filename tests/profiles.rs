@@ -401,3 +401,30 @@ fn a_corrupt_journal_or_a_stale_stash_stops_the_run_untouched() {
     );
     assert_restored(&p, &before, "with a stale stash");
 }
+
+#[test]
+fn a_swap_that_fails_half_way_is_undone() {
+    // `zz` is a file, so `zz/x.txt` cannot be created: the swap fails after `a.txt` moved.
+    let p = TestProject::new(
+        "[data.profiles.bad]\n\"a.txt\" = \"alt_a.txt\"\n\"zz/x.txt\" = \"y.txt\"\n",
+    );
+    p.write("data/in/a.txt", "a\n")
+        .write("data/in/alt_a.txt", "alt a\n")
+        .write("data/in/y.txt", "y\n")
+        .write("data/in/zz", "a file\n")
+        .write(
+            "src/workflows/noop.sh",
+            "mkdir -p data/out\ntouch data/out/ran\n",
+        );
+    let before = input_state(&p);
+    let o = p.kerblam(&["run", "noop", "--profile", "bad"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains("cannot move data/in/y.txt to data/in/zz/x.txt"),
+        "{}",
+        show(&o)
+    );
+    assert_restored(&p, &before, "after a failed swap");
+    assert!(!p.exists("data/out/ran"), "the pipe ran");
+}
