@@ -43,6 +43,10 @@ pub struct PlanArgs {
     /// Compare FILE with the plan that would be generated: exit 0 when equal, else print a diff and exit 1.
     #[arg(long, value_name = "FILE")]
     pub check: Option<PathBuf>,
+    /// Print the Apptainer definition file the plan would be built from, instead of the plan
+    /// (needs `--backend apptainer` or `execution.backend = "apptainer"`).
+    #[arg(long, conflicts_with_all = ["check", "format"])]
+    pub show_def: bool,
 }
 
 /// Options shared by every command that compiles a pipe.
@@ -130,6 +134,9 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
         ..Default::default()
     };
     let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
+    if args.show_def {
+        return show_def(&project, &plan, args.output.as_deref());
+    }
     let format = args
         .format
         .unwrap_or_else(|| infer_format(args.check.as_deref().or(args.output.as_deref())));
@@ -192,4 +199,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
         return Err(miette::miette!("cannot write {}: {e}", path.display()));
     }
     Ok(())
+}
+
+/// `--show-def`: print (or write) the Apptainer definition file of `plan`.
+fn show_def(project: &Project, plan: &PackagePlan, output: Option<&Path>) -> miette::Result<u8> {
+    if plan.backend != "apptainer" {
+        return Err(exit::Exit {
+            code: exit::INVALID,
+            message: format!(
+                "--show-def shows Apptainer definition files, but the plan is for the {} backend; add --backend apptainer",
+                plan.backend
+            ),
+        }
+        .into());
+    }
+    let kerblam = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kerblam"));
+    let text = kerblam_backend_apptainer::definition_for_plan(plan, &project.root, &kerblam, None)
+        .map_err(|message| exit::Exit {
+            code: exit::INVALID,
+            message,
+        })?;
+    match output {
+        Some(path) => write_atomic(path, text.as_bytes())?,
+        None => print!("{text}"),
+    }
+    Ok(exit::OK)
 }

@@ -1,0 +1,50 @@
+//! `kerblam plan --backend apptainer --show-def`: the Apptainer definition file a package would be
+//! built from, rendered by the apptainer backend crate.
+
+mod support;
+
+use support::project::{TestProject, show};
+
+#[test]
+fn show_def_prints_the_definition_file() {
+    let p = TestProject::example("process");
+    let out = p.kerblam(&["plan", "process", "--backend", "apptainer", "--show-def"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("Bootstrap: docker\nFrom: docker.io/library/buildpack-deps:bookworm\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "\n%runscript\n    cd / || exit 1\n    exec /bin/sh /kerblam-replay.sh \"$@\"\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n%labels\n    dev.kerblam.manifest-digest sha256:"),
+        "{text}"
+    );
+    // -o writes it to a file instead.
+    let dest = p.path("process.def");
+    let dest = dest.to_str().unwrap();
+    let out = p.kerblam(&[
+        "plan",
+        "process",
+        "--backend",
+        "apptainer",
+        "--show-def",
+        "-o",
+        dest,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert_eq!(p.read("process.def"), text);
+}
+
+#[test]
+fn show_def_needs_the_apptainer_backend() {
+    let p = TestProject::example("process");
+    let out = p.kerblam(&["plan", "process", "--backend", "docker", "--show-def"]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("--backend apptainer"), "{}", show(&out));
+}
