@@ -66,4 +66,8 @@ pub enum Command {
     Run(crate::cmd::run::RunArgs),
     /// Manage the project's data (`kerblam data fetch` downloads the remote files).
     Data(crate::cmd::data::DataArgs),
+    /// Package a pipe: build its image (kerblam baked in) and write `<pipe>.kerblam.tar`.
+    Package(crate::cmd::package::PackageArgs),
+    /// Replay a packaged pipe: verify the archive, unpack its data into DEST and run the image there.
+    Replay(crate::cmd::replay::ReplayArgs),
 }

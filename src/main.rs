@@ -5,6 +5,7 @@
 
 mod cli;
 mod cmd;
+mod execute;
 mod exit;
 mod fetch;
 mod output;

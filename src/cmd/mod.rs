@@ -2,7 +2,9 @@
 
 pub mod backends;
 pub mod data;
+pub mod package;
 pub mod plan;
+pub mod replay;
 pub mod run;
 pub mod schema;
 pub mod validate;
@@ -19,5 +21,7 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Backends(args) => backends::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Data(args) => data::run(global, args),
+        Command::Package(args) => package::run(global, args),
+        Command::Replay(args) => replay::run(global, args),
     }
 }

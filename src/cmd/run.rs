@@ -158,19 +158,11 @@ fn run_local(
 
 /// Build the recipe and run the pipe in its container through the backend plugin.
 fn run_container(
-    _global: &GlobalArgs,
-    _project: &Project,
+    global: &GlobalArgs,
+    project: &Project,
     plan: &PackagePlan,
-    _extra: &[String],
-    _no_cache: bool,
+    extra: &[String],
+    no_cache: bool,
 ) -> miette::Result<u8> {
-    // Wired by the backend engineer: crate::execute::run_in_container(global, project, plan, extra, no_cache)
-    Err(Exit {
-        code: exit::FAILURE,
-        message: format!(
-            "container runs need the {} backend plugin, which this kerblam cannot load yet; run the pipe on the host with `kerblam run --local`",
-            plan.backend
-        ),
-    }
-    .into())
+    crate::execute::run_in_container(global, project, plan, extra, no_cache)
 }

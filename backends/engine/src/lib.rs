@@ -15,6 +15,10 @@
 //! - [`Engine::image_exists`], [`Engine::remove_image`], [`Engine::save`] (streams a Docker
 //!   archive into any writer) and [`Engine::load`].
 //!
+//! [`plugin`] is what the docker and podman backend plugins run: a plan's `package` and `run` actions
+//! carried out with an engine (build context streamed into the build, replay archive written with
+//! `kerblam-archive`).
+//!
 //! Errors are [`EngineError`]s that name the engine and the command, carry the tail of the engine's
 //! output, and offer [`EngineError::help`] (how to install or start the engine).
 //!
@@ -28,6 +32,7 @@
 mod build;
 mod engine;
 mod error;
+pub mod plugin;
 mod process;
 mod run;
 

@@ -1,12 +1,8 @@
-//! The podman backend plugin. It describes what it will do (issue 4); `execute` lands with the
-//! `kerblam-engine` crate, until then the SDK answers "unsupported" because `actions` is empty.
+//! The podman backend plugin: `kerblam-engine`'s plan executor ([`kerblam_engine::plugin`]) with the
+//! podman CLI (`KERBLAM_PODMAN` or `podman` on PATH).
 
-use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};
-use kerblam_backend_api::{
-    Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
-    Host,
-};
-use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
+use kerblam_backend_api::{Backend, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+use kerblam_engine::{Engine, Flavor, plugin};
 
 /// The podman backend.
 struct Podman;
@@ -16,37 +12,22 @@ impl Backend for Podman {
         let mut d = kerblam_backend_api::sdk::describe(
             "podman",
             env!("CARGO_PKG_VERSION"),
-            Capabilities {
-                actions: vec![],
-                sources: vec![SourceKind::Pipe, SourceKind::Freeze],
-                base_kinds: vec![B::Recipe, B::Image, B::Archive, B::Scratch],
-                layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
-                mounts: true,
-                artifact_kinds: vec![A::EngineImage, A::ReplayArchive, A::ImageArchive],
-                preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
-                formats: vec!["kerblam-v1".into()],
-                rootless: true,
-                push: false,
-                embed_image: true,
-                sign: true,
-                base_archive: false,
-                native: false,
-                reentrant: false,
-            },
+            plugin::capabilities(Flavor::Podman),
         );
-        d.description = Some("builds and runs images with Podman, rootless".into());
+        d.description = Some("builds and runs images with Podman".into());
         d
+    }
+
+    fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
+        plugin::preflight(req)
     }
 
     fn execute(
         &self,
         req: &ExecuteRequest,
-        _host: &Host<'_>,
+        host: &Host<'_>,
     ) -> Result<ExecuteResult, ErrorMessage> {
-        Err(ErrorMessage::unsupported(format!(
-            "the podman backend does not implement {:?} yet",
-            req.action.name()
-        )))
+        plugin::execute(&Engine::podman(), req, host)
     }
 }
 

@@ -1,0 +1,349 @@
+//! Action `package`: build `plan.image.tag` from a streamed build context, then write the replay
+//! archive (manifest, name, plan, precious data, optionally the saved image, signature, checksums).
+//!
+//! Order of work, so that a failure leaves nothing behind under a final name: the replay archive is
+//! opened first under its temporary name (this refuses an existing archive before any build), then
+//! the image is built, then the data and image are streamed into the archive, which is renamed into
+//! place last. Any error drops the writer, which removes the temporary file.
+
+use std::path::{Path, PathBuf};
+
+use kerblam_archive::{
+    ExtraEntry, ExtraSource, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature,
+    TarOptions, write_build_context,
+};
+use kerblam_backend_api::plan::{ArtifactKind, Base, PackagePlan, PipeInfo};
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
+use kerblam_render::{EntrySource, Rendered};
+
+use super::errors;
+use super::pipe::pipe;
+use super::progress::Reporter;
+use crate::{BuildOptions, Engine};
+
+/// Where the generated Containerfile sits in the build context (passed to the engine with `-f`).
+pub const CONTAINERFILE: &str = ".kerblam/Containerfile";
+
+/// Carries out a package (or run-image) plan with `engine`.
+pub fn package(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<ExecuteResult, ErrorMessage> {
+    let plan = &req.plan;
+    let root = Path::new(&req.paths.root);
+    let tar = TarOptions::from_env().map_err(errors::archive)?;
+    let rendered = render(plan, root)?;
+    engine.check_available().map_err(errors::engine)?;
+    host.check_cancelled()?;
+
+    // Open the archive first: an existing archive is refused before minutes of building.
+    let replay = match plan.artifact(ArtifactKind::ReplayArchive) {
+        Some(artifact) => {
+            let pipe = plan.pipe.as_ref().ok_or_else(|| {
+                ErrorMessage::invalid_input(format!(
+                    "the plan of {} asks for a replay archive but describes no pipe",
+                    plan.name
+                ))
+            })?;
+            let format =
+                ReplayFormat::from_option(artifact.format.as_deref()).map_err(errors::archive)?;
+            if req.options.embed_image && format != ReplayFormat::V2 {
+                return Err(ErrorMessage::invalid_input(
+                    "--embed-image needs the kerblam.replay/v2 format; Kerblam! 1.x archives cannot hold an image",
+                ));
+            }
+            let path = output_path(req, &artifact.path);
+            Some((start_archive(req, pipe, &path, format, tar)?, pipe))
+        }
+        None => None,
+    };
+
+    build(engine, req, &rendered, tar, host)?;
+    let mut produced = vec![ProducedArtifact {
+        kind: ArtifactKind::EngineImage,
+        path: plan.image.tag.clone(),
+        bytes: None,
+        sha256: None,
+    }];
+    let mut notes = Vec::new();
+    if let Some((writer, pipe)) = replay {
+        host.check_cancelled()?;
+        let written = finish_archive(engine, writer, req, pipe, tar, host)?;
+        notes.push(format!(
+            "replay it with: kerblam replay {}",
+            shell_word(&written.path)
+        ));
+        produced.push(written);
+    }
+    Ok(ExecuteResult {
+        artifacts: produced,
+        exit_code: None,
+        notes,
+    })
+}
+
+/// An artifact path: absolute as given, else under `paths.output_dir`.
+fn output_path(req: &ExecuteRequest, p: &str) -> PathBuf {
+    let path = Path::new(p);
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        Path::new(&req.paths.output_dir).join(path)
+    }
+}
+
+/// The Containerfile: the recipe's text (read from the project) followed by kerblam's lines.
+fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
+    let recipe = match &plan.base {
+        Base::Recipe { path, .. } => {
+            let p = root.join(path);
+            let text = std::fs::read_to_string(&p).map_err(|e| {
+                ErrorMessage::invalid_input(format!("cannot read the recipe {}: {e}", p.display()))
+            })?;
+            Some(text)
+        }
+        Base::Archive { path } => {
+            return Err(ErrorMessage::unsupported(format!(
+                "the {} backend cannot start from the base archive {path}; load it into the engine and use an image base",
+                plan.backend
+            )));
+        }
+        _ => None,
+    };
+    kerblam_render::render(plan, recipe.as_deref()).map_err(|e| {
+        ErrorMessage::invalid_input(format!(
+            "cannot write the Containerfile of {}: {e}",
+            plan.name
+        ))
+    })
+}
+
+/// Streams the build context (plan context files, Containerfile, kerblam, generated files) into
+/// `engine build`, with no temporary copy.
+fn build(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    rendered: &Rendered,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    let plan = &req.plan;
+    let root = Path::new(&req.paths.root);
+    let kerblam = Path::new(&req.paths.kerblam);
+    let mut extras: Vec<ExtraEntry<'_>> = Vec::with_capacity(rendered.entries.len() + 1);
+    extras.push(ExtraEntry {
+        path: CONTAINERFILE,
+        source: ExtraSource::Bytes(rendered.containerfile.as_bytes()),
+        mode: 0o644,
+    });
+    let mut kerblam_size = 0;
+    for e in &rendered.entries {
+        let source = match &e.source {
+            EntrySource::Kerblam => {
+                kerblam_size = std::fs::metadata(kerblam)
+                    .map_err(|err| {
+                        ErrorMessage::backend(format!(
+                            "cannot read the kerblam executable {}: {err}",
+                            kerblam.display()
+                        ))
+                    })?
+                    .len();
+                ExtraSource::File(kerblam)
+            }
+            EntrySource::Generated(text) => ExtraSource::Bytes(text.as_bytes()),
+            EntrySource::Host { path, .. } => {
+                let p = Path::new(path);
+                if !p.is_file() {
+                    return Err(ErrorMessage::unsupported(format!(
+                        "the host layer {path} is not a file; the {} backend copies host files only",
+                        plan.backend
+                    )));
+                }
+                ExtraSource::File(p)
+            }
+        };
+        extras.push(ExtraEntry {
+            path: &e.path,
+            source,
+            mode: e.mode,
+        });
+    }
+    let opts = BuildOptions {
+        no_cache: req.options.no_cache,
+        ..BuildOptions::default()
+    };
+    host.info(&format!(
+        "building {} with {} ({} context files)",
+        plan.image.tag,
+        engine.name(),
+        plan.context.files.len() + extras.len()
+    ));
+    let reporter = Reporter::new(
+        host,
+        "sending the build context",
+        plan.context.total_bytes + kerblam_size,
+    );
+    let cancelled = || host.is_cancelled();
+    let (mut writer, mut reader) = pipe(&cancelled);
+    std::thread::scope(|s| {
+        let producer = s.spawn(move || {
+            let callback = reporter.callback();
+            match write_build_context(
+                &mut writer,
+                root,
+                &plan.context,
+                &extras,
+                tar,
+                Some(&callback),
+            ) {
+                Ok((_, summary)) => {
+                    reporter.done(summary.bytes, summary.files);
+                    writer.finish();
+                }
+                Err(e) => writer.fail(e.message().to_string()),
+            }
+        });
+        let built = engine.build(&plan.image.tag, CONTAINERFILE, &mut reader, &opts);
+        drop(reader);
+        let _ = producer.join();
+        host.check_cancelled()?;
+        built.map_err(|e| {
+            let mut m = errors::engine(e);
+            m.message = format!("building {} failed: {}", plan.image.tag, m.message);
+            m
+        })
+    })
+}
+
+/// Opens the replay archive under its temporary name and writes `kerblam.toml`, `name`, `plan.json`.
+fn start_archive(
+    req: &ExecuteRequest,
+    pipe: &PipeInfo,
+    path: &Path,
+    format: ReplayFormat,
+    tar: TarOptions,
+) -> Result<ReplayWriter, ErrorMessage> {
+    let plan = &req.plan;
+    let manifest_path = Path::new(&req.paths.root).join(&plan.source.manifest);
+    let manifest = std::fs::read(&manifest_path).map_err(|e| {
+        ErrorMessage::backend(format!("cannot read {}: {e}", manifest_path.display()))
+    })?;
+    let plan_json = kerblam_render::plan_json(plan);
+    let contents = ReplayContents {
+        manifest: &manifest,
+        image_name: &plan.image.tag,
+        plan_json: Some(&plan_json),
+        input_dir: &pipe.data.input,
+    };
+    let opts = ReplayOptions {
+        format,
+        tar,
+        force: req.options.force,
+        ..ReplayOptions::default()
+    };
+    ReplayWriter::create(path, contents, opts).map_err(errors::archive)
+}
+
+/// Adds the precious data (and the saved image), signs when asked, and renames the archive.
+fn finish_archive(
+    engine: &Engine,
+    mut writer: ReplayWriter,
+    req: &ExecuteRequest,
+    pipe: &PipeInfo,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<ProducedArtifact, ErrorMessage> {
+    let root = Path::new(&req.paths.root);
+    let files: Vec<&str> = pipe.precious.iter().map(|f| f.path.as_str()).collect();
+    let total: u64 = pipe.precious.iter().map(|f| f.size).sum();
+    let reporter = Reporter::new(host, "archiving precious data", total);
+    let callback = reporter.callback();
+    writer
+        .add_data(root, &files, Some(&callback))
+        .map_err(errors::archive)?;
+    reporter.done(total, files.len() as u64);
+    if req.options.embed_image {
+        host.check_cancelled()?;
+        embed_image(engine, &mut writer, &req.plan.image.tag, host)?;
+    }
+    host.check_cancelled()?;
+    let signature = if req.options.sign {
+        let when = if tar.mtime != 0 {
+            tar.mtime
+        } else {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0)
+        };
+        Some(
+            Signature::from_git(when)
+                .map_err(errors::archive)?
+                .to_json(),
+        )
+    } else {
+        None
+    };
+    let written = writer
+        .finish(signature.as_deref())
+        .map_err(errors::archive)?;
+    host.info(&format!(
+        "wrote {} ({} bytes, {} data files)",
+        written.path.display(),
+        written.bytes,
+        written.data_files
+    ));
+    Ok(ProducedArtifact {
+        kind: ArtifactKind::ReplayArchive,
+        path: written.path.to_string_lossy().into_owned(),
+        bytes: Some(written.bytes),
+        sha256: Some(written.sha256),
+    })
+}
+
+/// Streams `engine save TAG` into the archive's `image.tar`.
+fn embed_image(
+    engine: &Engine,
+    writer: &mut ReplayWriter,
+    tag: &str,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    host.info(&format!("saving {tag} into the replay archive"));
+    let reporter = Reporter::new(host, format!("embedding {tag}"), 0);
+    let cancelled = || host.is_cancelled();
+    let (mut out, mut input) = pipe(&cancelled);
+    std::thread::scope(|s| {
+        let saver = s.spawn(move || match engine.save(tag, &mut out) {
+            Ok(_) => {
+                out.finish();
+                Ok(())
+            }
+            Err(e) => {
+                out.fail(e.to_string());
+                Err(e)
+            }
+        });
+        let callback = reporter.callback();
+        let added = writer.add_image(&mut input, Some(&callback));
+        drop(input);
+        let saved = saver.join().unwrap_or_else(|_| {
+            Err(crate::EngineError::Unsupported(
+                "the image saver thread panicked".into(),
+            ))
+        });
+        host.check_cancelled()?;
+        saved.map_err(errors::engine)?;
+        added.map_err(errors::archive).map(|_| ())
+    })
+}
+
+fn shell_word(s: &str) -> String {
+    if s.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}

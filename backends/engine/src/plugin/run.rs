@@ -1,0 +1,167 @@
+//! Action `run`: run the built (or loaded) image with the plan's mounts, workdir and entrypoint plus
+//! `options.args`, with no network unless `options.network` is `host`; report its exit code.
+
+use std::fs::File;
+use std::path::{Component, Path, PathBuf};
+
+use kerblam_archive::ReplayArchive;
+use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+
+use super::errors;
+use super::pipe::pipe;
+use crate::{Engine, Mount, Network, RunOptions};
+
+/// Runs the plan's image with `engine`.
+pub fn run(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<ExecuteResult, ErrorMessage> {
+    let plan = &req.plan;
+    let network = network(req.options.network.as_deref())?;
+    let root = Path::new(&req.paths.root);
+    let mounts = mounts(req, root)?;
+    engine.check_available().map_err(errors::engine)?;
+    let tag = &plan.image.tag;
+    if !engine.image_exists(tag).map_err(errors::engine)? {
+        let Some(archive) = &req.options.image_archive else {
+            return Err(ErrorMessage::invalid_input(format!(
+                "image {tag} is not in {}",
+                engine.name()
+            ))
+            .with_help(
+                "build it with `kerblam package`, load it with `docker load`/`podman load`, or replay an archive made with --embed-image",
+            ));
+        };
+        load(engine, Path::new(archive), host)?;
+        if !engine.image_exists(tag).map_err(errors::engine)? {
+            return Err(ErrorMessage::invalid_input(format!(
+                "{archive} was loaded into {} but holds no image named {tag}",
+                engine.name()
+            )));
+        }
+    }
+    host.check_cancelled()?;
+    let opts = RunOptions {
+        mounts,
+        workdir: Some(plan.workdir.clone()),
+        entrypoint: (!plan.entrypoint.is_empty()).then(|| plan.entrypoint.clone()),
+        network,
+        ..RunOptions::default()
+    };
+    host.info(&format!(
+        "running {tag} with {} (network {})",
+        engine.name(),
+        network.as_arg()
+    ));
+    let code = engine
+        .run(tag, &req.options.args, &opts)
+        .map_err(errors::engine)?;
+    Ok(ExecuteResult {
+        artifacts: vec![],
+        exit_code: Some(code),
+        notes: vec![],
+    })
+}
+
+/// `none` (default) or `host`; a bridge is never used.
+fn network(value: Option<&str>) -> Result<Network, ErrorMessage> {
+    match value {
+        None | Some("none") => Ok(Network::None),
+        Some("host") => Ok(Network::Host),
+        Some(other) => Err(ErrorMessage::invalid_input(format!(
+            "unknown network {other:?}; expected \"none\" or \"host\""
+        ))),
+    }
+}
+
+/// The plan's mounts under `root`, creating missing host directories. A host path that is absolute
+/// or climbs out of the root with `..` is refused: a replayed plan comes from someone else's archive.
+fn mounts(req: &ExecuteRequest, root: &Path) -> Result<Vec<Mount>, ErrorMessage> {
+    let root = root.canonicalize().map_err(|e| {
+        ErrorMessage::invalid_input(format!("cannot resolve the root {}: {e}", root.display()))
+    })?;
+    let mut out = Vec::with_capacity(req.plan.mounts.len());
+    for m in &req.plan.mounts {
+        let rel = Path::new(&m.host);
+        let safe = rel
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+        if !safe {
+            return Err(ErrorMessage::invalid_input(format!(
+                "mount host path {:?} is absolute or leaves the root {}; refusing to mount it",
+                m.host,
+                root.display()
+            )));
+        }
+        let host_path: PathBuf = root.join(rel);
+        std::fs::create_dir_all(&host_path).map_err(|e| {
+            ErrorMessage::backend(format!("cannot create {}: {e}", host_path.display()))
+        })?;
+        // A symlink inside the root must not point the mount outside it.
+        let real = host_path.canonicalize().map_err(|e| {
+            ErrorMessage::backend(format!("cannot resolve {}: {e}", host_path.display()))
+        })?;
+        if !real.starts_with(&root) {
+            return Err(ErrorMessage::invalid_input(format!(
+                "mount host path {} resolves to {}, outside the root {}; refusing to mount it",
+                host_path.display(),
+                real.display(),
+                root.display()
+            )));
+        }
+        out.push(Mount {
+            host: real,
+            container: m.container.clone(),
+            read_only: m.read_only,
+        });
+    }
+    Ok(out)
+}
+
+/// Loads an image archive: a replay archive's embedded `image.tar` (streamed and checked against its
+/// checksum), or a `docker save`/`podman save` archive.
+fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<(), ErrorMessage> {
+    host.info(&format!(
+        "loading the image from {} into {}",
+        path.display(),
+        engine.name()
+    ));
+    if let Ok(archive) = ReplayArchive::open(path) {
+        if !archive.has_image() {
+            return Err(ErrorMessage::invalid_input(format!(
+                "{} embeds no image (package it with --embed-image)",
+                path.display()
+            )));
+        }
+        let cancelled = || host.is_cancelled();
+        let (mut out, mut input) = pipe(&cancelled);
+        return std::thread::scope(|s| {
+            let copier = s.spawn(move || match archive.copy_image_to(&mut out, None) {
+                Ok(_) => {
+                    out.finish();
+                    Ok(())
+                }
+                Err(e) => {
+                    let m = e.message().to_string();
+                    out.fail(m);
+                    Err(e)
+                }
+            });
+            let loaded = engine.load(&mut input);
+            drop(input);
+            let copied = copier
+                .join()
+                .unwrap_or_else(|_| Err(kerblam_archive::Error::invalid("image copy panicked")));
+            copied.map_err(errors::archive)?;
+            loaded.map(|_| ()).map_err(errors::engine)
+        });
+    }
+    let mut f = File::open(path).map_err(|e| {
+        ErrorMessage::invalid_input(format!(
+            "cannot open the image archive {}: {e}",
+            path.display()
+        ))
+    })?;
+    engine.load(&mut f).map(|_| ()).map_err(errors::engine)
+}

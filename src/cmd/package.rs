@@ -1,0 +1,103 @@
+//! `kerblam package <pipe>`: compile the package plan and have the backend plugin carry it out: build
+//! the image (kerblam and a replay script baked in) and write `<pipe>.kerblam.tar` (or `-o PATH`).
+
+use std::path::Path;
+
+use clap::Args;
+use kerblam_backend_api::{Action, ExecuteOptions};
+use kerblam_compiler::PipeOptions;
+use kerblam_plan::ArtifactKind;
+
+use crate::cli::GlobalArgs;
+use crate::cmd::plan::{PipeArgs, ReplayFormatArg, compile, load_project};
+use crate::exit;
+use crate::{execute, output};
+
+#[derive(Debug, Args)]
+pub struct PackageArgs {
+    /// The pipe to package.
+    pub pipe: String,
+    #[command(flatten)]
+    pub pipe_opts: PipeArgs,
+    /// Where to write the replay archive [default: <pipe>.kerblam.tar in the project root].
+    #[arg(short, long, value_name = "PATH")]
+    pub output: Option<String>,
+    /// The replay archive layout: kerblam's own, or Kerblam! 1.x's (replayable by Kerblam! 1.x).
+    #[arg(long, value_enum, default_value_t = ReplayFormatArg::Kerblam)]
+    pub format: ReplayFormatArg,
+    /// Also save the image into the replay archive, so a replay needs no registry.
+    #[arg(long)]
+    pub embed_image: bool,
+    /// Write signature.json (git user name and email, time) into the replay archive.
+    #[arg(long)]
+    pub sign: bool,
+    /// Build the image without the engine's build cache.
+    #[arg(long = "no-build-cache")]
+    pub no_build_cache: bool,
+    /// Overwrite an existing replay archive.
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
+    let project = load_project(global, args.pipe_opts.allow_unknown)?;
+    let output = args
+        .output
+        .as_deref()
+        .map(|o| output_path(&project.root, o));
+    let opts = PipeOptions {
+        output,
+        replay_format: args.format.into(),
+        embed_image: args.embed_image,
+        sign: args.sign,
+        ..Default::default()
+    };
+    let plan = compile(&project, &args.pipe, &args.pipe_opts, opts)?;
+    let options = ExecuteOptions {
+        no_cache: args.no_build_cache,
+        embed_image: args.embed_image,
+        sign: args.sign,
+        force: args.force,
+        ..ExecuteOptions::default()
+    };
+    let result = execute::execute(global, Action::Package, &plan, &project.root, options)?;
+    for a in &result.artifacts {
+        match a.kind {
+            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
+            _ => {
+                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                println!("{}{size}", a.path);
+            }
+        }
+    }
+    for n in &result.notes {
+        output::info(n);
+    }
+    Ok(exit::OK)
+}
+
+/// `-o PATH` as the user meant it: relative to where kerblam was started (not the project root).
+/// Inside the project it becomes root-relative, so the plan stored in the archive names no
+/// machine-specific path; elsewhere it stays absolute.
+fn output_path(root: &Path, o: &str) -> String {
+    let p = Path::new(o);
+    let abs = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        match std::env::current_dir() {
+            Ok(d) => d.join(p),
+            Err(_) => return o.to_string(),
+        }
+    };
+    let abs = match (abs.parent(), abs.file_name()) {
+        (Some(dir), Some(name)) => dir
+            .canonicalize()
+            .map(|d| d.join(name))
+            .unwrap_or(abs.clone()),
+        _ => abs,
+    };
+    match abs.strip_prefix(root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
+        _ => abs.to_string_lossy().into_owned(),
+    }
+}

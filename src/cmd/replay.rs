@@ -1,0 +1,247 @@
+//! `kerblam replay <archive> [dest]`: verify a replay archive, unpack its data into `dest` at the
+//! paths the packaged manifest names, write the packaged `kerblam.toml` there, and run the packaged
+//! image (loading the embedded image first when the tag is missing) with `dest`'s data dirs mounted,
+//! so the pipe's outputs land in `dest`. Exits with the pipe's exit code.
+//!
+//! Reads kerblam's own archives (`kerblam.replay/v2`, whose `plan.json` says how to run) and Kerblam!
+//! 1.x's (no plan: the image's own entrypoint runs, with the data dirs mounted under the manifest's
+//! `execution.workdir`). Everything the archive says is checked by `kerblam-archive` before anything
+//! is written, and nothing is written outside `dest`.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, ValueEnum};
+use kerblam_archive::{ErrorKind, ExtractOptions, Layout, ReplayArchive};
+use kerblam_backend_api::{Action, ExecuteOptions};
+use kerblam_compiler::{CheckOptions, Project};
+use kerblam_plan::PackagePlan;
+
+use crate::cli::GlobalArgs;
+use crate::exit::{self, Exit};
+use crate::{execute, output, signals};
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The replay archive (`<pipe>.kerblam.tar`, from kerblam or Kerblam! 1.x).
+    pub archive: PathBuf,
+    /// Where to unpack the data and run [default: the current directory].
+    pub dest: Option<PathBuf>,
+    /// Run this image instead of the one the archive names.
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Run with this backend instead of the one the package was made for.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Do not unpack the data (dest already holds it).
+    #[arg(long)]
+    pub no_decompress: bool,
+    /// Replace files in dest that differ from the archive's.
+    #[arg(long)]
+    pub force: bool,
+    /// The container's network: none, or host (to fetch remote data from this machine).
+    #[arg(long, value_enum, default_value_t = NetworkArg::None)]
+    pub network: NetworkArg,
+    /// Arguments appended to the container's command.
+    #[arg(last = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub extra: Vec<String>,
+}
+
+/// The network a replayed container gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetworkArg {
+    /// No network.
+    None,
+    /// The host's network (reaches servers on 127.0.0.1).
+    Host,
+}
+
+fn invalid(message: String) -> miette::Report {
+    Exit {
+        code: exit::INVALID,
+        message,
+    }
+    .into()
+}
+
+fn archive_error(e: kerblam_archive::Error) -> miette::Report {
+    let code = match e.kind() {
+        ErrorKind::InvalidArchive | ErrorKind::InvalidInput | ErrorKind::Conflict => exit::INVALID,
+        _ => exit::FAILURE,
+    };
+    let mut message = e.message().to_string();
+    if e.kind() == ErrorKind::Conflict {
+        message.push_str("\nhelp: replay into an empty directory, or pass --force to replace them");
+    }
+    Exit { code, message }.into()
+}
+
+pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
+    signals::install()?;
+    let archive_path = std::path::absolute(&args.archive)
+        .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?;
+    let archive = ReplayArchive::open(&archive_path).map_err(archive_error)?;
+    output::info(format!("verifying {}", archive_path.display()));
+    archive.verify(None).map_err(archive_error)?;
+    if !archive.verified() {
+        output::warn(format!(
+            "{} is a Kerblam! 1.x archive: it carries no checksums to verify",
+            archive_path.display()
+        ));
+    }
+    signals::check()?;
+
+    let dest = args.dest.clone().unwrap_or_else(|| PathBuf::from("."));
+    std::fs::create_dir_all(&dest)
+        .map_err(|e| miette::miette!("cannot create {}: {e}", dest.display()))?;
+    let dest = dest
+        .canonicalize()
+        .map_err(|e| miette::miette!("cannot resolve {}: {e}", dest.display()))?;
+    let manifest_path = dest.join("kerblam.toml");
+    let manifest_differs = match std::fs::read(&manifest_path) {
+        Ok(existing) => existing != archive.manifest(),
+        Err(_) => false,
+    };
+    if manifest_differs && !args.force {
+        return Err(invalid(format!(
+            "{} holds a different kerblam.toml than the archive's\nhelp: replay into an empty directory, or pass --force to replace it",
+            dest.display()
+        )));
+    }
+
+    if !args.no_decompress {
+        let opts = ExtractOptions {
+            force: args.force,
+            ..ExtractOptions::default()
+        };
+        let report = archive
+            .extract_data(&dest, &opts, None)
+            .map_err(archive_error)?;
+        output::info(format!(
+            "unpacked {} data files into {} ({} already there)",
+            report.written.len(),
+            dest.display(),
+            report.identical.len()
+        ));
+    }
+    if manifest_differs || !manifest_path.exists() {
+        crate::cmd::plan::write_atomic(&manifest_path, archive.manifest())?;
+    }
+    signals::check()?;
+
+    let mut plan = match archive.layout() {
+        Layout::V2 => {
+            let bytes = archive.plan_json().unwrap_or_default();
+            serde_json::from_slice::<PackagePlan>(bytes).map_err(|e| {
+                invalid(format!(
+                    "{}: plan.json is not a kerblam plan: {e}",
+                    archive_path.display()
+                ))
+            })?
+        }
+        Layout::KerblamV1 { .. } => v1_plan(&dest, &archive)?,
+    };
+    if !plan.is_supported_schema() {
+        return Err(invalid(format!(
+            "{}: plan schema {:?} is not {}; use a newer kerblam",
+            archive_path.display(),
+            plan.schema,
+            kerblam_plan::PLAN_SCHEMA
+        )));
+    }
+    if let Some(tag) = &args.tag {
+        plan.image.tag = tag.clone();
+    }
+    if let Some(backend) = &args.backend {
+        plan.backend = backend.clone();
+    }
+    let options = ExecuteOptions {
+        args: args.extra.clone(),
+        image_archive: (archive.has_image() && args.tag.is_none())
+            .then(|| archive_path.to_string_lossy().into_owned()),
+        network: Some(
+            match args.network {
+                NetworkArg::None => "none",
+                NetworkArg::Host => "host",
+            }
+            .to_string(),
+        ),
+        ..ExecuteOptions::default()
+    };
+    let result = execute::execute(global, Action::Run, &plan, &dest, options)?;
+    let code = execute::exit_code(&result);
+    if code != exit::OK {
+        eprintln!("kerblam: the replayed pipe failed with exit code {code}");
+    }
+    Ok(code)
+}
+
+/// A run plan for a Kerblam! 1.x archive: the image its `name` says, its own entrypoint, the data
+/// dirs of the packaged manifest mounted under `execution.workdir`.
+fn v1_plan(dest: &Path, archive: &ReplayArchive) -> miette::Result<PackagePlan> {
+    let project = Project::load(
+        dest,
+        CheckOptions {
+            allow_unknown: true,
+        },
+    )?;
+    let m = &project.manifest;
+    let dirs = archive.data_dirs();
+    let tag = archive
+        .image_name()
+        .ok_or_else(|| invalid("the archive names no image (no `name` member)".into()))?
+        .to_string();
+    let workdir = m.execution.workdir.clone();
+    let join = |d: &str| {
+        let w = workdir.trim_end_matches('/');
+        format!("{w}/{d}")
+    };
+    let mut mounts: Vec<kerblam_plan::Mount> = [&dirs.intermediate, &dirs.input, &dirs.output]
+        .into_iter()
+        .map(|d| kerblam_plan::Mount {
+            host: d.clone(),
+            container: join(d),
+            read_only: false,
+        })
+        .collect();
+    mounts.sort_by_key(|m| (m.container.matches('/').count(), m.container.clone()));
+    mounts.dedup_by(|a, b| a.container == b.container);
+    Ok(PackagePlan {
+        schema: kerblam_plan::PLAN_SCHEMA.to_string(),
+        source: kerblam_plan::Source {
+            kind: kerblam_plan::SourceKind::Pipe,
+            manifest: "kerblam.toml".into(),
+            digest: String::new(),
+        },
+        root: ".".into(),
+        name: tag.clone(),
+        backend: m.execution.backend.clone(),
+        purpose: kerblam_plan::Purpose::Run,
+        image: kerblam_plan::Image {
+            tag,
+            labels: Default::default(),
+        },
+        base: kerblam_plan::Base::Scratch,
+        context: kerblam_plan::Context {
+            root: ".".into(),
+            excluded: vec![],
+            files: vec![],
+            total_bytes: 0,
+        },
+        layers: vec![],
+        mounts,
+        workdir,
+        env: vec![],
+        entrypoint: vec![],
+        artifacts: vec![],
+        metadata: kerblam_plan::Metadata {
+            author: None,
+            version: None,
+            description: None,
+            kerblam_version: env!("CARGO_PKG_VERSION").into(),
+            created: None,
+        },
+        preflight: vec![],
+        pipe: None,
+        freeze: None,
+    })
+}
