@@ -10,6 +10,8 @@
 //!   the project, URLs that do not parse).
 //! - [`Project`]: a project on disk, found by walking up from a directory.
 //! - [`discover`]: pipes, their recipes and the data files, found as Kerblam! 1.x finds them.
+//! - [`freeze`]: freeze specs (`freeze.toml`), inferred from a live EESSI environment or written by
+//!   hand, lowered into plans whose frozen trees are host layers.
 //! - [`compile_pipe`]: the lowering of one pipe into a plan (build context, layers, mounts,
 //!   artifacts, preflight checks).
 //! - [`render`]: deterministic JSON/TOML printing of plans, and the diff used by `--check`.
@@ -21,6 +23,7 @@ pub mod diag;
 pub mod digest;
 pub mod discover;
 mod error;
+pub mod freeze;
 mod lower;
 pub mod manifest;
 pub mod paths;

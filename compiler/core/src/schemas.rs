@@ -16,7 +16,7 @@ pub struct NamedSchema {
     pub schema: Value,
 }
 
-/// The compiler's schemas: the manifest and the plan (and the freeze spec, once it exists).
+/// The compiler's schemas: the manifest, the plan and the freeze spec.
 pub fn compiler_schemas() -> Vec<NamedSchema> {
     vec![
         NamedSchema {
@@ -28,6 +28,11 @@ pub fn compiler_schemas() -> Vec<NamedSchema> {
             name: "plan",
             file: "plan.json",
             schema: schema_value::<kerblam_plan::PackagePlan>(),
+        },
+        NamedSchema {
+            name: "freeze-spec",
+            file: "freeze.json",
+            schema: schema_value::<crate::freeze::FreezeSpec>(),
         },
     ]
 }
