@@ -212,12 +212,18 @@ impl ReplayWriter {
                     let mut enc = zstd::stream::write::Encoder::new(hw, level).map_err(zerr)?;
                     enc.multithread(threads.max(1)).map_err(zerr)?;
                     enc.include_checksum(true).map_err(zerr)?;
+                    // Large writes: each call into the multithreaded encoder has a cost.
+                    let enc = BufWriter::with_capacity(CHUNK, enc);
                     let mut inner = DetTar::new(enc, tar_opts)
                         .with_progress(progress)
                         .with_output_name(inner_name.clone());
                     let entries = write_files(&mut inner, list)?;
                     let counts = inner.counts();
-                    let hw = inner.finish()?.finish().map_err(zerr)?;
+                    let enc = inner
+                        .finish()?
+                        .into_inner()
+                        .map_err(|e| zerr(e.into_error()))?;
+                    let hw = enc.finish().map_err(zerr)?;
                     let (_, _, sha) = hw.finish();
                     Ok((entries, sha, counts))
                 }
