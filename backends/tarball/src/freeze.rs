@@ -9,8 +9,13 @@
 //!   mentions modules) and, for every module in load order, `PATH`, `LD_LIBRARY_PATH` and
 //!   `EBROOT<NAME>`; it warns when the trees are not at their original prefix, because binaries
 //!   with absolute RPATHs or interpreters may need it;
-//! - the **metadata JSON** (`MetadataJson`): author, version, description, creation time, the
-//!   module list, the CPU target, the trees and the tarball's digest, with sorted keys.
+//! - the **metadata JSON** (`MetadataJson`, format `kerblam.freeze/v1`): the plan's `freeze`
+//!   (module list, CPU target, prefix, trees), `image.labels` and `metadata` (author, version, ...)
+//!   and the tarball's digest, with sorted keys.
+//!
+//! When the plan carries the compiler's own `activate.sh` (a generated layer, also inside the
+//! tarball), the activate artifact is a copy of it; the script written here is the fallback for
+//! plans without one.
 //!
 //! An OCI archive, when the plan asks for one, has the trees as layers ([`crate::oci`]).
 
@@ -87,11 +92,22 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         host.check_cancelled()?;
     }
     if let Some(a) = plan.artifact(ArtifactKind::ActivateScript) {
-        let text = activate_script(plan, info, tarball.as_ref().map(|t| t.0.as_str()));
+        // The compiler's own script when the plan has one (a generated `…/activate.sh` layer, which
+        // is also inside the tarball); otherwise one written here from the plan's `freeze`.
+        let text = plan
+            .layers
+            .iter()
+            .find_map(|l| match &l.from {
+                LayerSource::Generated { text } if l.to.ends_with("/activate.sh") => {
+                    Some(text.clone())
+                }
+                _ => None,
+            })
+            .unwrap_or_else(|| activate_script(plan, info, tarball.as_ref().map(|t| t.0.as_str())));
         pending.push(small(req, a, text.as_bytes(), true)?);
     }
     if let Some(a) = plan.artifact(ArtifactKind::MetadataJson) {
-        let json = metadata(plan, info, tarball.as_ref());
+        let json = metadata(plan, a, tarball.as_ref());
         pending.push(small(req, a, &json, false)?);
     }
     if let Some(a) = plan.artifact(ArtifactKind::OciArchive) {
@@ -326,31 +342,23 @@ export EESSI_PREFIX="$_kerblam_root$_kerblam_prefix"
     s
 }
 
-/// The metadata JSON of a freeze: pretty, keys sorted, final newline.
+/// The metadata JSON of a freeze (format `kerblam.freeze/v1` unless the artifact names another):
+/// the plan's `freeze` (prefix, CPU target, modules, trees, totals, help), `image.labels` and
+/// `metadata` (author, version, description, created, kerblam version), the image name, and the
+/// tarball's file name, size and digest. Pretty, keys sorted, final newline.
 pub fn metadata(
     plan: &PackagePlan,
-    info: &FreezeInfo,
+    artifact: &Artifact,
     tarball: Option<&(String, String, u64)>,
 ) -> Vec<u8> {
-    let m = &plan.metadata;
     let value = serde_json::json!({
-        "schema": "kerblam.freeze-metadata/v1",
+        "format": artifact.format.as_deref().unwrap_or("kerblam.freeze/v1"),
         "name": plan.name,
         "image": plan.image.tag,
-        "author": m.author,
-        "version": m.version,
-        "description": m.description,
-        "created": m.created,
-        "kerblam_version": m.kerblam_version,
-        "cpu_target": info.cpu_target,
-        "generic": info.generic,
-        "prefix": info.prefix,
-        "modules": info.modules.iter().map(|x| serde_json::json!({"name": x.name, "root": x.root})).collect::<Vec<_>>(),
-        "trees": info.trees.iter().map(|t| serde_json::json!({"path": t.path, "role": t.role, "files": t.files, "bytes": t.bytes})).collect::<Vec<_>>(),
-        "total_bytes": info.total_bytes,
-        "total_files": info.total_files,
-        "tarball": tarball.map(|(name, sha, bytes)| serde_json::json!({"file": name, "sha256": sha, "bytes": bytes})),
+        "freeze": plan.freeze,
         "labels": plan.image.labels,
+        "metadata": plan.metadata,
+        "tarball": tarball.map(|(name, sha, bytes)| serde_json::json!({"file": name, "sha256": sha, "bytes": bytes})),
     });
     let mut s =
         serde_json::to_string_pretty(&kerblam_render::sorted(value)).expect("JSON serializes");

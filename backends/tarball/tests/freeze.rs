@@ -147,10 +147,15 @@ fn a_freeze_plan_gives_a_tarball_an_activate_script_and_metadata() {
     // Metadata: author, version, modules, CPU target, the tarball's digest.
     let meta: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("hello-freeze.json")).unwrap()).unwrap();
-    assert_eq!(meta["author"], "A. Researcher <a@example.org>");
-    assert_eq!(meta["version"], "2021.12-1");
-    assert_eq!(meta["cpu_target"], "x86_64/generic");
-    assert_eq!(meta["modules"][0]["name"], "Hello/1.0");
+    assert_eq!(meta["format"], "kerblam.freeze/v1");
+    assert_eq!(meta["metadata"]["author"], "A. Researcher <a@example.org>");
+    assert_eq!(meta["metadata"]["version"], "2021.12-1");
+    assert_eq!(meta["freeze"]["cpu_target"], "x86_64/generic");
+    assert_eq!(meta["freeze"]["modules"][0]["name"], "Hello/1.0");
+    assert_eq!(
+        meta["labels"]["org.opencontainers.image.title"],
+        "hello-freeze"
+    );
     let tar_artifact = result
         .artifacts
         .iter()
@@ -259,4 +264,29 @@ fn activate_works_at_the_original_prefix_and_gzip_on_request() {
         "hello from the freeze\n"
     );
     assert!(!String::from_utf8_lossy(&o.stderr).contains("absolute paths"));
+}
+
+#[test]
+fn the_plans_own_activate_script_is_copied_and_generated_files_are_in_the_tarball() {
+    let t = tempfile::tempdir().unwrap();
+    let mut plan = freeze_plan(&t.path().join("src"), "hello-freeze.tar.zst");
+    let text = "# the compiler's activate.sh\nexport FROM_THE_PLAN=1\n";
+    plan.layers.push(kerblam_backend_api::plan::Layer {
+        from: kerblam_backend_api::plan::LayerSource::Generated { text: text.into() },
+        to: "/.kerblam-freeze/activate.sh".into(),
+        mode: 0o644,
+    });
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let req = request(plan, t.path(), &out, &fake_kerblam(t.path()));
+    execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        std::fs::read_to_string(out.join("hello-freeze-activate.sh")).unwrap(),
+        text
+    );
+    let names = names_in(&out.join("hello-freeze.tar.zst"));
+    assert!(
+        names.contains(&".kerblam-freeze/activate.sh".to_string()),
+        "{names:?}"
+    );
 }
