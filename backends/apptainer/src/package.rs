@@ -125,9 +125,12 @@ fn bytes_of(p: &Path) -> u64 {
 /// Bytes the build needs in the temp dir and at the destination, with how they were computed.
 fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
     let plan = &req.plan;
-    let mut content = plan.context.total_bytes + bytes_of(Path::new(&req.paths.kerblam));
+    let mut content = plan
+        .context
+        .total_bytes
+        .saturating_add(bytes_of(Path::new(&req.paths.kerblam)));
     if let Some(f) = &plan.freeze {
-        content += f.total_bytes;
+        content = content.saturating_add(f.total_bytes);
     }
     let base = match &model.base {
         BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) | BaseSpec::LocalImage(p) => {
@@ -138,8 +141,12 @@ fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
     let margin = 16 << 20;
     // temp: staged files + unpacked base + squashfs; destination: the SIF (at most the
     // uncompressed content).
-    let temp = 2 * (content + base) + base + margin;
-    let dest = content + base + margin;
+    let temp = content
+        .saturating_add(base)
+        .saturating_mul(2)
+        .saturating_add(base)
+        .saturating_add(margin);
+    let dest = content.saturating_add(base).saturating_add(margin);
     let why = format!(
         "{content} bytes of context, layers and trees plus {base} bytes of base image, staged, unpacked and compressed, plus 16 MiB"
     );

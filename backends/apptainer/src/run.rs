@@ -8,10 +8,20 @@ use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 use crate::package::Settings;
 use crate::tool;
 
-/// The SIF to run: `options.image_archive` when given, else the plan's `sif` artifact under the
-/// root.
+/// Whether `p` starts like a SIF file (the magic at byte 32).
+pub fn is_sif(p: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 42];
+    std::fs::File::open(p).is_ok_and(|mut f| f.read_exact(&mut head).is_ok())
+        && &head[32..42] == b"SIF_MAGIC\0"
+}
+
+/// The SIF to run: `options.image_archive` when it is a SIF file (the host may pass a replay
+/// archive there, which holds no SIF), else the plan's `sif` artifact under the root.
 pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, ErrorMessage> {
-    if let Some(p) = &req.options.image_archive {
+    if let Some(p) = &req.options.image_archive
+        && is_sif(Path::new(p))
+    {
         return Ok(PathBuf::from(p));
     }
     let a = req.plan.artifact(ArtifactKind::Sif).ok_or_else(|| {
@@ -53,14 +63,25 @@ pub fn run(
                 .map_err(ErrorMessage::invalid_input)?,
         );
     }
-    let isolate = !settings.identity.needs_fakeroot();
     let mut notes = Vec::new();
-    if !isolate {
-        notes.push(
-            "apptainer can only isolate the network as root; the container shares the host network"
-                .to_string(),
-        );
-    }
+    let root_user = !settings.identity.needs_fakeroot();
+    let isolate = match req.options.network.as_deref() {
+        None | Some("none") => {
+            if !root_user {
+                notes.push(
+                    "apptainer can only isolate the network as root; the container shares the host network"
+                        .to_string(),
+                );
+            }
+            root_user
+        }
+        Some("host") => false,
+        Some(other) => {
+            return Err(ErrorMessage::invalid_input(format!(
+                "network {other:?} is not supported; use none or host"
+            )));
+        }
+    };
     let args = tool::run_args(&image, &binds, isolate, &req.options.args);
     let done = tool::stream(apptainer, &args, Some(root), host).map_err(ErrorMessage::backend)?;
     Ok(ExecuteResult {

@@ -240,3 +240,47 @@ fn replay_runs_the_sif_with_data_dirs_bound() {
     );
     assert_eq!(lines(&work.join("record/cwd")), [r.to_string()]);
 }
+
+#[test]
+fn run_takes_a_sif_image_archive_but_not_a_replay_archive() {
+    let (t, root) = common::example("minimal");
+    let work = t.path().join("work");
+    let app = stand_in(&work, false);
+    let plan = common::plan(&root, "hello", false);
+    let mut req = common::request(Action::Run, plan, &root, &work.join("tmp"), Path::new("/k"));
+    // A replay archive passed as image_archive is not a SIF: the plan's hello.sif is used.
+    std::fs::write(root.join("hello.kerblam.tar"), vec![0u8; 1024]).unwrap();
+    req.options.image_archive = Some(root.join("hello.kerblam.tar").to_string_lossy().into());
+    let s = common::settings(Some(app.clone()), 1000, &work);
+    let e = execute_with(&req, &Host::none(), &s).unwrap_err();
+    assert!(
+        e.message.contains(&format!(
+            "{} does not exist",
+            root.join("hello.sif").display()
+        )),
+        "{e}"
+    );
+    // A real SIF passed as image_archive is run; as a normal user the network cannot be isolated.
+    let sif = work.join("elsewhere.sif");
+    let mut bytes = vec![0u8; 64];
+    bytes[32..42].copy_from_slice(b"SIF_MAGIC\0");
+    std::fs::write(&sif, bytes).unwrap();
+    req.options.image_archive = Some(sif.to_string_lossy().into());
+    let res = execute_with(&req, &Host::none(), &s).unwrap();
+    let argv = lines(&work.join("record/argv"));
+    assert!(
+        argv.contains(&sif.to_string_lossy().into_owned()),
+        "{argv:?}"
+    );
+    assert!(!argv.contains(&"--net".to_string()), "{argv:?}");
+    assert!(
+        res.notes.iter().any(|n| n.contains("host network")),
+        "{:?}",
+        res.notes
+    );
+    // --network host as root: no isolation flags either, and no note.
+    req.options.network = Some("host".into());
+    let res = execute_with(&req, &Host::none(), &common::settings(Some(app), 0, &work)).unwrap();
+    assert!(!lines(&work.join("record/argv")).contains(&"--net".to_string()));
+    assert!(res.notes.is_empty());
+}
