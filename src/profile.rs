@@ -208,14 +208,22 @@ struct State {
 }
 
 impl ActiveProfile {
-    /// Swap the files back and remove the journal.
+    /// Swap the files back and remove the journal. Problems are printed as they are found; the
+    /// error returned only says that some remain.
     pub fn restore(mut self) -> miette::Result<()> {
         if let Some(c) = self.cleanup.take() {
             c.run();
         }
         let state = lock(&self.state);
         match &state.outcome {
-            Some(Err(problems)) => Err(restore_error(&state, problems)),
+            Some(Err(_)) => Err(Exit {
+                code: exit::FAILURE,
+                message: format!(
+                    "profile `{}` was not fully swapped back (see above)",
+                    state.profile
+                ),
+            }
+            .into()),
             _ => Ok(()),
         }
     }
@@ -466,8 +474,21 @@ fn restore_entries(input: &Path, entries: &[Entry]) -> Result<(), Vec<String>> {
     let mut problems = Vec::new();
     for e in entries.iter().rev() {
         let o = input.join(&e.original);
+        let stashed = e.stash.as_ref().is_some_and(|s| exists(&input.join(s)));
         if let Some(t) = &e.target {
             let t = input.join(t);
+            if exists(&o) && exists(&t) && stashed {
+                // Never reached by the swap itself (it moves one file at a time): something made a
+                // new file at the replacement's name during the run. Keep everything, ask a human.
+                problems.push(format!(
+                    "{} was created during the run while {} stood in for {}, whose original is kept as {}: move the files back by hand",
+                    t.display(),
+                    t.display(),
+                    o.display(),
+                    input.join(e.stash.as_deref().unwrap_or_default()).display()
+                ));
+                continue;
+            }
             if exists(&o) && !exists(&t) {
                 let moved = t
                     .parent()
@@ -489,6 +510,12 @@ fn restore_entries(input: &Path, entries: &[Entry]) -> Result<(), Vec<String>> {
         if let Some(s) = &e.stash {
             let s = input.join(s);
             if exists(&s) {
+                if e.target.is_none() && exists(&o) {
+                    output::warn(format!(
+                        "{} was created during the run (the profile removes it); the original replaces it",
+                        o.display()
+                    ));
+                }
                 if let Err(err) = std::fs::rename(&s, &o) {
                     problems.push(format!("{} → {}: {err}", s.display(), o.display()));
                     continue;

@@ -428,3 +428,38 @@ fn a_swap_that_fails_half_way_is_undone() {
     assert_restored(&p, &before, "after a failed swap");
     assert!(!p.exists("data/out/ran"), "the pipe ran");
 }
+
+#[test]
+fn a_restore_that_cannot_decide_keeps_everything_and_says_so() {
+    // The pipe writes a new file where the replacement was: kerblam cannot tell which file is which,
+    // so it moves nothing, exits 1, and keeps the journal (the next run refuses until fixed by hand).
+    let p = project();
+    p.write(
+        "src/workflows/clobber.sh",
+        "echo 'new file' > data/in/alt_input.txt\n",
+    );
+    let o = p.kerblam(&["run", "clobber", "--profile", "alt"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("alt_input.txt was created during the run")
+            && err.contains("was not fully swapped back"),
+        "{err}"
+    );
+    assert_eq!(p.read("data/in/input.txt"), "alt input\n");
+    assert_eq!(p.read("data/in/alt_input.txt"), "new file\n");
+    assert_eq!(
+        p.read("data/in/.input.txt.kerblam-original"),
+        "real input\n"
+    );
+    // The other entries were restored.
+    assert_eq!(p.read("data/in/sub/config.txt"), "real config\n");
+    assert!(p.exists("data/in/.kerblam-profile.lock"));
+    let o = p.kerblam(&["run", "look"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("fix them by hand"),
+        "{}",
+        show(&o)
+    );
+}
