@@ -81,8 +81,11 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         let path = artifact_path(req, &a.path);
         let written = oci::write(req, &path, tar, host)?;
         host.check_cancelled()?;
-        if let Some(b) = &written.base {
-            notes.push(format!("OCI base: {b}"));
+        match &written.base {
+            Some(b) => notes.push(format!("OCI base: {b}")),
+            None => notes.push(
+                "OCI base: scratch (pass --base FILE, an OCI or docker archive, for a base with a shell); the recipe's instructions are only in the context archive".to_string(),
+            ),
         }
         notes.push(format!(
             "OCI image {} (manifest {}): load it with `podman load -i {}` or `skopeo copy oci-archive:{} ...`",
