@@ -190,7 +190,11 @@ pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
     let mut post = Vec::new();
     let mut staged = Vec::new();
     if !scratch {
-        for d in model.dirs.iter().filter(|d| d.trim_end_matches('/') != "") {
+        for d in model
+            .dirs
+            .iter()
+            .filter(|d| !d.trim_end_matches('/').is_empty())
+        {
             post.push(format!(
                 "mkdir -p {}",
                 sh_word(d).map_err(|e| bad("the directory", d, e))?

@@ -8,6 +8,8 @@ use std::process::Command;
 use kerblam_backend_api::plan::{EnvVar, Layer, LayerSource};
 use kerblam_backend_apptainer::{def, model};
 
+type Mutation = Box<dyn Fn(&mut kerblam_backend_api::plan::PackagePlan)>;
+
 fn render(plan: &kerblam_backend_api::plan::PackagePlan, root: &Path) -> String {
     let m = model::build(
         plan,
@@ -146,10 +148,7 @@ fn hostile_values_cannot_break_the_definition_file() {
 fn unrepresentable_values_are_clear_errors() {
     let (_t, root) = common::example("minimal");
     let base = common::plan(&root, "hello", false);
-    let cases: Vec<(
-        Box<dyn Fn(&mut kerblam_backend_api::plan::PackagePlan)>,
-        &str,
-    )> = vec![
+    let cases: Vec<(Mutation, &str)> = vec![
         (
             Box::new(|p| {
                 p.image.labels.insert("two\nlines".into(), "x".into());
