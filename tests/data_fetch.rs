@@ -187,7 +187,11 @@ fn a_second_fetch_skips_and_succeeds_and_quiet_is_quiet() {
 fn ctrl_c_during_a_download_leaves_no_file() {
     let port = server();
     let p = project(&[(&format!("http://127.0.0.1:{port}/slow"), "slow.bin")]);
-    let mut child = p.command(&["data", "fetch"]).spawn().unwrap();
+    let mut child = p
+        .command(&["data", "fetch"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until the partial file exists, i.e. the body is being received.
     let start = std::time::Instant::now();
     while leftovers(&p).is_empty() {

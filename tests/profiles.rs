@@ -118,6 +118,7 @@ fn the_files_come_back_after_sigint_and_sigterm() {
         let before = input_state(&p);
         let mut child = p
             .command(&["run", "sleepy", "--profile", "alt"])
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         p.wait_for("data/out/pipe.pid", Duration::from_secs(20));
@@ -140,6 +141,7 @@ fn after_sigkill_the_next_run_restores_from_the_journal() {
     let before = input_state(&p);
     let mut child = p
         .command(&["run", "sleepy", "--profile", "alt"])
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     p.wait_for("data/out/pipe.pid", Duration::from_secs(20));
@@ -183,6 +185,7 @@ fn a_run_interrupted_at_any_point_of_the_swap_is_restored() {
             let mut child = p
                 .command(&["run", "noop", "--profile", "alt"])
                 .env("KERBLAM_TEST_PROFILE_STEP_DELAY_MS", STEP.to_string())
+                .stderr(std::process::Stdio::null())
                 .spawn()
                 .unwrap();
             std::thread::sleep(Duration::from_millis(at));
@@ -285,6 +288,7 @@ fn a_second_run_is_refused_while_a_profile_is_swapped() {
     let p = project();
     let mut child = p
         .command(&["run", "sleepy", "--profile", "alt"])
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     p.wait_for("data/out/pipe.pid", Duration::from_secs(20));

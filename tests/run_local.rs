@@ -158,7 +158,11 @@ fn sigint_and_sigterm_stop_the_pipe_and_its_children() {
             "src/workflows/sleepy.sh",
             "mkdir -p data/out\nsleep 60 &\necho $! > data/out/sleep.pid\nwait\n",
         );
-        let mut child = p.command(&["run", "sleepy"]).spawn().unwrap();
+        let mut child = p
+            .command(&["run", "sleepy"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
         p.wait_for("data/out/sleep.pid", Duration::from_secs(20));
         std::thread::sleep(Duration::from_millis(100));
         let sleep_pid: i64 = p.read("data/out/sleep.pid").trim().parse().unwrap();
