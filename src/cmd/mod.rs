@@ -2,6 +2,7 @@
 
 pub mod backends;
 pub mod data;
+pub mod freeze;
 pub mod package;
 pub mod plan;
 pub mod replay;
@@ -23,5 +24,6 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Data(args) => data::run(global, args),
         Command::Package(args) => package::run(global, args),
         Command::Replay(args) => replay::run(global, args),
+        Command::Freeze(args) => freeze::run(global, args),
     }
 }

@@ -15,8 +15,11 @@ use crate::output;
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     /// The pipe to plan.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "freeze", conflicts_with = "freeze")]
     pub pipe: Option<String>,
+    /// Plan a freeze spec (freeze.toml) instead of a pipe.
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["run", "archive", "image_format", "digests"])]
+    pub freeze: Option<PathBuf>,
     #[command(flatten)]
     pub pipe_opts: PipeArgs,
     /// Plan for `kerblam run` (build the recipe and run the pipe in it) instead of `kerblam package`.
@@ -123,19 +126,41 @@ pub fn compile(
 }
 
 pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
-    let project = load_project(global, args.pipe_opts.allow_unknown)?;
-    let pipe = args.pipe.clone().unwrap_or_default();
-    let opts = PipeOptions {
-        run: args.run,
-        output: args.archive.clone(),
-        digests: args.digests,
-        replay_format: args.replay_format.into(),
-        image_format: args.image_format.clone(),
-        ..Default::default()
+    let (plan, regenerate, root) = match &args.freeze {
+        Some(spec) => {
+            let overrides = super::freeze::FreezeOverrides {
+                backend: args.pipe_opts.backend.clone(),
+                ..Default::default()
+            };
+            let compiled = super::freeze::compile_file(
+                global,
+                spec,
+                &overrides,
+                args.pipe_opts.allow_unknown,
+            )?;
+            (
+                compiled.plan,
+                format!("--freeze {}", spec.display()),
+                compiled.root,
+            )
+        }
+        None => {
+            let project = load_project(global, args.pipe_opts.allow_unknown)?;
+            let pipe = args.pipe.clone().unwrap_or_default();
+            let opts = PipeOptions {
+                run: args.run,
+                output: args.archive.clone(),
+                digests: args.digests,
+                replay_format: args.replay_format.into(),
+                image_format: args.image_format.clone(),
+                ..Default::default()
+            };
+            let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
+            (plan, pipe, project.root)
+        }
     };
-    let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
     if args.show_def {
-        return show_def(&project, &plan, args.output.as_deref());
+        return show_def(&root, &plan, args.output.as_deref());
     }
     let format = args
         .format
@@ -153,7 +178,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
             Some(diff) => {
                 print!("{diff}");
                 eprintln!(
-                    "error: {} is stale; regenerate it with `kerblam plan {pipe} -o {}`",
+                    "error: {} is stale; regenerate it with `kerblam plan {regenerate} -o {}`",
                     check.display(),
                     check.display()
                 );
@@ -202,7 +227,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
 }
 
 /// `--show-def`: print (or write) the Apptainer definition file of `plan`.
-fn show_def(project: &Project, plan: &PackagePlan, output: Option<&Path>) -> miette::Result<u8> {
+fn show_def(root: &Path, plan: &PackagePlan, output: Option<&Path>) -> miette::Result<u8> {
     if plan.backend != "apptainer" {
         return Err(exit::Exit {
             code: exit::INVALID,
@@ -214,11 +239,12 @@ fn show_def(project: &Project, plan: &PackagePlan, output: Option<&Path>) -> mie
         .into());
     }
     let kerblam = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kerblam"));
-    let text = kerblam_backend_apptainer::definition_for_plan(plan, &project.root, &kerblam, None)
-        .map_err(|message| exit::Exit {
+    let text = kerblam_backend_apptainer::definition_for_plan(plan, root, &kerblam, None).map_err(
+        |message| exit::Exit {
             code: exit::INVALID,
             message,
-        })?;
+        },
+    )?;
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => print!("{text}"),

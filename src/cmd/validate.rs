@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use kerblam_compiler::{
     CheckOptions, Finding, Level, MANIFEST_FILE, Project, SourceFile, display_path,
 };
@@ -21,6 +21,19 @@ pub struct ValidateArgs {
     /// Print the findings as JSON.
     #[arg(long)]
     pub json: bool,
+    /// What the file is [default: a freeze spec when named freeze.toml or *.freeze.toml, else a
+    /// kerblam.toml manifest].
+    #[arg(long, value_enum)]
+    pub kind: Option<FileKind>,
+}
+
+/// The kinds of file `kerblam validate` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FileKind {
+    /// A project manifest (kerblam.toml).
+    Manifest,
+    /// A freeze spec (freeze.toml).
+    Freeze,
 }
 
 pub fn run(global: &GlobalArgs, args: ValidateArgs) -> miette::Result<u8> {
@@ -35,16 +48,27 @@ pub fn run(global: &GlobalArgs, args: ValidateArgs) -> miette::Result<u8> {
     let opts = CheckOptions {
         allow_unknown: args.allow_unknown,
     };
+    let kind = args.kind.unwrap_or_else(|| {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        if kerblam_compiler::freeze::is_freeze_file_name(name) {
+            FileKind::Freeze
+        } else {
+            FileKind::Manifest
+        }
+    });
     let findings = match SourceFile::from_bytes(display_path(&path), bytes) {
-        Ok(source) => check_file(source, opts),
+        Ok(source) => check_file(source, kind, opts),
         Err(not_utf8) => vec![not_utf8],
     };
     report(&path, &findings, args.json)
 }
 
-/// Check a file of a kind kerblam knows (only manifests for now).
-fn check_file(source: SourceFile, opts: CheckOptions) -> Vec<Finding> {
-    kerblam_compiler::manifest::check(source, opts).1
+/// Check a file of a kind kerblam knows: a manifest or a freeze spec.
+fn check_file(source: SourceFile, kind: FileKind, opts: CheckOptions) -> Vec<Finding> {
+    match kind {
+        FileKind::Manifest => kerblam_compiler::manifest::check(source, opts).1,
+        FileKind::Freeze => kerblam_compiler::freeze::check(source, opts).1,
+    }
 }
 
 /// Print findings and return the exit code: 0 when there is no error, 2 otherwise.

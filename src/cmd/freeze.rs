@@ -1,0 +1,348 @@
+//! `kerblam freeze`: freeze a loaded EESSI software environment into an image or a tarball.
+//!
+//! `kerblam freeze --from-env` reads the live environment (`EESSI_*`, `LOADEDMODULES`, `LMOD_RC`,
+//! `EBROOT*`) into a freeze spec, `--write-spec FILE` saves it so it can be checked in and rebuilt
+//! with `kerblam freeze FILE`. Either way the spec is compiled into a plan, the plan's preflight
+//! checks run on the host (before any plugin is loaded), and the backend plugin carries it out.
+//!
+//! The seed script's options keep their spelling: `-a/--author` (mandatory), `-n/--name`,
+//! `-v/--version` (a suffix after the ISO date), `-d/--destination`, `-g/--generic`. Because `-v`
+//! is the version here, the global `-v` (verbose) is not available after `freeze`: use
+//! `kerblam -v freeze ...` or `kerblam freeze --verbose ...`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use kerblam_backend_api::{Action, ExecuteOptions, Paths};
+use kerblam_compiler::freeze::{self, FreezeOptions, FreezeSpec};
+use kerblam_compiler::render::{self, Format};
+use kerblam_compiler::{CheckOptions, SourceFile, display_path, read_text};
+use kerblam_plan::{ArtifactKind, PackagePlan};
+
+use crate::cli::GlobalArgs;
+use crate::exit::{self, Exit};
+use crate::{execute, output};
+
+#[derive(Debug, Args)]
+pub struct FreezeArgs {
+    /// The freeze spec to compile and carry out (a freeze.toml).
+    #[arg(required_unless_present = "from_env", conflicts_with = "from_env")]
+    pub spec: Option<PathBuf>,
+    /// Infer the spec from the loaded EESSI environment (EESSI_*, LOADEDMODULES, LMOD_RC, EBROOT*).
+    #[arg(long)]
+    pub from_env: bool,
+    /// Write the spec (as inferred and overridden) to FILE, so it can be checked in and rebuilt.
+    #[arg(long, value_name = "FILE")]
+    pub write_spec: Option<PathBuf>,
+    #[command(flatten)]
+    pub overrides: FreezeOverrides,
+    /// Print the plan (JSON) instead of carrying it out.
+    #[arg(long)]
+    pub plan: bool,
+    /// Stop after writing the spec (--write-spec) or printing the plan: build nothing.
+    #[arg(long)]
+    pub no_build: bool,
+    /// Overwrite existing outputs.
+    #[arg(long)]
+    pub force: bool,
+    /// Build without the engine's cache.
+    #[arg(long = "no-build-cache")]
+    pub no_build_cache: bool,
+    /// apptainer: assemble the SIF without apptainer (mksquashfs only).
+    #[arg(long)]
+    pub native: bool,
+    /// Report unknown keys in the spec as warnings instead of errors.
+    #[arg(long)]
+    pub allow_unknown: bool,
+    /// Print more (here `-v` is the version suffix; `kerblam -v freeze` also works).
+    #[arg(long = "verbose", action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The seed script's options, which override the spec.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FreezeOverrides {
+    /// Author (you) of the image. Mandatory (in the spec or here).
+    #[arg(short, long)]
+    pub author: Option<String>,
+    /// The image name [default: EESSI_<last loaded module, / replaced by _>].
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// A suffix appended to the version, which always starts with the ISO date (SOURCE_DATE_EPOCH
+    /// when set).
+    #[arg(short = 'v', long = "version", value_name = "SUFFIX")]
+    pub version_suffix: Option<String>,
+    /// Where the SIF or tarball lands [default: the system temporary directory].
+    #[arg(short, long, value_name = "DIR")]
+    pub destination: Option<String>,
+    /// Freeze the generic builds instead of the CPU-specific ones.
+    #[arg(short, long)]
+    pub generic: bool,
+    /// The backend: apptainer, docker, podman, tarball, or another installed plugin.
+    #[arg(long)]
+    pub backend: Option<String>,
+}
+
+impl FreezeOverrides {
+    /// Apply the options given on the command line to `spec`.
+    pub fn apply(&self, spec: &mut FreezeSpec) {
+        if let Some(a) = &self.author {
+            spec.author = a.clone();
+        }
+        if let Some(n) = &self.name {
+            spec.name = Some(n.clone());
+        }
+        if let Some(v) = &self.version_suffix {
+            spec.version = Some(v.clone());
+        }
+        if let Some(d) = &self.destination {
+            spec.destination = Some(absolute_from_cwd(d));
+        }
+        if self.generic {
+            spec.generic = true;
+        }
+        if let Some(b) = &self.backend {
+            spec.backend = b.clone();
+        }
+    }
+
+    fn any(&self) -> bool {
+        self.author.is_some()
+            || self.name.is_some()
+            || self.version_suffix.is_some()
+            || self.destination.is_some()
+            || self.generic
+            || self.backend.is_some()
+    }
+}
+
+/// A destination given on the command line is relative to where kerblam was started.
+fn absolute_from_cwd(d: &str) -> String {
+    let p = Path::new(d);
+    if p.is_absolute() {
+        return d.to_string();
+    }
+    std::env::current_dir()
+        .map(|c| c.join(p).to_string_lossy().into_owned())
+        .unwrap_or_else(|_| d.to_string())
+}
+
+/// The freeze time: `SOURCE_DATE_EPOCH` when set, else today at 00:00 UTC (so plans printed on the
+/// same day are identical).
+pub fn freeze_epoch() -> i64 {
+    kerblam_compiler::time::source_date_epoch().unwrap_or_else(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        now - now.rem_euclid(86_400)
+    })
+}
+
+/// A compiled freeze: the plan and the directory its relative paths are relative to.
+pub struct Compiled {
+    /// The plan.
+    pub plan: PackagePlan,
+    /// The plan root: the spec's directory (or the working directory for `--from-env`).
+    pub root: PathBuf,
+}
+
+fn invalid(message: String) -> miette::Report {
+    Exit {
+        code: exit::INVALID,
+        message,
+    }
+    .into()
+}
+
+/// Check a spec's text (as given, with CLI overrides applied on top) and compile it.
+fn compile_source(
+    source: SourceFile,
+    overrides: &FreezeOverrides,
+    root: &Path,
+    allow_unknown: bool,
+) -> miette::Result<Compiled> {
+    let (mut spec, warnings) = freeze::parse(source.clone(), CheckOptions { allow_unknown })?;
+    for w in warnings {
+        output::print_report(&miette::Report::new(w));
+    }
+    let source = if overrides.any() {
+        overrides.apply(&mut spec);
+        // Re-check with the overrides so a bad -n/-v/--backend is refused like a bad spec.
+        let text = spec.to_toml();
+        let with = SourceFile::new(format!("{} (with command-line options)", source.name), text);
+        let (checked, _) = freeze::parse(with.clone(), CheckOptions::default())?;
+        spec = checked;
+        with
+    } else {
+        source
+    };
+    let name = source.name.clone();
+    let opts = FreezeOptions {
+        epoch: freeze_epoch(),
+        base_dir: root.to_path_buf(),
+        temp_dir: std::env::temp_dir(),
+        manifest: manifest_name(&name),
+    };
+    let plan = freeze::compile_freeze(&spec, &source, &opts)?;
+    Ok(Compiled {
+        plan,
+        root: root.to_path_buf(),
+    })
+}
+
+fn manifest_name(display: &str) -> String {
+    let base = display.split(" (").next().unwrap_or(display);
+    Path::new(base)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| base.to_string())
+}
+
+/// Compile a spec file (for `kerblam freeze SPEC` and `kerblam plan --freeze SPEC`).
+pub fn compile_file(
+    global: &GlobalArgs,
+    spec: &Path,
+    overrides: &FreezeOverrides,
+    allow_unknown: bool,
+) -> miette::Result<Compiled> {
+    let path = match &global.directory {
+        Some(dir) if spec.is_relative() => dir.join(spec),
+        _ => spec.to_path_buf(),
+    };
+    let text = read_text(&path)?;
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .canonicalize()
+        .map_err(|e| miette::miette!("cannot resolve the directory of {}: {e}", path.display()))?;
+    compile_source(
+        SourceFile::new(display_path(&path), text),
+        overrides,
+        &root,
+        allow_unknown,
+    )
+}
+
+/// Infer a spec from `env`, apply the overrides, and return its TOML text.
+pub fn spec_text_from_env(
+    env: &BTreeMap<String, String>,
+    overrides: &FreezeOverrides,
+) -> miette::Result<String> {
+    let author = overrides.author.clone().unwrap_or_default();
+    if author.trim().is_empty() {
+        return Err(miette::Report::new(Exit {
+            code: exit::INVALID,
+            message: "the author is mandatory: pass -a/--author \"Your Name <you@example.org>\""
+                .into(),
+        }));
+    }
+    let mut spec = freeze::spec_from_env(env, &author)
+        .map_err(|e| invalid(format!("{e}\nhelp: {}", e.help())))?;
+    overrides.apply(&mut spec);
+    Ok(spec.to_toml())
+}
+
+pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
+    let compiled = if args.from_env {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        let text = spec_text_from_env(&env, &args.overrides)?;
+        let name = match &args.write_spec {
+            Some(p) => display_path(p),
+            None => "freeze spec inferred from the environment".into(),
+        };
+        let root = std::env::current_dir()
+            .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
+        // Check (and compile) before writing, so an invalid spec is never left under its name.
+        let compiled = compile_source(
+            SourceFile::new(name, text.clone()),
+            &FreezeOverrides::default(),
+            &root,
+            false,
+        )?;
+        if let Some(p) = &args.write_spec {
+            super::plan::write_atomic(p, text.as_bytes())?;
+            output::info(format!(
+                "wrote {}; rebuild with `kerblam freeze {}`",
+                p.display(),
+                p.display()
+            ));
+        }
+        compiled
+    } else {
+        let spec = args
+            .spec
+            .as_deref()
+            .expect("clap requires SPEC without --from-env");
+        let compiled = compile_file(global, spec, &args.overrides, args.allow_unknown)?;
+        if let Some(p) = &args.write_spec {
+            return Err(invalid(format!(
+                "--write-spec {} only applies with --from-env; the spec is already {}",
+                p.display(),
+                spec.display()
+            )));
+        }
+        compiled
+    };
+    if args.plan {
+        print!("{}", render::render(&compiled.plan, Format::Json));
+    }
+    if args.plan || args.no_build {
+        return Ok(exit::OK);
+    }
+    carry_out(global, &compiled, &args)
+}
+
+/// Run the plan's preflight checks on the host, then have the backend plugin carry it out.
+fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Result<u8> {
+    let plan = &c.plan;
+    if let Some(f) = &plan.freeze {
+        output::info(format!(
+            "freezing {} ({} modules, {} trees, {} files, {} bytes after excludes) with {}",
+            plan.image.tag,
+            f.modules.len(),
+            f.trees.len(),
+            f.total_files,
+            f.total_bytes,
+            plan.backend
+        ));
+    }
+    let paths = Paths {
+        root: c.root.to_string_lossy().into_owned(),
+        kerblam: std::env::current_exe()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        output_dir: c.root.to_string_lossy().into_owned(),
+        temp_dir: std::env::temp_dir().to_string_lossy().into_owned(),
+    };
+    if let Err(e) = kerblam_backend_api::preflight::check_all(plan, &paths) {
+        let help = e.help.map(|h| format!("\nhelp: {h}")).unwrap_or_default();
+        return Err(Exit {
+            code: exit::FAILURE,
+            message: format!("{}{help}", e.message),
+        }
+        .into());
+    }
+    let options = ExecuteOptions {
+        no_cache: args.no_build_cache,
+        force: args.force,
+        native: args.native,
+        ..ExecuteOptions::default()
+    };
+    let result = execute::execute(global, Action::Package, plan, &c.root, options)?;
+    for a in &result.artifacts {
+        match a.kind {
+            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
+            _ => {
+                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                println!("{}{size}", a.path);
+            }
+        }
+    }
+    for n in &result.notes {
+        output::info(n);
+    }
+    Ok(exit::OK)
+}

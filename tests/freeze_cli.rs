@@ -1,0 +1,348 @@
+//! `kerblam freeze`, `kerblam plan --freeze` and `kerblam validate` on freeze specs, run as the real
+//! binary against a synthetic EESSI tree and a fake loaded environment.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use kerblam_compiler::freeze::synthetic;
+
+fn kerblam(args: &[&str], env: &BTreeMap<String, String>, cwd: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .args(args)
+        .current_dir(cwd)
+        .env_clear()
+        .envs(env)
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn plan_json(out: &Output) -> serde_json::Value {
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("a JSON plan")
+}
+
+#[test]
+fn from_env_writes_a_spec_that_validates_and_plans_with_the_seed_options() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let spec = t.path().join("env.freeze.toml");
+    let spec_s = spec.to_str().unwrap();
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "Jane Doe",
+            "-v",
+            "paper1",
+            "--write-spec",
+            spec_s,
+            "--no-build",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(&spec).unwrap();
+    assert!(written.contains("author = \"Jane Doe\""), "{written}");
+    assert!(written.contains("version = \"paper1\""), "{written}");
+    assert!(
+        !written.contains("do-not-capture"),
+        "a secret was captured:\n{written}"
+    );
+    let out = kerblam(&["validate", spec_s], &s.env, t.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = plan_json(&kerblam(&["plan", "--freeze", spec_s], &s.env, t.path()));
+    assert_eq!(plan["source"]["kind"], "freeze");
+    assert_eq!(plan["source"]["manifest"], "env.freeze.toml");
+    assert_eq!(plan["name"], "EESSI_GROMACS_2020.4-foss-2020a");
+    assert_eq!(plan["metadata"]["version"], "2023-11-14-paper1");
+    assert_eq!(plan["metadata"]["author"], "Jane Doe");
+    assert_eq!(plan["backend"], "apptainer");
+    // The default destination is the system temp dir.
+    let sif = plan["artifacts"][0]["path"].as_str().unwrap();
+    assert_eq!(
+        Path::new(sif).parent().unwrap(),
+        std::env::temp_dir().as_path(),
+        "{sif}"
+    );
+    // The same plan from the environment directly, and printed twice: identical bytes.
+    let a = kerblam(
+        &["plan", "--freeze", spec_s, "--backend", "tarball"],
+        &s.env,
+        t.path(),
+    );
+    let b = kerblam(
+        &["plan", "--freeze", spec_s, "--backend", "tarball"],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(a.stdout, b.stdout);
+    assert_eq!(plan_json(&a)["backend"], "tarball");
+    // -n, -d, -g, --backend on the command line.
+    let dest = t.path().join("dist");
+    let plan = plan_json(&kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "-n",
+            "Stack",
+            "-d",
+            dest.to_str().unwrap(),
+            "-g",
+            "--backend",
+            "tarball",
+            "--plan",
+        ],
+        &s.env,
+        t.path(),
+    ));
+    assert_eq!(plan["name"], "Stack");
+    assert_eq!(plan["freeze"]["cpu_target"], "x86_64/generic");
+    assert_eq!(
+        plan["artifacts"][0]["path"],
+        format!("{}/Stack-2023-11-14.tar.zst", dest.display())
+    );
+}
+
+#[test]
+fn the_author_is_mandatory_and_nothing_is_written_without_one() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let spec = t.path().join("freeze.toml");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "--write-spec",
+            spec.to_str().unwrap(),
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("the author is mandatory: pass -a/--author"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(!spec.exists());
+}
+
+#[test]
+fn from_env_refuses_without_eessi_or_without_modules() {
+    let t = tempfile::tempdir().unwrap();
+    let out = kerblam(
+        &["freeze", "--from-env", "-a", "J", "--plan"],
+        &BTreeMap::new(),
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(
+            "no EESSI environment is loaded: EESSI_PREFIX, EESSI_SOFTWARE_SUBDIR are not set"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("source the EESSI init script first"), "{err}");
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let mut env = s.env.clone();
+    env.remove("LOADEDMODULES");
+    let out = kerblam(
+        &["freeze", "--from-env", "-a", "J", "--plan"],
+        &env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no module is loaded"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn generic_without_generic_builds_fails_listing_the_modules_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), true);
+    let spec = t.path().join("freeze.toml");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "-g",
+            "--write-spec",
+            spec.to_str().unwrap(),
+            "--no-build",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("module `OnlyHaswell/2.0` has no generic build"),
+        "{err}"
+    );
+    assert!(err.contains("1 module(s) have no generic build"), "{err}");
+    assert!(!spec.exists(), "an invalid spec was written");
+}
+
+#[test]
+fn validate_locates_errors_in_bad_freeze_specs() {
+    let t = tempfile::tempdir().unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/freeze/freeze.toml");
+    let good = std::fs::read_to_string(&example).unwrap();
+    let out = kerblam(
+        &["validate", example.to_str().unwrap()],
+        &BTreeMap::new(),
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let bad = good
+        .replace("cpu_family = ", "cpu_famly = ")
+        .replace("prefix = \"/cvmfs", "prefix = \"cvmfs");
+    assert_ne!(bad, good);
+    let path = t.path().join("bad.freeze.toml");
+    std::fs::write(&path, &bad).unwrap();
+    let out = kerblam(
+        &["validate", "--json", "bad.freeze.toml"],
+        &BTreeMap::new(),
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let findings: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let line_of = |needle: &str| bad.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
+    let list = findings.as_array().unwrap();
+    assert!(
+        list.iter().any(|f| f["line"] == line_of("cpu_famly")
+            && f["column"] == 1
+            && f["help"] == "did you mean `cpu_family`?"),
+        "{findings:#}"
+    );
+    assert!(
+        list.iter().any(|f| f["line"] == line_of("prefix")
+            && f["column"] == 10
+            && f["message"].as_str().unwrap().contains("eessi.prefix")),
+        "{findings:#}"
+    );
+    // A freeze spec with any name is checked as one with --kind freeze.
+    std::fs::write(t.path().join("spec.toml"), &bad).unwrap();
+    let out = kerblam(
+        &["validate", "--kind", "freeze", "spec.toml"],
+        &BTreeMap::new(),
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("spec.toml:"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| text(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+#[test]
+fn preflight_fails_on_a_too_small_destination_before_any_work() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    // 1 MiB of software, for a 256 KiB destination.
+    let big = t.path().join("big.bin");
+    std::fs::write(&big, vec![7u8; 1 << 20]).unwrap();
+    let small = t.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mount = Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=256k",
+            "tmpfs",
+            small.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    if !mount.status.success() {
+        eprintln!(
+            "skipped: cannot mount a tmpfs here: {}",
+            text(&mount.stderr)
+        );
+        return;
+    }
+    struct Unmount<'a>(&'a Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(self.0).status();
+        }
+    }
+    let _guard = Unmount(&small);
+    let spec = t.path().join("freeze.toml");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "--write-spec",
+            spec.to_str().unwrap(),
+            "--no-build",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let with_big = std::fs::read_to_string(&spec).unwrap().replace(
+        "[eessi]",
+        &format!("extra_paths = [\"{}\"]\n\n[eessi]", big.display()),
+    );
+    std::fs::write(&spec, with_big).unwrap();
+    let out = kerblam(
+        &[
+            "freeze",
+            "freeze.toml",
+            "--backend",
+            "tarball",
+            "-d",
+            small.to_str().unwrap(),
+        ],
+        &s.env,
+        t.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("not enough disk space at {}", small.display())),
+        "{err}"
+    );
+    assert!(err.contains("needed") && err.contains("available"), "{err}");
+    assert!(err.contains("bytes of the 6 trees after excludes"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&small).unwrap().count(),
+        0,
+        "something was written"
+    );
+}
