@@ -25,9 +25,18 @@ pub struct SchemaArgs {
     pub check: Option<PathBuf>,
 }
 
-/// Every schema kerblam publishes.
+/// Every schema kerblam publishes: the compiler's (manifest, plan, freeze spec) and the backend plugin
+/// messages. `kerblam schema --write schemas` regenerates all the committed files.
 pub fn all_schemas() -> Vec<NamedSchema> {
-    kerblam_compiler::schemas::compiler_schemas()
+    let mut all = kerblam_compiler::schemas::compiler_schemas();
+    for (file, schema) in kerblam_backend_api::schemas() {
+        all.push(NamedSchema {
+            name: file.strip_suffix(".json").unwrap_or(file),
+            file,
+            schema,
+        });
+    }
+    all
 }
 
 pub fn run(_global: &GlobalArgs, args: SchemaArgs) -> miette::Result<u8> {

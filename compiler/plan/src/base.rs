@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 /// What an image starts from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = crate::tag_doc::describe_tag)]
 pub enum Base {
     /// A container recipe (Dockerfile / Containerfile) inside the build context.
     Recipe {

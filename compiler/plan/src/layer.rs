@@ -16,6 +16,7 @@ pub struct Layer {
 /// Where a layer's content comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = crate::tag_doc::describe_tag)]
 pub enum LayerSource {
     /// The running kerblam executable; the host resolves its path when it executes the plan.
     Kerblam,

@@ -31,6 +31,7 @@ mod mount;
 mod pipe;
 mod plan;
 mod preflight;
+mod tag_doc;
 
 pub use artifact::{Artifact, ArtifactKind};
 pub use base::Base;

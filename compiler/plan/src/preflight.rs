@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// carries the numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "check", rename_all = "kebab-case", deny_unknown_fields)]
+#[schemars(transform = crate::tag_doc::describe_tag)]
 pub enum Preflight {
     /// The filesystem holding `path` must have at least `bytes` free.
     DiskSpace {
