@@ -1,0 +1,129 @@
+//! A freeze plan (a synthetic EESSI tree with excludes, generated start/activate scripts, help
+//! and test) carried out by the native SIF path, then run from the unpacked image under chroot.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use kerblam_backend_api::plan::ArtifactKind;
+use kerblam_backend_api::{Action, Host};
+use kerblam_backend_apptainer::execute_with;
+use kerblam_compiler::freeze::{self, FreezeOptions, compile_freeze, spec_from_env, synthetic};
+use kerblam_compiler::{CheckOptions, SourceFile};
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
+    let missing: Vec<&str> = ["mksquashfs", "unsquashfs", "siftool", "chroot"]
+        .into_iter()
+        .filter(|t| !common::have(t))
+        .collect();
+    if !missing.is_empty() {
+        assert_ne!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+            Ok("1"),
+            "{missing:?} missing"
+        );
+        eprintln!("skipping: {} not installed", missing.join(", "));
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let base = match common::base_archive(&work) {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    let s = synthetic::create(&t.path().join("host"), false);
+    let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
+    spec.destination = Some(work.join("dist").to_string_lossy().into());
+    spec.test = Some("gmx".into());
+    std::fs::create_dir_all(work.join("dist")).unwrap();
+    let source = SourceFile::new("freeze.toml", spec.to_toml());
+    let (spec, _) = freeze::parse(source.clone(), CheckOptions::default()).unwrap();
+    let plan = compile_freeze(
+        &spec,
+        &source,
+        &FreezeOptions {
+            epoch: 1_700_000_000,
+            base_dir: t.path().to_path_buf(),
+            temp_dir: work.join("tmp"),
+            manifest: "freeze.toml".into(),
+        },
+    )
+    .unwrap();
+    let sif = plan.artifact(ArtifactKind::Sif).unwrap().path.clone();
+    let mut req = common::request(
+        Action::Package,
+        plan,
+        t.path(),
+        &work.join("tmp"),
+        Path::new("/k"),
+    );
+    req.options.base_archive = Some(base.to_string_lossy().into());
+    let res = execute_with(&req, &Host::none(), &common::settings(None, 1000, &work)).unwrap();
+    assert_eq!(res.artifacts.len(), 1);
+    assert_eq!(res.artifacts[0].path, sif);
+
+    let def = run(Command::new("siftool").args(["dump", "1", &sif]));
+    assert!(def.contains("\n%help\n"), "{def}");
+    assert!(
+        def.contains("\n%test\n    /bin/bash /kerblam-freeze/start.sh /bin/bash -c gmx\n"),
+        "{def}"
+    );
+    let part = work.join("part.squashfs");
+    std::fs::write(
+        &part,
+        Command::new("siftool")
+            .args(["dump", "3", &sif])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let rootfs = work.join("rootfs");
+    run(Command::new("unsquashfs").arg("-d").arg(&rootfs).arg(&part));
+
+    // The trees sit at their host paths, minus the excludes.
+    let prefix = s.prefix.strip_prefix("/").unwrap();
+    let compat = rootfs.join(prefix).join("compat/linux/x86_64");
+    assert!(compat.join("var/lib/keep.txt").is_file());
+    assert!(
+        !compat.join("var/cache/big.bin").exists(),
+        "excluded var/cache was frozen"
+    );
+    assert!(
+        !compat.join("var/log/emerge.log").exists(),
+        "excluded *.log was frozen"
+    );
+
+    // Move the host tree away: the image must be self-contained.
+    std::fs::rename(t.path().join("host"), t.path().join("gone")).unwrap();
+    let out = run(Command::new("chroot").arg(&rootfs).args([
+        "/bin/sh",
+        "-c",
+        "for s in /.singularity.d/env/*.sh; do . \"$s\"; done; exec /.singularity.d/runscript /bin/bash -c 'gmx; hello'",
+    ]));
+    assert!(
+        out.contains("gmx from GROMACS/2020.4-foss-2020a built for x86_64/intel/haswell"),
+        "{out}"
+    );
+    assert!(
+        out.contains("hello from hello/1.0 built for x86_64/intel/haswell"),
+        "{out}"
+    );
+}
