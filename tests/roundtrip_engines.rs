@@ -1,0 +1,350 @@
+//! The round trip on real engines: `kerblam run` gives outputs, `kerblam package` then `kerblam
+//! replay` into a fresh directory gives byte-identical outputs, with Docker (legacy builder and
+//! BuildKit) and Podman, with `--embed-image` after the tag was removed from the engine; two packages
+//! of one tree are byte-identical with SOURCE_DATE_EPOCH set.
+//!
+//! The project is a copy of `examples/process` (a make pipe with its own recipe, a shell pipe on the
+//! default recipe, precious data, one remote file) whose recipes start `FROM` the local test base
+//! image and whose remote URL points at a server this test runs on 127.0.0.1. Containers get no
+//! network, except the replays, whose `kerblam data fetch` must reach that server (`--network host`).
+//!
+//! Without an engine the tests print why and return, unless `KERBLAM_REQUIRE_ENGINES=1`.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use kerblam_backend_api::host::testing;
+use support::engines::{EngineHandle, engine, ensure_base_image};
+use support::project::{TestProject, show};
+
+const REMOTE_BODY: &str = "gamma from the remote\nalpha from the remote\n";
+
+/// Serves `REMOTE_BODY` at `/remote.txt` on 127.0.0.1 (ephemeral port) until the process ends.
+fn server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    port
+}
+
+fn serve(mut stream: TcpStream) {
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request = String::new();
+    if reader.read_line(&mut request).is_err() {
+        return;
+    }
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+    }
+    let path = request.split_whitespace().nth(1).unwrap_or("/");
+    let (status, body) = if path == "/remote.txt" {
+        ("200 OK", REMOTE_BODY)
+    } else {
+        ("404 Not Found", "")
+    };
+    let _ = stream.write_all(
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    );
+}
+
+/// The directory holding freshly built docker and podman plugins.
+fn plugin_dir() -> PathBuf {
+    testing::build_workspace_packages(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+        &["kerblam-backend-docker", "kerblam-backend-podman"],
+    )
+    .expect("cargo build of the docker and podman plugins")
+}
+
+/// A copy of `examples/process` wired to the local base image and a loopback server.
+struct Setup {
+    project: TestProject,
+    engine: EngineHandle,
+    plugins: PathBuf,
+    /// Names this test's image tags apart from other tests running at the same time.
+    label: String,
+    /// Image tags this test made, removed at the end.
+    tags: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl Setup {
+    fn new(name: &str, label: &str) -> Option<Setup> {
+        let engine = engine(name)?;
+        let base = ensure_base_image(&engine, Path::new(env!("CARGO_BIN_EXE_kerblam")));
+        let project = TestProject::example("process");
+        for recipe in ["default", "process"] {
+            let rel = format!("src/dockerfiles/{recipe}.dockerfile");
+            let text = project.read(&rel);
+            let rewritten: String = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("FROM ") {
+                        format!("FROM {base}\n")
+                    } else {
+                        format!("{l}\n")
+                    }
+                })
+                .collect();
+            project.write(&rel, rewritten);
+        }
+        let port = server();
+        let manifest = project
+            .read("kerblam.toml")
+            .replace("127.0.0.1:8731", &format!("127.0.0.1:{port}"))
+            + &format!("\n[execution]\nbackend = \"{name}\"\n");
+        project.write("kerblam.toml", manifest);
+        Some(Setup {
+            project,
+            engine,
+            plugins: plugin_dir(),
+            label: label.to_string(),
+            tags: Vec::new(),
+            env: Vec::new(),
+        })
+    }
+
+    /// A tag unique to this test process and purpose.
+    fn tag(&mut self, what: &str) -> String {
+        let t = format!(
+            "kerblam-rt-{}-{}-{what}-{}",
+            self.engine.name,
+            self.label,
+            std::process::id()
+        );
+        self.tags.push(t.clone());
+        t
+    }
+
+    fn kerblam_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut c = self.project.command(&[]);
+        c.current_dir(dir)
+            .arg("--backend-path")
+            .arg(&self.plugins)
+            .args(args);
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c.output().expect("run kerblam")
+    }
+
+    fn kerblam(&self, args: &[&str]) -> Output {
+        self.kerblam_in(self.project.root(), args)
+    }
+
+    fn ok(&self, args: &[&str]) -> Output {
+        let o = self.kerblam(args);
+        assert_eq!(o.status.code(), Some(0), "kerblam {args:?}:\n{}", show(&o));
+        o
+    }
+
+    /// `kerblam replay ARCHIVE DEST --network host`, from outside the project.
+    fn replay(&self, archive: &Path, dest: &Path, extra: &[&str]) -> Output {
+        let mut args = vec![
+            "replay",
+            archive.to_str().unwrap(),
+            dest.to_str().unwrap(),
+            "--network",
+            "host",
+        ];
+        args.extend_from_slice(extra);
+        let elsewhere = tempfile::tempdir().unwrap();
+        let o = self.kerblam_in(elsewhere.path(), &args);
+        assert_eq!(o.status.code(), Some(0), "kerblam {args:?}:\n{}", show(&o));
+        o
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        for t in &self.tags {
+            self.engine.remove_image(t);
+            self.engine.remove_image(&self.engine.local_tag(t));
+        }
+    }
+}
+
+/// Every file under `dir`, relative, with its bytes.
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().to_string_lossy().into_owned();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.is_dir() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+/// Run `pipe` in its container, package it, replay the archive into a fresh directory and compare
+/// the outputs; with `embed`, the packaged tag is removed from the engine before the replay.
+/// Returns the stderr of `kerblam package` (the engine's build output).
+fn roundtrip(s: &mut Setup, pipe: &str, embed: bool) -> String {
+    let run_tag = s.tag(&format!("{pipe}-run"));
+    let pkg_tag = s.tag(&format!("{pipe}-pkg"));
+    s.ok(&["data", "fetch"]);
+    let out_dir = s.project.path("data/out");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    s.ok(&["run", pipe, "--tag", &run_tag]);
+    let ran = files(&out_dir);
+    assert!(!ran.is_empty(), "kerblam run {pipe} wrote no outputs");
+    assert!(
+        s.engine.image_exists(&s.engine.local_tag(&run_tag)),
+        "no run image {run_tag}"
+    );
+
+    let archive = s.project.path(&format!("{pipe}.kerblam.tar"));
+    let _ = std::fs::remove_file(&archive);
+    let mut args = vec!["package", pipe, "--tag", &pkg_tag];
+    if embed {
+        args.push("--embed-image");
+    }
+    let packaged = s.ok(&args);
+    assert!(archive.is_file(), "no {}", archive.display());
+    let members = archive_members(&archive);
+    assert_eq!(
+        members.contains(&"image.tar".to_string()),
+        embed,
+        "members: {members:?}"
+    );
+    if embed {
+        s.engine.remove_image(&s.engine.local_tag(&pkg_tag));
+        assert!(!s.engine.image_exists(&s.engine.local_tag(&pkg_tag)));
+    }
+
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let o = s.replay(&archive, &dest, &[]);
+    if embed {
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains("loading the image"),
+            "{}",
+            show(&o)
+        );
+    }
+    let replayed = files(&dest.join("data/out"));
+    assert_eq!(
+        replayed,
+        ran,
+        "replayed outputs differ from kerblam run's:\n{}",
+        show(&o)
+    );
+    assert_eq!(
+        std::fs::read(dest.join("data/in/precious.txt")).unwrap(),
+        std::fs::read(s.project.path("data/in/precious.txt")).unwrap()
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("data/in/remote.txt")).unwrap(),
+        REMOTE_BODY,
+        "the replay fetched the remote file"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("kerblam.toml")).unwrap(),
+        std::fs::read(s.project.path("kerblam.toml")).unwrap()
+    );
+    String::from_utf8_lossy(&packaged.stderr).into_owned()
+}
+
+fn archive_members(path: &Path) -> Vec<String> {
+    let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
+    a.entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn docker_legacy_builder_roundtrip_make_and_shell_pipes() {
+    let Some(mut s) = Setup::new("docker", "legacy") else {
+        return;
+    };
+    s.env.push(("DOCKER_BUILDKIT".into(), "0".into()));
+    let built = roundtrip(&mut s, "process", false);
+    assert!(
+        built.contains("Step 1/"),
+        "not the legacy builder:\n{built}"
+    );
+    roundtrip(&mut s, "shout", false);
+}
+
+#[test]
+fn docker_buildkit_roundtrip() {
+    let Some(mut s) = Setup::new("docker", "buildkit") else {
+        return;
+    };
+    s.env.push(("DOCKER_BUILDKIT".into(), "1".into()));
+    let built = roundtrip(&mut s, "process", false);
+    assert!(built.contains("#1 [internal]"), "not BuildKit:\n{built}");
+}
+
+#[test]
+fn podman_roundtrip_make_and_shell_pipes() {
+    let Some(mut s) = Setup::new("podman", "plain") else {
+        return;
+    };
+    roundtrip(&mut s, "process", false);
+    roundtrip(&mut s, "shout", false);
+}
+
+#[test]
+fn docker_embedded_image_replays_after_rmi() {
+    let Some(mut s) = Setup::new("docker", "embed") else {
+        return;
+    };
+    roundtrip(&mut s, "process", true);
+}
+
+#[test]
+fn podman_embedded_image_replays_after_rmi() {
+    let Some(mut s) = Setup::new("podman", "embed") else {
+        return;
+    };
+    roundtrip(&mut s, "process", true);
+}
+
+#[test]
+fn two_packages_of_one_tree_are_byte_identical_with_source_date_epoch() {
+    let Some(mut s) = Setup::new("docker", "repro") else {
+        return;
+    };
+    s.env
+        .push(("SOURCE_DATE_EPOCH".into(), "1700000000".into()));
+    let tag = s.tag("repro");
+    let archive = s.project.path("process.kerblam.tar");
+    s.ok(&["package", "process", "--tag", &tag]);
+    let first = std::fs::read(&archive).unwrap();
+    std::fs::remove_file(&archive).unwrap();
+    s.ok(&["package", "process", "--tag", &tag, "--no-build-cache"]);
+    let second = std::fs::read(&archive).unwrap();
+    assert!(first == second, "two packages differ");
+    let mut a = tar::Archive::new(first.as_slice());
+    for e in a.entries().unwrap() {
+        let e = e.unwrap();
+        assert_eq!(e.header().mtime().unwrap(), 1_700_000_000);
+        assert_eq!(e.header().uid().unwrap(), 0);
+    }
+}
