@@ -304,3 +304,55 @@ fn the_oci_archive_on_a_podman_oci_base_loads_and_runs_in_podman() {
 fn the_oci_archive_on_a_docker_save_base_loads_and_runs_in_podman() {
     oci_on_base("docker");
 }
+
+/// dockerd 20.10 cannot `docker load` an OCI archive, so docker gets it through a docker-archive
+/// export (`skopeo copy oci-archive:… docker-archive:…`), loads it and runs a command in it.
+#[test]
+fn the_oci_archive_exported_as_a_docker_archive_loads_and_runs_in_docker() {
+    let Some(d) = engines::engine("docker") else {
+        return;
+    };
+    let Some(()) = skopeo() else { return };
+    let t = tempfile::tempdir().unwrap();
+    let kerblam = kerblam_bin();
+    let base_tag = engines::ensure_base_image(&d, &kerblam);
+    let base = t.path().join("base.tar");
+    ok(
+        &d.output(&["save", "-o", &base.to_string_lossy(), &base_tag]),
+        "docker save",
+    );
+    let tag = "kerblam-tarball-oci-docker:1";
+    d.remove_image(tag);
+    let (plan, out) = package(&d, &t.path().join("w"), tag, true, Some(&base));
+    let exported = t.path().join("docker-archive.tar");
+    let copy = Command::new("skopeo")
+        .arg("copy")
+        .arg(format!(
+            "oci-archive:{}",
+            out.join("process.oci.tar").display()
+        ))
+        .arg(format!("docker-archive:{}:{tag}", exported.display()))
+        .output()
+        .unwrap();
+    ok(&copy, "skopeo copy oci-archive: docker-archive:");
+    ok(
+        &d.output(&["load", "-i", &exported.to_string_lossy()]),
+        "docker load",
+    );
+    let script = ok(
+        &d.output(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/bin/sh",
+            tag,
+            "-c",
+            "test -x /kerblam && cat /kerblam-replay.sh",
+        ]),
+        "docker run of a command in the loaded image",
+    );
+    assert_eq!(script, replay_script(&plan));
+    d.remove_image(tag);
+}

@@ -290,3 +290,26 @@ fn the_plans_own_activate_script_is_copied_and_generated_files_are_in_the_tarbal
         "{names:?}"
     );
 }
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_reported_and_nothing_is_left() {
+    // /proc files say they are empty and then yield bytes: exactly what a file growing while it is
+    // archived looks like.
+    let t = tempfile::tempdir().unwrap();
+    let mut plan = freeze_plan(&t.path().join("src"), "hello-freeze.tar.zst");
+    plan.layers.push(kerblam_backend_api::plan::Layer {
+        from: kerblam_backend_api::plan::LayerSource::Host {
+            path: "/proc/version".into(),
+            exclude: vec![],
+        },
+        to: "/proc-version".into(),
+        mode: 0o644,
+    });
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let req = request(plan, t.path(), &out, &fake_kerblam(t.path()));
+    let err = execute(&req).0.unwrap_err().to_string();
+    assert!(err.contains("/proc/version"), "{err}");
+    assert!(err.contains("not archiving a half-written file"), "{err}");
+    assert!(listing(&out).is_empty(), "{:?}", listing(&out));
+}
