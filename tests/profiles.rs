@@ -467,3 +467,58 @@ fn a_restore_that_cannot_decide_keeps_everything_and_says_so() {
         show(&o)
     );
 }
+
+/// The profile is swapped on the host before the data dirs are mounted, so a container run sees it
+/// too; the container's exit code comes back through the backend plugin.
+#[test]
+fn the_profile_applies_to_container_runs() {
+    use support::engines::{engine, ensure_base_image};
+    let engines: Vec<_> = ["docker", "podman"]
+        .into_iter()
+        .filter_map(engine)
+        .collect();
+    if engines.is_empty() {
+        return;
+    }
+    let plugins = kerblam_backend_api::host::testing::build_workspace_packages(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+        &["kerblam-backend-docker", "kerblam-backend-podman"],
+    )
+    .expect("cargo build of the plugins");
+    for eng in engines {
+        let name = eng.name.clone();
+        let base = ensure_base_image(&eng, std::path::Path::new(env!("CARGO_BIN_EXE_kerblam")));
+        let p = project();
+        p.write(
+            "kerblam.toml",
+            format!("{MANIFEST}\n[execution]\nbackend = \"{name}\"\n"),
+        )
+        .write(
+            "src/dockerfiles/default.dockerfile",
+            format!("FROM {base}\n"),
+        )
+        .write("src/workflows/four.sh", "exit 4\n");
+        let before = input_state(&p);
+        let tag = format!("kerblam-profile-test-{name}-{}", std::process::id());
+        let run = |pipe: &str| {
+            let mut cmd = p.command(&["--backend-path"]);
+            cmd.arg(&plugins)
+                .args(["run", pipe, "--profile", "alt", "--tag", &tag]);
+            cmd.output().unwrap()
+        };
+        let look = run("look");
+        let four = run("four");
+        eng.remove_image(&tag);
+        eng.remove_image(&eng.local_tag(&tag));
+        assert_eq!(look.status.code(), Some(0), "{name}: {}", show(&look));
+        let seen = p.read("data/out/seen.txt");
+        assert!(
+            seen.starts_with(
+                "alt input\nalt config\ngone.txt absent\nadded by the profile\nprofile=none\n"
+            ),
+            "{name}: {seen}"
+        );
+        assert_eq!(four.status.code(), Some(4), "{name}: {}", show(&four));
+        assert_restored(&p, &before, &format!("after {name} runs"));
+    }
+}
