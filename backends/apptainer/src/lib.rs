@@ -112,6 +112,15 @@ impl Backend for Apptainer {
         d
     }
 
+    /// The plan's checks are packaging checks (the recipe exists, room for the archive); a `run`
+    /// (a replay) happens where those files are not, and checks its own needs.
+    fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
+        if req.action != Action::Package {
+            return Ok(());
+        }
+        kerblam_backend_api::preflight::check_all(&req.plan, &req.paths)
+    }
+
     fn execute(
         &self,
         req: &ExecuteRequest,

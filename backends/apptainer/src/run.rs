@@ -47,7 +47,7 @@ pub fn run(
     let image = image_path(req)?;
     if !image.is_file() {
         return Err(ErrorMessage::invalid_input(format!(
-            "the image {} does not exist; build it first with `kerblam package --backend apptainer`",
+            "the image {} does not exist; build it with `kerblam package --backend apptainer`, or copy the .sif there",
             image.display()
         )));
     }

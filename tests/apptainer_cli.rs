@@ -1,0 +1,109 @@
+//! `kerblam package --backend apptainer` and `kerblam replay --backend apptainer` through the real
+//! plugin library, with a recording stand-in for the `apptainer` executable on `PATH`: Apptainer
+//! cannot be installed on these machines (it is not packaged for this Debian).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kerblam_backend_api::host::testing;
+use support::project::{TestProject, show};
+
+fn plugin_dir() -> PathBuf {
+    testing::build_workspace_packages(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+        &["kerblam-backend-apptainer"],
+    )
+    .expect("cargo build of the apptainer plugin")
+}
+
+/// A stand-in `apptainer` in `dir/bin` that records its argv in `dir/argv` and writes a dummy SIF.
+fn stand_in(dir: &Path) -> PathBuf {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = format!(
+        "#!/bin/sh\n# Stand-in for apptainer, which cannot be installed here.\nprintf '%s\\n' \"$@\" > '{}'\nfor a in \"$@\"; do dest=\"$def\"; def=\"$a\"; done\n[ \"$1\" = build ] && printf 'SIF stand-in' > \"$dest\"\necho \"stand-in apptainer $1\"\n",
+        dir.join("argv").display()
+    );
+    let p = bin.join("apptainer");
+    std::fs::write(&p, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    bin
+}
+
+fn with_env(mut c: Command, plugins: &Path, bin: &Path) -> Command {
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    c.env("KERBLAM_BACKEND_PATH", plugins).env("PATH", path);
+    c
+}
+
+#[test]
+fn package_and_replay_through_the_apptainer_plugin_with_a_recording_stand_in() {
+    let plugins = plugin_dir();
+    let p = TestProject::example("process");
+    let rec = tempfile::tempdir().unwrap();
+    let bin = stand_in(rec.path());
+    let out = with_env(
+        p.command(&["package", "process", "--backend", "apptainer"]),
+        &plugins,
+        &bin,
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        show(&out).contains("stand-in apptainer build"),
+        "the build output streams: {}",
+        show(&out)
+    );
+    assert_eq!(
+        std::fs::read(p.path("process.sif")).unwrap(),
+        b"SIF stand-in"
+    );
+    assert!(p.exists("process.kerblam.tar"));
+    let argv = std::fs::read_to_string(rec.path().join("argv")).unwrap();
+    let argv: Vec<&str> = argv.lines().collect();
+    assert_eq!(argv[0], "build");
+    assert!(
+        argv[argv.len() - 2].contains("process.sif.tmp-"),
+        "{argv:?}"
+    );
+    assert!(argv[argv.len() - 1].ends_with("process.def"), "{argv:?}");
+
+    // Replay elsewhere, with the SIF copied next to the data: apptainer run binds the data dirs.
+    let dest = tempfile::tempdir().unwrap();
+    std::fs::copy(p.path("process.sif"), dest.path().join("process.sif")).unwrap();
+    let archive = p.path("process.kerblam.tar");
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kerblam"));
+    c.arg("replay")
+        .arg(&archive)
+        .arg(dest.path())
+        .args(["--", "extra arg"]);
+    let out = with_env(c, &plugins, &bin).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let argv = std::fs::read_to_string(rec.path().join("argv")).unwrap();
+    let d = dest.path().display();
+    assert!(argv.starts_with("run\n"), "{argv}");
+    assert!(
+        argv.contains(&format!("--bind\n{d}/data/in:/data/in\n")),
+        "{argv}"
+    );
+    assert!(
+        argv.contains(&format!("--bind\n{d}/data/out:/data/out\n")),
+        "{argv}"
+    );
+    assert!(
+        argv.ends_with(&format!("{d}/process.sif\nextra arg\n")),
+        "{argv}"
+    );
+    assert_eq!(
+        std::fs::read(dest.path().join("data/in/precious.txt")).unwrap(),
+        std::fs::read(p.path("data/in/precious.txt")).unwrap()
+    );
+}
