@@ -346,3 +346,119 @@ fn preflight_fails_on_a_too_small_destination_before_any_work() {
         "something was written"
     );
 }
+
+fn plugin_dir(package: &str) -> std::path::PathBuf {
+    kerblam_backend_api::host::testing::build_workspace_packages(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
+        &[package],
+    )
+    .expect("cargo build of the plugin")
+}
+
+#[test]
+fn tarball_freeze_unpacks_and_activates_anywhere() {
+    let tar_ok = Command::new("tar")
+        .arg("--zstd")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !tar_ok {
+        eprintln!("skipped: needs GNU tar with --zstd");
+        return;
+    }
+    let plugins = plugin_dir("kerblam-backend-tarball");
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let dest = t.path().join("dist");
+    std::fs::create_dir(&dest).unwrap();
+    for generic in [false, true] {
+        let mut args = vec![
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "-n",
+            "Stack",
+            "--backend",
+            "tarball",
+            "-d",
+            dest.to_str().unwrap(),
+            "--backend-path",
+            plugins.to_str().unwrap(),
+            "--force",
+        ];
+        if generic {
+            args.push("-g");
+        }
+        let out = kerblam(&args, &s.env, t.path());
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        let tarball = dest.join("Stack-2023-11-14.tar.zst");
+        assert!(tarball.is_file(), "{}", text(&out.stdout));
+        let unpacked = t.path().join(format!("unpacked-{generic}"));
+        std::fs::create_dir(&unpacked).unwrap();
+        let out = Command::new("tar")
+            .args([
+                "--zstd",
+                "-xf",
+                tarball.to_str().unwrap(),
+                "-C",
+                unpacked.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        // Excluded files are not in the tarball.
+        let rel = s.prefix.strip_prefix("/").unwrap();
+        assert!(
+            unpacked
+                .join(rel)
+                .join("compat/linux/x86_64/bin/compat-tool")
+                .is_file()
+        );
+        assert!(
+            !unpacked
+                .join(rel)
+                .join("compat/linux/x86_64/var/cache/big.bin")
+                .exists()
+        );
+        assert!(!unpacked.join(rel).join("init/.cvmfscatalog").exists());
+    }
+    // Only the unpacked copies may be used from here on.
+    std::fs::rename(t.path().join("eessi"), t.path().join("gone")).unwrap();
+    for generic in [false, true] {
+        let unpacked = t.path().join(format!("unpacked-{generic}"));
+        let target = if generic {
+            "x86_64/generic"
+        } else {
+            "x86_64/intel/haswell"
+        };
+        let out = Command::new("/bin/bash")
+            .arg("-c")
+            .arg(format!(
+                "source {}/kerblam-freeze/activate.sh && gmx && hello",
+                unpacked.display()
+            ))
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(
+            stdout.contains(&format!(
+                "gmx from GROMACS/2020.4-foss-2020a built for {target}"
+            )),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("hello from hello/1.0 built for {target}")),
+            "{stdout}"
+        );
+    }
+}
