@@ -216,3 +216,22 @@ fn no_remote_files_is_fine() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no remote files"));
 }
+
+#[test]
+fn fetch_first_restores_a_profile_left_swapped() {
+    // A killed `kerblam run --profile` left the test file standing in for the remote one: without
+    // recovery, fetch would take it for the downloaded file.
+    let port = server();
+    let p = project(&[(&format!("http://127.0.0.1:{port}/ok.txt"), "remote.txt")]);
+    p.write("data/in/remote.txt", "test data\n");
+    p.write(
+        "data/in/.kerblam-profile.lock",
+        r#"{"format": "kerblam.profile-journal/v1", "profile": "test", "pid": 999999999,
+  "entries": [{"original": "remote.txt", "target": "test_remote.txt", "stash": null}]}"#,
+    );
+    let o = p.kerblam(&["data", "fetch"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(p.read("data/in/test_remote.txt"), "test data\n");
+    assert_eq!(p.read("data/in/remote.txt"), OK_BODY);
+    assert!(!p.exists("data/in/.kerblam-profile.lock"));
+}

@@ -38,6 +38,8 @@ pub fn run(global: &GlobalArgs, args: DataArgs) -> miette::Result<u8> {
 fn fetch_all(global: &GlobalArgs, args: FetchArgs) -> miette::Result<u8> {
     signals::install()?;
     let project = load_project(global, args.allow_unknown)?;
+    // Files left swapped by a killed profile run would look present (or be fetched over).
+    crate::profile::recover(&project)?;
     let inventory = kerblam_compiler::discover::data(&project)?;
     if let Some(target) = project.manifest.data.remote.get("_") {
         output::info(format!(
