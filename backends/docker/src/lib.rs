@@ -19,7 +19,7 @@ impl Backend for Docker {
     }
 
     fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
-        plugin::preflight(req)
+        plugin::preflight(&Engine::docker(), req)
     }
 
     fn execute(

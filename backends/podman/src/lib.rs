@@ -19,7 +19,7 @@ impl Backend for Podman {
     }
 
     fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
-        plugin::preflight(req)
+        plugin::preflight(&Engine::podman(), req)
     }
 
     fn execute(

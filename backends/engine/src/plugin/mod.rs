@@ -18,7 +18,7 @@ mod pipe;
 mod progress;
 mod run;
 
-use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};
+use kerblam_backend_api::plan::{ArtifactKind as A, Preflight, SourceKind};
 use kerblam_backend_api::{
     Action, BaseKind as B, Capabilities, ErrorMessage, ExecuteRequest, ExecuteResult, Host,
     LayerSourceKind as L, PreflightKind as P,
@@ -51,11 +51,23 @@ pub fn capabilities(flavor: Flavor) -> Capabilities {
 
 /// The plan's preflight checks, for `package` only: a `run` (a replay) happens where the project's
 /// recipe files are not, and checks the engine itself before it starts.
-pub fn preflight(req: &ExecuteRequest) -> Result<(), ErrorMessage> {
-    match req.action {
-        Action::Package => kerblam_backend_api::preflight::check_all(&req.plan, &req.paths),
-        Action::Run => Ok(()),
+///
+/// A `tool` check naming this engine is answered by the engine itself (`KERBLAM_DOCKER` /
+/// `KERBLAM_PODMAN` may name another program than the one on `PATH`): is it installed and running?
+/// Its error says which program was tried and how to install or start it.
+pub fn preflight(engine: &Engine, req: &ExecuteRequest) -> Result<(), ErrorMessage> {
+    if req.action != Action::Package {
+        return Ok(());
     }
+    let (mine, others): (Vec<_>, Vec<_>) = req.plan.preflight.iter().cloned().partition(
+        |c| matches!(c, Preflight::Tool { names } if names.iter().any(|n| n == engine.name())),
+    );
+    if !mine.is_empty() {
+        engine.check_available().map_err(errors::engine)?;
+    }
+    let mut plan = req.plan.clone();
+    plan.preflight = others;
+    kerblam_backend_api::preflight::check_all(&plan, &req.paths)
 }
 
 /// Carries out `req` with `engine`.
