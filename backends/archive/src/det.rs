@@ -26,6 +26,10 @@ use crate::error::{Error, ErrorKind, Result};
 /// must be cheap; the CLI and plugins map it onto an indicatif bar.
 pub type Progress<'a> = Option<&'a dyn Fn(u64, u64)>;
 
+/// A cancel callback: returning true stops the work at the next buffer with
+/// [`Error::cancelled`] (e.g. a plugin host's `is_cancelled`).
+pub type Cancel<'a> = Option<&'a dyn Fn() -> bool>;
+
 /// The buffer used when streaming files.
 pub(crate) const CHUNK: usize = 1 << 20;
 
@@ -89,6 +93,7 @@ pub struct DetTar<'p, W: Write> {
     bytes_done: u64,
     files_done: u64,
     out_name: String,
+    cancel: Cancel<'p>,
 }
 
 impl<'p, W: Write> DetTar<'p, W> {
@@ -104,6 +109,20 @@ impl<'p, W: Write> DetTar<'p, W> {
             bytes_done: 0,
             files_done: 0,
             out_name: "the tar stream".into(),
+            cancel: None,
+        }
+    }
+
+    /// Checks `cancel` before each entry and each buffer from now on.
+    pub fn with_cancel(mut self, cancel: Cancel<'p>) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    fn check_cancel(&self) -> Result<()> {
+        match self.cancel {
+            Some(c) if c() => Err(Error::cancelled()),
+            _ => Ok(()),
         }
     }
 
@@ -165,6 +184,7 @@ impl<'p, W: Write> DetTar<'p, W> {
     }
 
     fn append_file_impl(&mut self, name: &str, path: &Path, mode: Option<u32>) -> Result<Appended> {
+        self.check_cancel()?;
         // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
         let file = std::fs::OpenOptions::new()
             .read(true)
@@ -190,6 +210,7 @@ impl<'p, W: Write> DetTar<'p, W> {
             read: 0,
             hasher: Sha256::new(),
             progress: self.progress,
+            cancel: self.cancel,
             base: (self.bytes_done, self.files_done),
         };
         let res = self.builder.append_data(
@@ -385,11 +406,15 @@ struct Guarded<'p, 'a> {
     read: u64,
     hasher: Sha256,
     progress: Progress<'p>,
+    cancel: Cancel<'p>,
     base: (u64, u64),
 }
 
 impl Read for Guarded<'_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.cancel.is_some_and(|c| c()) {
+            return Err(Error::cancelled().into_io());
+        }
         if self.read == self.expected {
             let mut probe = [0u8; 1];
             let extra = self

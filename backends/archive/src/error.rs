@@ -25,6 +25,7 @@ pub struct Error {
     kind: ErrorKind,
     message: String,
     source: Option<io::Error>,
+    cancelled: bool,
 }
 
 impl Error {
@@ -34,15 +35,37 @@ impl Error {
             kind,
             message: message.into(),
             source: None,
+            cancelled: false,
         }
+    }
+
+    /// The error returned when a cancel callback asked to stop (kind [`ErrorKind::Io`]).
+    pub fn cancelled() -> Self {
+        Error {
+            cancelled: true,
+            ..Error::new(ErrorKind::Io, "cancelled")
+        }
+    }
+
+    /// True when the work stopped because a cancel callback said so; nothing partial was kept.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+    }
+
+    /// A copy of an error of this crate recovered from an `io::Error`, with a new message.
+    pub(crate) fn recovered(inner: &Error, message: String) -> Self {
+        if inner.cancelled {
+            return Error::cancelled();
+        }
+        Error::new(inner.kind, message)
     }
 
     /// An I/O error about `path`, doing `what` (e.g. "reading").
     pub fn io(what: &str, path: &Path, source: io::Error) -> Self {
         // Errors we raise ourselves through an io::Error (size changes, limits) keep their kind.
         if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-            return Error::new(
-                inner.kind,
+            return Error::recovered(
+                inner,
                 format!("{} while {what} {}", inner.message, path.display()),
             );
         }
@@ -54,6 +77,7 @@ impl Error {
             kind: ErrorKind::Io,
             message: format!("error {what} {}: {source}{hint}", path.display()),
             source: Some(source),
+            cancelled: false,
         }
     }
 
@@ -61,7 +85,7 @@ impl Error {
     /// crate carried inside `source` with their kind and message.
     pub(crate) fn io_context(context: String, source: io::Error) -> Self {
         if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
-            return Error::new(inner.kind, inner.message.clone());
+            return Error::recovered(inner, inner.message.clone());
         }
         let hint = match source.raw_os_error() {
             Some(28) => " (no space left on device)",
@@ -71,6 +95,7 @@ impl Error {
             kind: ErrorKind::Io,
             message: format!("{context}: {source}{hint}"),
             source: Some(source),
+            cancelled: false,
         }
     }
 

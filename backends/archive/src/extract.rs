@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::det::{CHUNK, Progress};
+use crate::det::{CHUNK, Cancel, Progress};
 use crate::error::{Error, ErrorKind, Result};
 use crate::hashio::HashReader;
 use crate::member;
@@ -76,11 +76,26 @@ impl ReplayArchive {
         opts: &ExtractOptions,
         progress: Progress<'_>,
     ) -> Result<ExtractReport> {
+        self.extract_data_cancellable(dest, opts, progress, None)
+    }
+
+    /// [`ReplayArchive::extract_data`], stopping with [`Error::cancelled`] when `cancel` returns true
+    /// (checked every entry and buffer while unpacking; the final moves are not interrupted). The
+    /// destination is left as found.
+    pub fn extract_data_cancellable(
+        &self,
+        dest: &Path,
+        opts: &ExtractOptions,
+        progress: Progress<'_>,
+        cancel: Cancel<'_>,
+    ) -> Result<ExtractReport> {
         let created = create_dest(dest)?;
         let result = (|| {
             let dest = fs::canonicalize(dest).map_err(|e| Error::io("resolving", dest, e))?;
             let staging = unique_dir(&dest, "")?;
-            let res = self.stage_and_commit(&dest, &staging, opts, progress);
+            let res = self
+                .stage(&staging, &opts.limits, progress, cancel)
+                .and_then(|staged| commit(&dest, &staging, &staged, opts.force));
             remove_staging(&staging);
             res
         })();
@@ -92,24 +107,15 @@ impl ReplayArchive {
         result
     }
 
-    fn stage_and_commit(
-        &self,
-        dest: &Path,
-        staging: &Path,
-        opts: &ExtractOptions,
-        progress: Progress<'_>,
-    ) -> Result<ExtractReport> {
-        let staged = self.stage(staging, &opts.limits, progress)?;
-        commit(dest, staging, &staged, opts.force)
-    }
-
     /// Unpacks and verifies the data into `staging`.
     fn stage(
         &self,
         staging: &Path,
         limits: &Limits,
         progress: Progress<'_>,
+        cancel: Cancel<'_>,
     ) -> Result<Vec<Staged>> {
+        let cancelled = || cancel.is_some_and(|c| c());
         let shown = self.path.display().to_string();
         let (mname, v1) = match self.layout {
             Layout::V2 => (member::DATA_ZST, false),
@@ -144,6 +150,9 @@ impl ReplayArchive {
         let input = self.dirs.input.clone();
         let entries = archive.entries().map_err(|e| bad_io(&what, e))?;
         for (i, entry) in entries.enumerate() {
+            if cancelled() {
+                return Err(Error::cancelled());
+            }
             let mut entry = entry.map_err(|e| bad_io(&what, e))?;
             if i as u64 >= limits.max_entries {
                 return Err(Error::invalid(format!(
@@ -236,6 +245,9 @@ impl ReplayArchive {
             let mut buf = vec![0u8; CHUNK.min(size.max(1) as usize)];
             let mut got = 0u64;
             loop {
+                if cancelled() {
+                    return Err(Error::cancelled());
+                }
                 let n = match entry.read(&mut buf) {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -360,7 +372,7 @@ fn check_tree(
 
 fn bad_io(what: &str, e: io::Error) -> Error {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<Error>()) {
-        return Error::new(inner.kind(), inner.message().to_string());
+        return Error::recovered(inner, inner.message().to_string());
     }
     let truncated = e.kind() == io::ErrorKind::UnexpectedEof;
     Error::invalid(format!(

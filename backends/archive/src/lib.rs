@@ -80,7 +80,9 @@ pub use context::{
     ContextSummary, ExtraEntry, ExtraSource, WrittenContext, write_build_context,
     write_build_context_file,
 };
-pub use det::{Appended, DetTar, Progress, TarOptions, hex, normalise_mode, source_date_epoch};
+pub use det::{
+    Appended, Cancel, DetTar, Progress, TarOptions, hex, normalise_mode, source_date_epoch,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{ExtractOptions, ExtractReport, Limits};
 pub use gzip::GzWriter;

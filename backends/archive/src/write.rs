@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::AtomicFile;
-use crate::det::{CHUNK, DetTar, Progress, TarOptions, hex};
+use crate::det::{CHUNK, Cancel, DetTar, Progress, TarOptions, hex};
 use crate::error::{Error, Result};
 use crate::hashio::HashWriter;
 use crate::paths::{is_under, safe_relative};
@@ -159,6 +159,18 @@ impl ReplayWriter {
         files: &[S],
         progress: Progress<'_>,
     ) -> Result<()> {
+        self.add_data_cancellable(root, files, progress, None)
+    }
+
+    /// [`ReplayWriter::add_data`], stopping with [`Error::cancelled`] as soon as `cancel` returns
+    /// true (checked every buffer). Drop the writer afterwards: the temporary file goes with it.
+    pub fn add_data_cancellable<S: AsRef<str>>(
+        &mut self,
+        root: &Path,
+        files: &[S],
+        progress: Progress<'_>,
+        cancel: Cancel<'_>,
+    ) -> Result<()> {
         if self.stage != Stage::Data {
             return Err(Error::input(
                 "replay archive: add_data must be called once, before add_image",
@@ -216,6 +228,7 @@ impl ReplayWriter {
                     let enc = BufWriter::with_capacity(CHUNK, enc);
                     let mut inner = DetTar::new(enc, tar_opts)
                         .with_progress(progress)
+                        .with_cancel(cancel)
                         .with_output_name(inner_name.clone());
                     let entries = write_files(&mut inner, list)?;
                     let counts = inner.counts();
@@ -231,6 +244,7 @@ impl ReplayWriter {
                     let enc = crate::gzip::GzWriter::new(hw, threads.max(1));
                     let mut inner = DetTar::new(enc, tar_opts)
                         .with_progress(progress)
+                        .with_cancel(cancel)
                         .with_output_name(inner_name.clone());
                     let entries = write_files(&mut inner, list)?;
                     let counts = inner.counts();

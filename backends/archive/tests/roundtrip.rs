@@ -748,3 +748,47 @@ fn trees_and_context_files_are_written_deterministically() {
         "no temporary left"
     );
 }
+
+#[test]
+fn cancelling_stops_writing_and_extracting_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("project");
+    let files = project(&root);
+    let out = t.path().join("p.kerblam.tar");
+    let seen = Cell::new(0u64);
+    let progress = |b: u64, _: u64| seen.set(b);
+    // Cancel once some bytes went through: mid-way through the big file.
+    let cancel = || seen.get() > 1_000_000;
+    let mut w = ReplayWriter::create(&out, contents(b"{}"), opts(ReplayFormat::V2, 0)).unwrap();
+    let e = w
+        .add_data_cancellable(&root, &files, Some(&progress), Some(&cancel))
+        .unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
+    assert!(
+        seen.get() < 3_000_000,
+        "stopped early, at {} bytes",
+        seen.get()
+    );
+    drop(w);
+    assert_eq!(
+        fs::read_dir(t.path()).unwrap().count(),
+        1,
+        "the temporary archive is gone"
+    );
+
+    write_v2(&root, &out, &files, opts(ReplayFormat::V2, 0), None);
+    let a = ReplayArchive::open(&out).unwrap();
+    let dest = t.path().join("dest");
+    fs::create_dir(&dest).unwrap();
+    let before = snapshot(t.path());
+    let calls = Cell::new(0);
+    let cancel = || {
+        calls.set(calls.get() + 1);
+        calls.get() > 2
+    };
+    let e = a
+        .extract_data_cancellable(&dest, &ExtractOptions::default(), None, Some(&cancel))
+        .unwrap_err();
+    assert!(e.is_cancelled(), "{e}");
+    assert_eq!(snapshot(t.path()), before, "dest left as found");
+}
