@@ -164,8 +164,14 @@ pub fn copy_tree(src: &Path, exclude: &[String], dest: &Path) -> Result<(), Stri
             } else if m.is_dir() {
                 stack.push((p, to));
             } else if m.is_file() {
-                std::fs::copy(&p, &to)
-                    .map_err(|e| format!("cannot copy {} to {}: {e}", p.display(), to.display()))?;
+                // A hard link costs no space for multi-gigabyte trees; nothing ever writes through
+                // it (every later write first removes the path). Across filesystems, copy.
+                let _ = std::fs::remove_file(&to);
+                if std::fs::hard_link(&p, &to).is_err() {
+                    std::fs::copy(&p, &to).map_err(|e| {
+                        format!("cannot copy {} to {}: {e}", p.display(), to.display())
+                    })?;
+                }
             }
         }
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode & 0o7777))

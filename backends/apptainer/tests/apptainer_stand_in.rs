@@ -34,6 +34,10 @@ build)
     sed -n '/^%files/,/^%/p' "$def" | grep '^    /' | while read -r src dst; do
         [ -e "$src" ] && echo "present $src $dst" || echo "MISSING $src $dst"
     done > "$rec/staged"
+    # what each staged directory holds, as apptainer would copy it
+    sed -n '/^%files/,/^%/p' "$def" | grep '^    /' | while read -r src dst; do
+        [ -d "$src" ] && (cd "$src" && find . | sort | sed "s|^|$dst |")
+    done > "$rec/trees"
     echo "INFO:    Starting build..."
     if [ {fail} = 1 ]; then
         printf 'partial' > "$dest"
@@ -283,4 +287,62 @@ fn run_takes_a_sif_image_archive_but_not_a_replay_archive() {
     let res = execute_with(&req, &Host::none(), &common::settings(Some(app), 0, &work)).unwrap();
     assert!(!lines(&work.join("record/argv")).contains(&"--net".to_string()));
     assert!(res.notes.is_empty());
+}
+
+#[test]
+fn freeze_trees_are_staged_without_their_excludes_for_apptainer_build() {
+    use kerblam_compiler::freeze::{self, FreezeOptions, compile_freeze, spec_from_env, synthetic};
+    use kerblam_compiler::{CheckOptions, SourceFile};
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    let app = stand_in(&work, false);
+    let s = synthetic::create(&t.path().join("host"), false);
+    let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
+    spec.destination = Some(work.join("dist").to_string_lossy().into());
+    spec.test = Some("gmx".into());
+    std::fs::create_dir_all(work.join("dist")).unwrap();
+    let source = SourceFile::new("freeze.toml", spec.to_toml());
+    let (spec, _) = freeze::parse(source.clone(), CheckOptions::default()).unwrap();
+    let opts = FreezeOptions {
+        epoch: 1_700_000_000,
+        base_dir: t.path().to_path_buf(),
+        temp_dir: work.join("tmp"),
+        manifest: "freeze.toml".into(),
+    };
+    let plan = compile_freeze(&spec, &source, &opts).unwrap();
+    let req = common::request(
+        Action::Package,
+        plan,
+        t.path(),
+        &work.join("tmp"),
+        Path::new("/k"),
+    );
+    let res = execute_with(&req, &Host::none(), &common::settings(Some(app), 0, &work)).unwrap();
+    assert_eq!(res.artifacts.len(), 1);
+    let def = std::fs::read_to_string(work.join("record/def")).unwrap();
+    assert!(def.contains("Bootstrap: docker\nFrom: "), "{def}");
+    assert!(def.contains("\n%test\n"), "{def}");
+    let trees = std::fs::read_to_string(work.join("record/trees")).unwrap();
+    let compat = s.prefix.join("compat/linux/x86_64");
+    let c = compat.display();
+    assert!(
+        trees.contains(&format!("{c} ./var/lib/keep.txt\n")),
+        "{trees}"
+    );
+    assert!(
+        trees.contains(&format!("{c} ./bin/compat-tool\n")),
+        "{trees}"
+    );
+    for excluded in [
+        "./var/cache",
+        "./var/db",
+        "./var/tmp",
+        "./var/log/emerge.log",
+        "./.cvmfscatalog",
+    ] {
+        assert!(
+            !trees.contains(&format!("{c} {excluded}\n")),
+            "{excluded} was staged:\n{trees}"
+        );
+    }
 }
