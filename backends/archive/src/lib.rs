@@ -61,6 +61,8 @@
 //! moves the files into place, refusing to replace different existing files unless `force`. On any
 //! failure the staging directory is removed and the destination is left as it was found.
 
+#![warn(missing_docs)]
+
 mod atomic;
 mod context;
 mod det;
