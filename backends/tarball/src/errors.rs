@@ -8,6 +8,9 @@ use kerblam_backend_api::ErrorMessage;
 /// An archive error as an error message: bad input stays "invalid input", the rest is a backend
 /// failure; each gets a help line when there is an obvious fix.
 pub fn archive(e: Error) -> ErrorMessage {
+    if e.is_cancelled() {
+        return ErrorMessage::cancelled();
+    }
     let msg = e.message().to_string();
     match e.kind() {
         ErrorKind::InvalidInput | ErrorKind::InvalidArchive => ErrorMessage::invalid_input(msg),

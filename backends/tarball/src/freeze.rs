@@ -175,11 +175,14 @@ fn write_tarball(
         .map(|n| n.get() as u32)
         .unwrap_or(1);
     let io_err = |e| errors::io("compressing", path, e);
+    let cancel = || host.is_cancelled();
     let writer = match codec {
         Codec::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(writer, 3).map_err(io_err)?;
             enc.multithread(threads).map_err(io_err)?;
-            let mut t = DetTar::new(enc, tar).with_progress(Some(&callback));
+            let mut t = DetTar::new(enc, tar)
+                .with_progress(Some(&callback))
+                .with_cancel(Some(&cancel));
             let counts = layers(&mut t, req, host)?;
             reporter.done(counts.0, counts.1);
             t.finish()
@@ -188,8 +191,9 @@ fn write_tarball(
                 .map_err(io_err)?
         }
         Codec::Gzip => {
-            let mut t =
-                DetTar::new(GzWriter::new(writer, threads), tar).with_progress(Some(&callback));
+            let mut t = DetTar::new(GzWriter::new(writer, threads), tar)
+                .with_progress(Some(&callback))
+                .with_cancel(Some(&cancel));
             let counts = layers(&mut t, req, host)?;
             reporter.done(counts.0, counts.1);
             t.finish()

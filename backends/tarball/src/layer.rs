@@ -97,6 +97,7 @@ pub fn build(
     compression: Compression,
     tar: TarOptions,
     reporter: &Reporter<'_>,
+    cancel: &dyn Fn() -> bool,
 ) -> Result<Blob, ErrorMessage> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let path = temp_dir.join(format!("kerblam-oci-layer-{}-{n}.tmp", std::process::id()));
@@ -122,13 +123,15 @@ pub fn build(
     let (outer, files, diff_id) = match compression {
         Compression::Gzip => {
             let enc = GzWriter::new(outer, threads);
-            let (enc, files, diff) = write_items(HashWriter::new(enc), items, tar, &callback)?;
+            let (enc, files, diff) =
+                write_items(HashWriter::new(enc), items, tar, &callback, cancel)?;
             (enc.finish().map_err(io_err)?, files, diff)
         }
         Compression::Zstd => {
             let mut enc = zstd::stream::write::Encoder::new(outer, 3).map_err(io_err)?;
             enc.multithread(threads).map_err(io_err)?;
-            let (enc, files, diff) = write_items(HashWriter::new(enc), items, tar, &callback)?;
+            let (enc, files, diff) =
+                write_items(HashWriter::new(enc), items, tar, &callback, cancel)?;
             (enc.finish().map_err(io_err)?, files, diff)
         }
     };
@@ -147,8 +150,11 @@ fn write_items<W: Write>(
     items: &[Item<'_>],
     tar: TarOptions,
     progress: &dyn Fn(u64, u64),
+    cancel: &dyn Fn() -> bool,
 ) -> Result<(W, u64, [u8; 32]), ErrorMessage> {
-    let mut t = DetTar::new(out, tar).with_progress(Some(progress));
+    let mut t = DetTar::new(out, tar)
+        .with_progress(Some(progress))
+        .with_cancel(Some(cancel));
     for item in items {
         match item {
             Item::File {

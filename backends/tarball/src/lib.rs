@@ -13,6 +13,9 @@
 //! - the replay archive, through `kerblam-archive`'s `ReplayWriter` (the one implementation the
 //!   engine backends use too).
 //!
+//! For a freeze plan ([`freeze`]) it writes the compressed tarball of the frozen trees, an
+//! `activate.sh` and the metadata JSON (and an OCI archive when the plan asks for one).
+//!
 //! Before any of that, [`room`] refuses a destination that is not writable or lacks room, and
 //! refuses to replace existing artifacts without `force`. Progress goes to the host's progress
 //! callback ([`progress`]).

@@ -313,11 +313,12 @@ pub fn write(
     let compression = compression(req.options.format.as_deref());
     let base = base_path(req).map(|p| base_archive::open(&p)).transpose()?;
     let temp_dir = Path::new(&req.paths.temp_dir);
+    let cancel = || host.is_cancelled();
     let mut blobs: Vec<(String, Blob)> = Vec::new();
     for (what, items) in layer_items(req)? {
         host.check_cancelled()?;
         let reporter = Reporter::new(host, format!("OCI layer {}", blobs.len() + 1), 0);
-        let blob = layer::build(&items, temp_dir, compression, tar, &reporter)?;
+        let blob = layer::build(&items, temp_dir, compression, tar, &reporter, &cancel)?;
         reporter.done(blob.size, blob.files);
         blobs.push((what, blob));
     }
@@ -406,7 +407,9 @@ pub fn write(
     let reporter = Reporter::new(host, format!("writing {name}"), total);
     let callback = reporter.callback();
     let (file, writer) = Pending::create(final_path, req.options.force)?;
-    let mut t = DetTar::new(writer, tar).with_progress(Some(&callback));
+    let mut t = DetTar::new(writer, tar)
+        .with_progress(Some(&callback))
+        .with_cancel(Some(&cancel));
     let mut base_file = match &base {
         Some(b) => {
             Some(std::fs::File::open(&b.path).map_err(|e| errors::io("opening", &b.path, e))?)

@@ -60,8 +60,9 @@ pub fn finish(
     let total: u64 = pipe.precious.iter().map(|f| f.size).sum();
     let reporter = Reporter::new(host, "archiving precious data", total);
     let callback = reporter.callback();
+    let cancel = || host.is_cancelled();
     writer
-        .add_data(root, &files, Some(&callback))
+        .add_data_cancellable(root, &files, Some(&callback), Some(&cancel))
         .map_err(errors::archive)?;
     host.check_cancelled()?;
     let signature = if req.options.sign {

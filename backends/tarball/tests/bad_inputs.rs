@@ -357,3 +357,23 @@ fn a_precious_file_that_vanished_leaves_no_context_archive_behind() {
     // The context and OCI archives were complete, but are not committed without the replay archive.
     assert!(listing(&s.out).is_empty(), "{:?}", listing(&s.out));
 }
+
+#[test]
+fn cancelling_midway_leaves_nothing_behind() {
+    // Cancel at the first, second, ... progress report: each stage stops and cleans up.
+    for after in [1, 2, 3, 5, 8] {
+        let s = setup();
+        let req = request(plan(&s.root, "p", true), &s.root, &s.out, &s.kerblam);
+        match execute_cancelling(&req, after) {
+            Err(CallError::Failed { error, .. }) => {
+                assert_eq!(error.kind, ErrorKind::Cancelled, "after {after}: {error}")
+            }
+            other => panic!("after {after}: expected a cancellation, got {other:?}"),
+        }
+        assert!(
+            listing(&s.out).is_empty(),
+            "after {after}: {:?}",
+            listing(&s.out)
+        );
+    }
+}

@@ -178,3 +178,27 @@ pub fn tar_member(path: &Path, name: &str) -> Vec<u8> {
     }
     panic!("{} has no member {name}", path.display())
 }
+
+/// Host callbacks that ask to cancel once `after` progress reports have arrived.
+pub struct CancelAfter {
+    pub after: usize,
+    pub seen: Mutex<usize>,
+}
+
+impl HostCallbacks for CancelAfter {
+    fn progress(&self, _done: u64, _total: u64, _what: &str) {
+        *self.seen.lock().unwrap() += 1;
+    }
+    fn is_cancelled(&self) -> bool {
+        *self.seen.lock().unwrap() >= self.after
+    }
+}
+
+/// Executes `req` with a host that cancels after `after` progress reports.
+pub fn execute_cancelling(req: &ExecuteRequest, after: usize) -> Result<ExecuteResult, CallError> {
+    let host = Arc::new(CancelAfter {
+        after,
+        seen: Mutex::new(0),
+    });
+    plugin().execute(req, host, None)
+}
