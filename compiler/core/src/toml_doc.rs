@@ -73,32 +73,49 @@ impl TomlDoc {
     }
 }
 
+/// A TOML value that JSON cannot represent, which [`TomlDoc::to_json`] turned into a string.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LossyValue {
+    /// Where it is.
+    pub path: Vec<Seg>,
+    /// Its span.
+    pub span: Option<Range<usize>>,
+    /// What it is: "a TOML datetime" or "a non-finite float".
+    pub what: &'static str,
+}
+
 impl TomlDoc {
-    /// Every datetime value of the document, with its path and span. JSON has no datetime type, so
-    /// [`TomlDoc::to_json`] turns them into strings; callers whose schema has no datetime field use
-    /// this to reject them (a datetime is not a string to Kerblam! 1.x either).
-    pub fn datetimes(&self) -> Vec<(Vec<Seg>, Option<Range<usize>>)> {
+    /// Every value JSON has no type for: datetimes and `nan`/`inf` floats, with their paths and
+    /// spans. [`TomlDoc::to_json`] turns them into strings; callers whose schema has no such field use
+    /// this to reject them (they are not strings to Kerblam! 1.x either).
+    pub fn lossy_values(&self) -> Vec<LossyValue> {
         let mut out = Vec::new();
-        collect_datetimes(Node::Item(self.doc.as_item()), &mut Vec::new(), &mut out);
+        collect_lossy(Node::Item(self.doc.as_item()), &mut Vec::new(), &mut out);
         out
     }
 }
 
-fn collect_datetimes(
-    node: Node<'_>,
-    path: &mut Vec<Seg>,
-    out: &mut Vec<(Vec<Seg>, Option<Range<usize>>)>,
-) {
+fn collect_lossy(node: Node<'_>, path: &mut Vec<Seg>, out: &mut Vec<LossyValue>) {
     let value = match node {
         Node::Item(Item::Value(v)) | Node::Value(v) => Some(v),
         _ => None,
     };
+    let mut push = |span, what| {
+        out.push(LossyValue {
+            path: path.clone(),
+            span,
+            what,
+        })
+    };
     match value {
-        Some(toml_edit::Value::Datetime(d)) => out.push((path.clone(), d.span())),
+        Some(toml_edit::Value::Datetime(d)) => push(d.span(), "a TOML datetime"),
+        Some(toml_edit::Value::Float(f)) if !f.value().is_finite() => {
+            push(f.span(), "a non-finite float")
+        }
         Some(toml_edit::Value::Array(a)) => {
             for (i, v) in a.iter().enumerate() {
                 path.push(Seg::Index(i));
-                collect_datetimes(Node::Value(v), path, out);
+                collect_lossy(Node::Value(v), path, out);
                 path.pop();
             }
         }
@@ -106,13 +123,13 @@ fn collect_datetimes(
             if let Node::Item(Item::ArrayOfTables(a)) = node {
                 for (i, t) in a.iter().enumerate() {
                     path.push(Seg::Index(i));
-                    collect_datetimes(Node::Table(t), path, out);
+                    collect_lossy(Node::Table(t), path, out);
                     path.pop();
                 }
             } else if let Some(t) = node.table_like() {
                 for (k, item) in t.iter() {
                     path.push(Seg::Key(k.to_string()));
-                    collect_datetimes(Node::Item(item), path, out);
+                    collect_lossy(Node::Item(item), path, out);
                     path.pop();
                 }
             }
@@ -164,6 +181,16 @@ impl<'a> Node<'a> {
 }
 
 fn widen(text: &str, span: Range<usize>) -> Range<usize> {
+    let visible_end = text.trim_end().len();
+    if span.is_empty() && span.start >= text.len() && visible_end > 0 {
+        // At the end of the file (e.g. an unclosed `[table` on the last line): an empty span there
+        // has nothing to underline, so point at the last visible character instead.
+        let mut start = visible_end - 1;
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        return start..visible_end;
+    }
     if span.is_empty() && span.end < text.len() {
         let mut end = span.end + 1;
         while end < text.len() && !text.is_char_boundary(end) {

@@ -23,20 +23,22 @@ pub fn check(source: SourceFile, opts: CheckOptions) -> (Option<Manifest>, Vec<F
     let checked = check_toml::<Manifest>(source, opts);
     let mut findings = checked.findings;
     if let Some(doc) = &checked.doc {
-        // No manifest field is a datetime: report them instead of accepting them as strings, and
-        // drop the schema's complaint about the same value (it saw the datetime as a string).
-        for (path, span) in doc.datetimes() {
-            findings.retain(|f| !(f.code == "kerblam::schema" && f.span == span));
+        // No manifest field is a datetime or a float: report them instead of accepting them as the
+        // strings JSON made of them, and drop the schema's complaint about the same value (it saw a
+        // string).
+        for lossy in doc.lossy_values() {
+            findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
             findings.push(
                 Finding::error(
                     &doc.source,
                     "kerblam::schema",
                     format!(
-                        "`{}`: a TOML datetime is not accepted here",
-                        crate::schema_check::dotted(&path)
+                        "`{}`: {} is not accepted here",
+                        crate::schema_check::dotted(&lossy.path),
+                        lossy.what
                     ),
                 )
-                .at(span, "expected a string")
+                .at(lossy.span, "expected a string")
                 .help("quote the value to make it a string"),
             );
         }
@@ -86,6 +88,36 @@ mod tests {
     }
 
     #[test]
+    fn a_nan_or_inf_is_not_a_string() {
+        for v in ["nan", "inf", "-inf", "+nan"] {
+            let f = findings(&format!("[data.paths]\ninput = {v}\n"));
+            assert_eq!(f.len(), 1, "{v}: {f:?}");
+            assert!(
+                f[0].message.contains("non-finite float"),
+                "{}",
+                f[0].message
+            );
+            assert_eq!(f[0].location(), "k.toml:2:9");
+        }
+        // A finite float is a plain type error from the schema.
+        let f = findings("[meta]\nversion = 1.5\n");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(f[0].message.contains("1.5"), "{}", f[0].message);
+    }
+
+    #[test]
+    fn a_syntax_error_at_the_end_of_the_file_is_underlined() {
+        let f = findings("[meta");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].code, "kerblam::toml-syntax");
+        assert_eq!(f[0].span, Some(4..5), "the last character, not the empty end");
+        assert_eq!(f[0].location(), "k.toml:1:5");
+        // Before the end, the character where something was expected is underlined, as before.
+        let f = findings("[meta\n");
+        assert_eq!(f[0].span, Some(5..6), "{f:?}");
+    }
+
+    #[test]
     fn rules_still_run_when_the_schema_finds_errors() {
         let f = findings(
             "[code]\nenv_dir = 3\npipes_dir = \"/abs\"\n[data]\nremote = { \"s3://x\" = \"y\" }\nextra = 1\n",
@@ -101,6 +133,17 @@ mod tests {
             ],
             "{f:?}"
         );
+    }
+
+    #[test]
+    fn a_data_dir_cannot_be_the_project_root() {
+        let f =
+            findings("[data.paths]\ninput = \"in\"\noutput = \"./\"\nintermediate = \"a/..\"\n");
+        let locs: Vec<_> = f.iter().map(|f| f.location()).collect();
+        assert_eq!(locs, ["k.toml:3:10", "k.toml:4:16"], "{f:?}");
+        assert!(f[0].message.contains("project root"), "{}", f[0].message);
+        // Other dirs may be the root (pipes next to kerblam.toml).
+        assert!(findings("[code]\npipes_dir = \".\"\n").is_empty());
     }
 
     #[test]

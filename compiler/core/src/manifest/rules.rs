@@ -45,6 +45,26 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
         &m.data.paths.intermediate,
         "data.paths.intermediate",
     );
+    // A data dir that is the project root itself would make every project file data: the build
+    // context would be empty, and cleaning outputs would delete the project.
+    for (name, value) in [
+        ("input", &m.data.paths.input),
+        ("output", &m.data.paths.output),
+        ("intermediate", &m.data.paths.intermediate),
+    ] {
+        if check_relative(value).is_none() && normalize(value) == "." {
+            let path = vec![key("data"), key("paths"), key(name)];
+            out.push(
+                Finding::error(
+                    src,
+                    "kerblam::bad-path",
+                    format!("data.paths.{name} `{value}` is the project root itself"),
+                )
+                .at(doc.locate(&path), "the project root")
+                .help("use a subdirectory, e.g. \"data/in\", \"data/out\" or \"data\""),
+            );
+        }
+    }
     path_rule(
         &mut out,
         vec![key("code"), key("env_dir")],
