@@ -348,3 +348,147 @@ fn two_packages_of_one_tree_are_byte_identical_with_source_date_epoch() {
         assert_eq!(e.header().uid().unwrap(), 0);
     }
 }
+
+#[test]
+fn docker_kerblam_v1_signed_archive_replays() {
+    let Some(mut s) = Setup::new("docker", "v1") else {
+        return;
+    };
+    for (k, v) in [
+        ("GIT_CONFIG_COUNT", "2"),
+        ("GIT_CONFIG_KEY_0", "user.name"),
+        ("GIT_CONFIG_VALUE_0", "Ada Tester"),
+        ("GIT_CONFIG_KEY_1", "user.email"),
+        ("GIT_CONFIG_VALUE_1", "ada@example.invalid"),
+    ] {
+        s.env.push((k.into(), v.into()));
+    }
+    let run_tag = s.tag("run");
+    let tag = s.tag("pkg");
+    s.ok(&["data", "fetch"]);
+    s.ok(&["run", "process", "--tag", &run_tag]);
+    let ran = files(&s.project.path("data/out"));
+    s.ok(&[
+        "package",
+        "process",
+        "--tag",
+        &tag,
+        "--format",
+        "kerblam-v1",
+        "--sign",
+    ]);
+    let archive = s.project.path("process.kerblam.tar");
+    assert_eq!(
+        archive_members(&archive),
+        ["kerblam.toml", "data.tar.gz", "name", "signature.json"]
+    );
+    let mut a = tar::Archive::new(std::fs::File::open(&archive).unwrap());
+    let sig = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_string_lossy() == "signature.json")
+        .map(|mut e| {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut e, &mut t).unwrap();
+            t
+        })
+        .unwrap();
+    assert!(
+        sig.contains("\"name\":\"Ada Tester\"") && sig.contains("ada@example.invalid"),
+        "{sig}"
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let o = s.replay(&archive, &dest, &[]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("Kerblam! 1.x archive"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
+}
+
+#[test]
+fn docker_pipe_exit_code_and_extra_args_pass_through_run_and_replay() {
+    let Some(mut s) = Setup::new("docker", "args") else {
+        return;
+    };
+    s.project.write(
+        "src/workflows/args.sh",
+        "#!/usr/bin/env bash\n#? Record the arguments, then fail with 7\nmkdir -p data/out\necho \"$@\" > data/out/args.txt\nexit 7\n",
+    );
+    let run_tag = s.tag("run");
+    let tag = s.tag("pkg");
+    let o = s.kerblam(&["run", "args", "--tag", &run_tag, "--", "one", "two"]);
+    assert_eq!(o.status.code(), Some(7), "{}", show(&o));
+    assert_eq!(s.project.read("data/out/args.txt"), "one two\n");
+
+    s.ok(&["package", "args", "--tag", &tag]);
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let archive = s.project.path("args.kerblam.tar");
+    let o = s.kerblam_in(
+        fresh.path(),
+        &[
+            "replay",
+            archive.to_str().unwrap(),
+            dest.to_str().unwrap(),
+            "--network",
+            "host",
+            "--",
+            "three",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(7), "{}", show(&o));
+    assert_eq!(
+        std::fs::read_to_string(dest.join("data/out/args.txt")).unwrap(),
+        "three\n"
+    );
+}
+
+#[test]
+fn docker_ctrl_c_during_package_leaves_no_archive() {
+    let Some(mut s) = Setup::new("docker", "sigint") else {
+        return;
+    };
+    let tag = s.tag("pkg");
+    let before = files(s.project.root())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>();
+    let mut c = s.project.command(&[]);
+    c.arg("--backend-path")
+        .arg(&s.plugins)
+        .args(["package", "process", "--tag", &tag, "--no-build-cache"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // Wait until the build has started, then interrupt.
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        if err.read_line(&mut line).unwrap() == 0 {
+            break;
+        }
+        seen.push_str(&line);
+        if line.contains("building ") {
+            support::project::kill(child.id() as i64, 2);
+            break;
+        }
+    }
+    let rest = std::thread::spawn(move || {
+        let mut t = String::new();
+        let _ = std::io::Read::read_to_string(&mut err, &mut t);
+        t
+    });
+    let status = support::project::wait_timeout(&mut child, std::time::Duration::from_secs(300));
+    let rest = rest.join().unwrap();
+    assert_eq!(status.code(), Some(130), "{seen}{rest}");
+    let after = files(s.project.root())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>();
+    assert_eq!(after, before, "Ctrl-C left files behind:\n{seen}{rest}");
+}

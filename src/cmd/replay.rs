@@ -154,8 +154,14 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if let Some(backend) = &args.backend {
         plan.backend = backend.clone();
     }
+    // A package plan's entrypoint is kerblam's replay script, which hands its arguments to
+    // `kerblam run PIPE --local`; that takes the pipe's extra arguments after `--`.
+    let mut extra = args.extra.clone();
+    if plan.purpose == kerblam_plan::Purpose::Package && !extra.is_empty() {
+        extra.insert(0, "--".to_string());
+    }
     let options = ExecuteOptions {
-        args: args.extra.clone(),
+        args: extra,
         image_archive: (archive.has_image() && args.tag.is_none())
             .then(|| archive_path.to_string_lossy().into_owned()),
         network: Some(

@@ -54,7 +54,17 @@ pub fn package(
                 ));
             }
             let path = output_path(req, &artifact.path);
-            Some((start_archive(req, pipe, &path, format, tar)?, pipe))
+            // Signing needs git's user.name/user.email: fail before building, not after.
+            let signature = if req.options.sign {
+                Some(signature(tar)?)
+            } else {
+                None
+            };
+            Some((
+                start_archive(req, pipe, &path, format, tar)?,
+                pipe,
+                signature,
+            ))
         }
         None => None,
     };
@@ -67,9 +77,9 @@ pub fn package(
         sha256: None,
     }];
     let mut notes = Vec::new();
-    if let Some((writer, pipe)) = replay {
+    if let Some((writer, pipe, signature)) = replay {
         host.check_cancelled()?;
-        let written = finish_archive(engine, writer, req, pipe, tar, host)?;
+        let written = finish_archive(engine, writer, req, pipe, signature, host)?;
         notes.push(format!(
             "replay it with: kerblam replay {}",
             shell_word(&written.path)
@@ -251,7 +261,7 @@ fn finish_archive(
     mut writer: ReplayWriter,
     req: &ExecuteRequest,
     pipe: &PipeInfo,
-    tar: TarOptions,
+    signature: Option<Vec<u8>>,
     host: &Host<'_>,
 ) -> Result<ProducedArtifact, ErrorMessage> {
     let root = Path::new(&req.paths.root);
@@ -268,23 +278,6 @@ fn finish_archive(
         embed_image(engine, &mut writer, &req.plan.image.tag, host)?;
     }
     host.check_cancelled()?;
-    let signature = if req.options.sign {
-        let when = if tar.mtime != 0 {
-            tar.mtime
-        } else {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or(0)
-        };
-        Some(
-            Signature::from_git(when)
-                .map_err(errors::archive)?
-                .to_json(),
-        )
-    } else {
-        None
-    };
     let written = writer
         .finish(signature.as_deref())
         .map_err(errors::archive)?;
@@ -300,6 +293,21 @@ fn finish_archive(
         bytes: Some(written.bytes),
         sha256: Some(written.sha256),
     })
+}
+
+/// `signature.json`: git's user name and email, dated `SOURCE_DATE_EPOCH` when set, else now.
+fn signature(tar: TarOptions) -> Result<Vec<u8>, ErrorMessage> {
+    let when = if tar.mtime != 0 {
+        tar.mtime
+    } else {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    Ok(Signature::from_git(when)
+        .map_err(errors::archive)?
+        .to_json())
 }
 
 /// Streams `engine save TAG` into the archive's `image.tar`.
