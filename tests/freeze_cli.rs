@@ -462,3 +462,47 @@ fn tarball_freeze_unpacks_and_activates_anywhere() {
         );
     }
 }
+
+#[test]
+fn bad_option_values_are_refused_like_bad_specs() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "-v",
+            "has space",
+            "--plan",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`version` suffix \"has space\" contains ' '"),
+        "{err}"
+    );
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/freeze/freeze.toml");
+    let out = kerblam(
+        &[
+            "freeze",
+            example.to_str().unwrap(),
+            "-n",
+            "bad/name",
+            "--plan",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("`name` \"bad/name\" contains '/'"), "{err}");
+    assert!(
+        err.contains("command-line options applied to the spec"),
+        "{err}"
+    );
+}

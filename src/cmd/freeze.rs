@@ -167,17 +167,13 @@ fn compile_source(
     for w in warnings {
         output::print_report(&miette::Report::new(w));
     }
-    let source = if overrides.any() {
+    if overrides.any() {
         overrides.apply(&mut spec);
-        // Re-check with the overrides so a bad -n/-v/--backend is refused like a bad spec.
-        let text = spec.to_toml();
-        let with = SourceFile::new(format!("{} (with command-line options)", source.name), text);
-        let (checked, _) = freeze::parse(with.clone(), CheckOptions::default())?;
-        spec = checked;
-        with
-    } else {
-        source
-    };
+        // Check the overridden spec, so a bad -n/-v/--backend is refused like a bad spec; its
+        // findings point into the spec as the options rewrote it.
+        let with = SourceFile::new("command-line options applied to the spec", spec.to_toml());
+        spec = freeze::parse(with, CheckOptions::default())?.0;
+    }
     let name = source.name.clone();
     let opts = FreezeOptions {
         epoch: freeze_epoch(),

@@ -6,26 +6,25 @@
 //! whose numbers are measured from the trees after excludes.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use kerblam_plan::{
-    Artifact, ArtifactKind, Base, Context, EnvVar, Exclusion, ExclusionReason, FreezeInfo,
-    FrozenModule, FrozenTree, Image, Layer, LayerSource, Metadata, PLAN_SCHEMA, PackagePlan,
-    Preflight, Purpose, Source, SourceKind,
+    Base, Context, EnvVar, Exclusion, ExclusionReason, FreezeInfo, Image, Layer, LayerSource,
+    Metadata, PLAN_SCHEMA, PackagePlan, Purpose, Source, SourceKind,
 };
 
 use crate::Error;
-use crate::diag::{Finding, SourceFile};
+use crate::diag::SourceFile;
 use crate::digest::sha256_bytes;
+use crate::freeze::outputs::{Outputs, artifacts_and_preflight};
 use crate::freeze::scripts::{
     FREEZE_DIR, HelpInputs, ScriptInputs, activate_sh, captured_env, default_help, start_sh,
 };
 use crate::freeze::spec::FreezeSpec;
-use crate::freeze::walk::measure;
+use crate::freeze::trees::{Collected, collect};
 use crate::lower::{KERBLAM_VERSION, sh_quote};
 use crate::tag::default_tag;
 use crate::time::{iso_date, rfc3339};
-use crate::toml_doc::{Seg, TomlDoc};
 
 /// Tar header and padding per entry, at most (a 512-byte header, up to 511 bytes of padding and a
 /// 512-byte PAX header for long names), rounded up.
@@ -57,10 +56,6 @@ pub fn dated_version(epoch: i64, suffix: Option<&str>) -> String {
     }
 }
 
-fn key(k: &str) -> Seg {
-    Seg::Key(k.to_string())
-}
-
 /// Compile a checked spec into a plan. `source` is the spec's text (used for its digest and to
 /// locate errors found on disk, such as a module without a generic build).
 pub fn compile_freeze(
@@ -68,230 +63,18 @@ pub fn compile_freeze(
     source: &SourceFile,
     opts: &FreezeOptions,
 ) -> Result<PackagePlan, Error> {
-    let doc = TomlDoc::parse(source.clone()).ok();
-    let locate = |path: &[Seg]| doc.as_ref().and_then(|d| d.locate(path));
-    let mut findings: Vec<Finding> = Vec::new();
+    let c = collect(spec, source)?;
+    let Collected {
+        target,
+        modules,
+        module_dirs,
+        trees,
+        mut layers,
+        total_bytes,
+        total_files,
+        mut entries,
+    } = c;
     let e = &spec.eessi;
-    let target = if spec.generic {
-        e.generic_subdir()
-    } else {
-        e.software_subdir.clone()
-    };
-    let specific_dir = e.software_dir(&e.software_subdir);
-    let target_dir = e.software_dir(&target);
-    let remap = |p: &str| -> Option<String> {
-        if p == specific_dir || p.starts_with(&format!("{specific_dir}/")) {
-            Some(format!("{target_dir}{}", &p[specific_dir.len()..]))
-        } else if p == target_dir || p.starts_with(&format!("{target_dir}/")) {
-            Some(p.to_string())
-        } else {
-            None
-        }
-    };
-
-    // Modules and their (possibly remapped) roots.
-    let mut modules = Vec::new();
-    let mut no_generic = Vec::new();
-    for (i, m) in spec.modules.iter().enumerate() {
-        let root = m.root_or_default(e);
-        let at = [key("modules"), Seg::Index(i)];
-        let root = if spec.generic {
-            match remap(&root) {
-                Some(r) if Path::new(&r).exists() => r,
-                Some(r) => {
-                    no_generic.push(format!("{} (no {r})", m.name));
-                    findings.push(
-                        Finding::error(
-                            source,
-                            "kerblam::no-generic-build",
-                            format!(
-                                "module `{}` has no generic build: {r} does not exist",
-                                m.name
-                            ),
-                        )
-                        .at(locate(&at), "no generic build"),
-                    );
-                    continue;
-                }
-                None => {
-                    no_generic.push(format!(
-                        "{} (root {root} is outside {specific_dir})",
-                        m.name
-                    ));
-                    findings.push(
-                        Finding::error(
-                            source,
-                            "kerblam::no-generic-build",
-                            format!(
-                                "module `{}` has no generic build: its root {root} is not under the CPU-specific {specific_dir}",
-                                m.name
-                            ),
-                        )
-                        .at(locate(&at), "no generic build"),
-                    );
-                    continue;
-                }
-            }
-        } else {
-            root
-        };
-        if !Path::new(&root).exists() {
-            findings.push(
-                Finding::error(
-                    source,
-                    "kerblam::freeze-missing",
-                    format!("the software root of module `{}`, {root}, does not exist", m.name),
-                )
-                .at(locate(&at), "missing software root")
-                .help("set `root` to the module's EBROOT directory, or load the module and run `kerblam freeze --from-env`"),
-            );
-            continue;
-        }
-        modules.push(FrozenModule {
-            name: m.name.clone(),
-            root,
-        });
-    }
-    if let Some(first) = findings
-        .iter_mut()
-        .find(|f| f.code == "kerblam::no-generic-build")
-    {
-        first.help = Some(format!(
-            "{} module(s) have no generic build under {target_dir}: {}; freeze the CPU-specific builds (drop --generic) or load modules that have generic builds",
-            no_generic.len(),
-            no_generic.join(", ")
-        ));
-    }
-
-    let mut module_dirs = Vec::new();
-    for (i, d) in e.module_dirs().iter().enumerate() {
-        let d = if spec.generic {
-            remap(d).unwrap_or_else(|| d.clone())
-        } else {
-            d.clone()
-        };
-        if !Path::new(&d).is_dir() {
-            let at = if e.module_path.is_empty() {
-                vec![key("eessi"), key("software_subdir")]
-            } else {
-                vec![key("eessi"), key("module_path"), Seg::Index(i)]
-            };
-            findings.push(
-                Finding::error(
-                    source,
-                    "kerblam::freeze-missing",
-                    format!("the module directory {d} does not exist"),
-                )
-                .at(locate(&at), "missing module directory"),
-            );
-        }
-        module_dirs.push(d);
-    }
-
-    // The trees, before dropping the ones inside another.
-    let mut candidates: Vec<(String, String, Vec<Seg>)> = vec![
-        (
-            e.compat_dir(),
-            "compat layer".into(),
-            vec![key("eessi"), key("prefix")],
-        ),
-        (
-            e.init_dir(),
-            "init scripts".into(),
-            vec![key("eessi"), key("prefix")],
-        ),
-    ];
-    for (i, d) in module_dirs.iter().enumerate() {
-        candidates.push((
-            d.clone(),
-            "module files".into(),
-            vec![key("eessi"), key("module_path"), Seg::Index(i)],
-        ));
-    }
-    if let Some(rc) = &e.lmod_rc {
-        candidates.push((
-            rc.clone(),
-            "Lmod config".into(),
-            vec![key("eessi"), key("lmod_rc")],
-        ));
-    }
-    for (i, m) in modules.iter().enumerate() {
-        candidates.push((
-            m.root.clone(),
-            format!("software of {}", m.name),
-            vec![key("modules"), Seg::Index(i)],
-        ));
-    }
-    for (i, p) in spec.extra_paths.iter().enumerate() {
-        candidates.push((
-            p.trim_end_matches('/').to_string(),
-            "extra path".into(),
-            vec![key("extra_paths"), Seg::Index(i)],
-        ));
-    }
-    let within = |p: &str, dir: &str| p.starts_with(&format!("{}/", dir.trim_end_matches('/')));
-    let mut trees: Vec<FrozenTree> = Vec::new();
-    let mut layers: Vec<Layer> = Vec::new();
-    let (mut total_bytes, mut total_files, mut entries) = (0u64, 0u64, 0u64);
-    for (i, (path, role, at)) in candidates.iter().enumerate() {
-        let covered = candidates
-            .iter()
-            .enumerate()
-            .any(|(j, (q, _, _))| within(path, q) || (q == path && j < i));
-        if covered {
-            continue;
-        }
-        let meta = match Path::new(path).symlink_metadata() {
-            Ok(m) => m,
-            Err(err) => {
-                findings.push(
-                    Finding::error(
-                        source,
-                        "kerblam::freeze-missing",
-                        format!("the {role} tree {path} cannot be read: {err}"),
-                    )
-                    .at(locate(at), "missing tree"),
-                );
-                continue;
-            }
-        };
-        let size = measure(Path::new(path), &spec.exclude)?;
-        total_bytes += size.bytes;
-        total_files += size.files;
-        entries += size.files + size.dirs;
-        trees.push(FrozenTree {
-            path: path.clone(),
-            role: role.clone(),
-            files: size.files,
-            bytes: size.bytes,
-        });
-        use std::os::unix::fs::PermissionsExt;
-        layers.push(Layer {
-            from: LayerSource::Host {
-                path: path.clone(),
-                exclude: if meta.is_dir() {
-                    spec.exclude.clone()
-                } else {
-                    Vec::new()
-                },
-            },
-            to: path.clone(),
-            mode: if meta.is_dir() {
-                0o755
-            } else {
-                meta.permissions().mode() & 0o777
-            },
-        });
-    }
-    if findings
-        .iter()
-        .any(|f| f.level == crate::diag::Level::Error)
-    {
-        return Err(Error::Invalid {
-            file: source.name.clone(),
-            findings,
-        });
-    }
 
     // Names, version, dates.
     let name = spec.name_or_default();
@@ -420,124 +203,20 @@ pub fn compile_freeze(
     set("dev.kerblam.version", KERBLAM_VERSION.into());
     set("dev.kerblam.manifest-digest", digest.clone());
 
-    // Artifacts.
-    let dest_file = |ext: &str| format!("{destination}/{stem}{ext}");
-    let mut tree_contents: Vec<String> = trees.iter().map(|t| t.path.clone()).collect();
-    tree_contents.extend(generated.iter().map(|g| g.0.clone()));
-    let artifacts = match backend.as_str() {
-        "apptainer" => vec![Artifact {
-            kind: ArtifactKind::Sif,
-            path: dest_file(".sif"),
-            format: Some("sif".into()),
-            contents: tree_contents,
-        }],
-        "tarball" => vec![
-            Artifact {
-                kind: ArtifactKind::Tarball,
-                path: dest_file(".tar.zst"),
-                format: Some("tar+zstd".into()),
-                contents: tree_contents
-                    .iter()
-                    .map(|p| p.trim_start_matches('/').to_string())
-                    .collect(),
-            },
-            Artifact {
-                kind: ArtifactKind::ActivateScript,
-                path: dest_file(".activate.sh"),
-                format: None,
-                contents: vec![format!(
-                    "a copy of {FREEZE_DIR}/activate.sh; after unpacking the tarball into DIR, source DIR{FREEZE_DIR}/activate.sh"
-                )],
-            },
-            Artifact {
-                kind: ArtifactKind::MetadataJson,
-                path: dest_file(".json"),
-                format: Some("kerblam.freeze/v1".into()),
-                contents: vec!["the plan's `freeze`, `image.labels` and `metadata`".into()],
-            },
-        ],
-        _ => vec![Artifact {
-            kind: ArtifactKind::EngineImage,
-            path: tag.clone(),
-            format: None,
-            contents: vec![format!("{} + {} layers", spec.base, layers.len())],
-        }],
-    };
-
-    // Preflight checks, with numbers.
-    let mut preflight = Vec::new();
-    match backend.as_str() {
-        "docker" | "podman" => preflight.push(Preflight::Tool {
-            names: vec![backend.clone()],
-        }),
-        "apptainer" => preflight.push(Preflight::Tool {
-            names: vec![
-                "apptainer".into(),
-                "singularity".into(),
-                "mksquashfs".into(),
-            ],
-        }),
-        _ => {}
-    }
-    for t in &trees {
-        preflight.push(Preflight::FileExists {
-            path: t.path.clone(),
-        });
-    }
-    let n_trees = trees.len();
-    let overhead = entries * TAR_BYTES_PER_ENTRY;
-    let streamed = total_bytes + overhead + generated_bytes * 2 + SLACK_BYTES;
-    let streamed_why = |what: &str| {
-        format!(
-            "{what} is streamed through zstd straight into {destination}, so it needs at most the {total_bytes} bytes of the {n_trees} trees after excludes (uncompressed), plus {TAR_BYTES_PER_ENTRY} bytes of header per entry for {entries} entries ({overhead}), plus {} bytes of generated files and 1 MiB of slack; nothing is staged in the temporary directory",
-            generated_bytes * 2
-        )
-    };
-    match backend.as_str() {
-        "tarball" => {
-            preflight.push(Preflight::Writable {
-                path: destination.clone(),
-            });
-            preflight.push(Preflight::DiskSpace {
-                path: destination.clone(),
-                bytes: streamed,
-                why: streamed_why("the tarball"),
-            });
-        }
-        "apptainer" => {
-            preflight.push(Preflight::Writable {
-                path: destination.clone(),
-            });
-            let staged = total_bytes + entries * BLOCK_BYTES_PER_ENTRY + generated_bytes;
-            let staged_why = format!(
-                "apptainer stages the trees as a root filesystem in the temporary directory before squashing: the {total_bytes} bytes of the {n_trees} trees after excludes plus up to {BLOCK_BYTES_PER_ENTRY} bytes of block rounding per entry for {entries} entries; the base image is added by the backend"
-            );
-            let sif_why = format!(
-                "the SIF holds a squashfs of the trees, at most their {total_bytes} bytes after excludes plus {TAR_BYTES_PER_ENTRY} bytes per entry for {entries} entries, plus generated files and 1 MiB"
-            );
-            if Path::new(&destination) == opts.temp_dir.as_path() {
-                preflight.push(Preflight::DiskSpace {
-                    path: destination.clone(),
-                    bytes: staged + streamed,
-                    why: format!(
-                        "the destination is the temporary directory, so it needs both: {staged_why} ({staged} bytes), and {sif_why} ({streamed} bytes)"
-                    ),
-                });
-            } else {
-                preflight.push(Preflight::DiskSpace {
-                    path: "$TMPDIR".into(),
-                    bytes: staged,
-                    why: staged_why,
-                });
-                preflight.push(Preflight::DiskSpace {
-                    path: destination.clone(),
-                    bytes: streamed,
-                    why: sif_why,
-                });
-            }
-        }
-        _ => {}
-    }
+    let (artifacts, preflight) = artifacts_and_preflight(&Outputs {
+        backend: &backend,
+        destination: &destination,
+        temp_dir: &opts.temp_dir,
+        stem: &stem,
+        tag: &tag,
+        base: &spec.base,
+        trees: &trees,
+        generated: &generated,
+        n_layers: layers.len(),
+        total_bytes,
+        entries,
+        generated_bytes,
+    });
 
     let exclusions = spec
         .exclude

@@ -13,10 +13,12 @@
 
 mod from_env;
 mod lower;
+mod outputs;
 pub mod rules;
 pub mod scripts;
 mod spec;
 pub mod synthetic;
+mod trees;
 pub mod walk;
 
 pub use from_env::{FromEnvError, capture, ebroot_var, env_pattern_matches, spec_from_env};

@@ -1,0 +1,176 @@
+//! What carrying out a freeze leaves behind (per backend) and the preflight checks with their
+//! figures, computed from the trees after excludes.
+
+use std::path::Path;
+
+use kerblam_plan::{Artifact, ArtifactKind, FrozenTree, Preflight};
+
+use crate::freeze::lower::{BLOCK_BYTES_PER_ENTRY, SLACK_BYTES, TAR_BYTES_PER_ENTRY};
+use crate::freeze::scripts::FREEZE_DIR;
+
+/// The inputs of [`artifacts_and_preflight`].
+pub(crate) struct Outputs<'a> {
+    /// The backend name.
+    pub backend: &'a str,
+    /// The absolute destination directory.
+    pub destination: &'a str,
+    /// The system temporary directory (the default destination).
+    pub temp_dir: &'a Path,
+    /// `<name>-<version>`, the stem of the file names.
+    pub stem: &'a str,
+    /// The image tag.
+    pub tag: &'a str,
+    /// The base image reference.
+    pub base: &'a str,
+    /// The frozen trees.
+    pub trees: &'a [FrozenTree],
+    /// The generated files (path in the image, text, mode).
+    pub generated: &'a [(String, String, u32)],
+    /// The number of layers.
+    pub n_layers: usize,
+    /// Bytes of the trees after excludes.
+    pub total_bytes: u64,
+    /// Entries (files, directories, generated files) to write.
+    pub entries: u64,
+    /// Bytes of the generated files.
+    pub generated_bytes: u64,
+}
+
+/// The artifacts and the preflight checks of a freeze.
+pub(crate) fn artifacts_and_preflight(o: &Outputs<'_>) -> (Vec<Artifact>, Vec<Preflight>) {
+    let Outputs {
+        backend,
+        destination,
+        temp_dir,
+        stem,
+        tag,
+        base,
+        trees,
+        generated,
+        n_layers,
+        total_bytes,
+        entries,
+        generated_bytes,
+    } = *o;
+    let backend = backend.to_string();
+    // Artifacts.
+    let dest_file = |ext: &str| format!("{destination}/{stem}{ext}");
+    let mut tree_contents: Vec<String> = trees.iter().map(|t| t.path.clone()).collect();
+    tree_contents.extend(generated.iter().map(|g| g.0.clone()));
+    let artifacts = match backend.as_str() {
+        "apptainer" => vec![Artifact {
+            kind: ArtifactKind::Sif,
+            path: dest_file(".sif"),
+            format: Some("sif".into()),
+            contents: tree_contents,
+        }],
+        "tarball" => vec![
+            Artifact {
+                kind: ArtifactKind::Tarball,
+                path: dest_file(".tar.zst"),
+                format: Some("tar+zstd".into()),
+                contents: tree_contents
+                    .iter()
+                    .map(|p| p.trim_start_matches('/').to_string())
+                    .collect(),
+            },
+            Artifact {
+                kind: ArtifactKind::ActivateScript,
+                path: dest_file(".activate.sh"),
+                format: None,
+                contents: vec![format!(
+                    "a copy of {FREEZE_DIR}/activate.sh; after unpacking the tarball into DIR, source DIR{FREEZE_DIR}/activate.sh"
+                )],
+            },
+            Artifact {
+                kind: ArtifactKind::MetadataJson,
+                path: dest_file(".json"),
+                format: Some("kerblam.freeze/v1".into()),
+                contents: vec!["the plan's `freeze`, `image.labels` and `metadata`".into()],
+            },
+        ],
+        _ => vec![Artifact {
+            kind: ArtifactKind::EngineImage,
+            path: tag.to_string(),
+            format: None,
+            contents: vec![format!("{base} + {n_layers} layers")],
+        }],
+    };
+
+    // Preflight checks, with numbers.
+    let mut preflight = Vec::new();
+    match backend.as_str() {
+        "docker" | "podman" => preflight.push(Preflight::Tool {
+            names: vec![backend.clone()],
+        }),
+        "apptainer" => preflight.push(Preflight::Tool {
+            names: vec![
+                "apptainer".into(),
+                "singularity".into(),
+                "mksquashfs".into(),
+            ],
+        }),
+        _ => {}
+    }
+    for t in trees {
+        preflight.push(Preflight::FileExists {
+            path: t.path.clone(),
+        });
+    }
+    let n_trees = trees.len();
+    let overhead = entries * TAR_BYTES_PER_ENTRY;
+    let streamed = total_bytes + overhead + generated_bytes * 2 + SLACK_BYTES;
+    let streamed_why = |what: &str| {
+        format!(
+            "{what} is streamed through zstd straight into {destination}, so it needs at most the {total_bytes} bytes of the {n_trees} trees after excludes (uncompressed), plus {TAR_BYTES_PER_ENTRY} bytes of header per entry for {entries} entries ({overhead}), plus {} bytes of generated files and 1 MiB of slack; nothing is staged in the temporary directory",
+            generated_bytes * 2
+        )
+    };
+    match backend.as_str() {
+        "tarball" => {
+            preflight.push(Preflight::Writable {
+                path: destination.to_string(),
+            });
+            preflight.push(Preflight::DiskSpace {
+                path: destination.to_string(),
+                bytes: streamed,
+                why: streamed_why("the tarball"),
+            });
+        }
+        "apptainer" => {
+            preflight.push(Preflight::Writable {
+                path: destination.to_string(),
+            });
+            let staged = total_bytes + entries * BLOCK_BYTES_PER_ENTRY + generated_bytes;
+            let staged_why = format!(
+                "apptainer stages the trees as a root filesystem in the temporary directory before squashing: the {total_bytes} bytes of the {n_trees} trees after excludes plus up to {BLOCK_BYTES_PER_ENTRY} bytes of block rounding per entry for {entries} entries; the base image is added by the backend"
+            );
+            let sif_why = format!(
+                "the SIF holds a squashfs of the trees, at most their {total_bytes} bytes after excludes plus {TAR_BYTES_PER_ENTRY} bytes per entry for {entries} entries, plus generated files and 1 MiB"
+            );
+            if Path::new(destination) == temp_dir {
+                preflight.push(Preflight::DiskSpace {
+                    path: destination.to_string(),
+                    bytes: staged + streamed,
+                    why: format!(
+                        "the destination is the temporary directory, so it needs both: {staged_why} ({staged} bytes), and {sif_why} ({streamed} bytes)"
+                    ),
+                });
+            } else {
+                preflight.push(Preflight::DiskSpace {
+                    path: "$TMPDIR".into(),
+                    bytes: staged,
+                    why: staged_why,
+                });
+                preflight.push(Preflight::DiskSpace {
+                    path: destination.to_string(),
+                    bytes: streamed,
+                    why: sif_why,
+                });
+            }
+        }
+        _ => {}
+    }
+
+    (artifacts, preflight)
+}
