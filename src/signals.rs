@@ -10,8 +10,9 @@
 //!   `check()?` between steps and unwind normally, so `Drop` guards run.
 //! - **Children.** [`run_child`] spawns a command and waits for it. While it runs, the first signal
 //!   is forwarded to it (to its whole process group when kerblam's stdin is not a terminal; on a
-//!   terminal the child is in the foreground group and gets Ctrl-C from the terminal itself); if it is
-//!   still alive [`GRACE`] later it is killed. A second signal kills it at once.
+//!   terminal the child is in the foreground group and gets Ctrl-C from the terminal itself, so only
+//!   signals sent by another process are forwarded); if it is still alive [`GRACE`] later it is
+//!   killed. A second signal kills it at once.
 //! - **Cleanups.** A [`Cleanup`] is a closure registered globally and run exactly once: when the guard
 //!   is dropped (normal or error path), or by the handler thread just before kerblam exits on its own
 //!   (third signal, or the first one inside an [`exit_on_signal`] scope). Use it for anything that must
@@ -35,6 +36,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+use signal_hook::iterator::SignalsInfo;
+use signal_hook::iterator::exfiltrator::WithOrigin;
+use signal_hook::low_level::siginfo::Cause;
 
 use crate::exit::Exit;
 
@@ -61,13 +65,13 @@ type Slot = Mutex<Option<Box<dyn FnOnce() + Send>>>;
 pub fn install() -> miette::Result<()> {
     INSTALLED
         .get_or_init(|| {
-            let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
+            let mut signals = SignalsInfo::<WithOrigin>::new([SIGINT, SIGTERM, SIGHUP])
                 .map_err(|e| format!("cannot install the signal handler: {e}"))?;
             std::thread::Builder::new()
                 .name("kerblam-signals".into())
                 .spawn(move || {
-                    for sig in signals.forever() {
-                        on_signal(sig);
+                    for origin in signals.forever() {
+                        on_signal(origin.signal, matches!(origin.cause, Cause::Kernel));
                     }
                 })
                 .map_err(|e| format!("cannot start the signal thread: {e}"))?;
@@ -232,6 +236,44 @@ fn send(target: i32, sig: i32) {
     }
 }
 
+/// Send `sig` to `pid` and every process descending from it (found through `/proc`).
+fn send_to_tree(pid: i32, sig: i32) {
+    let mut parents: Vec<(i32, i32)> = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+                continue;
+            };
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+                continue;
+            };
+            // Field 4 (ppid) is the second after the parenthesised command name.
+            if let Some(ppid) = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i32>().ok())
+            {
+                parents.push((p, ppid));
+            }
+        }
+    }
+    let mut tree = vec![pid];
+    let mut i = 0;
+    while i < tree.len() {
+        let parent = tree[i];
+        tree.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    for p in tree {
+        send(p, sig);
+    }
+}
+
 fn arm_grace_timer(target: i32) {
     let _ = std::thread::Builder::new()
         .name("kerblam-grace".into())
@@ -255,7 +297,9 @@ fn run_all_cleanups() {
     }
 }
 
-fn on_signal(sig: i32) {
+/// `from_terminal`: the kernel sent it (Ctrl-C, or a hang-up of the terminal), so a child in our own
+/// foreground process group got it too and must not get it twice.
+fn on_signal(sig: i32, from_terminal: bool) {
     let n = COUNT.fetch_add(1, Ordering::SeqCst) + 1;
     let _ = FIRST.compare_exchange(0, sig, Ordering::SeqCst, Ordering::SeqCst);
     let child = CHILD.load(Ordering::SeqCst);
@@ -273,7 +317,13 @@ fn on_signal(sig: i32) {
     }
     if n == 1 {
         if child != 0 {
-            send(child, sig);
+            // `child > 0`: the child shares our process group (kerblam runs on a terminal).
+            if child < 0 {
+                send(child, sig);
+            } else if !from_terminal {
+                // Sent to kerblam alone: the pipe's processes would not see it.
+                send_to_tree(child, sig);
+            }
             arm_grace_timer(child);
             eprintln!(
                 "\nkerblam: {} received: stopping the pipe, then cleaning up (again to stop it now)",

@@ -174,3 +174,52 @@ fn sigint_and_sigterm_stop_the_pipe_and_its_children() {
         assert!(!alive(sleep_pid), "sleep {sleep_pid} survived signal {sig}");
     }
 }
+
+#[test]
+fn on_a_terminal_a_signal_sent_to_kerblam_alone_reaches_the_pipe() {
+    // On a terminal the pipe shares kerblam's process group (so Ctrl-C reaches it directly); a
+    // signal sent to kerblam alone must still reach the pipe and its children, quickly (not after
+    // the 10 s grace period).
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: `script` (util-linux) is not installed");
+        return;
+    }
+    let p = TestProject::new("");
+    p.write(
+        "src/workflows/tty.sh",
+        "mkdir -p data/out\n[ -t 0 ] && echo tty > data/out/tty.txt\necho $PPID > data/out/kerblam.pid\nsleep 60\necho after > data/out/after.txt\n",
+    );
+    let cmdline = format!(
+        "{} -C {} run tty",
+        env!("CARGO_BIN_EXE_kerblam"),
+        p.root().display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    p.wait_for("data/out/kerblam.pid", Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        p.exists("data/out/tty.txt"),
+        "the pipe did not run on a terminal"
+    );
+    let kerblam: i64 = p.read("data/out/kerblam.pid").trim().parse().unwrap();
+    let start = std::time::Instant::now();
+    kill(kerblam, 2);
+    let status = wait_timeout(&mut child, Duration::from_secs(30));
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(status.code(), Some(130));
+    assert!(!p.exists("data/out/after.txt"));
+}
