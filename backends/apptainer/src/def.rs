@@ -202,6 +202,22 @@ pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
         }
     }
     for (i, c) in model.copies.iter().enumerate() {
+        if let Source::Link(target) = &c.source {
+            // `%files` copies follow symlinks; a link is recreated by `%post` instead.
+            if scratch {
+                return Err(bad(
+                    "the symlink",
+                    &c.dest,
+                    "a scratch image has no shell for %post to create it".into(),
+                ));
+            }
+            let dest = sh_word(&c.dest).map_err(|e| bad("the destination", &c.dest, e))?;
+            let target = sh_word(target).map_err(|e| bad("the symlink target", target, e))?;
+            post.push(format!(
+                "mkdir -p \"$(dirname {dest})\" && ln -sfn {target} {dest}"
+            ));
+            continue;
+        }
         let direct = match &c.source {
             Source::Tree { path, exclude } if exclude.is_empty() => {
                 Some(path.to_string_lossy().into_owned()).filter(|p| is_plain(p))

@@ -248,14 +248,34 @@ pub fn package(
     preflight(req, &model, &sif_path, native, settings)?;
     host.check_cancelled()?;
 
-    let stage = TempDir::new(Path::new(&req.paths.temp_dir), &plan.name.replace('/', "_"))?;
+    let safe_name: String = plan
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stage = TempDir::new(Path::new(&req.paths.temp_dir), &safe_name)?;
     let stage_str = stage.0.to_string_lossy().into_owned();
     if native {
         build_native(req, &model, &stage.0, &sif_path, settings, host)?;
     } else {
         let apptainer = settings.apptainer.as_deref().expect("not native");
         build_with_tool(
-            req, &model, &stage_str, &sif_path, apptainer, settings, host,
+            req,
+            &model,
+            &stage_str,
+            &sif_path,
+            Tool {
+                apptainer,
+                def_name: &safe_name,
+            },
+            settings,
+            host,
         )?;
     }
     let (bytes, sha256) = file_digest(&sif_path)?;
@@ -292,21 +312,31 @@ pub fn package(
     })
 }
 
+/// The apptainer executable and the definition file's name (without `.def`).
+struct Tool<'a> {
+    apptainer: &'a Path,
+    def_name: &'a str,
+}
+
 /// Build through `apptainer build`, into a temporary name next to the SIF, renamed on success.
 fn build_with_tool(
     req: &ExecuteRequest,
     model: &Model,
     stage: &str,
     sif_path: &Path,
-    apptainer: &Path,
+    tool: Tool<'_>,
     settings: &Settings,
     host: &Host<'_>,
 ) -> Result<(), ErrorMessage> {
+    let Tool {
+        apptainer,
+        def_name,
+    } = tool;
     let rendered = def::definition(model, stage).map_err(ErrorMessage::invalid_input)?;
     for s in rendered.staged.iter().filter(|s| s.prepare) {
         rootfs::materialize(&model.copies[s.index], Path::new(&s.source)).map_err(backend)?;
     }
-    let def_path = Path::new(stage).join(format!("{}.def", req.plan.name.replace('/', "_")));
+    let def_path = Path::new(stage).join(format!("{def_name}.def"));
     std::fs::write(&def_path, &rendered.text)
         .map_err(|e| backend(format!("cannot write {}: {e}", def_path.display())))?;
     let temp = kerblam_archive::temp_name(sif_path);

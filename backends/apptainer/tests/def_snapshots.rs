@@ -206,3 +206,23 @@ fn unrepresentable_values_are_clear_errors() {
         );
     }
 }
+
+#[test]
+fn context_symlinks_are_recreated_by_post_not_copied_through() {
+    let (_t, root) = common::example("minimal");
+    std::os::unix::fs::symlink("src/workflows/hello.sh", root.join("hello link")).unwrap();
+    let plan = common::plan(&root, "hello", false);
+    assert!(
+        plan.context.files.iter().any(|f| f.link.is_some()),
+        "the compiler lists the symlink: {:?}",
+        plan.context.files
+    );
+    let text = render(&plan, &root);
+    assert!(!section(&text, "files").contains("hello link"), "{text}");
+    assert!(
+        section(&text, "post").contains(
+            "mkdir -p \"$(dirname '/hello link')\" && ln -sfn src/workflows/hello.sh '/hello link'"
+        ),
+        "{text}"
+    );
+}
