@@ -110,7 +110,11 @@ mod tests {
         let f = findings("[meta");
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].code, "kerblam::toml-syntax");
-        assert_eq!(f[0].span, Some(4..5), "the last character, not the empty end");
+        assert_eq!(
+            f[0].span,
+            Some(4..5),
+            "the last character, not the empty end"
+        );
         assert_eq!(f[0].location(), "k.toml:1:5");
         // Before the end, the character where something was expected is underlined, as before.
         let f = findings("[meta\n");
@@ -144,6 +148,34 @@ mod tests {
         assert!(f[0].message.contains("project root"), "{}", f[0].message);
         // Other dirs may be the root (pipes next to kerblam.toml).
         assert!(findings("[code]\npipes_dir = \".\"\n").is_empty());
+    }
+
+    #[test]
+    fn remote_targets_and_profile_files_must_name_files() {
+        let f = findings(
+            "[data.remote]\n\"https://e.org/a\" = \"sub/..\"\n[data.profiles.p]\n\".\" = \"x\"\n\"y\" = \"./\"\n",
+        );
+        let locs: Vec<_> = f.iter().map(|f| f.location()).collect();
+        assert_eq!(locs, ["k.toml:2:21", "k.toml:4:1", "k.toml:5:7"], "{f:?}");
+        for x in &f {
+            assert!(
+                x.message.contains("input directory itself"),
+                "{}",
+                x.message
+            );
+            assert!(
+                x.help
+                    .as_deref()
+                    .unwrap()
+                    .contains("relative to the input directory")
+            );
+        }
+        let f = findings("[data.remote]\n\"https://e.org/a\" = \"../a\"\n");
+        assert!(
+            f[0].message.contains("escapes the input directory"),
+            "{}",
+            f[0].message
+        );
     }
 
     #[test]

@@ -27,6 +27,23 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
     let path_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
         path_finding(out, doc.locate(&path), value, what);
     };
+    // Profile files and remote targets are files of the input directory.
+    let data_file = |out: &mut Vec<Finding>,
+                     span: Option<std::ops::Range<usize>>,
+                     value: &str,
+                     what: &str| {
+        let why = match check_relative(value) {
+            Some(why) => why,
+            None if normalize(value) == "." => "names the input directory itself, not a file in it",
+            None => return,
+        };
+        let why = why.replace("the project root", "the input directory");
+        out.push(
+            Finding::error(src, "kerblam::bad-path", format!("{what} `{value}` {why}"))
+                .at(span, why.clone())
+                .help("use the path of a file relative to the input directory (data.paths.input), without `..` above it"),
+        );
+    };
     path_rule(
         &mut out,
         vec![key("data"), key("paths"), key("input")],
@@ -81,11 +98,11 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
         for (from, to) in files {
             let at = vec![key("data"), key("profiles"), key(name)];
             // The file is a key: underline the key, not the table.
-            path_finding(&mut out, doc.locate_key(&at, from), from, "profile file");
+            data_file(&mut out, doc.locate_key(&at, from), from, "profile file");
             if to != "_" {
                 let mut p = at.clone();
                 p.push(key(from));
-                path_rule(&mut out, p, to, "profile target");
+                data_file(&mut out, doc.locate(&p), to, "profile target");
             }
         }
     }
@@ -110,7 +127,7 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
         }
         let mut p = at.clone();
         p.push(key(url));
-        path_rule(&mut out, p.clone(), target, "remote target");
+        data_file(&mut out, doc.locate(&p), target, "remote target");
         let norm = normalize(target);
         if let Some(first) = targets.insert(norm.clone(), url) {
             out.push(
