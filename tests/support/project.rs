@@ -70,7 +70,7 @@ impl TestProject {
         out
     }
 
-    /// A `kerblam -C <root> ARGS...` command with stdin closed.
+    /// A `kerblam -C <root> ARGS...` command with stdin closed, no colours and no proxy.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_kerblam"));
         c.arg("-C")
@@ -79,6 +79,10 @@ impl TestProject {
             .stdin(Stdio::null())
             .env_remove("KERBLAM_BACKEND_PATH")
             .env("NO_COLOR", "1");
+        // Tests serve files on 127.0.0.1: never through a proxy of the environment.
+        for var in ["http_proxy", "https_proxy", "all_proxy"] {
+            c.env_remove(var).env_remove(var.to_uppercase());
+        }
         c
     }
 
