@@ -426,3 +426,18 @@ fn example_plans_snapshot() {
         insta::assert_snapshot!(format!("plan_{name}"), all);
     }
 }
+
+#[test]
+fn a_bad_dockerignore_pattern_is_invalid_input_with_a_location() {
+    let t = tempfile::tempdir().unwrap();
+    let root = copy_example("process", t.path());
+    std::fs::write(root.join(".dockerignore"), "*.log\n[z-a]\n").unwrap();
+    let out = run(kerblam()
+        .current_dir(&root)
+        .args(["--color", "never", "plan", "process"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("[.dockerignore:2:1]"), "{stderr}");
+    assert!(stderr.contains("invalid range"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

@@ -8,10 +8,11 @@ use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use kerblam_plan::{Context, ContextFile, Exclusion, ExclusionReason};
 
 use crate::Error;
+use crate::diag::{Finding, SourceFile};
 use crate::digest::sha256_files;
 use crate::discover::walk_error;
 use crate::paths::{is_within, normalize, rel_to};
-use crate::project::read_text;
+use crate::project::{display_path, read_text};
 
 /// A directory left out of the context, with its reason.
 #[derive(Debug, Clone)]
@@ -158,14 +159,27 @@ pub fn is_kerblam_artifact(name: &str) -> bool {
         || name.contains(".kerblam.tar.tmp")
 }
 
+/// The reason a glob does not parse, without the pattern (the report shows it).
+fn glob_reason(e: &ignore::Error) -> String {
+    let text = e.to_string();
+    match text.rsplit_once("': ") {
+        Some((_, reason)) => reason.to_string(),
+        None => text,
+    }
+}
+
 /// Parse a `.dockerignore`: patterns are relative to the context root (anchored), `!` re-includes,
 /// `#` starts a comment. Returns the matcher and the patterns as written.
 fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String>), Error> {
     let text = read_text(file)?;
+    let source = SourceFile::new(display_path(file), text.as_str());
     let mut builder = GitignoreBuilder::new(root);
     let mut patterns = Vec::new();
-    for line in text.lines() {
-        let line = line.trim();
+    let mut offset = 0;
+    for raw in text.split_inclusive('\n') {
+        let start = offset;
+        offset += raw.len();
+        let line = raw.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
@@ -179,14 +193,22 @@ fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String
         } else {
             format!("/{pat}")
         };
-        builder
-            .add_line(None, &format!("{neg}{anchored}"))
-            .map_err(|e| {
-                Error::io(
-                    file,
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
-                )
-            })?;
+        if let Err(e) = builder.add_line(None, &format!("{neg}{anchored}")) {
+            // A bad pattern is bad input: point at its line.
+            let lead = raw.len() - raw.trim_start().len();
+            let span = start + lead..start + lead + line.len();
+            let finding = Finding::error(
+                &source,
+                "kerblam::dockerignore",
+                format!("invalid .dockerignore pattern `{line}`"),
+            )
+            .at(Some(span), glob_reason(&e))
+            .help("fix or remove the pattern; `\\` escapes a special character");
+            return Err(Error::Invalid {
+                file: source.name.clone(),
+                findings: vec![finding],
+            });
+        }
         patterns.push(line.to_string());
     }
     let gi = builder.build().map_err(|e| {
@@ -196,4 +218,34 @@ fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String
         )
     })?;
     Ok((gi, patterns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_dockerignore_pattern_is_a_located_finding() {
+        let t = tempfile::tempdir().unwrap();
+        let file = t.path().join(".dockerignore");
+        std::fs::write(&file, "# c\n*.log\n  [z-a]  \nx\n").unwrap();
+        let err = parse_dockerignore(t.path(), &file).unwrap_err();
+        assert!(err.is_invalid_input());
+        let Error::Invalid { findings, .. } = err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(findings.len(), 1);
+        let f = &findings[0];
+        assert!(
+            f.location().ends_with(".dockerignore:3:3"),
+            "{}",
+            f.location()
+        );
+        assert_eq!(&f.source.text[f.span.clone().unwrap()], "[z-a]");
+        assert!(f.label.contains("invalid range"), "{}", f.label);
+        // Good patterns parse.
+        std::fs::write(&file, "*.log\n!keep.log\n/abs\n./rel\n**/deep\n").unwrap();
+        let (_, patterns) = parse_dockerignore(t.path(), &file).unwrap();
+        assert_eq!(patterns.len(), 5);
+    }
 }
