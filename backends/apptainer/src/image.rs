@@ -46,12 +46,23 @@ impl Index {
                 path.display()
             ));
         }
-        let file = File::open(path).map_err(|e| {
+        let unreadable = |e: std::io::Error| {
             format!(
                 "the base image archive {} cannot be read: {e}",
                 path.display()
             )
-        })?;
+        };
+        let mut file = File::open(path).map_err(unreadable)?;
+        let mut magic = [0u8; 4];
+        if file.read_exact(&mut magic).is_ok()
+            && (magic[..2] == [0x1f, 0x8b] || magic == [0x28, 0xb5, 0x2f, 0xfd])
+        {
+            return Err(format!(
+                "the base image archive {} is compressed; decompress it first (gunzip / unzstd): docker save and podman save write plain tar",
+                path.display()
+            ));
+        }
+        file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
         let corrupt = |e: std::io::Error| {
             format!(
                 "the base image archive {} is not a valid tar archive ({e}); expected the output of `docker save` or `podman save`, or an OCI archive",

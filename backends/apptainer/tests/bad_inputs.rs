@@ -97,6 +97,20 @@ fn corrupt_base_archives_are_clear_errors() {
         &[&junk.display().to_string(), "not a valid tar archive"],
     );
 
+    // A compressed archive.
+    let gz = work.join("base.tar.gz");
+    std::fs::write(&gz, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0]).unwrap();
+    req.options.base_archive = Some(gz.to_string_lossy().into());
+    refused(
+        &req,
+        &work,
+        ErrorKind::InvalidInput,
+        &[
+            &gz.display().to_string(),
+            "is compressed; decompress it first",
+        ],
+    );
+
     // A tar, but no image in it.
     let plain = work.join("plain.tar");
     let mut b = tar::Builder::new(std::fs::File::create(&plain).unwrap());
