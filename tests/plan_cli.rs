@@ -4,6 +4,9 @@
 //!
 //! Every test works on fresh copies of `examples/` in temp dirs, so nothing another test writes into
 //! the examples (data outputs, archives) can change the result.
+//!
+//! When the plan changes on purpose, accept the new snapshots with
+//! `INSTA_UPDATE=always cargo test --test plan_cli` and review the diff of `tests/snapshots/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
