@@ -457,14 +457,32 @@ fn docker_ctrl_c_during_package_leaves_no_archive() {
         .into_iter()
         .map(|(n, _)| n)
         .collect::<Vec<_>>();
+    s.env.push(("DOCKER_BUILDKIT".into(), "0".into()));
+    let (status, err) = interrupt_after(
+        &s,
+        &["package", "process", "--tag", &tag, "--no-build-cache"],
+        "building ",
+    );
+    assert_eq!(status.code(), Some(130), "{err}");
+    let after = files(s.project.root())
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect::<Vec<_>>();
+    assert_eq!(after, before, "Ctrl-C left files behind:\n{err}");
+}
+
+/// Spawns `kerblam ARGS` in the project, waits for a stderr line containing `marker`, sends SIGINT
+/// to kerblam alone, and returns its exit status and everything it printed on stderr.
+fn interrupt_after(s: &Setup, args: &[&str], marker: &str) -> (std::process::ExitStatus, String) {
     let mut c = s.project.command(&[]);
     c.arg("--backend-path")
         .arg(&s.plugins)
-        .args(["package", "process", "--tag", &tag, "--no-build-cache"])
-        .env("DOCKER_BUILDKIT", "0")
+        .args(args)
         .stderr(std::process::Stdio::piped());
+    for (k, v) in &s.env {
+        c.env(k, v);
+    }
     let mut child = c.spawn().unwrap();
-    // Wait until the build has started, then interrupt.
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();
     loop {
@@ -473,7 +491,7 @@ fn docker_ctrl_c_during_package_leaves_no_archive() {
             break;
         }
         seen.push_str(&line);
-        if line.contains("building ") {
+        if line.contains(marker) {
             support::project::kill(child.id() as i64, 2);
             break;
         }
@@ -483,12 +501,33 @@ fn docker_ctrl_c_during_package_leaves_no_archive() {
         let _ = std::io::Read::read_to_string(&mut err, &mut t);
         t
     });
-    let status = support::project::wait_timeout(&mut child, std::time::Duration::from_secs(300));
-    let rest = rest.join().unwrap();
-    assert_eq!(status.code(), Some(130), "{seen}{rest}");
-    let after = files(s.project.root())
-        .into_iter()
-        .map(|(n, _)| n)
-        .collect::<Vec<_>>();
-    assert_eq!(after, before, "Ctrl-C left files behind:\n{seen}{rest}");
+    let status = support::project::wait_timeout(&mut child, std::time::Duration::from_secs(120));
+    (status, seen + &rest.join().unwrap())
+}
+
+#[test]
+fn docker_ctrl_c_stops_a_running_container() {
+    let Some(mut s) = Setup::new("docker", "stop") else {
+        return;
+    };
+    s.project.write(
+        "src/workflows/sleeper.sh",
+        "#!/usr/bin/env bash\n#? Sleep for a long time\nsleep 300\n",
+    );
+    let tag = s.tag("run");
+    let start = std::time::Instant::now();
+    let (status, err) = interrupt_after(&s, &["run", "sleeper", "--tag", &tag], "running ");
+    assert_eq!(status.code(), Some(130), "{err}");
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(90),
+        "took {:?}",
+        start.elapsed()
+    );
+    let ps = s
+        .engine
+        .output(&["ps", "-q", "--filter", &format!("ancestor={tag}")]);
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "a container of {tag} is still running"
+    );
 }

@@ -67,9 +67,32 @@ impl Engine {
     /// Errors (before anything runs) when a mount's host path is not absolute or missing, or the
     /// image is not in the engine.
     pub fn run(&self, image: &str, args: &[String], opts: &RunOptions) -> Result<i32> {
+        self.run_cancellable(image, args, opts, &|| false)
+    }
+
+    /// [`Engine::run`] that stops the container when `cancelled` returns true (polled ten times a
+    /// second). The container is named `kerblam-<pid>-<n>` so that it can be killed by name
+    /// (`docker kill` / `podman kill`): a signal to the engine CLI alone would not do, since a
+    /// pipe's shell or make running as the container's PID 1 ignores SIGTERM. The exit code is then
+    /// the killed container's (137).
+    pub fn run_cancellable(
+        &self,
+        image: &str,
+        args: &[String],
+        opts: &RunOptions,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<i32> {
         let mut cmd = self.command();
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "kerblam-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         cmd.args([
             "run",
+            "--name",
+            &name,
             "--rm",
             "--pull",
             "never",
@@ -101,9 +124,38 @@ impl Engine {
             )));
         }
         cmd.stdin(Stdio::null());
-        let status = process::spawn(&mut cmd, self.name())?.wait().map_err(|e| {
-            EngineError::io(format!("waiting for `{}`", process::command_line(&cmd)), e)
-        })?;
+        let mut child = process::spawn(&mut cmd, self.name())?;
+        let waiting =
+            |e| EngineError::io(format!("waiting for `{}`", process::command_line(&cmd)), e);
+        // When cancelled: `kill NAME` once a second until the CLI exits (the container may not
+        // exist yet when cancellation comes right after the spawn); after 30 s, kill the CLI and
+        // force-remove the container.
+        let mut last_kill: Option<std::time::Instant> = None;
+        let mut first_kill: Option<std::time::Instant> = None;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(waiting)? {
+                break status;
+            }
+            if first_kill.is_some() || cancelled() {
+                let now = std::time::Instant::now();
+                let first = *first_kill.get_or_insert(now);
+                if last_kill
+                    .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1))
+                {
+                    let mut kill = self.command();
+                    kill.args(["kill", &name]);
+                    let _ = process::run_captured(&mut kill, self.name());
+                    last_kill = Some(now);
+                }
+                if now.duration_since(first) > std::time::Duration::from_secs(30) {
+                    let _ = child.kill();
+                    let mut rm = self.command();
+                    rm.args(["rm", "-f", &name]);
+                    let _ = process::run_captured(&mut rm, self.name());
+                }
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
         Ok(exit_code(status))
     }
 }

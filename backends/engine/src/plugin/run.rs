@@ -54,8 +54,9 @@ pub fn run(
         engine.name(),
         network.as_arg()
     ));
+    let cancelled = || host.is_cancelled();
     let code = engine
-        .run(tag, &req.options.args, &opts)
+        .run_cancellable(tag, &req.options.args, &opts, &cancelled)
         .map_err(errors::engine)?;
     Ok(ExecuteResult {
         artifacts: vec![],
