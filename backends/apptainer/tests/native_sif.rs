@@ -264,3 +264,55 @@ fn a_real_pipe_runs_from_the_native_sif() {
         .to_uppercase();
     assert_eq!(shout, expected);
 }
+
+/// The native path needs no root: as root, re-run the determinism test above as `nobody` (uid
+/// 65534, no groups) through `setpriv`, with the base archive handed over by path.
+#[test]
+fn native_sif_builds_as_an_unprivileged_user() {
+    if let Some(why) = tools_missing() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || !common::have("setpriv") {
+        eprintln!(
+            "skipping: needs root and setpriv to drop to an unprivileged user (as a normal user, the other tests already are that)"
+        );
+        return;
+    }
+    if std::env::var_os("KERBLAM_TEST_BASE_ARCHIVE").is_some() {
+        return; // already the unprivileged child
+    }
+    let t = tempfile::tempdir().unwrap();
+    let base = match common::base_archive(t.path()) {
+        Ok(b) => b,
+        Err(why) => {
+            eprintln!("skipping: {why}");
+            return;
+        }
+    };
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65534", "--regid", "65534", "--clear-groups"])
+        .arg(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "native_sif_is_byte_identical_across_runs",
+            "--nocapture",
+        ])
+        .env("KERBLAM_TEST_BASE_ARCHIVE", &base)
+        .env("HOME", "/tmp")
+        .current_dir("/tmp")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("1 passed"), "{text}");
+    assert!(!text.contains("skipping"), "{text}");
+}

@@ -113,7 +113,12 @@ fn ok(cmd: &mut Command) -> bool {
 
 /// `docker save`/`podman save` of `kerblam-test-base:latest` into `dir`, or why it cannot be made.
 /// With `KERBLAM_REQUIRE_ENGINES=1` a missing engine is a failure instead.
+/// `KERBLAM_TEST_BASE_ARCHIVE` names such an archive directly (e.g. to run as an unprivileged
+/// user without access to an engine).
 pub fn base_archive(dir: &Path) -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os("KERBLAM_TEST_BASE_ARCHIVE") {
+        return Ok(PathBuf::from(p));
+    }
     let out = dir.join("base.tar");
     for (engine, tag) in [
         ("docker", "kerblam-test-base:latest"),
