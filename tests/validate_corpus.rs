@@ -412,3 +412,29 @@ fn mutated_manifests_never_panic_and_spans_stay_in_bounds() {
     }
     assert!(findings_seen > 1000, "{findings_seen}");
 }
+
+/// Every corpus snapshot belongs to a fixture that still exists (no stale snapshots left behind when
+/// a fixture is renamed or removed).
+#[test]
+fn no_snapshot_outlives_its_fixture() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/snapshots");
+    let fixtures = fixture_files("invalid");
+    let others = [
+        "json_unknown_key",
+        "json_syntax_error",
+        "allow_unknown_warning",
+    ];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let name = e.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(stem) = name
+            .strip_prefix("validate_corpus__")
+            .and_then(|n| n.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        assert!(
+            others.contains(&stem) || fixtures.contains(&format!("{stem}.toml")),
+            "tests/snapshots/{name} has no fixture tests/fixtures/invalid/{stem}.toml; delete it"
+        );
+    }
+}
