@@ -531,3 +531,70 @@ fn docker_ctrl_c_stops_a_running_container() {
         "a container of {tag} is still running"
     );
 }
+
+/// A tar of `(name, bytes, mode)` entries.
+fn tar_of(entries: &[(&str, &[u8], u32)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (name, data, mode) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(*mode);
+        h.set_cksum();
+        b.append_data(&mut h, name, *data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+#[test]
+fn docker_replays_an_archive_laid_out_by_kerblam_1x() {
+    let Some(mut s) = Setup::new("docker", "onex") else {
+        return;
+    };
+    let base = ensure_base_image(&s.engine, Path::new(env!("CARGO_BIN_EXE_kerblam")));
+    let tag = s.tag("image");
+    // An image as Kerblam! 1.x would have made it: its own entrypoint does the work, reading and
+    // writing the data dirs mounted under the workdir `/`.
+    let script = b"mkdir -p /data/out\ntr a-z A-Z < /data/in/precious.txt > /data/out/upper.txt\n";
+    let recipe = format!("FROM {base}\nCOPY run.sh /run.sh\nENTRYPOINT [\"bash\", \"/run.sh\"]\n");
+    let context = tar_of(&[
+        ("Dockerfile", recipe.as_bytes(), 0o644),
+        ("run.sh", script, 0o644),
+    ]);
+    let mut build = s.engine.command();
+    build
+        .args(["build", "-t", &tag, "-"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = build.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&context).unwrap();
+    assert!(child.wait().unwrap().success(), "docker build of {tag}");
+
+    // The 1.x layout: kerblam.toml, data.tar.gz (paths relative to the input dir), name.
+    let data = tar_of(&[("precious.txt", b"one precious line\n", 0o644)]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&data).unwrap();
+    let gz = gz.finish().unwrap();
+    let manifest = b"[data.paths]\ninput = \"./data/in\"\noutput = \"./data/out\"\n";
+    let archive_bytes = tar_of(&[
+        ("kerblam.toml", manifest, 0o644),
+        ("data.tar.gz", &gz, 0o644),
+        ("name", tag.as_bytes(), 0o644),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("old.kerblam.tar");
+    std::fs::write(&archive, archive_bytes).unwrap();
+    let dest = dir.path().join("replay");
+    let o = s.replay(&archive, &dest, &[]);
+    assert_eq!(
+        std::fs::read_to_string(dest.join("data/out/upper.txt")).unwrap(),
+        "ONE PRECIOUS LINE\n",
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dest.join("data/in/precious.txt")).unwrap(),
+        "one precious line\n"
+    );
+    assert_eq!(std::fs::read(dest.join("kerblam.toml")).unwrap(), manifest);
+}
