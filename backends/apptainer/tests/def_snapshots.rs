@@ -226,3 +226,45 @@ fn context_symlinks_are_recreated_by_post_not_copied_through() {
         "{text}"
     );
 }
+
+#[test]
+fn bootstrap_agents_for_each_kind_of_base() {
+    use kerblam_backend_api::plan::Base;
+    let (_t, root) = common::example("minimal");
+    let mut plan = common::plan(&root, "hello", false);
+    plan.base = Base::Image {
+        reference: "/images/base.sif".into(),
+    };
+    let text = render(&plan, &root);
+    assert!(
+        text.contains("\nBootstrap: localimage\nFrom: /images/base.sif\n"),
+        "{text}"
+    );
+    plan.base = Base::Image {
+        reference: "docker.io/library/debian:12".into(),
+    };
+    let text = render(&plan, &root);
+    assert!(
+        text.contains("\nBootstrap: docker\nFrom: docker.io/library/debian:12\n"),
+        "{text}"
+    );
+    plan.base = Base::Scratch;
+    let text = render(&plan, &root);
+    assert!(text.contains("\nBootstrap: scratch\n\n%files\n"), "{text}");
+    assert!(!text.contains("From:") && !text.contains("%post"), "{text}");
+    // A reference a header cannot hold.
+    plan.base = Base::Image {
+        reference: "debian:12 # comment".into(),
+    };
+    let m = model::build(
+        &plan,
+        model::Inputs {
+            root: &root,
+            kerblam: Path::new("/k"),
+            base_archive: None,
+        },
+    )
+    .unwrap();
+    let e = def::definition(&m, "/stage").unwrap_err();
+    assert!(e.contains("the base image \"debian:12 # comment\""), "{e}");
+}

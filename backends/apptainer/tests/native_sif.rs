@@ -316,3 +316,56 @@ fn native_sif_builds_as_an_unprivileged_user() {
     assert!(text.contains("1 passed"), "{text}");
     assert!(!text.contains("skipping"), "{text}");
 }
+
+/// An OCI archive (`podman save --format oci-archive`) as the base: `Bootstrap: oci-archive` in
+/// the definition file, and the layers read through `index.json`.
+#[test]
+fn native_sif_from_an_oci_archive_base() {
+    if let Some(why) = tools_missing() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let (t, root) = common::example("minimal");
+    let work = t.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let oci = work.join("base-oci.tar");
+    let saved = Command::new("podman")
+        .args(["save", "--format", "oci-archive", "-o"])
+        .arg(&oci)
+        .arg("localhost/kerblam-test-base:latest")
+        .output();
+    if !saved.is_ok_and(|o| o.status.success()) {
+        assert_ne!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+            Ok("1"),
+            "podman cannot save localhost/kerblam-test-base:latest as an OCI archive"
+        );
+        eprintln!("skipping: podman cannot save localhost/kerblam-test-base:latest");
+        return;
+    }
+    let mut plan = common::plan(&root, "hello", true);
+    plan.artifacts = vec![Artifact {
+        kind: ArtifactKind::Sif,
+        path: "hello.sif".into(),
+        format: Some("sif".into()),
+        contents: vec![],
+    }];
+    let mut req = common::request(
+        Action::Package,
+        plan,
+        &root,
+        &work.join("tmp"),
+        Path::new("/k"),
+    );
+    req.options.base_archive = Some(oci.to_string_lossy().into());
+    execute_with(&req, &Host::none(), &common::settings(None, 0, &work)).unwrap();
+    let sif = root.join("hello.sif");
+    let def = run(Command::new("siftool").args(["dump", "1"]).arg(&sif));
+    assert!(def.contains("Bootstrap: oci-archive"), "{def}");
+    let rootfs = unpack(&sif, 3, &work);
+    chroot_run(&rootfs, "");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("data/out/hello.txt")).unwrap(),
+        "hello from a minimal project\n"
+    );
+}
