@@ -4,21 +4,21 @@
 //! For a pipe plan it writes, next to each other and each atomically (temporary name, renamed only
 //! when every artifact is complete):
 //!
-//! - `<pipe>.context.tar` ([`context_archive`]): the build context, the generated Containerfile (at
+//! - `<pipe>.context.tar` (`context_archive.rs`): the build context, the generated Containerfile (at
 //!   the root as `Dockerfile`, so `docker build -t TAG - < <pipe>.context.tar` needs no `-f`), the
 //!   kerblam executable and the replay script;
-//! - `<pipe>.oci.tar` ([`oci`]) when the plan asks for one: an OCI image layout archive whose layers
+//! - `<pipe>.oci.tar` (`oci.rs`) when the plan asks for one: an OCI image layout archive whose layers
 //!   are the plan's own on top of `scratch` or a base archive (`--base FILE`, an OCI or docker
-//!   archive, [`base_archive`]);
+//!   archive, `base_archive.rs`);
 //! - the replay archive, through `kerblam-archive`'s `ReplayWriter` (the one implementation the
 //!   engine backends use too).
 //!
-//! For a freeze plan ([`freeze`]) it writes the compressed tarball of the frozen trees, an
+//! For a freeze plan (`freeze.rs`) it writes the compressed tarball of the frozen trees, an
 //! `activate.sh` and the metadata JSON (and an OCI archive when the plan asks for one).
 //!
-//! Before any of that, [`room`] refuses a destination that is not writable or lacks room, and
+//! Before any of that, `room.rs` refuses a destination that is not writable or lacks room, and
 //! refuses to replace existing artifacts without `force`. Progress goes to the host's progress
-//! callback ([`progress`]).
+//! callback (`progress.rs`).
 
 mod base_archive;
 mod context_archive;
