@@ -407,6 +407,18 @@ fn docker_kerblam_v1_signed_archive_replays() {
         show(&o)
     );
     assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
+
+    // Again into the same dest without unpacking: the (changed) data already there is used, and
+    // not refused as different from the archive's.
+    std::fs::remove_dir_all(dest.join("data/out")).unwrap();
+    std::fs::write(dest.join("data/in/precious.txt"), "zeta edited line\n").unwrap();
+    let o = s.replay(&archive, &dest, &["--no-decompress"]);
+    let merged = std::fs::read_to_string(dest.join("data/out/merged.txt")).unwrap();
+    assert!(
+        merged.contains("zeta edited line"),
+        "{merged}\n{}",
+        show(&o)
+    );
 }
 
 #[test]
@@ -597,4 +609,49 @@ fn docker_replays_an_archive_laid_out_by_kerblam_1x() {
         "one precious line\n"
     );
     assert_eq!(std::fs::read(dest.join("kerblam.toml")).unwrap(), manifest);
+}
+
+#[test]
+fn docker_package_image_holds_the_project_without_data_or_ignored_files() {
+    let Some(mut s) = Setup::new("docker", "context") else {
+        return;
+    };
+    s.project.write("notes.log", "ignored by .dockerignore\n");
+    s.project.write("data/out/old-result.txt", "an output\n");
+    let tag = s.tag("pkg");
+    s.ok(&["package", "process", "--tag", &tag]);
+    let probe = |path: &str| {
+        s.engine
+            .output(&[
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--entrypoint",
+                "/bin/sh",
+                &tag,
+                "-c",
+                &format!("test -e {path}"),
+            ])
+            .status
+            .success()
+    };
+    for present in [
+        "/kerblam",
+        "/kerblam-replay.sh",
+        "/kerblam.toml",
+        "/src/workflows/process.makefile",
+    ] {
+        assert!(probe(present), "{present} missing from the image");
+    }
+    for absent in [
+        "/notes.log",
+        "/README.md",
+        "/data/in/precious.txt",
+        "/data/out/old-result.txt",
+        "/src/dockerfiles/process.dockerfile",
+        "/process.kerblam.tar",
+    ] {
+        assert!(!probe(absent), "{absent} should not be in the image");
+    }
 }
