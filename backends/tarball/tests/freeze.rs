@@ -313,3 +313,56 @@ fn a_file_that_changes_while_it_is_read_is_reported_and_nothing_is_left() {
     assert!(err.contains("not archiving a half-written file"), "{err}");
     assert!(listing(&out).is_empty(), "{:?}", listing(&out));
 }
+
+#[test]
+fn a_freeze_oci_archive_has_one_layer_per_tree_with_excludes_honoured() {
+    let t = tempfile::tempdir().unwrap();
+    let mut plan = freeze_plan(&t.path().join("src"), "hello-freeze.tar.zst");
+    plan.artifacts.push(kerblam_backend_api::plan::Artifact {
+        kind: kerblam_backend_api::plan::ArtifactKind::OciArchive,
+        path: "hello-freeze.oci.tar".into(),
+        format: Some("oci-archive".into()),
+        contents: vec![],
+    });
+    let out = t.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let req = request(plan.clone(), t.path(), &out, &fake_kerblam(t.path()));
+    execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
+    let oci = out.join("hello-freeze.oci.tar");
+    let index: serde_json::Value = serde_json::from_slice(&tar_member(&oci, "index.json")).unwrap();
+    let blob = |d: &str| {
+        tar_member(
+            &oci,
+            &format!("blobs/sha256/{}", d.trim_start_matches("sha256:")),
+        )
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(
+        layers.len(),
+        plan.layers.len(),
+        "no context layer for a freeze, one per tree"
+    );
+    let mut all = Vec::new();
+    for l in layers {
+        let gz = blob(l["digest"].as_str().unwrap());
+        let mut a = tar::Archive::new(flate2::read::GzDecoder::new(gz.as_slice()));
+        for e in a.entries().unwrap() {
+            all.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    assert!(
+        all.iter().any(|n| n.ends_with("compat/bin/env-helper")),
+        "{all:?}"
+    );
+    assert!(
+        all.iter().any(|n| n.ends_with("Hello/1.0/bin/hello")),
+        "{all:?}"
+    );
+    assert!(!all.iter().any(|n| n.ends_with(".pyc")), "{all:?}");
+    assert_eq!(
+        manifest["annotations"]["org.opencontainers.image.authors"],
+        "A. Researcher <a@example.org>"
+    );
+}
