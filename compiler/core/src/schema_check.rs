@@ -85,8 +85,23 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                     } else {
                         format!("`{where_}`: {err}")
                     };
+                    let expected = describe_expected(&schema, &path);
+                    // For a wrong type, say what was found in TOML's words rather than JSON's
+                    // (`2 is not of types "null", "string"` becomes `expected a string, found an
+                    // integer`).
+                    let message = match kind {
+                        ValidationErrorKind::Type { .. } if expected.starts_with("expected") => {
+                            let found = format!("{expected}, found {}", toml_kind(err.instance()));
+                            if where_.is_empty() {
+                                found
+                            } else {
+                                format!("`{where_}`: {found}")
+                            }
+                        }
+                        _ => message,
+                    };
                     let label = match kind {
-                        ValidationErrorKind::Type { .. } => describe_expected(&schema, &path),
+                        ValidationErrorKind::Type { .. } => expected,
                         ValidationErrorKind::Pattern { pattern } => {
                             format!("does not match `{pattern}`")
                         }
@@ -315,6 +330,20 @@ fn describe_expected(root: &Value, path: &[Seg]) -> String {
             )
         }
         _ => "invalid value".into(),
+    }
+}
+
+/// What a TOML value is, for messages (the JSON twin of a TOML document has no nulls).
+fn toml_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_f64() => "a float",
+        Value::Number(_) => "an integer",
+        Value::String(_) => "a string",
+        Value::Array(a) if !a.is_empty() && a.iter().all(Value::is_object) => "an array of tables",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "a table",
     }
 }
 

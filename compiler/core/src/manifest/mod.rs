@@ -102,7 +102,10 @@ mod tests {
         // A finite float is a plain type error from the schema.
         let f = findings("[meta]\nversion = 1.5\n");
         assert_eq!(f.len(), 1, "{f:?}");
-        assert!(f[0].message.contains("1.5"), "{}", f[0].message);
+        assert_eq!(
+            f[0].message,
+            "`meta.version`: expected a string, found a float"
+        );
     }
 
     #[test]
@@ -176,6 +179,38 @@ mod tests {
             "{}",
             f[0].message
         );
+    }
+
+    #[test]
+    fn type_errors_say_what_was_found_in_toml_words() {
+        let cases = [
+            (
+                "[meta]\nversion = 2\n",
+                "`meta.version`: expected a string, found an integer",
+            ),
+            ("data = \"x\"\n", "`data`: expected a table, found a string"),
+            (
+                "[execution]\nbackend = true\n",
+                "`execution.backend`: expected a string, found a boolean",
+            ),
+            (
+                "[data]\nremote = [\"a\"]\n",
+                "`data.remote`: expected a table, found an array",
+            ),
+            (
+                "[[code]]\n",
+                "`code`: expected a table, found an array of tables",
+            ),
+            (
+                "[data.paths.input]\n",
+                "`data.paths.input`: expected a string, found a table",
+            ),
+        ];
+        for (text, want) in cases {
+            let f = findings(text);
+            assert_eq!(f.len(), 1, "{text:?}: {f:?}");
+            assert_eq!(f[0].message, want, "{text:?}");
+        }
     }
 
     #[test]
