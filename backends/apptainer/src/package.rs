@@ -333,7 +333,10 @@ fn build_with_tool(
         def_name,
     } = tool;
     let rendered = def::definition(model, stage).map_err(ErrorMessage::invalid_input)?;
-    for s in rendered.staged.iter().filter(|s| s.prepare) {
+    let to_stage: Vec<_> = rendered.staged.iter().filter(|s| s.prepare).collect();
+    for (i, s) in to_stage.iter().enumerate() {
+        host.check_cancelled()?;
+        host.progress(i as u64, to_stage.len() as u64, "files staged for %files");
         rootfs::materialize(&model.copies[s.index], Path::new(&s.source)).map_err(backend)?;
     }
     let def_path = Path::new(stage).join(format!("{def_name}.def"));
@@ -416,10 +419,16 @@ fn build_native(
         }
     };
     host.check_cancelled()?;
+    host.info(&format!(
+        "assembling the root filesystem ({} items) in {}",
+        model.copies.len(),
+        root.display()
+    ));
     rootfs::assemble(model, &root, &base_cfg, &rendered.text)
         .map_err(ErrorMessage::invalid_input)?;
     host.check_cancelled()?;
     let squashfs = stage.join("rootfs.squashfs");
+    host.info("making the squashfs system partition with mksquashfs");
     squash::mksquashfs(&root, &squashfs, settings.time, host).map_err(backend)?;
     let labels = serde_json::to_vec_pretty(&model.labels).expect("labels serialize");
     let arch = sif::host_arch().map_err(backend)?;
