@@ -655,3 +655,34 @@ fn docker_package_image_holds_the_project_without_data_or_ignored_files() {
         assert!(!probe(absent), "{absent} should not be in the image");
     }
 }
+
+#[test]
+fn podman_embedded_image_replays_with_docker() {
+    let Some(mut s) = Setup::new("podman", "cross") else {
+        return;
+    };
+    let Some(docker) = engine("docker") else {
+        return;
+    };
+    let run_tag = s.tag("run");
+    let tag = s.tag("pkg");
+    s.ok(&["data", "fetch"]);
+    s.ok(&["run", "process", "--tag", &run_tag]);
+    let ran = files(&s.project.path("data/out"));
+    s.ok(&["package", "process", "--tag", &tag, "--embed-image"]);
+    docker.remove_image(&tag);
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let archive = s.project.path("process.kerblam.tar");
+    let o = s.replay(&archive, &dest, &["--backend", "docker"]);
+    let done = docker.image_exists(&tag);
+    docker.remove_image(&tag);
+    docker.remove_image(&format!("localhost/{tag}"));
+    assert!(done, "docker has no {tag} after the replay:\n{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("with docker"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
+}

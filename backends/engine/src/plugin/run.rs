@@ -33,7 +33,10 @@ pub fn run(
                 "build it with `kerblam package`, load it with `docker load`/`podman load`, or replay an archive made with --embed-image",
             ));
         };
-        load(engine, Path::new(archive), host)?;
+        let loaded = load(engine, Path::new(archive), host)?;
+        if !engine.image_exists(tag).map_err(errors::engine)? {
+            retag(engine, &loaded, tag)?;
+        }
         if !engine.image_exists(tag).map_err(errors::engine)? {
             return Err(ErrorMessage::invalid_input(format!(
                 "{archive} was loaded into {} but holds no image named {tag}",
@@ -122,7 +125,7 @@ fn mounts(req: &ExecuteRequest, root: &Path) -> Result<Vec<Mount>, ErrorMessage>
 
 /// Loads an image archive: a replay archive's embedded `image.tar` (streamed and checked against its
 /// checksum), or a `docker save`/`podman save` archive.
-fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<(), ErrorMessage> {
+fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<Vec<String>, ErrorMessage> {
     host.info(&format!(
         "loading the image from {} into {}",
         path.display(),
@@ -155,7 +158,7 @@ fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<(), ErrorMessag
                 .join()
                 .unwrap_or_else(|_| Err(kerblam_archive::Error::invalid("image copy panicked")));
             copied.map_err(errors::archive)?;
-            loaded.map(|_| ()).map_err(errors::engine)
+            loaded.map_err(errors::engine)
         });
     }
     let mut f = File::open(path).map_err(|e| {
@@ -164,5 +167,31 @@ fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<(), ErrorMessag
             path.display()
         ))
     })?;
-    engine.load(&mut f).map(|_| ()).map_err(errors::engine)
+    engine.load(&mut f).map_err(errors::engine)
+}
+
+/// `name` without a `localhost/` registry and a `:latest` tag, to compare image names across
+/// engines (podman saves `process_exec` as `localhost/process_exec:latest`, docker keeps that
+/// name when it loads it).
+fn bare(name: &str) -> &str {
+    let n = name.strip_prefix("localhost/").unwrap_or(name);
+    n.strip_suffix(":latest").unwrap_or(n)
+}
+
+/// Tags the loaded image that is `tag` under another engine's naming as `tag` itself.
+fn retag(engine: &Engine, loaded: &[String], tag: &str) -> Result<(), ErrorMessage> {
+    let Some(found) = loaded.iter().find(|n| bare(n) == bare(tag)) else {
+        return Ok(());
+    };
+    let mut cmd = engine.command();
+    cmd.args(["tag", found, tag]);
+    let out = crate::process::run_captured(&mut cmd, engine.name()).map_err(errors::engine)?;
+    if !out.status.success() {
+        return Err(errors::engine(crate::process::failed(
+            &cmd,
+            out.status,
+            crate::process::output_tail(&out),
+        )));
+    }
+    Ok(())
 }
