@@ -407,9 +407,18 @@ fn build_native(
             image::unpack(p, &root).map_err(ErrorMessage::invalid_input)?
         }
         BaseSpec::Docker(r) => {
-            return Err(ErrorMessage::invalid_input(format!(
-                "the native SIF path cannot pull the base image {r}: pass it as a file with --base FILE (the output of `docker save {r}` or `podman save {r}`), or install apptainer"
-            )));
+            let saved = stage.join("base.tar");
+            match save_from_engine(r, &saved, host) {
+                Some(engine) => {
+                    host.info(&format!("unpacking the base image {r} saved from {engine}"));
+                    image::unpack(&saved, &root).map_err(ErrorMessage::invalid_input)?
+                }
+                None => {
+                    return Err(ErrorMessage::invalid_input(format!(
+                        "the native SIF path cannot pull the base image {r}, and no local docker or podman has it: pass it as a file with --base FILE (the output of `docker save {r}` or `podman save {r}`), or install apptainer"
+                    )));
+                }
+            }
         }
         BaseSpec::LocalImage(p) => {
             return Err(ErrorMessage::invalid_input(format!(
@@ -524,4 +533,36 @@ fn write_replay(
         None
     };
     w.finish(sig.as_deref()).map_err(|e| backend(e.to_string()))
+}
+
+/// Save `reference` from a local engine (docker, then podman) that already has it; never pulls.
+/// Returns the engine used.
+fn save_from_engine(reference: &str, out: &Path, host: &Host<'_>) -> Option<&'static str> {
+    for engine in ["docker", "podman"] {
+        let Some(program) = kerblam_backend_api::preflight::find_tool(engine) else {
+            continue;
+        };
+        let quiet = |args: &[&std::ffi::OsStr]| {
+            std::process::Command::new(&program)
+                .args(args)
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if quiet(&["image".as_ref(), "inspect".as_ref(), reference.as_ref()]) {
+            host.info(&format!("saving the base image {reference} from {engine}"));
+            if quiet(&[
+                "save".as_ref(),
+                "-o".as_ref(),
+                out.as_os_str(),
+                reference.as_ref(),
+            ]) {
+                return Some(engine);
+            }
+            let _ = std::fs::remove_file(out);
+        }
+    }
+    None
 }

@@ -369,3 +369,55 @@ fn native_sif_from_an_oci_archive_base() {
         "hello from a minimal project\n"
     );
 }
+
+/// Without --base, a base image a local engine already has is saved from it (never pulled).
+#[test]
+fn native_sif_takes_a_local_engine_image_as_base() {
+    if let Some(why) = tools_missing() {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    let (t, root) = common::example("minimal");
+    let work = t.path().join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    if let Err(why) = common::base_archive(&work) {
+        eprintln!("skipping: {why}");
+        return;
+    }
+    if std::env::var_os("KERBLAM_TEST_BASE_ARCHIVE").is_some() {
+        return;
+    }
+    let docker_has_it = Command::new("docker")
+        .args(["image", "inspect", "kerblam-test-base:latest"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let reference = if docker_has_it {
+        "kerblam-test-base:latest"
+    } else {
+        "localhost/kerblam-test-base:latest"
+    };
+    let mut plan = common::plan(&root, "hello", true);
+    plan.base = kerblam_backend_api::plan::Base::Image {
+        reference: reference.into(),
+    };
+    plan.artifacts = vec![Artifact {
+        kind: ArtifactKind::Sif,
+        path: "hello.sif".into(),
+        format: Some("sif".into()),
+        contents: vec![],
+    }];
+    let req = common::request(
+        Action::Package,
+        plan,
+        &root,
+        &work.join("tmp"),
+        Path::new("/k"),
+    );
+    execute_with(&req, &Host::none(), &common::settings(None, 0, &work)).unwrap();
+    let rootfs = unpack(&root.join("hello.sif"), 3, &work);
+    chroot_run(&rootfs, "");
+    assert_eq!(
+        std::fs::read_to_string(rootfs.join("data/out/hello.txt")).unwrap(),
+        "hello from a minimal project\n"
+    );
+}
