@@ -109,3 +109,57 @@ fn package_and_replay_through_the_apptainer_plugin_with_a_recording_stand_in() {
         std::fs::read(p.path("data/in/precious.txt")).unwrap()
     );
 }
+
+/// Without apptainer on `PATH`, `kerblam package --backend apptainer` assembles the SIF itself;
+/// the recipe's base comes from the local engine (`kerblam-test-base`, never pulled).
+#[test]
+fn package_without_apptainer_writes_a_native_sif() {
+    let has = |engine: &str, tag: &str| {
+        Command::new(engine)
+            .args(["image", "inspect", tag])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    let base = if has("docker", "kerblam-test-base:latest") {
+        "kerblam-test-base:latest"
+    } else if has("podman", "localhost/kerblam-test-base:latest") {
+        "localhost/kerblam-test-base:latest"
+    } else {
+        assert_ne!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+            Ok("1"),
+            "no engine has kerblam-test-base:latest"
+        );
+        eprintln!(
+            "skipping: no engine has kerblam-test-base:latest (scripts/engines.sh base-image)"
+        );
+        return;
+    };
+    if Command::new("mksquashfs").arg("-version").output().is_err() {
+        eprintln!("skipping: mksquashfs is not installed");
+        return;
+    }
+    let plugins = plugin_dir();
+    let p = TestProject::example("minimal");
+    p.write(
+        "src/dockerfiles/default.dockerfile",
+        format!("FROM {base}\nCOPY . .\n"),
+    );
+    let empty = tempfile::tempdir().unwrap();
+    let out = with_env(
+        p.command(&["package", "hello", "--backend", "apptainer"]),
+        &plugins,
+        empty.path(),
+    )
+    .env(
+        "PATH",
+        format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", empty.path().display()),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(show(&out).contains("assembled natively"), "{}", show(&out));
+    let sif = std::fs::read(p.path("hello.sif")).unwrap();
+    assert_eq!(&sif[32..42], b"SIF_MAGIC\0");
+    assert!(p.exists("hello.kerblam.tar"));
+}
