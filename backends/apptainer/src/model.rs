@@ -64,7 +64,7 @@ pub struct Model {
     pub base: BaseSpec,
     /// Items copied in, in order (recipe `COPY`s first, then the plan's layers).
     pub copies: Vec<Copy>,
-    /// Directories to create (recipe `WORKDIR`s and the plan's workdir).
+    /// Directories to create (recipe `WORKDIR`s, the plan's workdir and its mount targets).
     pub dirs: Vec<String>,
     /// Recipe `RUN` commands with their working directory.
     pub run: Vec<(String, String)>,
@@ -195,8 +195,12 @@ pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, String> {
             mode: Some(layer.mode),
         });
     }
-    if !dirs.contains(&plan.workdir) {
-        dirs.push(plan.workdir.clone());
+    // The workdir, and the bind targets of the data dirs: a SIF's squashfs is read-only, so
+    // they exist in the image instead of relying on apptainer's underlay.
+    for d in std::iter::once(&plan.workdir).chain(plan.mounts.iter().map(|m| &m.container)) {
+        if !dirs.contains(d) {
+            dirs.push(d.clone());
+        }
     }
     env.extend(plan.env.iter().map(|e| (e.name.clone(), e.value.clone())));
     labels.extend(plan.image.labels.clone());
