@@ -115,13 +115,15 @@ fn failing_build_shows_the_engine_output_and_leaves_nothing() {
     };
     let base = ensure_base_image(&docker, Path::new(env!("CARGO_BIN_EXE_kerblam")));
     let p = TestProject::example("process");
+    let tag = format!("kerblam-err-build-{}", std::process::id());
     p.write(
         "src/dockerfiles/process.dockerfile",
-        format!("FROM {base}\nCOPY . .\nRUN echo kerblam-build-marker && exit 3\n"),
+        format!(
+            "FROM {base}\nLABEL kerblam.test.build-failure={tag}\nCOPY . .\nRUN echo kerblam-build-marker && exit 3\n"
+        ),
     );
     let before = listing(p.root());
     let tmp = tempfile::tempdir().unwrap();
-    let tag = format!("kerblam-err-build-{}", std::process::id());
     let o = kerblam(
         &p,
         &["package", "process", "--backend", "docker", "--tag", &tag],
@@ -149,6 +151,17 @@ fn failing_build_shows_the_engine_output_and_leaves_nothing() {
         listing(tmp.path())
     );
     assert!(!docker.image_exists(&tag));
+    let left = docker.output(&[
+        "ps",
+        "-a",
+        "-q",
+        "--filter",
+        &format!("label=kerblam.test.build-failure={tag}"),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&left.stdout).trim().is_empty(),
+        "the failed build left a container behind"
+    );
 }
 
 /// A replay archive of `process` made by the tarball backend, and its project.

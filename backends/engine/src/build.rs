@@ -101,6 +101,9 @@ impl Engine {
             }
         };
         cmd.args(["-t", tag, "-f", containerfile]);
+        // The legacy builder keeps the container of a failed step unless told otherwise; a failed
+        // build must leave nothing behind. (BuildKit and podman remove them anyway.)
+        cmd.arg("--force-rm");
         if opts.no_cache {
             cmd.arg("--no-cache");
         }
