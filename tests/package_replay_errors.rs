@@ -296,3 +296,37 @@ fn replay_refuses_a_hostile_archive_and_writes_nothing_outside_dest() {
     assert!(!parent.path().join("escape.txt").exists());
     assert!(listing(&dest).is_empty(), "{:?}", listing(&dest));
 }
+
+#[test]
+fn package_output_is_relative_to_where_kerblam_was_started() {
+    let p = TestProject::example("process");
+    let cwd = tempfile::tempdir().unwrap();
+    std::fs::create_dir(cwd.path().join("out")).unwrap();
+    let mut c = p.command(&[]);
+    c.current_dir(cwd.path())
+        .arg("--backend-path")
+        .arg(plugin_dir())
+        .args([
+            "package",
+            "process",
+            "--backend",
+            "tarball",
+            "-o",
+            "out/mine.kerblam.tar",
+        ]);
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(cwd.path().join("out/mine.kerblam.tar").is_file());
+    assert!(!p.path("process.kerblam.tar").exists());
+    assert!(!p.path("out").exists());
+
+    // An existing archive is refused without --force, and kept.
+    let before = std::fs::read(cwd.path().join("out/mine.kerblam.tar")).unwrap();
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(stderr(&o).contains("already exists"), "{}", show(&o));
+    assert_eq!(
+        std::fs::read(cwd.path().join("out/mine.kerblam.tar")).unwrap(),
+        before
+    );
+}
