@@ -686,3 +686,29 @@ fn podman_embedded_image_replays_with_docker() {
     );
     assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
 }
+
+#[test]
+fn docker_replay_without_network_cannot_reach_the_remote_and_says_so() {
+    let Some(mut s) = Setup::new("docker", "nonet") else {
+        return;
+    };
+    let tag = s.tag("pkg");
+    s.ok(&["package", "process", "--tag", &tag]);
+    let archive = s.project.path("process.kerblam.tar");
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    // The default network is none: the container cannot reach the loopback server.
+    let o = s.kerblam_in(
+        fresh.path(),
+        &["replay", archive.to_str().unwrap(), dest.to_str().unwrap()],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("/remote.txt") && err.contains("network none"),
+        "{}",
+        show(&o)
+    );
+    assert!(!dest.join("data/in/remote.txt").exists());
+    assert!(!dest.join("data/out/merged.txt").exists());
+}
