@@ -651,6 +651,8 @@ fn docker_package_image_holds_the_project_without_data_or_ignored_files() {
         "/data/out/old-result.txt",
         "/src/dockerfiles/process.dockerfile",
         "/process.kerblam.tar",
+        "/.kerblam/kerblam",
+        "/.kerblam/kerblam-replay.sh",
     ] {
         assert!(!probe(absent), "{absent} should not be in the image");
     }

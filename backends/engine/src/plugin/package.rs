@@ -5,21 +5,25 @@
 //! opened first under its temporary name (this refuses an existing archive before any build), then
 //! the image is built, then the data and image are streamed into the archive, which is renamed into
 //! place last. Any error drops the writer, which removes the temporary file.
+//!
+//! The image is built in two stages when kerblam adds its own files (see [`build`]), so that the
+//! user's `COPY . .` never copies the kerblam executable into the image a second time.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use kerblam_archive::{
     ExtraEntry, ExtraSource, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature,
     TarOptions, write_build_context,
 };
-use kerblam_backend_api::plan::{ArtifactKind, Base, PackagePlan, PipeInfo};
+use kerblam_backend_api::plan::{ArtifactKind, Base, Context, LayerSource, PackagePlan, PipeInfo};
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
-use kerblam_render::{EntrySource, Rendered};
+use kerblam_render::{ContextEntry, EntrySource, Rendered};
 
 use super::errors;
 use super::pipe::pipe;
 use super::progress::Reporter;
-use crate::{BuildOptions, Engine};
+use crate::{BuildOptions, Engine, Flavor};
 
 /// Where the generated Containerfile sits in the build context (passed to the engine with `-f`).
 pub const CONTAINERFILE: &str = ".kerblam/Containerfile";
@@ -129,8 +133,17 @@ fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
     })
 }
 
-/// Streams the build context (plan context files, Containerfile, kerblam, generated files) into
-/// `engine build`, with no temporary copy.
+/// The line `kerblam-render` starts its own instructions with, after the user's recipe.
+const KERBLAM_SECTION: &str = "\n# --- added by kerblam ";
+
+/// Builds the image, streaming each build context into `engine build` with no temporary copy.
+///
+/// When the plan adds files that are not project files (the kerblam executable, the replay script),
+/// the build has two stages, so that a recipe's `COPY . .` cannot copy them a second time into the
+/// image: the user's recipe is built first from the project context alone (under a temporary tag),
+/// then kerblam's instructions are built `FROM` it with a context holding only the files its `COPY`
+/// lines read. The temporary tag is removed whatever happens. A plan adding only project files
+/// (a `kerblam run` plan) is built in one go.
 fn build(
     engine: &Engine,
     req: &ExecuteRequest,
@@ -139,16 +152,117 @@ fn build(
     host: &Host<'_>,
 ) -> Result<(), ErrorMessage> {
     let plan = &req.plan;
+    let text = &rendered.containerfile;
+    let split = text.find(KERBLAM_SECTION);
+    let (Some(at), false) = (split, rendered.entries.is_empty()) else {
+        return stream(
+            engine,
+            req,
+            &plan.image.tag,
+            &plan.context,
+            text,
+            &rendered.entries,
+            tar,
+            host,
+        );
+    };
+    let (recipe, ours) = text.split_at(at + 1);
+    static STAGES: AtomicU64 = AtomicU64::new(0);
+    let stage = format!(
+        "kerblam-stage-{}-{}",
+        std::process::id(),
+        STAGES.fetch_add(1, Ordering::Relaxed)
+    );
+    let stage_ref = match engine.flavor() {
+        Flavor::Podman => format!("localhost/{stage}:latest"),
+        Flavor::Docker => format!("{stage}:latest"),
+    };
+    let result =
+        stream(engine, req, &stage, &plan.context, recipe, &[], tar, host).and_then(|_| {
+            let layers = layer_context(plan);
+            let second = format!("FROM {stage_ref}\n{ours}");
+            stream(
+                engine,
+                req,
+                &plan.image.tag,
+                &layers,
+                &second,
+                &rendered.entries,
+                tar,
+                host,
+            )
+        });
+    untag(engine, &stage_ref);
+    result
+}
+
+/// The part of the plan's context that its `context` layers copy.
+fn layer_context(plan: &PackagePlan) -> Context {
+    let wanted: Vec<&str> = plan
+        .layers
+        .iter()
+        .filter_map(|l| match &l.from {
+            LayerSource::Context { path } => Some(path.as_str()),
+            _ => None,
+        })
+        .collect();
+    let files: Vec<_> = plan
+        .context
+        .files
+        .iter()
+        .filter(|f| {
+            wanted.iter().any(|w| {
+                f.path == *w
+                    || *w == "."
+                    || f.path
+                        .strip_prefix(*w)
+                        .is_some_and(|rest| rest.starts_with('/'))
+            })
+        })
+        .cloned()
+        .collect();
+    Context {
+        root: plan.context.root.clone(),
+        excluded: vec![],
+        total_bytes: files.iter().map(|f| f.size).sum(),
+        files,
+    }
+}
+
+/// Drops a temporary tag (the image stays as long as another image builds on it).
+fn untag(engine: &Engine, reference: &str) {
+    let mut cmd = engine.command();
+    match engine.flavor() {
+        Flavor::Podman => cmd.args(["untag", reference]),
+        Flavor::Docker => cmd.args(["image", "rm", reference]),
+    };
+    let _ = crate::process::run_captured(&mut cmd, engine.name());
+}
+
+/// Streams one build context (`context` files, the Containerfile `text`, the generated `entries`)
+/// into `engine build -t tag`.
+#[allow(clippy::too_many_arguments)]
+fn stream(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    tag: &str,
+    context: &Context,
+    text: &str,
+    entries: &[ContextEntry],
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    let plan = &req.plan;
     let root = Path::new(&req.paths.root);
     let kerblam = Path::new(&req.paths.kerblam);
-    let mut extras: Vec<ExtraEntry<'_>> = Vec::with_capacity(rendered.entries.len() + 1);
+    let mut extras: Vec<ExtraEntry<'_>> = Vec::with_capacity(entries.len() + 1);
     extras.push(ExtraEntry {
         path: CONTAINERFILE,
-        source: ExtraSource::Bytes(rendered.containerfile.as_bytes()),
+        source: ExtraSource::Bytes(text.as_bytes()),
         mode: 0o644,
     });
     let mut kerblam_size = 0;
-    for e in &rendered.entries {
+    for e in entries {
         let source = match &e.source {
             EntrySource::Kerblam => {
                 kerblam_size = std::fs::metadata(kerblam)
@@ -184,29 +298,21 @@ fn build(
         ..BuildOptions::default()
     };
     host.info(&format!(
-        "building {} with {} ({} context files)",
-        plan.image.tag,
+        "building {tag} with {} ({} context files)",
         engine.name(),
-        plan.context.files.len() + extras.len()
+        context.files.len() + extras.len()
     ));
     let reporter = Reporter::new(
         host,
         "sending the build context",
-        plan.context.total_bytes + kerblam_size,
+        context.total_bytes + kerblam_size,
     );
     let cancelled = || host.is_cancelled();
     let (mut writer, mut reader) = pipe(&cancelled);
     std::thread::scope(|s| {
         let producer = s.spawn(move || {
             let callback = reporter.callback();
-            match write_build_context(
-                &mut writer,
-                root,
-                &plan.context,
-                &extras,
-                tar,
-                Some(&callback),
-            ) {
+            match write_build_context(&mut writer, root, context, &extras, tar, Some(&callback)) {
                 Ok((_, summary)) => {
                     reporter.done(summary.bytes, summary.files);
                     writer.finish();
@@ -214,7 +320,7 @@ fn build(
                 Err(e) => writer.fail(e.message().to_string()),
             }
         });
-        let built = engine.build(&plan.image.tag, CONTAINERFILE, &mut reader, &opts);
+        let built = engine.build(tag, CONTAINERFILE, &mut reader, &opts);
         drop(reader);
         let _ = producer.join();
         host.check_cancelled()?;
