@@ -714,3 +714,43 @@ fn docker_replay_without_network_cannot_reach_the_remote_and_says_so() {
     assert!(!dest.join("data/in/remote.txt").exists());
     assert!(!dest.join("data/out/merged.txt").exists());
 }
+
+#[test]
+fn docker_buildkit_run_steps_get_the_build_network_kerblam_is_told() {
+    let Some(mut s) = Setup::new("docker", "runstep") else {
+        return;
+    };
+    let recipe = s.project.read("src/dockerfiles/process.dockerfile");
+    s.project.write(
+        "src/dockerfiles/process.dockerfile",
+        format!("{recipe}RUN echo built-with-a-run-step > /run-step.txt\n"),
+    );
+    s.env.push(("DOCKER_BUILDKIT".into(), "1".into()));
+    s.env.push(("KERBLAM_BUILD_NETWORK".into(), "none".into()));
+    let tag = s.tag("pkg");
+    s.ok(&["package", "process", "--tag", &tag]);
+    let out = s.engine.output(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--entrypoint",
+        "cat",
+        &tag,
+        "/run-step.txt",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "built-with-a-run-step\n"
+    );
+    s.env.pop();
+    s.env
+        .push(("KERBLAM_BUILD_NETWORK".into(), "bridge".into()));
+    let o = s.kerblam(&["package", "process", "--tag", &tag, "--force"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("KERBLAM_BUILD_NETWORK"),
+        "{}",
+        show(&o)
+    );
+}

@@ -23,7 +23,7 @@ use kerblam_render::{ContextEntry, EntrySource, Rendered};
 use super::errors;
 use super::pipe::pipe;
 use super::progress::Reporter;
-use crate::{BuildOptions, Engine, Flavor};
+use crate::{BuildOptions, Engine, Flavor, Network};
 
 /// Where the generated Containerfile sits in the build context (passed to the engine with `-f`).
 pub const CONTAINERFILE: &str = ".kerblam/Containerfile";
@@ -229,6 +229,20 @@ fn layer_context(plan: &PackagePlan) -> Context {
     }
 }
 
+/// The network of `RUN` steps: `KERBLAM_BUILD_NETWORK` (`none` or `host`) when set, else the
+/// engine's default. A Docker daemon started without a bridge (`--bridge=none`) needs one of them
+/// for BuildKit `RUN` steps.
+fn build_network() -> Result<Option<Network>, ErrorMessage> {
+    match std::env::var("KERBLAM_BUILD_NETWORK").ok().as_deref() {
+        None | Some("") => Ok(None),
+        Some("none") => Ok(Some(Network::None)),
+        Some("host") => Ok(Some(Network::Host)),
+        Some(other) => Err(ErrorMessage::invalid_input(format!(
+            "KERBLAM_BUILD_NETWORK is {other:?}; expected \"none\" or \"host\""
+        ))),
+    }
+}
+
 /// Drops a temporary tag (the image stays as long as another image builds on it).
 fn untag(engine: &Engine, reference: &str) {
     let mut cmd = engine.command();
@@ -295,6 +309,7 @@ fn stream(
     }
     let opts = BuildOptions {
         no_cache: req.options.no_cache,
+        network: build_network()?,
         ..BuildOptions::default()
     };
     host.info(&format!(
