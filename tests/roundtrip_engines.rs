@@ -66,7 +66,11 @@ fn serve(mut stream: TcpStream) {
 fn plugin_dir() -> PathBuf {
     testing::build_workspace_packages(
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-docker", "kerblam-backend-podman"],
+        &[
+            "kerblam-backend-docker",
+            "kerblam-backend-podman",
+            "kerblam-backend-tarball",
+        ],
     )
     .expect("cargo build of the docker and podman plugins")
 }
@@ -753,4 +757,38 @@ fn docker_buildkit_run_steps_get_the_build_network_kerblam_is_told() {
         "{}",
         show(&o)
     );
+}
+
+#[test]
+fn docker_replays_a_tarball_package_whose_image_was_built_from_its_context_archive() {
+    let Some(mut s) = Setup::new("docker", "tarball") else {
+        return;
+    };
+    let run_tag = s.tag("run");
+    let tag = s.tag("pkg");
+    s.ok(&["data", "fetch"]);
+    s.ok(&["run", "process", "--tag", &run_tag]);
+    let ran = files(&s.project.path("data/out"));
+    s.ok(&["package", "process", "--backend", "tarball", "--tag", &tag]);
+    // Build the image from the context archive as the tarball backend's note says.
+    let context = std::fs::read(s.project.path("process.context.tar")).unwrap();
+    let mut build = s.engine.command();
+    build
+        .args(["build", "-t", &tag, "-"])
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut child = build.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&context).unwrap();
+    assert!(child.wait().unwrap().success(), "docker build of {tag}");
+
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let o = s.replay(&s.project.path("process.kerblam.tar"), &dest, &[]);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("replaying with docker"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
 }

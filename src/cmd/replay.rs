@@ -151,8 +151,9 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if let Some(tag) = &args.tag {
         plan.image.tag = tag.clone();
     }
-    if let Some(backend) = &args.backend {
-        plan.backend = backend.clone();
+    match &args.backend {
+        Some(backend) => plan.backend = backend.clone(),
+        None => plan.backend = runner(global, &plan.backend, &dest),
     }
     // A package plan's entrypoint is kerblam's replay script, which hands its arguments to
     // `kerblam run PIPE --local`; that takes the pipe's extra arguments after `--`.
@@ -179,6 +180,33 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         eprintln!("kerblam: the replayed pipe failed with exit code {code}");
     }
     Ok(code)
+}
+
+/// The backend to replay with: the package's, unless that one cannot run images (a package made
+/// by the tarball backend, whose image was built elsewhere from its context archive); then the
+/// packaged manifest's `execution.backend` (default docker).
+fn runner(global: &GlobalArgs, packaged: &str, dest: &Path) -> String {
+    let can_run = crate::cmd::backends::registry(global)
+        .get(packaged)
+        .map(|p| p.describe().capabilities.actions.contains(&Action::Run))
+        .unwrap_or(true);
+    if can_run {
+        return packaged.to_string();
+    }
+    let configured = Project::load(
+        dest,
+        CheckOptions {
+            allow_unknown: true,
+        },
+    )
+    .map(|p| p.manifest.execution.backend)
+    .ok()
+    .filter(|b| b != packaged)
+    .unwrap_or_else(|| "docker".to_string());
+    output::info(format!(
+        "the {packaged} backend cannot run images; replaying with {configured} (choose another with --backend)"
+    ));
+    configured
 }
 
 /// A run plan for a Kerblam! 1.x archive: the image its `name` says, its own entrypoint, the data
