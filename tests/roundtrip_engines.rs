@@ -521,9 +521,9 @@ fn interrupt_after(s: &Setup, args: &[&str], marker: &str) -> (std::process::Exi
     (status, seen + &rest.join().unwrap())
 }
 
-#[test]
-fn docker_ctrl_c_stops_a_running_container() {
-    let Some(mut s) = Setup::new("docker", "stop") else {
+/// Ctrl-C while `kerblam run` runs a long pipe in a container stops the container promptly.
+fn ctrl_c_stops_a_running_container(engine: &str) {
+    let Some(mut s) = Setup::new(engine, "stop") else {
         return;
     };
     s.project.write(
@@ -546,6 +546,16 @@ fn docker_ctrl_c_stops_a_running_container() {
         String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
         "a container of {tag} is still running"
     );
+}
+
+#[test]
+fn docker_ctrl_c_stops_a_running_container() {
+    ctrl_c_stops_a_running_container("docker");
+}
+
+#[test]
+fn podman_ctrl_c_stops_a_running_container() {
+    ctrl_c_stops_a_running_container("podman");
 }
 
 /// A tar of `(name, bytes, mode)` entries.
