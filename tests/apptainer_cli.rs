@@ -114,27 +114,21 @@ fn package_and_replay_through_the_apptainer_plugin_with_a_recording_stand_in() {
 /// the recipe's base comes from the local engine (`kerblam-test-base`, never pulled).
 #[test]
 fn package_without_apptainer_writes_a_native_sif() {
-    let has = |engine: &str, tag: &str| {
-        Command::new(engine)
-            .args(["image", "inspect", tag])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    let base = if has("docker", "kerblam-test-base:latest") {
-        "kerblam-test-base:latest"
-    } else if has("podman", "localhost/kerblam-test-base:latest") {
-        "localhost/kerblam-test-base:latest"
-    } else {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "no engine has kerblam-test-base:latest"
+    // The base comes from whichever engine runs (docker first); it is imported here, so this test
+    // does not depend on another test binary having built it.
+    let Some(engine) = ["docker", "podman"]
+        .into_iter()
+        .find_map(|name| support::engines::engine_if_running(name))
+    else {
+        assert!(
+            !support::engines::engines_required(),
+            "KERBLAM_REQUIRE_ENGINES=1 but neither docker nor podman is running"
         );
-        eprintln!(
-            "skipping: no engine has kerblam-test-base:latest (scripts/engines.sh base-image)"
-        );
+        eprintln!("skipping: neither docker nor podman is running (scripts/engines.sh start)");
         return;
     };
+    let base =
+        support::engines::ensure_base_image(&engine, Path::new(env!("CARGO_BIN_EXE_kerblam")));
     if Command::new("mksquashfs").arg("-version").output().is_err() {
         eprintln!("skipping: mksquashfs is not installed");
         return;

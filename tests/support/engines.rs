@@ -75,37 +75,47 @@ pub fn engines_required() -> bool {
 /// The engine `name` (`docker` or `podman`) if it is installed and running; see the module docs for
 /// what happens when it is not.
 pub fn engine(name: &str) -> Option<EngineHandle> {
+    match probe(name) {
+        Ok(handle) => Some(handle),
+        Err(reason) if engines_required() => {
+            panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}")
+        }
+        Err(reason) => {
+            eprintln!("skipping: {reason}");
+            None
+        }
+    }
+}
+
+/// The engine `name` if it is installed and running, else `None` (no panic, nothing printed): for a
+/// test that can use either engine.
+pub fn engine_if_running(name: &str) -> Option<EngineHandle> {
+    probe(name).ok()
+}
+
+/// The engine `name`, or why it cannot be used.
+fn probe(name: &str) -> Result<EngineHandle, String> {
     let var = format!("KERBLAM_{}", name.to_uppercase());
     let program = std::env::var(&var).unwrap_or_else(|_| name.to_string());
     let handle = EngineHandle {
         name: name.to_string(),
         program,
     };
-    let reason = match Command::new(&handle.program)
+    match Command::new(&handle.program)
         .args(["info"])
         .stdin(Stdio::null())
         .output()
     {
-        Err(e) => Some(format!(
+        Err(e) => Err(format!(
             "{name} is not installed ({}: {e}); run `bash scripts/engines.sh install`",
             handle.program
         )),
-        Ok(out) if !out.status.success() => Some(format!(
+        Ok(out) if !out.status.success() => Err(format!(
             "{name} is not running (`{} info` failed: {}); run `bash scripts/engines.sh start`",
             handle.program,
             String::from_utf8_lossy(&out.stderr).trim()
         )),
-        Ok(_) => None,
-    };
-    match reason {
-        None => Some(handle),
-        Some(reason) if engines_required() => {
-            panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}")
-        }
-        Some(reason) => {
-            eprintln!("skipping: {reason}");
-            None
-        }
+        Ok(_) => Ok(handle),
     }
 }
 
