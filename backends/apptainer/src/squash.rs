@@ -33,7 +33,15 @@ pub fn mksquashfs(rootfs: &Path, out: &Path, time: u64, host: &Host<'_>) -> Resu
         "mksquashfs is not on PATH; install squashfs-tools (e.g. `apt-get install squashfs-tools`)"
             .to_string()
     })?;
-    let done = crate::tool::stream(&program, &args(rootfs, out, time), None, host)?;
+    // mksquashfs refuses SOURCE_DATE_EPOCH together with -mkfs-time/-all-time ("can't be used at
+    // the same time"); the plan's time is already in the arguments.
+    let done = crate::tool::stream_without(
+        &program,
+        &args(rootfs, out, time),
+        None,
+        &["SOURCE_DATE_EPOCH"],
+        host,
+    )?;
     if done.code != 0 {
         return Err(format!(
             "mksquashfs failed with exit code {}:\n{}",

@@ -165,7 +165,21 @@ pub fn stream(
     cwd: Option<&Path>,
     host: &Host<'_>,
 ) -> Result<Finished, String> {
+    stream_without(program, args, cwd, &[], host)
+}
+
+/// [`stream`] with the variables `unset` removed from the command's environment.
+pub fn stream_without(
+    program: &Path,
+    args: &[OsString],
+    cwd: Option<&Path>,
+    unset: &[&str],
+    host: &Host<'_>,
+) -> Result<Finished, String> {
     let mut cmd = Command::new(program);
+    for var in unset {
+        cmd.env_remove(var);
+    }
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
