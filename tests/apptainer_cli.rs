@@ -118,7 +118,7 @@ fn package_without_apptainer_writes_a_native_sif() {
     // does not depend on another test binary having built it.
     let Some(engine) = ["docker", "podman"]
         .into_iter()
-        .find_map(|name| support::engines::engine_if_running(name))
+        .find_map(support::engines::engine_if_running)
     else {
         assert!(
             !support::engines::engines_required(),
@@ -145,25 +145,28 @@ fn package_without_apptainer_writes_a_native_sif() {
     );
     let empty = tempfile::tempdir().unwrap();
     // With SOURCE_DATE_EPOCH set (mksquashfs refuses it next to its own time options, so the
-    // backend must not pass it on), twice: the SIF is byte-identical.
-    let package = || {
-        let out = with_env(
-            p.command(&["package", "hello", "--backend", "apptainer", "--force"]),
-            &plugins,
-            empty.path(),
-        )
-        .env(
-            "PATH",
-            format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", empty.path().display()),
-        )
-        .env("SOURCE_DATE_EPOCH", "1700000000")
-        .output()
-        .unwrap();
+    // backend must not pass it on), twice: once with no apptainer on PATH (native automatically),
+    // once with a stand-in apptainer on PATH and --native (which must not run it). The SIFs are
+    // byte-identical.
+    let rec = tempfile::tempdir().unwrap();
+    let package = |bin: &Path, extra: &[&str]| {
+        let mut args = vec!["package", "hello", "--backend", "apptainer", "--force"];
+        args.extend_from_slice(extra);
+        let out = with_env(p.command(&args), &plugins, bin)
+            .env(
+                "PATH",
+                format!("{}:/usr/sbin:/usr/bin:/sbin:/bin", bin.display()),
+            )
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap();
         assert_eq!(out.status.code(), Some(0), "{}", show(&out));
-        assert!(show(&out).contains("assembled natively"), "{}", show(&out));
+        if extra.is_empty() {
+            assert!(show(&out).contains("assembled natively"), "{}", show(&out));
+        }
         std::fs::read(p.path("hello.sif")).unwrap()
     };
-    let sif = package();
+    let sif = package(empty.path(), &[]);
     assert_eq!(&sif[32..42], b"SIF_MAGIC\0");
     assert_eq!(
         i64::from_le_bytes(sif[64..72].try_into().unwrap()),
@@ -171,9 +174,11 @@ fn package_without_apptainer_writes_a_native_sif() {
         "the SIF's creation time is SOURCE_DATE_EPOCH"
     );
     std::thread::sleep(std::time::Duration::from_millis(1100));
+    let again = package(&stand_in(rec.path()), &["--native"]);
     assert!(
-        package() == sif,
-        "two packages with SOURCE_DATE_EPOCH differ"
+        !rec.path().join("argv").exists(),
+        "--native must not run apptainer"
     );
+    assert!(again == sif, "two packages with SOURCE_DATE_EPOCH differ");
     assert!(p.exists("hello.kerblam.tar"));
 }

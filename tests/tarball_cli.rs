@@ -95,3 +95,159 @@ fn a_destination_under_a_file_is_refused_and_nothing_is_written() {
     assert!(!p.exists("process.context.tar"), "{}", show(&o));
     assert_eq!(p.read("blocker"), "not a directory");
 }
+
+/// The manifest and the layer media types of an OCI archive.
+fn oci_layers(path: &Path) -> (serde_json::Value, Vec<String>) {
+    let member = |name: &str| -> Vec<u8> {
+        let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
+        for e in a.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_string_lossy() == name {
+                let mut v = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut v).unwrap();
+                return v;
+            }
+        }
+        panic!("{} has no {name}", path.display())
+    };
+    let json = |b: Vec<u8>| -> serde_json::Value { serde_json::from_slice(&b).unwrap() };
+    let blob = |d: &str| format!("blobs/sha256/{}", d.trim_start_matches("sha256:"));
+    let index = json(member("index.json"));
+    let manifest = json(member(&blob(
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    )));
+    let types = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["mediaType"].as_str().unwrap().to_string())
+        .collect();
+    (manifest, types)
+}
+
+#[test]
+fn image_format_oci_also_writes_an_oci_archive() {
+    let p = TestProject::example("process");
+    let o = package(&p, &["--image-format", "oci"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let oci = p.root().canonicalize().unwrap().join("process.oci.tar");
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&oci.display().to_string()),
+        "{}",
+        show(&o)
+    );
+    let (_, types) = oci_layers(&oci);
+    assert!(!types.is_empty());
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "application/vnd.oci.image.layer.v1.tar+gzip"),
+        "{types:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("podman load -i"),
+        "{}",
+        show(&o)
+    );
+    // The plan names the same artifact.
+    let plan = p.kerblam(&[
+        "plan",
+        "process",
+        "--backend",
+        "tarball",
+        "--image-format",
+        "oci",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("\"process.oci.tar\""),
+        "{}",
+        show(&plan)
+    );
+
+    let z = TestProject::example("process");
+    let o = package(&z, &["--image-format", "oci+zstd"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let (_, types) = oci_layers(&z.path("process.oci.tar"));
+    assert!(
+        types
+            .iter()
+            .all(|t| t == "application/vnd.oci.image.layer.v1.tar+zstd"),
+        "{types:?}"
+    );
+}
+
+#[test]
+fn base_puts_the_oci_archive_on_a_base_archive() {
+    let b = TestProject::example("process");
+    let o = package(&b, &["--image-format", "oci", "--tag", "base:1"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let base = b.path("process.oci.tar");
+    let (base_manifest, _) = oci_layers(&base);
+    let n_base = base_manifest["layers"].as_array().unwrap().len();
+
+    let p = TestProject::example("process");
+    let o = package(
+        &p,
+        &["--image-format", "oci", "--base", base.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("OCI base: "),
+        "{}",
+        show(&o)
+    );
+    let (m, types) = oci_layers(&p.path("process.oci.tar"));
+    assert_eq!(types.len(), 2 * n_base, "{m}");
+    assert_eq!(
+        m["layers"].as_array().unwrap()[..n_base],
+        base_manifest["layers"].as_array().unwrap()[..]
+    );
+}
+
+#[test]
+fn bad_image_format_and_base_options_are_usage_errors() {
+    let p = TestProject::example("process");
+    let before = p.snapshot(".");
+    let o = package(&p, &["--image-format", "squashfs"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(show(&o).contains("oci+zstd"), "{}", show(&o));
+    let dir = plugin_dir();
+    let o = p.kerblam(&[
+        "--backend-path",
+        dir.to_str().unwrap(),
+        "package",
+        "process",
+        "--backend",
+        "docker",
+        "--image-format",
+        "oci",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        show(&o).contains("does not write images as files"),
+        "{}",
+        show(&o)
+    );
+    let o = package(&p, &["--image-format", "oci", "--base", "no-such-base.tar"]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(show(&o).contains("no-such-base.tar"), "{}", show(&o));
+    let data = p.path("data");
+    let o = package(
+        &p,
+        &["--image-format", "oci", "--base", data.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(show(&o).contains("not a file"), "{}", show(&o));
+    assert_eq!(p.snapshot("."), before, "nothing was written");
+    // A file that is neither an OCI nor a docker archive.
+    p.write("junk.tar", "not an archive");
+    let before = p.snapshot(".");
+    let junk = p.path("junk.tar");
+    let o = package(
+        &p,
+        &["--image-format", "oci", "--base", junk.to_str().unwrap()],
+    );
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(show(&o).contains("junk.tar"), "{}", show(&o));
+    assert_eq!(p.snapshot("."), before, "nothing was written");
+}

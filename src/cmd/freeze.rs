@@ -52,6 +52,10 @@ pub struct FreezeArgs {
     /// apptainer: assemble the SIF without apptainer (mksquashfs only).
     #[arg(long)]
     pub native: bool,
+    /// apptainer: the base image as an OCI or docker archive file (e.g. from `docker save`),
+    /// instead of the spec's base image reference.
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
     /// Report unknown keys in the spec as warnings instead of errors.
     #[arg(long)]
     pub allow_unknown: bool,
@@ -325,6 +329,11 @@ fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Re
         no_cache: args.no_build_cache,
         force: args.force,
         native: args.native,
+        base_archive: args
+            .base
+            .as_deref()
+            .map(super::package::base_archive)
+            .transpose()?,
         ..ExecuteOptions::default()
     };
     let result = execute::execute(global, Action::Package, plan, &c.root, options)?;

@@ -1,7 +1,7 @@
 //! `kerblam package <pipe>`: compile the package plan and have the backend plugin carry it out: build
 //! the image (kerblam and a replay script baked in) and write `<pipe>.kerblam.tar` (or `-o PATH`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use kerblam_backend_api::{Action, ExecuteOptions};
@@ -37,6 +37,19 @@ pub struct PackageArgs {
     /// Overwrite an existing replay archive.
     #[arg(long)]
     pub force: bool,
+    /// tarball backend: also write the image as an OCI image layout archive `<pipe>.oci.tar`
+    /// (`oci` and `oci+gzip`: gzip layers; `oci+zstd`: zstd layers).
+    #[arg(long, value_name = "FORMAT", value_parser = ["oci", "oci+gzip", "oci+zstd"])]
+    pub image_format: Option<String>,
+    /// tarball and apptainer backends: the base image, an OCI or docker archive file (e.g. from
+    /// `docker save` or `podman save --format oci-archive`) [default: scratch for the OCI archive;
+    /// the recipe's FROM image, saved from a local engine, for a native SIF].
+    #[arg(long, value_name = "FILE")]
+    pub base: Option<PathBuf>,
+    /// apptainer backend: assemble the SIF without apptainer (mksquashfs only), even when
+    /// apptainer is installed.
+    #[arg(long)]
+    pub native: bool,
 }
 
 pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
@@ -50,14 +63,18 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         replay_format: args.format.into(),
         embed_image: args.embed_image,
         sign: args.sign,
+        image_format: args.image_format.clone(),
         ..Default::default()
     };
+    let base_archive = args.base.as_deref().map(base_archive).transpose()?;
     let plan = compile(&project, &args.pipe, &args.pipe_opts, opts)?;
     let options = ExecuteOptions {
         no_cache: args.no_build_cache,
         embed_image: args.embed_image,
         sign: args.sign,
         force: args.force,
+        native: args.native,
+        base_archive,
         ..ExecuteOptions::default()
     };
     let result = execute::execute(global, Action::Package, &plan, &project.root, options)?;
@@ -100,4 +117,27 @@ fn output_path(root: &Path, o: &str) -> String {
         Ok(rel) if !rel.as_os_str().is_empty() => rel.to_string_lossy().into_owned(),
         _ => abs.to_string_lossy().into_owned(),
     }
+}
+
+/// `--base FILE` as an absolute path (relative to where kerblam was started); it must be a file.
+pub fn base_archive(file: &Path) -> miette::Result<String> {
+    let abs = std::env::current_dir()
+        .map(|d| d.join(file))
+        .unwrap_or_else(|_| file.to_path_buf());
+    match std::fs::metadata(&abs) {
+        Ok(m) if m.is_file() => Ok(abs.to_string_lossy().into_owned()),
+        Ok(_) => Err(invalid(format!(
+            "--base {}: not a file (give an OCI or docker archive, e.g. from `docker save`)",
+            file.display()
+        ))),
+        Err(e) => Err(invalid(format!("--base {}: {e}", abs.display()))),
+    }
+}
+
+fn invalid(message: String) -> miette::Report {
+    exit::Exit {
+        code: exit::INVALID,
+        message,
+    }
+    .into()
 }

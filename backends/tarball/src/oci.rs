@@ -43,11 +43,14 @@ use crate::progress::Reporter;
 /// The annotation naming the image inside an OCI layout.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// The layer compression for `options.format`: `oci`/`oci+gzip` → gzip, `oci+zstd` → zstd.
-pub fn compression(format: Option<&str>) -> Compression {
-    match format {
-        Some("oci+zstd") => Compression::Zstd,
-        _ => Compression::Gzip,
+/// The layer compression the plan's OCI artifact names (`oci-archive+zstd` → zstd, else gzip);
+/// for a plan that names none, `options.format` (`oci`/`oci+gzip` → gzip, `oci+zstd` → zstd).
+pub fn compression(artifact_format: Option<&str>, option: Option<&str>) -> Compression {
+    match (artifact_format, option) {
+        (Some("oci-archive+zstd"), _) => Compression::Zstd,
+        (Some(_), _) => Compression::Gzip,
+        (None, Some("oci+zstd")) => Compression::Zstd,
+        (None, _) => Compression::Gzip,
     }
 }
 
@@ -310,7 +313,11 @@ pub fn write(
     host: &Host<'_>,
 ) -> Result<Written, ErrorMessage> {
     let plan = &req.plan;
-    let compression = compression(req.options.format.as_deref());
+    let compression = compression(
+        plan.artifact(ArtifactKind::OciArchive)
+            .and_then(|a| a.format.as_deref()),
+        req.options.format.as_deref(),
+    );
     let base = base_path(req).map(|p| base_archive::open(&p)).transpose()?;
     let temp_dir = Path::new(&req.paths.temp_dir);
     let cancel = || host.is_cancelled();

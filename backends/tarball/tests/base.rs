@@ -147,8 +147,15 @@ fn zstd_layers_on_request() {
     let kerblam = fake_kerblam(t.path());
     let out = t.path().join("o");
     std::fs::create_dir(&out).unwrap();
-    let mut req = request(plan(&root, "z:1", true), &root, &out, &kerblam);
-    req.options.format = Some("oci+zstd".into());
+    // The plan decides the layer compression (`--image-format oci+zstd`).
+    let plan = plan_with_image_format(&root, "z:1", Some("oci+zstd"));
+    assert_eq!(
+        plan.artifacts[1].format.as_deref(),
+        Some("oci-archive+zstd"),
+        "{:?}",
+        plan.artifacts
+    );
+    let req = request(plan, &root, &out, &kerblam);
     execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
     let oci = out.join("process.oci.tar");
     let (m, _) = image(&oci);

@@ -200,6 +200,7 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
         .output
         .clone()
         .unwrap_or_else(|| format!("{}.kerblam.tar", pipe.name));
+    let oci_format = oci_format(opts.image_format.as_deref(), &backend, opts.run)?;
     let mut artifacts = Vec::new();
     match backend.as_str() {
         "tarball" if !opts.run => {
@@ -214,11 +215,11 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
                     ".kerblam/replay.sh".into(),
                 ],
             });
-            if opts.image_format.as_deref() == Some("oci") {
+            if let Some(format) = oci_format {
                 artifacts.push(Artifact {
                     kind: ArtifactKind::OciArchive,
                     path: format!("{}.oci.tar", pipe.name),
-                    format: Some("oci-archive".into()),
+                    format: Some(format.into()),
                     contents: vec![
                         "index.json".into(),
                         "oci-layout".into(),
@@ -426,4 +427,39 @@ pub fn sh_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
+}
+
+/// The OCI archive's artifact format for `--image-format`: `oci` and `oci+gzip` give
+/// `oci-archive` (gzip layers), `oci+zstd` gives `oci-archive+zstd`. Only the tarball backend
+/// writes images as files, and only when packaging.
+fn oci_format(
+    image_format: Option<&str>,
+    backend: &str,
+    run: bool,
+) -> Result<Option<&'static str>, Error> {
+    let Some(f) = image_format else {
+        return Ok(None);
+    };
+    let format = match f {
+        "oci" | "oci+gzip" => "oci-archive",
+        "oci+zstd" => "oci-archive+zstd",
+        other => {
+            return Err(Error::InvalidOption {
+                option: "--image-format".into(),
+                message: format!("unknown image format {other:?}"),
+                help: Some("use oci (gzip layers), oci+gzip or oci+zstd".into()),
+            });
+        }
+    };
+    if backend != "tarball" || run {
+        return Err(Error::InvalidOption {
+            option: "--image-format".into(),
+            message: format!(
+                "the {backend} backend does not write images as files{}",
+                if run { " when running" } else { "" }
+            ),
+            help: Some("package with `--backend tarball --image-format oci`".into()),
+        });
+    }
+    Ok(Some(format))
 }

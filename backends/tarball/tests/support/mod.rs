@@ -93,12 +93,17 @@ pub fn process_project(dir: &Path, from: Option<&str>) -> PathBuf {
 
 /// The tarball package plan of pipe `process` in `root`, with an OCI archive when `oci`.
 pub fn plan(root: &Path, tag: &str, oci: bool) -> PackagePlan {
+    plan_with_image_format(root, tag, oci.then_some("oci"))
+}
+
+/// [`plan`] with `--image-format FORMAT` (`oci`, `oci+gzip`, `oci+zstd`), or none.
+pub fn plan_with_image_format(root: &Path, tag: &str, format: Option<&str>) -> PackagePlan {
     let project = Project::load(root, CheckOptions::default()).unwrap_or_else(|e| panic!("{e:?}"));
     let opts = PipeOptions {
         pipe: "process".into(),
         backend: Some("tarball".into()),
         tag: Some(tag.into()),
-        image_format: oci.then(|| "oci".into()),
+        image_format: format.map(String::from),
         ..PipeOptions::default()
     };
     compile_pipe(&project, &opts).unwrap_or_else(|e| panic!("{e:?}"))
