@@ -12,5 +12,5 @@ run() {
 run cargo build --workspace --quiet
 run ./target/debug/kerblam -C examples/process validate
 run ./target/debug/kerblam -C examples/process plan process --backend tarball -o "${TMPDIR:-/tmp}/process.plan.json"
-run ./target/debug/kerblam -C examples/process package process --backend tarball
+run ./target/debug/kerblam -C examples/process package process --backend tarball --force
 run tar -tvf examples/process/process.kerblam.tar

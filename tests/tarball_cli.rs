@@ -251,3 +251,45 @@ fn bad_image_format_and_base_options_are_usage_errors() {
     assert!(show(&o).contains("junk.tar"), "{}", show(&o));
     assert_eq!(p.snapshot("."), before, "nothing was written");
 }
+
+/// `kerblam package` where no engine is installed, with no backend named anywhere: the tarball
+/// backend is the default, and says so. A manifest that names its backend gets that backend.
+#[test]
+fn the_tarball_backend_is_the_default_where_no_engine_is_installed() {
+    let dir = plugin_dir();
+    let empty = tempfile::tempdir().unwrap();
+    let no_engine = |p: &TestProject| {
+        p.command(&[
+            "--backend-path",
+            dir.to_str().unwrap(),
+            "package",
+            "process",
+        ])
+        .env("PATH", empty.path())
+        .env_remove("DOCKER_HOST")
+        .env_remove("KERBLAM_DOCKER")
+        .env_remove("KERBLAM_PODMAN")
+        .output()
+        .unwrap()
+    };
+    let p = TestProject::example("process");
+    let o = no_engine(&p);
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        show(&o).contains("no container engine found"),
+        "{}",
+        show(&o)
+    );
+    assert!(p.exists("process.context.tar") && p.exists("process.kerblam.tar"));
+
+    let named = TestProject::example("process");
+    let manifest = named.read("kerblam.toml");
+    named.write(
+        "kerblam.toml",
+        format!("{manifest}\n[execution]\nbackend = \"docker\"\n"),
+    );
+    let o = no_engine(&named);
+    assert_ne!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(show(&o).contains("docker"), "{}", show(&o));
+    assert!(!named.exists("process.context.tar") && !named.exists("process.kerblam.tar"));
+}

@@ -67,7 +67,14 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         ..Default::default()
     };
     let base_archive = args.base.as_deref().map(base_archive).transpose()?;
-    let plan = compile(&project, &args.pipe, &args.pipe_opts, opts)?;
+    let mut pipe_opts = args.pipe_opts.clone();
+    if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
+        output::info(
+            "no container engine found (no podman, and no docker with a daemon socket): packaging              with the tarball backend; set execution.backend or pass --backend to choose",
+        );
+        pipe_opts.backend = Some("tarball".into());
+    }
+    let plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
     let options = ExecuteOptions {
         no_cache: args.no_build_cache,
         embed_image: args.embed_image,
@@ -140,4 +147,17 @@ fn invalid(message: String) -> miette::Report {
         message,
     }
     .into()
+}
+
+/// Whether a container engine can be used here: podman on `PATH` (it needs no daemon), or docker
+/// on `PATH` with a daemon to talk to (`DOCKER_HOST`, or the default socket). A docker client with
+/// no daemon is not an engine.
+fn engine_available() -> bool {
+    let found = |var: &str, name: &str| {
+        let program = std::env::var(var).unwrap_or_else(|_| name.to_string());
+        kerblam_backend_api::preflight::find_tool(&program).is_some()
+    };
+    let docker_daemon =
+        std::env::var_os("DOCKER_HOST").is_some() || Path::new("/var/run/docker.sock").exists();
+    found("KERBLAM_PODMAN", "podman") || (found("KERBLAM_DOCKER", "docker") && docker_daemon)
 }

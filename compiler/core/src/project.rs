@@ -57,6 +57,16 @@ impl Project {
         Project::load(&Project::find_root(start)?, opts)
     }
 
+    /// Whether the manifest sets `execution.backend` itself, rather than taking the default.
+    pub fn sets_backend(&self) -> bool {
+        self.source
+            .text
+            .parse::<toml_edit::DocumentMut>()
+            .ok()
+            .and_then(|doc| doc.get("execution")?.get("backend").map(|_| ()))
+            .is_some()
+    }
+
     /// An absolute path for a root-relative path.
     pub fn abs(&self, rel: &str) -> PathBuf {
         if rel == "." {
