@@ -444,3 +444,53 @@ fn a_bad_dockerignore_pattern_is_invalid_input_with_a_location() {
     assert!(stderr.contains("invalid range"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// The README's workflow, with the plans checked in where users keep them: inside the project (at
+/// the root and in a subdirectory). A plan leaves every plan file out of its context, unlisted (it
+/// would otherwise list itself and the other plans, and never be fresh); a file that only looks
+/// like a plan by name stays.
+#[test]
+fn a_plan_checked_into_the_project_is_fresh_and_not_in_its_own_context() {
+    let t = tempfile::tempdir().unwrap();
+    let root = copy_example("process", t.path());
+    std::fs::create_dir_all(root.join("plans")).unwrap();
+    std::fs::write(root.join("notes.plan.json"), "{\"not\": \"a plan\"}\n").unwrap();
+    for file in ["process.plan.json", "plans/process.plan.toml"] {
+        stdout_ok(
+            kerblam()
+                .arg("-C")
+                .arg(&root)
+                .args(["plan", "process", "-o"])
+                .arg(root.join(file)),
+        );
+    }
+    for file in ["process.plan.json", "plans/process.plan.toml"] {
+        let out = run(kerblam()
+            .arg("-C")
+            .arg(&root)
+            .args(["plan", "process", "--check"])
+            .arg(root.join(file)));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("process.plan.json")).unwrap()).unwrap();
+    let files: Vec<&str> = plan["context"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(files.contains(&"notes.plan.json"), "{files:?}");
+    assert!(
+        !files.iter().any(|f| f.contains("process.plan")),
+        "{files:?}"
+    );
+    let excluded = plan["context"]["excluded"].to_string();
+    assert!(!excluded.contains("process.plan"), "{excluded}");
+}

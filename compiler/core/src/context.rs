@@ -103,6 +103,10 @@ pub fn build_context(
             artifacts.push(rel);
             continue;
         }
+        if ft.is_file() && is_kerblam_plan(entry.path()) {
+            // Not listed at all: see `kerblam_plan::Context`.
+            continue;
+        }
         let meta =
             std::fs::symlink_metadata(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
         let mode = meta.permissions().mode() & 0o7777;
@@ -158,6 +162,23 @@ pub fn is_kerblam_artifact(name: &str) -> bool {
         .any(|s| name.ends_with(s))
         || name.contains(".kerblam.tar.tmp")
 }
+
+/// Whether `path` is a plan kerblam wrote: named `*.plan.json` or `*.plan.toml`, and holding a
+/// plan schema id. Only files with such names are read.
+pub fn is_kerblam_plan(path: &Path) -> bool {
+    let named = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".plan.json") || n.ends_with(".plan.toml"));
+    named
+        && std::fs::read(path).is_ok_and(|bytes| {
+            bytes
+                .windows(PLAN_SCHEMA_PREFIX.len())
+                .any(|w| w == PLAN_SCHEMA_PREFIX)
+        })
+}
+
+const PLAN_SCHEMA_PREFIX: &[u8] = b"\"kerblam.plan/v";
 
 /// The reason a glob does not parse, without the pattern (the report shows it).
 fn glob_reason(e: &ignore::Error) -> String {

@@ -2,6 +2,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// The build context: the project files an engine sees while building the base recipe.
+///
+/// Kerblam plans in the tree (files named `*.plan.json` or `*.plan.toml` that hold a plan schema
+/// id) are never part of it and are not listed, so that a plan checked into the project does not
+/// describe itself, or the other plans, and can stay fresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Context {
