@@ -42,3 +42,5 @@ pub use sdk::{Backend, Host, SDK_ID};
 
 /// Re-exported so plugins can name plan types without a separate dependency.
 pub use kerblam_plan as plan;
+/// The JSON library the messages are made with, so a backend needs no dependency of its own.
+pub use serde_json;

@@ -4,11 +4,8 @@ use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use kerblam_archive::{
-    AtomicFile, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature, TarOptions,
-    hex,
-};
-use kerblam_backend_api::plan::{ArtifactKind, PackagePlan, Preflight};
+use kerblam_archive::{AtomicFile, hex};
+use kerblam_backend_api::plan::{ArtifactKind, Preflight};
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
 use sha2::{Digest, Sha256};
 
@@ -287,19 +284,12 @@ pub fn package(
     }];
     if let Some(r) = replay {
         host.check_cancelled()?;
-        let written = write_replay(
-            req,
-            plan,
-            &out_path(req, &r.path),
-            r.format.as_deref(),
-            settings,
-        )?;
-        artifacts.push(ProducedArtifact {
-            kind: ArtifactKind::ReplayArchive,
-            path: written.path.to_string_lossy().into_owned(),
-            bytes: Some(written.bytes),
-            sha256: Some(written.sha256),
-        });
+        let tar = kerblam_archive::TarOptions {
+            mtime: settings.time,
+        };
+        artifacts.push(kerblam_backend_api::sdk::replay::write_with(
+            req, r, tar, host,
+        )?);
     }
     notes.push(format!(
         "run it with: apptainer run {}",
@@ -481,58 +471,6 @@ fn build_native(
     })?;
     out.commit().map_err(|e| backend(e.to_string()))?;
     Ok(())
-}
-
-fn write_replay(
-    req: &ExecuteRequest,
-    plan: &PackagePlan,
-    path: &Path,
-    format: Option<&str>,
-    settings: &Settings,
-) -> Result<kerblam_archive::WrittenArchive, ErrorMessage> {
-    let root = Path::new(&req.paths.root);
-    let manifest_path = root.join(&plan.source.manifest);
-    let manifest = std::fs::read(&manifest_path).map_err(|e| {
-        ErrorMessage::invalid_input(format!("cannot read {}: {e}", manifest_path.display()))
-    })?;
-    let format = ReplayFormat::from_option(req.options.format.as_deref().or(format))
-        .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?;
-    let plan_json = serde_json::to_vec_pretty(plan).expect("plan serializes");
-    let pipe = plan.pipe.as_ref().ok_or_else(|| {
-        ErrorMessage::invalid_input("a replay archive needs a pipe plan (plan.pipe is missing)")
-    })?;
-    let opts = ReplayOptions {
-        format,
-        tar: TarOptions {
-            mtime: settings.time,
-        },
-        force: req.options.force,
-        ..Default::default()
-    };
-    let mut w = ReplayWriter::create(
-        path,
-        ReplayContents {
-            manifest: &manifest,
-            image_name: &plan.image.tag,
-            plan_json: Some(&plan_json),
-            input_dir: &pipe.data.input,
-        },
-        opts,
-    )
-    .map_err(|e| backend(e.to_string()))?;
-    let files: Vec<&str> = pipe.precious.iter().map(|f| f.path.as_str()).collect();
-    w.add_data(root, &files, None)
-        .map_err(|e| backend(e.to_string()))?;
-    let sig = if req.options.sign {
-        Some(
-            Signature::from_git(settings.time)
-                .map_err(|e| backend(e.to_string()))?
-                .to_json(),
-        )
-    } else {
-        None
-    };
-    w.finish(sig.as_deref()).map_err(|e| backend(e.to_string()))
 }
 
 /// Save `reference` from a local engine (docker, then podman) that already has it; never pulls.

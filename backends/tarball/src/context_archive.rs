@@ -17,7 +17,7 @@ use kerblam_render::{EntrySource, Rendered};
 
 use crate::errors;
 use crate::pending::Pending;
-use crate::progress::Reporter;
+use kerblam_backend_api::sdk::Reporter;
 
 /// The Containerfile's path when the project context has its own root recipe.
 pub const FALLBACK_RECIPE: &str = ".kerblam/Containerfile";

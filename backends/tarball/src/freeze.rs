@@ -29,7 +29,7 @@ use crate::errors;
 use crate::layer::{self, Excludes};
 use crate::package::artifact_path;
 use crate::pending::Pending;
-use crate::progress::Reporter;
+use kerblam_backend_api::sdk::Reporter;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Codec {

@@ -17,7 +17,7 @@ use kerblam_backend_api::ErrorMessage;
 
 use crate::errors;
 use crate::pending::HashWriter;
-use crate::progress::Reporter;
+use kerblam_backend_api::sdk::Reporter;
 
 /// How layers are compressed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

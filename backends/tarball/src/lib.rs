@@ -10,15 +10,15 @@
 //! - `<pipe>.oci.tar` (`oci.rs`) when the plan asks for one: an OCI image layout archive whose layers
 //!   are the plan's own on top of `scratch` or a base archive (`--base FILE`, an OCI or docker
 //!   archive, `base_archive.rs`);
-//! - the replay archive, through `kerblam-archive`'s `ReplayWriter` (the one implementation the
-//!   engine backends use too).
+//! - the replay archive, through the SDK's `sdk::replay` (the one implementation every backend
+//!   uses).
 //!
 //! For a freeze plan (`freeze.rs`) it writes the compressed tarball of the frozen trees, an
 //! `activate.sh` and the metadata JSON (and an OCI archive when the plan asks for one).
 //!
 //! Before any of that, `room.rs` refuses a destination that is not writable or lacks room, and
 //! refuses to replace existing artifacts without `force`. Progress goes to the host's progress
-//! callback (`progress.rs`).
+//! callback (the SDK's `sdk::Reporter`).
 
 mod base_archive;
 mod context_archive;
@@ -28,8 +28,6 @@ mod layer;
 mod oci;
 mod package;
 mod pending;
-mod progress;
-mod replay;
 mod room;
 
 use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};

@@ -38,7 +38,7 @@ use crate::base_archive::{self, BaseImage};
 use crate::errors;
 use crate::layer::{self, Blob, Compression, Item};
 use crate::pending::Pending;
-use crate::progress::Reporter;
+use kerblam_backend_api::sdk::Reporter;
 
 /// The annotation naming the image inside an OCI layout.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";

@@ -1,29 +1,20 @@
 //! Carrying out a package plan: which artifacts to write, in which order, and committing them
 //! together so that an error leaves no file under a final name.
 
-use std::path::{Path, PathBuf};
-
 use kerblam_archive::TarOptions;
 use kerblam_backend_api::plan::{ArtifactKind, SourceKind};
 use kerblam_backend_api::{Action, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
 use crate::errors;
 use crate::pending::Pending;
-use crate::{context_archive, oci, replay};
+use crate::{context_archive, oci};
+use kerblam_backend_api::sdk::replay;
 
 /// The values of `options.format` this backend accepts: replay archive layouts (which the plan's
 /// artifact also names) and OCI layer compressions.
 pub const FORMATS: &[&str] = &["kerblam-v1", "kerblam-v2", "oci", "oci+gzip", "oci+zstd"];
 
-/// The absolute path of an artifact: as is when absolute, else under `paths.output_dir`.
-pub fn artifact_path(req: &ExecuteRequest, path: &str) -> PathBuf {
-    let p = Path::new(path);
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        Path::new(&req.paths.output_dir).join(p)
-    }
-}
+pub use kerblam_backend_api::sdk::replay::artifact_path;
 
 /// Carries out `req` (action `package`).
 pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
@@ -48,10 +39,11 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
 
 fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
     let plan = &req.plan;
-    let pipe = plan
-        .pipe
-        .as_ref()
-        .ok_or_else(|| ErrorMessage::invalid_input("a pipe plan without its `pipe` section"))?;
+    if plan.pipe.is_none() {
+        return Err(ErrorMessage::invalid_input(
+            "a pipe plan without its `pipe` section",
+        ));
+    }
     for a in &plan.artifacts {
         if !matches!(
             a.kind,
@@ -98,9 +90,7 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
     }
     let mut produced = Vec::new();
     if let Some(a) = plan.artifact(ArtifactKind::ReplayArchive) {
-        let path = artifact_path(req, &a.path);
-        let writer = replay::start(req, pipe, a, &path, tar)?;
-        produced.push(replay::finish(writer, req, pipe, tar, host)?);
+        produced.push(replay::write_with(req, a, tar, host)?);
     }
     for p in pending {
         produced.push(p.commit()?);

@@ -14,10 +14,14 @@
 //! ```
 
 mod host;
+pub mod progress;
+#[cfg(feature = "replay")]
+pub mod replay;
 #[doc(hidden)]
 pub mod rt;
 
 pub use host::Host;
+pub use progress::Reporter;
 
 use crate::{
     AbiVersion, Capabilities, DESCRIBE_TAG, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
