@@ -1,9 +1,10 @@
-//! An example third-party kerblam backend. For `package` it writes `<name>.plan.json` and
-//! `<name>.build.sh` (a script that builds `plan.image.tag` with `${ENGINE:-docker}`) into the
-//! output directory, and runs nothing itself.
-use kerblam_backend_api::plan::{Base, LayerSource, SourceKind};
+//! An example third-party kerblam backend. For `package` it writes `<name>.plan.json`, `<name>.build.sh`
+//! (a script that builds the engine image `plan.image.tag` with `${ENGINE:-docker}`; it runs nothing itself)
+//! and the replay archive (with the SDK's writer) into the output directory.
+use kerblam_backend_api::plan::{ArtifactKind as A, Base, LayerSource, SourceKind};
 use kerblam_backend_api::{Action, Backend, BaseKind, Capabilities, Describe, ErrorMessage};
 use kerblam_backend_api::{ExecuteRequest, ExecuteResult, Host, LayerSourceKind as L, PreflightKind as P};
+use kerblam_backend_api::{sdk::replay, serde_json};
 use std::{fmt::Write, path::Path};
 
 struct Script;
@@ -54,7 +55,7 @@ fn script(req: &ExecuteRequest) -> String {
     }
     let entrypoint = serde_json::to_string(&p.entrypoint).unwrap_or_default();
     let _ = writeln!(file, "WORKDIR {}\nENTRYPOINT {entrypoint}", p.workdir);
-    let _ = writeln!(s, "printf '%s' {} > \"$ctx/Containerfile\"", q(&file));
+    let _ = writeln!(s, "printf '%s' {} > \"$ctx/Dockerfile\"", q(&file));
     let _ = writeln!(s, "${{ENGINE:-docker}} build -t {} \"$ctx\"", q(&p.image.tag));
     s
 }
@@ -66,14 +67,14 @@ impl Backend for Script {
             sources: vec![SourceKind::Pipe],
             base_kinds: vec![BaseKind::Scratch, BaseKind::Image, BaseKind::Recipe],
             layer_sources: vec![L::Generated, L::Context, L::Kerblam],
+            artifact_kinds: vec![A::EngineImage, A::ReplayArchive],
             preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
             rootless: true,
             reentrant: true,
             ..Capabilities::default()
         };
-        let mut d = kerblam_backend_api::sdk::describe("script", env!("CARGO_PKG_VERSION"), caps);
-        d.description = Some("example: writes the plan and a shell script that would build it".into());
-        d
+        let description = Some("example: writes the plan and a shell script that would build it".into());
+        Describe { description, ..kerblam_backend_api::sdk::describe("script", env!("CARGO_PKG_VERSION"), caps) }
     }
 
     fn execute(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
@@ -85,7 +86,8 @@ impl Backend for Script {
         host.check_cancelled()?;
         write(&sh, &script(req), req.options.force)?;
         host.info(&format!("wrote {}", sh.display()));
-        Ok(ExecuteResult { notes: vec![format!("build the image with: sh {}", sh.display())], ..Default::default() })
+        let notes = vec![format!("build the image with: sh {}", sh.display())];
+        Ok(ExecuteResult { artifacts: replay::write(req, host)?.into_iter().collect(), notes, exit_code: None })
     }
 }
 
