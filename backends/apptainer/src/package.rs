@@ -208,11 +208,27 @@ pub fn package(
 ) -> Result<ExecuteResult, ErrorMessage> {
     let plan = &req.plan;
     let model = model_of(req)?;
-    let sif_artifact = plan.artifact(ArtifactKind::Sif).ok_or_else(|| {
-        ErrorMessage::invalid_input(
-            "the plan has no sif artifact; compile it with --backend apptainer",
-        )
-    })?;
+    let Some(sif_artifact) = plan.artifact(ArtifactKind::Sif) else {
+        // Carry out what the plan asks for, which is no image: at most the replay archive.
+        let artifacts: Vec<ProducedArtifact> = match plan.artifact(ArtifactKind::ReplayArchive) {
+            Some(r) => {
+                let tar = kerblam_archive::TarOptions {
+                    mtime: settings.time,
+                };
+                vec![kerblam_backend_api::sdk::replay::write_with(
+                    req, r, tar, host,
+                )?]
+            }
+            None => Vec::new(),
+        };
+        return Ok(ExecuteResult {
+            artifacts,
+            exit_code: None,
+            notes: vec![
+                "the plan asks for no SIF (compile it with --backend apptainer for one)".into(),
+            ],
+        });
+    };
     if let Some(a) = plan
         .artifacts
         .iter()

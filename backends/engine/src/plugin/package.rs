@@ -74,12 +74,17 @@ pub fn package(
     };
 
     build(engine, req, &rendered, tar, host)?;
-    let mut produced = vec![ProducedArtifact {
-        kind: ArtifactKind::EngineImage,
-        path: plan.image.tag.clone(),
-        bytes: None,
-        sha256: None,
-    }];
+    // The image is reported when the plan asks for it (a plan may ask for nothing but a build).
+    let mut produced: Vec<ProducedArtifact> = plan
+        .artifact(ArtifactKind::EngineImage)
+        .map(|_| ProducedArtifact {
+            kind: ArtifactKind::EngineImage,
+            path: plan.image.tag.clone(),
+            bytes: None,
+            sha256: None,
+        })
+        .into_iter()
+        .collect();
     let mut notes = Vec::new();
     if let Some((writer, pipe, signature)) = replay {
         host.check_cancelled()?;
@@ -143,7 +148,7 @@ const KERBLAM_SECTION: &str = "\n# --- added by kerblam ";
 /// image: the user's recipe is built first from the project context alone (under a temporary tag),
 /// then kerblam's instructions are built `FROM` it with a context holding only the files its `COPY`
 /// lines read. The temporary tag is removed whatever happens. A plan adding only project files
-/// (a `kerblam run` plan) is built in one go.
+/// (a `kerblam run` plan), or on a scratch or image base, is built in one go.
 fn build(
     engine: &Engine,
     req: &ExecuteRequest,
@@ -154,7 +159,10 @@ fn build(
     let plan = &req.plan;
     let text = &rendered.containerfile;
     let split = text.find(KERBLAM_SECTION);
-    let (Some(at), false) = (split, rendered.entries.is_empty()) else {
+    // Only a recipe of the user's can `COPY . .`; a scratch or image base has no first stage to
+    // build (and docker's legacy builder refuses a Containerfile that is only `FROM scratch`).
+    let recipe_base = matches!(plan.base, Base::Recipe { .. });
+    let (Some(at), false, true) = (split, rendered.entries.is_empty(), recipe_base) else {
         return stream(
             engine,
             req,
