@@ -309,3 +309,34 @@ fn a_plugin_whose_describe_hangs_is_refused_after_the_timeout() {
     assert_eq!(err.kind, kerblam_backend_api::host::LoadErrorKind::Refused);
     assert_eq!(err.reason, "describe did not answer within 0.3s");
 }
+
+/// A Rust plugin whose own `Backend::execute` panics (an index out of bounds, after a log line and
+/// a progress report): the SDK's `catch_unwind` turns it into status `panic` with the panic's
+/// message, the log line arrived, and the plugin answers the next calls.
+#[test]
+fn a_panic_inside_the_backends_own_execute_is_status_panic_and_the_host_lives_on() {
+    let t = tempfile::tempdir().unwrap();
+    let p = load(&panicky_plugin());
+    let rec = Recorder::new();
+    let err = p
+        .execute(&request(minimal_plan(), t.path()), rec.clone(), None)
+        .unwrap_err();
+    let CallError::Failed { status, error, .. } = &err else {
+        panic!("{err}")
+    };
+    assert_eq!((*status, error.kind), (Status::Panic, ErrorKind::Panic));
+    assert!(
+        error.message.contains("the backend panicked")
+            && error.message.contains("index out of bounds"),
+        "{}",
+        error.message
+    );
+    assert_eq!(rec.logs(), vec!["panicky: starting on golden"]);
+    for _ in 0..3 {
+        assert_eq!(p.raw_describe(b"").code, 0);
+        let again = p
+            .execute(&request(minimal_plan(), t.path()), rec.clone(), None)
+            .unwrap_err();
+        assert!(again.to_string().contains("index out of bounds"), "{again}");
+    }
+}

@@ -242,3 +242,40 @@ fn a_backend_path_entry_that_does_not_exist_is_reported() {
         reg.skipped[0].reason
     );
 }
+
+/// Describe replies that are valid JSON but say the wrong things are refused, each with a reason
+/// naming what is wrong.
+#[test]
+fn describes_that_parse_but_are_wrong_are_refused_with_what_is_wrong() {
+    let t = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[&str], &[&str]); 4] = [
+        (
+            "tag.so",
+            &["NAME=\"ctag\"", "WRONG_TAG"],
+            &["kerblam.describe/v9"],
+        ),
+        ("name.so", &["BAD_NAME"], &["Not A Name!"]),
+        (
+            "range.so",
+            &["NAME=\"crange\"", "SCHEMA_RANGE"],
+            &["v2", "v3"],
+        ),
+        (
+            "abi.so",
+            &["NAME=\"cabi\"", "DESCRIBE_ABI2"],
+            &["ABI major 2", "host's 1"],
+        ),
+    ];
+    for (file, defines, _) in &cases {
+        cplugin(t.path(), file, defines);
+    }
+    let reg = Registry::discover(&only_backend_path(&[t.path()]), &hello());
+    assert!(reg.names().is_empty(), "{:?}", reg.names());
+    for (file, _, says) in &cases {
+        let (k, r) = reason_for(&reg, file);
+        assert_eq!(k, LoadErrorKind::Refused, "{file}: {r}");
+        for s in *says {
+            assert!(r.contains(s), "{file}: the reason does not say {s:?}: {r}");
+        }
+    }
+}

@@ -13,18 +13,39 @@ use kerblam_plan::PackagePlan;
 
 use crate::{Options, Outcome, Report, golden_plans};
 
-/// Host callbacks that count calls and answer `is_cancelled` with a fixed value.
+/// Host callbacks that count calls and answer `is_cancelled`: always with `cancelled`, or "no" for
+/// the first `flip_after` polls and "yes" from then on (a Ctrl-C while the backend works).
 struct Recorder {
     cancelled: bool,
+    flip_after: Option<u64>,
     calls: AtomicU64,
+    polls: AtomicU64,
 }
 
 impl Recorder {
     fn new(cancelled: bool) -> Arc<Recorder> {
         Arc::new(Recorder {
             cancelled,
+            flip_after: None,
             calls: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
         })
+    }
+
+    /// Cancelled from the `(n + 1)`th poll on.
+    fn cancelling_after(n: u64) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            cancelled: false,
+            flip_after: Some(n),
+            calls: AtomicU64::new(0),
+            polls: AtomicU64::new(0),
+        })
+    }
+
+    /// Polls that were answered "cancelled" because of the flip.
+    fn polls_after_flip(&self) -> u64 {
+        let n = self.flip_after.unwrap_or(u64::MAX);
+        self.polls.load(Ordering::SeqCst).saturating_sub(n)
     }
 }
 
@@ -37,7 +58,11 @@ impl HostCallbacks for Recorder {
     }
     fn is_cancelled(&self) -> bool {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        self.cancelled
+        let before = self.polls.fetch_add(1, Ordering::SeqCst);
+        match self.flip_after {
+            Some(n) => before >= n,
+            None => self.cancelled,
+        }
     }
 }
 
@@ -167,8 +192,14 @@ fn summarize(reply: &Reply) -> String {
     }
 }
 
-fn check_result_artifacts(r: &ExecuteResult) -> Result<(), String> {
+fn check_result_artifacts(r: &ExecuteResult, plan: &PackagePlan) -> Result<(), String> {
     for a in &r.artifacts {
+        if plan.artifact(a.kind).is_none() {
+            return Err(format!(
+                "the result lists a {:?} artifact ({}) the plan does not ask for",
+                a.kind, a.path
+            ));
+        }
         let p = Path::new(&a.path);
         if p.is_absolute() && !p.exists() && a.bytes.is_some() {
             return Err(format!(
@@ -186,9 +217,13 @@ const LATER: &[&str] = &[
     "free-round-trip",
     "invalid-input",
     "golden/minimal",
+    "golden/engine-image",
+    "golden/oci-archive",
+    "golden/sif",
     "golden/preflight-fails",
     "panic",
     "cancellation",
+    "cancellation-mid-run",
     "no-late-callbacks",
     "concurrent",
 ];
@@ -252,11 +287,14 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
         }
     }
     plugin.free_empty();
-    report.push(
-        "free-round-trip",
-        outcome,
-        Some("64 describe buffers freed, empty buffer freed".into()),
-    );
+    let mut detail = "64 describe buffers freed, empty buffer freed".to_string();
+    if outcome == Outcome::Pass {
+        match leak_check(&plugin, &hello_bytes, again.bytes.len()) {
+            Ok(d) => detail = format!("{detail}; {d}"),
+            Err(e) => outcome = Outcome::Fail(e),
+        }
+    }
+    report.push("free-round-trip", outcome, Some(detail));
 
     // invalid input.
     let minimal = golden_plans()
@@ -303,6 +341,18 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
                 continue;
             }
         };
+        let missing = missing_capabilities(&d, &plan);
+        if !missing.is_empty() {
+            report.push(
+                check,
+                Outcome::Skip(format!(
+                    "the plugin does not claim what the plan needs: {}",
+                    missing.join(", ")
+                )),
+                None,
+            );
+            continue;
+        }
         let before = scratch.listing();
         let reply = run(
             &plugin,
@@ -313,11 +363,21 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
         .and_then(|raw| strict(&raw));
         let outcome = match (&reply, plan.preflight.is_empty()) {
             (Err(e), _) => Outcome::Fail(e.clone()),
-            (Ok(Reply::Result(r)), true) => match check_result_artifacts(r) {
+            (Ok(Reply::Result(r)), true) => match check_result_artifacts(r, &plan) {
                 Ok(()) => Outcome::Pass,
                 Err(e) => Outcome::Fail(e),
             },
-            (Ok(Reply::Error(..)), true) => Outcome::Pass,
+            // The environment may lack what the backend drives (an engine, a tool): the plan
+            // could not be tried here, which is not a pass.
+            (Ok(Reply::Error(Status::BackendError, e)), true) => Outcome::Skip(format!(
+                "the backend could not carry the plan out here: {}",
+                e.message
+            )),
+            (Ok(Reply::Error(s, e)), true) => Outcome::Fail(format!(
+                "a valid plan within the plugin's capabilities got status {}: {}",
+                s.name(),
+                e.message
+            )),
             (Ok(Reply::Result(_)), false) => {
                 Outcome::Fail("the plan's preflight cannot hold, yet execute returned ok".into())
             }
@@ -392,6 +452,57 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
     };
     report.push("cancellation", outcome, None);
 
+    // cancellation while working: "no" to the first poll (the SDK's own check before execute, or
+    // the backend's first), "yes" from then on.
+    let recorder = Recorder::cancelling_after(1);
+    let (outcome, detail) = match Scratch::new() {
+        Err(e) => (
+            Outcome::Fail(format!("cannot make a scratch project: {e}")),
+            None,
+        ),
+        Ok(s) => {
+            let reply = run(
+                &plugin,
+                request_bytes(&d.name, &minimal, &s.paths, false),
+                recorder.clone(),
+                opts,
+            )
+            .and_then(|raw| strict(&raw));
+            let after = recorder.polls_after_flip();
+            match reply {
+                Ok(Reply::Error(Status::Cancelled, _)) => (
+                    Outcome::Pass,
+                    Some(format!("stopped after {after} poll(s) said cancelled")),
+                ),
+                Ok(Reply::Result(_)) if after == 0 => {
+                    (Outcome::Pass, Some("finished without polling again".into()))
+                }
+                Ok(Reply::Result(_)) => (
+                    Outcome::Fail(format!(
+                        "is_cancelled said yes {after} time(s) during the work, yet execute returned ok"
+                    )),
+                    None,
+                ),
+                Ok(Reply::Error(Status::BackendError, e)) => (
+                    Outcome::Skip(format!(
+                        "the backend could not carry the plan out here: {}",
+                        e.message
+                    )),
+                    None,
+                ),
+                Ok(other) => (
+                    Outcome::Fail(format!(
+                        "cancelled while working, it answered {}",
+                        summarize(&other)
+                    )),
+                    None,
+                ),
+                Err(e) => (Outcome::Fail(e), None),
+            }
+        }
+    };
+    report.push("cancellation-mid-run", outcome, detail);
+
     // concurrency.
     let outcome = if !d.capabilities.reentrant {
         Outcome::Skip("the plugin does not claim `reentrant`; the host serializes its calls".into())
@@ -443,4 +554,56 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
     };
     report.push("no-late-callbacks", outcome, None);
     report
+}
+
+/// What the plan needs that the plugin's describe does not claim.
+fn missing_capabilities(d: &kerblam_backend_api::Describe, plan: &PackagePlan) -> Vec<String> {
+    kerblam_backend_api::missing_capabilities(
+        Action::Package,
+        plan,
+        &kerblam_backend_api::ExecuteOptions::default(),
+        d,
+    )
+}
+
+/// The resident set size of this process, in bytes (Linux: `/proc/self/statm`).
+fn rss_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// Hands back enough describe buffers (up to 64 MiB of them) that a `kerblam_backend_free` which
+/// does not free would show in this process's memory: allocation and release in a loop reuse the
+/// same memory, so the resident size must not grow by more than a quarter of what went through.
+fn leak_check(plugin: &Plugin, hello: &[u8], len: usize) -> Result<String, String> {
+    const BUDGET: u64 = 64 << 20;
+    let Some(start) = rss_bytes() else {
+        return Ok("memory not measured (no /proc/self/statm)".into());
+    };
+    let calls = (BUDGET / len.max(1) as u64).clamp(1_000, 50_000);
+    for _ in 0..calls {
+        let r = plugin.raw_describe(hello);
+        if r.code != 0 {
+            return Err(format!("describe returned status {}", r.code));
+        }
+    }
+    let end = rss_bytes().unwrap_or(start);
+    let through = calls * len as u64;
+    let grew = end.saturating_sub(start);
+    if grew > through / 4 && grew > 8 << 20 {
+        return Err(format!(
+            "memory grew by {} KiB over {calls} describe calls ({} KiB of buffers): \
+             kerblam_backend_free does not seem to free what the plugin allocated",
+            grew >> 10,
+            through >> 10
+        ));
+    }
+    Ok(format!(
+        "{calls} more buffers ({} KiB) freed, memory grew {} KiB",
+        through >> 10,
+        grew >> 10
+    ))
 }

@@ -7,14 +7,20 @@
 //! - `load`: ELF, `dlopen`, ABI major, all four symbols, a valid describe reply;
 //! - `describe`: the reply is stable across calls and its capabilities are consistent;
 //! - `free-round-trip`: many describe calls, each buffer handed back to `kerblam_backend_free`, and
-//!   freeing the empty buffer is a no-op;
+//!   freeing the empty buffer is a no-op; then tens of megabytes of describe buffers, after which
+//!   this process's memory must not have grown with them (a `free` that frees nothing fails);
 //! - `invalid-input`: bytes that are not JSON, not UTF-8, or the wrong message get status
 //!   `invalid-input` with a well-formed error;
-//! - `golden/<plan>`: the [golden plans](golden_plans) get either a valid result or a well-formed
-//!   error, never garbage; a plan whose preflight fails gets an error and nothing written;
+//! - `golden/<plan>`: each [golden plan](golden_plans) within the plugin's claimed capabilities
+//!   (else skipped, naming what is missing) gets a valid result whose artifacts the plan asks
+//!   for; a `backend` error (the environment lacks an engine, say) is a skip, any other error a
+//!   failure; a plan whose preflight fails gets an error and nothing written;
 //! - `panic`: an injected panic (the SDK's `conformance_panic` hook, enabled by
 //!   `KERBLAM_CONFORMANCE=1`) gets status `panic` and the host stays usable;
 //! - `cancellation`: a host that says "cancelled" gets status `cancelled`;
+//! - `cancellation-mid-run`: a host that says "not cancelled" to the first poll and "cancelled"
+//!   from then on gets status `cancelled`, or an `ok` from a plugin that never polled again; an
+//!   `ok` after a poll said "cancelled" fails;
 //! - `no-late-callbacks`: no callback arrives after an execute call returned;
 //! - `concurrent`: when the plugin claims `reentrant`, parallel executes all answer well.
 
@@ -52,14 +58,19 @@ impl Default for Options {
 
 const GOLDEN: &[(&str, &str)] = &[
     ("minimal", include_str!("../golden/minimal.json")),
+    ("engine-image", include_str!("../golden/engine-image.json")),
+    ("oci-archive", include_str!("../golden/oci-archive.json")),
+    ("sif", include_str!("../golden/sif.json")),
     (
         "preflight-fails",
         include_str!("../golden/preflight-fails.json"),
     ),
 ];
 
-/// The golden plans, by name, parsed with the plan types. `preflight-fails` has a `file-exists`
-/// preflight that never holds, so a backend must refuse it before doing anything.
+/// The golden plans, by name, parsed with the plan types: one file layer on `scratch`, asking for
+/// no artifact (`minimal`), or for one artifact each (`engine-image`, `oci-archive`, `sif`: the kit
+/// tries those whose kind the plugin claims). `preflight-fails` has a `file-exists` preflight that
+/// never holds, so a backend must refuse it before doing anything.
 pub fn golden_plans() -> Vec<(&'static str, PackagePlan)> {
     GOLDEN
         .iter()

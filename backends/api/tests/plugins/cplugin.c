@@ -12,6 +12,12 @@
  *   HANG_DESCRIBE     describe sleeps 30 s
  *   DETECT_OVERLAP    execute takes 50 ms and fails with "overlap" if another execute is running
  *   REENTRANT         describe claims "reentrant": true
+ *   LEAKY_FREE        kerblam_backend_free frees nothing
+ *   IGNORE_CANCEL     execute polls is_cancelled twice, ignores what it says and returns ok
+ *   WRONG_TAG         describe's tag is not kerblam.describe/v1
+ *   BAD_NAME          describe's name is not a valid backend name
+ *   SCHEMA_RANGE      describe claims plan schemas v2..v3 only
+ *   DESCRIBE_ABI2     describe says ABI 2.0 while kerblam_backend_abi_version says 1.0
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -53,9 +59,30 @@ static KerblamBuf make_str(const char *s) { return make(s, strlen(s)); }
 
 uint32_t kerblam_backend_abi_version(void) { return ABI; }
 
+#ifdef WRONG_TAG
+#define DESCRIBE_TAG "kerblam.describe/v9"
+#else
+#define DESCRIBE_TAG "kerblam.describe/v1"
+#endif
+#ifdef BAD_NAME
+#define DESCRIBE_NAME "Not A Name!"
+#else
+#define DESCRIBE_NAME NAME
+#endif
+#ifdef SCHEMA_RANGE
+#define SCHEMA_JSON "{\"min\":2,\"max\":3}"
+#else
+#define SCHEMA_JSON "{\"min\":1,\"max\":1}"
+#endif
+#ifdef DESCRIBE_ABI2
+#define DESCRIBE_ABI_JSON "{\"major\":2,\"minor\":0}"
+#else
+#define DESCRIBE_ABI_JSON "{\"major\":1,\"minor\":0}"
+#endif
+
 static const char *DESCRIBE =
-    "{\"describe\":\"kerblam.describe/v1\",\"name\":\"" NAME "\",\"version\":\"0.0.1\","
-    "\"abi\":{\"major\":1,\"minor\":0},\"plan_schema\":{\"min\":1,\"max\":1},"
+    "{\"describe\":\"" DESCRIBE_TAG "\",\"name\":\"" DESCRIBE_NAME "\",\"version\":\"0.0.1\","
+    "\"abi\":" DESCRIBE_ABI_JSON ",\"plan_schema\":" SCHEMA_JSON ","
     "\"capabilities\":{\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"],"
     "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],\"future_field\":true,"
     "\"reentrant\":" REENTRANT_JSON "}}";
@@ -108,6 +135,9 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
         *out = make_str("{\"kind\":\"backend\",\"message\":\"overlap\"}");
         return 1;
     }
+#elif defined(IGNORE_CANCEL)
+    host->is_cancelled(host->ctx);
+    host->is_cancelled(host->ctx);
 #elif defined(HANG_POLL)
     while (!host->is_cancelled(host->ctx)) usleep(10000);
     *out = make_str("{\"kind\":\"cancelled\",\"message\":\"stopped when asked\"}");
@@ -123,4 +153,8 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
 }
 #endif
 
+#ifdef LEAKY_FREE
+void kerblam_backend_free(KerblamBuf b) { (void)b; }
+#else
 void kerblam_backend_free(KerblamBuf b) { free(b.ptr); }
+#endif

@@ -140,3 +140,14 @@ impl HostCallbacks for Recorder {
         self.cancelled
     }
 }
+
+/// The test plugin `tests/plugins/panicky` (a Rust backend whose own `execute` panics), built on
+/// its own with cargo like a third-party plugin.
+pub fn panicky_plugin() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plugins/panicky/Cargo.toml");
+    kerblam_backend_api::host::testing::build_standalone(&manifest)
+        .expect("cargo build of tests/plugins/panicky")
+        .join(kerblam_backend_api::host::testing::cdylib_file(
+            "kerblam_backend_panicky",
+        ))
+}
