@@ -8,6 +8,7 @@ mod cmd;
 mod execute;
 mod exit;
 mod fetch;
+mod lock;
 mod output;
 mod profile;
 mod signals;

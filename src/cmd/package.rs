@@ -74,7 +74,10 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         );
         pipe_opts.backend = Some("tarball".into());
     }
+    crate::signals::install()?;
+    let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
     let plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
+    kerblam_archive::fault::point("host/compiled");
     let options = ExecuteOptions {
         no_cache: args.no_build_cache,
         embed_image: args.embed_image,
@@ -85,6 +88,7 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         ..ExecuteOptions::default()
     };
     let result = execute::execute(global, Action::Package, &plan, &project.root, options)?;
+    kerblam_archive::fault::point("host/executed");
     for a in &result.artifacts {
         match a.kind {
             ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),

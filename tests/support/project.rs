@@ -72,7 +72,12 @@ impl TestProject {
 
     /// A `kerblam -C <root> ARGS...` command with stdin closed, no colours and no proxy.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kerblam"));
+        self.command_of(Path::new(env!("CARGO_BIN_EXE_kerblam")), args)
+    }
+
+    /// [`TestProject::command`] running the kerblam executable at `bin` (e.g. [`stripped_kerblam`]).
+    pub fn command_of(&self, bin: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(bin);
         c.arg("-C")
             .arg(self.root())
             .args(args)
@@ -102,6 +107,30 @@ impl TestProject {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+}
+
+/// A stripped copy of the kerblam executable (a debug build is some 250 MB, which `package` bakes
+/// into every image and archive it writes): for tests that package many times. Made once per test
+/// process, next to the real one.
+pub fn stripped_kerblam() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let real = Path::new(env!("CARGO_BIN_EXE_kerblam"));
+        let dir = real
+            .parent()
+            .unwrap()
+            .join(format!("stripped-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let copy = dir.join("kerblam");
+        std::fs::copy(real, &copy).unwrap();
+        let ok = Command::new("strip")
+            .arg(&copy)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "strip {} failed (binutils)", copy.display());
+        copy
+    })
+    .clone()
 }
 
 /// stdout and stderr of an output, for assertion messages.

@@ -47,6 +47,53 @@ pub fn remove_temporaries() -> usize {
     n
 }
 
+/// Removes the temporaries of `final_path` (`<final>.tmp-<pid>-<n>`) left by kerblam processes
+/// that no longer exist (killed with SIGKILL, say), and returns how many it removed. A temporary of
+/// a live process, this one included, is never touched.
+pub fn remove_stale_temporaries(final_path: &Path) -> usize {
+    let (Some(dir), Some(name)) = (final_path.parent(), final_path.file_name()) else {
+        return 0;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some((pid, n)) = rest.split_once('-') else {
+            continue;
+        };
+        let (Ok(pid), true) = (pid.parse::<i32>(), n.bytes().all(|b| b.is_ascii_digit())) else {
+            continue;
+        };
+        let is_file = e.file_type().is_ok_and(|t| t.is_file());
+        if is_file && pid > 0 && !process_alive(pid) && std::fs::remove_file(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// Whether a process with this id exists (signal 0 reaches it, or it exists but is not ours); this
+/// process counts as alive.
+pub fn process_alive(pid: i32) -> bool {
+    if pid == std::process::id() as i32 {
+        return true;
+    }
+    // SAFETY: kill with signal 0 only checks for the process.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// The temporary name used for `final_path`: `<final>.tmp-<pid>-<n>` in the same directory.
 pub fn temp_name(final_path: &Path) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -86,6 +133,7 @@ impl AtomicFile {
                 ),
             ));
         }
+        remove_stale_temporaries(final_path);
         let temp_path = temp_name(final_path);
         let file = OpenOptions::new()
             .write(true)
@@ -124,9 +172,11 @@ impl AtomicFile {
         file.sync_all()
             .map_err(|e| Error::io("syncing", &self.temp_path, e))?;
         drop(file);
+        crate::fault::point("atomic/before-rename");
         std::fs::rename(&self.temp_path, &self.final_path)
             .map_err(|e| Error::io("renaming into place", &self.final_path, e))?;
         std::mem::forget(guard);
+        crate::fault::point("atomic/after-rename");
         if let Some(dir) = self
             .final_path
             .parent()

@@ -97,6 +97,7 @@ fn write_context_named<W: Write>(
         tar = tar.with_output_name(name);
     }
     for (name, item) in &items {
+        crate::fault::point("context/file");
         match item {
             Item::Planned(f) => {
                 let path = root.join(name);

@@ -68,6 +68,7 @@ mod context;
 mod det;
 mod error;
 mod extract;
+pub mod fault;
 mod gzip;
 mod hashio;
 mod manifest;
@@ -77,7 +78,9 @@ mod signature;
 mod sums;
 mod write;
 
-pub use atomic::{AtomicFile, remove_temporaries, temp_name};
+pub use atomic::{
+    AtomicFile, process_alive, remove_stale_temporaries, remove_temporaries, temp_name,
+};
 pub use context::{
     ContextSummary, ExtraEntry, ExtraSource, WrittenContext, write_build_context,
     write_build_context_file,
@@ -93,7 +96,7 @@ pub use paths::{MAX_COMPONENT_BYTES, MAX_PATH_BYTES, safe_relative};
 pub use read::{Layout, ReplayArchive};
 pub use signature::{Signature, utc_string};
 pub use sums::Sums;
-pub use write::{ReplayContents, ReplayOptions, ReplayWriter, WrittenArchive};
+pub use write::{FinishedArchive, ReplayContents, ReplayOptions, ReplayWriter, WrittenArchive};
 
 /// The format identifier of the default replay archive layout.
 pub const REPLAY_FORMAT_V2: &str = "kerblam.replay/v2";

@@ -140,6 +140,7 @@ impl ReplayWriter {
             })?;
             w.small(member::PLAN, plan)?;
         }
+        crate::fault::point("replay/created");
         Ok(w)
     }
 
@@ -317,13 +318,21 @@ impl ReplayWriter {
 
     /// Writes `signature.json` (when given) and `SHA256SUMS` (v2), closes the archive, syncs it and
     /// renames it to its final name.
-    pub fn finish(mut self, signature: Option<&[u8]>) -> Result<WrittenArchive> {
+    pub fn finish(self, signature: Option<&[u8]>) -> Result<WrittenArchive> {
+        self.finish_uncommitted(signature)?.commit()
+    }
+
+    /// [`ReplayWriter::finish`] up to, not including, the rename: the archive is complete under its
+    /// temporary name, so that it can be renamed together with other artifacts
+    /// ([`FinishedArchive::commit`]); dropping it removes the temporary file.
+    pub fn finish_uncommitted(mut self, signature: Option<&[u8]>) -> Result<FinishedArchive> {
         if self.stage == Stage::Data {
             self.add_data::<&str>(Path::new("."), &[], None)?;
         }
         if let Some(sig) = signature {
             self.small(member::SIGNATURE, sig)?;
         }
+        crate::fault::point("replay/before-sums");
         if self.opts.format == ReplayFormat::V2 {
             let text = self.sums.render();
             self.tar
@@ -333,6 +342,7 @@ impl ReplayWriter {
         let mut buf = self.tar.finish()?;
         buf.flush().map_err(|e| Error::io("writing", &temp, e))?;
         drop(buf);
+        crate::fault::point("replay/read-back");
         let file = self.out.file();
         file.seek(SeekFrom::Start(0))
             .map_err(|e| Error::io("reading back", &temp, e))?;
@@ -350,11 +360,38 @@ impl ReplayWriter {
             bytes += n as u64;
         }
         let sha256 = format!("sha256:{}", hex(&hasher.finalize()));
+        Ok(FinishedArchive {
+            out: self.out,
+            bytes,
+            sha256,
+            data: self.data,
+        })
+    }
+}
+
+/// A replay archive complete under its temporary name ([`ReplayWriter::finish_uncommitted`]).
+/// Dropping it uncommitted removes the temporary file.
+#[derive(Debug)]
+pub struct FinishedArchive {
+    out: AtomicFile,
+    bytes: u64,
+    sha256: String,
+    data: (u64, u64),
+}
+
+impl FinishedArchive {
+    /// The temporary path it is complete under.
+    pub fn temp_path(&self) -> &Path {
+        self.out.temp_path()
+    }
+
+    /// Syncs it and renames it to its final name.
+    pub fn commit(self) -> Result<WrittenArchive> {
         let path = self.out.commit()?;
         Ok(WrittenArchive {
             path,
-            bytes,
-            sha256,
+            bytes: self.bytes,
+            sha256: self.sha256,
             data_files: self.data.1,
             data_bytes: self.data.0,
         })
@@ -373,6 +410,7 @@ fn write_files<W: Write>(
     for (name, path) in list {
         let a = inner.append_file(name, path)?;
         entries.push((name.clone(), a.sha256));
+        crate::fault::point("replay/data-file");
     }
     Ok(entries)
 }

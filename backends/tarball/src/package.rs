@@ -1,7 +1,7 @@
 //! Carrying out a package plan: which artifacts to write, in which order, and committing them
 //! together so that an error leaves no file under a final name.
 
-use kerblam_archive::TarOptions;
+use kerblam_archive::{TarOptions, fault};
 use kerblam_backend_api::plan::{ArtifactKind, SourceKind};
 use kerblam_backend_api::{Action, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
@@ -58,9 +58,11 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
     let tar = TarOptions::from_env().map_err(errors::archive)?;
     let mut pending: Vec<Pending> = Vec::new();
     let mut notes = Vec::new();
+    fault::point("tarball/start");
     if let Some(a) = plan.artifact(ArtifactKind::ContextArchive) {
         let path = artifact_path(req, &a.path);
         pending.push(context_archive::write(req, &path, tar, host)?);
+        fault::point("tarball/context-written");
         host.check_cancelled()?;
         for engine in ["docker", "podman"] {
             notes.push(format!(
@@ -72,6 +74,7 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
     if let Some(a) = plan.artifact(ArtifactKind::OciArchive) {
         let path = artifact_path(req, &a.path);
         let written = oci::write(req, &path, tar, host)?;
+        fault::point("tarball/oci-written");
         host.check_cancelled()?;
         match &written.base {
             Some(b) => notes.push(format!("OCI base: {b}")),
@@ -88,12 +91,21 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         ));
         pending.push(written.pending);
     }
+    let replay = match plan.artifact(ArtifactKind::ReplayArchive) {
+        Some(a) => Some(replay::prepare(req, a, tar, host)?),
+        None => None,
+    };
+    // Every artifact is complete under its temporary name: rename them all, the replay archive
+    // last (it is what a user hands on).
+    fault::point("tarball/before-commit");
+    host.check_cancelled()?;
     let mut produced = Vec::new();
-    if let Some(a) = plan.artifact(ArtifactKind::ReplayArchive) {
-        produced.push(replay::write_with(req, a, tar, host)?);
-    }
     for p in pending {
         produced.push(p.commit()?);
+        fault::point("tarball/after-commit");
+    }
+    if let Some(r) = replay {
+        produced.push(replay::commit(r)?);
     }
     // Report in the plan's order.
     produced.sort_by_key(|p| {

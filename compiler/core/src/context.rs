@@ -157,10 +157,23 @@ pub fn build_context(
 
 /// Files kerblam itself writes into a project root.
 pub fn is_kerblam_artifact(name: &str) -> bool {
+    // A temporary of one (`<artifact>.tmp-<pid>-<n>`, left by a killed run) is one too.
+    let name = match name.rsplit_once(".tmp-") {
+        Some((stem, tail))
+            if tail.split_once('-').is_some_and(|(pid, n)| {
+                !pid.is_empty()
+                    && !n.is_empty()
+                    && pid.bytes().all(|b| b.is_ascii_digit())
+                    && n.bytes().all(|b| b.is_ascii_digit())
+            }) =>
+        {
+            stem
+        }
+        _ => name,
+    };
     [".kerblam.tar", ".context.tar", ".oci.tar", ".sif"]
         .iter()
         .any(|s| name.ends_with(s))
-        || name.contains(".kerblam.tar.tmp")
 }
 
 /// Whether `path` is a plan kerblam wrote: named `*.plan.json` or `*.plan.toml`, and holding a
@@ -244,6 +257,29 @@ fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn artifacts_and_their_temporaries_are_kerblam_artifacts() {
+        for yes in [
+            "process.kerblam.tar",
+            "process.context.tar",
+            "p.oci.tar",
+            "p.sif",
+            "process.kerblam.tar.tmp-123-0",
+            "process.context.tar.tmp-9-17",
+        ] {
+            assert!(is_kerblam_artifact(yes), "{yes}");
+        }
+        for no in [
+            "notes.txt",
+            "process.context.tar.tmp-x-0",
+            "process.context.tar.tmp-",
+            "data.tmp-1-2",
+            "kerblam.toml",
+        ] {
+            assert!(!is_kerblam_artifact(no), "{no}");
+        }
+    }
 
     #[test]
     fn a_bad_dockerignore_pattern_is_a_located_finding() {

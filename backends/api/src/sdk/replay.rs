@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 
 use kerblam_archive::{Error, ErrorKind, ReplayContents, ReplayFormat, ReplayOptions, Signature};
-/// The writer [`start`] returns, and the tar options it takes.
-pub use kerblam_archive::{ReplayWriter, TarOptions};
+/// The writer [`start`] returns, the tar options it takes, and what [`prepare`] returns.
+pub use kerblam_archive::{FinishedArchive, ReplayWriter, TarOptions};
 use kerblam_plan::{Artifact, ArtifactKind, PipeInfo};
 
 use crate::sdk::progress::Reporter;
@@ -140,7 +140,17 @@ pub fn finish(
     writer: ReplayWriter,
     signature: Option<&[u8]>,
 ) -> Result<ProducedArtifact, ErrorMessage> {
-    let written = writer.finish(signature).map_err(archive_error)?;
+    commit(
+        writer
+            .finish_uncommitted(signature)
+            .map_err(archive_error)?,
+    )
+}
+
+/// Renames an archive completed with [`prepare`] (or [`ReplayWriter::finish_uncommitted`]) into
+/// place.
+pub fn commit(finished: FinishedArchive) -> Result<ProducedArtifact, ErrorMessage> {
+    let written = finished.commit().map_err(archive_error)?;
     Ok(ProducedArtifact {
         kind: ArtifactKind::ReplayArchive,
         path: written.path.to_string_lossy().into_owned(),
@@ -169,8 +179,22 @@ pub fn write_with(
     tar: TarOptions,
     host: &Host<'_>,
 ) -> Result<ProducedArtifact, ErrorMessage> {
+    commit(prepare(req, artifact, tar, host)?)
+}
+
+/// [`write_with`] up to, not including, the rename into place: for a backend that commits the
+/// replay archive together with its other artifacts ([`commit`]), so that an error in between
+/// leaves none of them under its final name.
+pub fn prepare(
+    req: &ExecuteRequest,
+    artifact: &Artifact,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<FinishedArchive, ErrorMessage> {
+    let sig = signature(req, tar)?;
     let (mut writer, _) = start(req, artifact, tar)?;
     add_data(&mut writer, req, host)?;
-    let sig = signature(req, tar)?;
-    finish(writer, sig.as_deref())
+    writer
+        .finish_uncommitted(sig.as_deref())
+        .map_err(archive_error)
 }

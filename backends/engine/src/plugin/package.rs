@@ -73,7 +73,9 @@ pub fn package(
         None => None,
     };
 
+    kerblam_archive::fault::point("engine/before-build");
     build(engine, req, &rendered, tar, host)?;
+    kerblam_archive::fault::point("engine/built");
     // The image is reported when the plan asks for it (a plan may ask for nothing but a build).
     let mut produced: Vec<ProducedArtifact> = plan
         .artifact(ArtifactKind::EngineImage)
@@ -175,6 +177,7 @@ fn build(
         );
     };
     let (recipe, ours) = text.split_at(at + 1);
+    remove_stale_stages(engine, host);
     static STAGES: AtomicU64 = AtomicU64::new(0);
     let stage = format!(
         "kerblam-stage-{}-{}",
@@ -187,6 +190,8 @@ fn build(
     };
     let result =
         stream(engine, req, &stage, &plan.context, recipe, &[], tar, host).and_then(|_| {
+            kerblam_archive::fault::point("engine/stage-built");
+            host.check_cancelled()?;
             let layers = layer_context(plan);
             let second = format!("FROM {stage_ref}\n{ours}");
             stream(
@@ -252,6 +257,29 @@ fn build_network() -> Result<Option<Network>, ErrorMessage> {
 }
 
 /// Drops a temporary tag (the image stays as long as another image builds on it).
+/// Untags the stage images (`kerblam-stage-<pid>-<n>`) of kerblam processes that no longer exist:
+/// a run killed with SIGKILL between the two stages cannot remove its own.
+fn remove_stale_stages(engine: &Engine, host: &Host<'_>) {
+    let mut cmd = engine.command();
+    cmd.args(["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    let Ok(out) = crate::process::run_captured(&mut cmd, engine.name()) else {
+        return;
+    };
+    for image in String::from_utf8_lossy(&out.stdout).lines() {
+        let name = image.trim_start_matches("localhost/");
+        let Some(rest) = name.strip_prefix("kerblam-stage-") else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        if let Some(pid) = pid.filter(|p| *p > 0 && !kerblam_archive::process_alive(*p)) {
+            host.info(&format!(
+                "removing {image}, a stage image left by kerblam process {pid} (no longer running)"
+            ));
+            untag(engine, image);
+        }
+    }
+}
+
 fn untag(engine: &Engine, reference: &str) {
     let mut cmd = engine.command();
     match engine.flavor() {
