@@ -375,3 +375,63 @@ fn two_packages_at_once_take_turns() {
     // The lock is the manifest itself: no file was added for it.
     assert!(!p.exists("kerblam.toml.lock"));
 }
+
+/// The disk fills up while the replay archive is written (after the preflight found room: another
+/// program took it): a clear "no space" error naming the file, exit 1, and nothing left on the
+/// full disk but what was there.
+#[test]
+fn a_disk_that_fills_up_while_packaging_gives_a_no_space_error_and_leaves_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let Some(disk) = support::tmpfs::Tmpfs::mount(&work.path().join("disk"), "size=4m") else {
+        return;
+    };
+    let p = project(None);
+    // 2 MiB of incompressible precious data.
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let data: Vec<u8> = (0..2 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    p.write("data/in/big.bin", &data);
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let archive = disk.path().join("process.kerblam.tar");
+    let archive_arg = archive.to_str().unwrap().to_string();
+    let mut run = start(
+        &p,
+        &tmp,
+        "replay/created",
+        &["--backend", "tarball", "-o", &archive_arg],
+    );
+    wait_reached(&mut run, "replay/created");
+    // Someone else takes the room the preflight saw.
+    let filler = disk.path().join("filler");
+    let _ = std::process::Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k", "count=60"])
+        .arg(format!("of={}", filler.display()))
+        .output();
+    std::fs::write(continue_file(&run.reached), "").unwrap();
+    let status = wait_timeout(&mut run.child, Duration::from_secs(60));
+    let out = wait_output(&mut run).replace("\n  | ", " ");
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("No space left on device"), "{out}");
+    // It names the file being written (the archive's temporary name, next to it).
+    let unwrapped = out.replace("/ ", "/");
+    assert!(
+        unwrapped.contains(&format!("{archive_arg}.tmp-")),
+        "the error names the file: {out}"
+    );
+    assert!(out.contains("help:"), "{out}");
+    let left: Vec<_> = std::fs::read_dir(disk.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["filler"], "{out}");
+    assert!(!p.exists("process.context.tar"), "{out}");
+    assert_eq!(temporaries(p.root()), Vec::<String>::new());
+}

@@ -69,13 +69,9 @@ impl Error {
                 format!("{} while {what} {}", inner.message, path.display()),
             );
         }
-        let hint = match source.raw_os_error() {
-            Some(28) => " (no space left on device)",
-            _ => "",
-        };
         Error {
             kind: ErrorKind::Io,
-            message: format!("error {what} {}: {source}{hint}", path.display()),
+            message: format!("error {what} {}: {source}", path.display()),
             source: Some(source),
             cancelled: false,
         }
@@ -87,16 +83,20 @@ impl Error {
         if let Some(inner) = source.get_ref().and_then(|e| e.downcast_ref::<Error>()) {
             return Error::recovered(inner, inner.message.clone());
         }
-        let hint = match source.raw_os_error() {
-            Some(28) => " (no space left on device)",
-            _ => "",
-        };
         Error {
             kind: ErrorKind::Io,
-            message: format!("{context}: {source}{hint}"),
+            message: format!("{context}: {source}"),
             source: Some(source),
             cancelled: false,
         }
+    }
+
+    /// Whether the filesystem was full (`ENOSPC`).
+    pub fn is_no_space(&self) -> bool {
+        self.source
+            .as_ref()
+            .and_then(|s| s.raw_os_error())
+            .is_some_and(|c| c == libc::ENOSPC)
     }
 
     /// A corrupt or hostile archive.

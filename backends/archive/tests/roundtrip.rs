@@ -607,9 +607,10 @@ fn a_full_disk_is_reported_against_the_file_being_written() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(
-        e.message().contains("/dev/full") && e.message().contains("no space left on device"),
+        e.message().contains("/dev/full") && e.message().contains("No space left on device"),
         "{e}"
     );
+    assert!(e.is_no_space(), "{e}");
 }
 
 #[test]

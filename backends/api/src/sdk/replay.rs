@@ -36,6 +36,9 @@ pub fn archive_error(e: Error) -> ErrorMessage {
         ErrorKind::ChangedWhileReading => ErrorMessage::backend(msg).with_help(
             "something is writing to the project while it is packaged; wait for it and retry",
         ),
+        ErrorKind::Io if e.is_no_space() => ErrorMessage::backend(msg).with_help(
+            "the filesystem is full: free some space, or write elsewhere (`-o PATH` for the replay archive, TMPDIR for temporary files)",
+        ),
         ErrorKind::Io => ErrorMessage::backend(msg),
     }
 }
