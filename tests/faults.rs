@@ -435,3 +435,77 @@ fn a_disk_that_fills_up_while_packaging_gives_a_no_space_error_and_leaves_nothin
     assert!(!p.exists("process.context.tar"), "{out}");
     assert_eq!(temporaries(p.root()), Vec::<String>::new());
 }
+
+/// The engine dies in the middle of a build (a docker CLI killed by SIGKILL after it read part of
+/// the context): a clear error naming the engine and how it died, exit 1, nothing left behind.
+#[test]
+fn an_engine_that_dies_mid_build_is_a_clear_error() {
+    let Some(docker) = engines::engine("docker") else {
+        return;
+    };
+    let base = engines::ensure_base_image(&docker, Path::new(env!("CARGO_BIN_EXE_kerblam")));
+    let real = testing_which(&docker.program);
+    let work = tempfile::tempdir().unwrap();
+    let fake = work.path().join("docker");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n# docker, except that `build` dies half-way\nif [ \"$1\" = build ]; then\n  head -c 4096 >/dev/null\n  echo 'Step 1/3 : FROM {base}'\n  kill -KILL $$\nfi\nexec '{}' \"$@\"\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let p = project(Some(&base));
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let dir = plugin_dir();
+    let o = p
+        .command_of(
+            &stripped_kerblam(),
+            &[
+                "--backend-path",
+                dir.to_str().unwrap(),
+                "package",
+                "process",
+                "--backend",
+                "docker",
+                "--tag",
+                "kerblam-dies-test:1",
+            ],
+        )
+        .env("KERBLAM_DOCKER", &fake)
+        .env("TMPDIR", &tmp)
+        .output()
+        .unwrap();
+    let text = show(&o).replace("\n  | ", " ");
+    eprintln!("{text}");
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(text.contains("docker build"), "{text}");
+    assert!(
+        text.contains("signal 9") || text.contains("SIGKILL"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Step 1/3"),
+        "the engine's output is shown: {text}"
+    );
+    for name in FINAL_NAMES {
+        assert!(!p.exists(name), "{name}: {text}");
+    }
+    assert_eq!(temporaries(p.root()), Vec::<String>::new());
+    assert!(std::fs::read_dir(&tmp).unwrap().next().is_none());
+    assert!(!docker.image_exists("kerblam-dies-test:1"));
+}
+
+/// The absolute path of `program` (on PATH unless it has a slash).
+fn testing_which(program: &str) -> PathBuf {
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
