@@ -51,8 +51,11 @@ pub fn execute(
     let mut request = ExecuteRequest::new(action, plan.clone(), paths);
     request.options = options;
     let callbacks = Arc::new(CliProgress::default());
-    let result = plugin.execute(&request, callbacks.clone(), None);
+    let result = plugin.execute_watched(&request, callbacks.clone(), cancel_grace());
     callbacks.clear();
+    if let Err(e @ CallError::Unresponsive { .. }) = &result {
+        return Err(call_error(e).into());
+    }
     signals::check()?;
     result.map_err(|e| call_error(&e).into())
 }
@@ -80,6 +83,17 @@ pub fn run_in_container(
     Ok(exit_code(&result))
 }
 
+/// How long a backend may take to stop once cancelled (Ctrl-C) before kerblam gives up on it:
+/// `KERBLAM_CANCEL_GRACE` seconds, default 10 (a container engine may need that to stop a build).
+fn cancel_grace() -> std::time::Duration {
+    let secs = std::env::var("KERBLAM_CANCEL_GRACE")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .unwrap_or(10.0);
+    std::time::Duration::from_secs_f64(secs)
+}
+
 /// The container's exit code from a `run` result, clamped to a process exit code.
 pub fn exit_code(result: &ExecuteResult) -> u8 {
     match result.exit_code {
@@ -104,6 +118,9 @@ fn call_error(e: &CallError) -> Exit {
             }
             ErrorKind::Backend | ErrorKind::Panic => exit::FAILURE,
         },
+        CallError::Unresponsive { .. } => {
+            signals::code_for_signal(signals::interrupted().unwrap_or(libc::SIGINT))
+        }
         CallError::BadOutput { .. } | CallError::TimedOut { .. } => exit::FAILURE,
     };
     Exit {

@@ -1,4 +1,5 @@
 //! A small tmpfs mounted for one test (needs root): a real filesystem that fills up.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -124,6 +124,14 @@ pub enum CallError {
         /// Whether it returned after being cancelled.
         returned: bool,
     },
+    /// The host cancelled the call (Ctrl-C, say) and the plugin did not return within the grace
+    /// period; its thread was abandoned.
+    Unresponsive {
+        /// The backend name.
+        backend: String,
+        /// The grace period it was given after cancellation.
+        grace: Duration,
+    },
     /// The request could not be serialized.
     Request(String),
 }
@@ -135,7 +143,7 @@ impl CallError {
             CallError::Missing { .. } => Status::Unsupported,
             CallError::Failed { status, .. } => *status,
             CallError::BadOutput { .. } => Status::BackendError,
-            CallError::TimedOut { .. } => Status::Cancelled,
+            CallError::TimedOut { .. } | CallError::Unresponsive { .. } => Status::Cancelled,
             CallError::Request(_) => Status::InvalidInput,
         }
     }
@@ -191,6 +199,11 @@ impl std::fmt::Display for CallError {
                     write!(f, "; it ignored cancellation and was abandoned")
                 }
             }
+            CallError::Unresponsive { backend, grace } => write!(
+                f,
+                "backend {backend:?} ignored cancellation: it had not stopped {:.1}s after it was asked to, so kerblam gave up on it",
+                grace.as_secs_f64()
+            ),
             CallError::Request(e) => write!(f, "cannot serialize the request: {e}"),
         }
     }

@@ -272,18 +272,15 @@ impl Plugin {
         unsafe { (self.inner.fns.free)(Buf::EMPTY) }
     }
 
-    /// Call `kerblam_backend_execute` with arbitrary bytes. Calls are serialized unless the plugin
-    /// claims `reentrant`. With a timeout the call runs on its own thread; when it expires the
-    /// plugin is asked to cancel, given a short grace period, then abandoned.
-    pub fn raw_execute(
+    /// The execute call itself, for any thread: serialized unless the plugin claims `reentrant`;
+    /// the session is closed when it returns.
+    fn call(
         &self,
+        session: &'static Session,
         request: Vec<u8>,
-        callbacks: Arc<dyn HostCallbacks>,
-        timeout: Option<Duration>,
-    ) -> Result<RawReply, CallError> {
-        let session = Session::leak(self.name(), callbacks, self.inner.late.clone());
+    ) -> impl FnOnce() -> RawReply + Send + 'static {
         let inner = self.inner.clone();
-        let run = move || {
+        move || {
             let _serial = if inner.describe.capabilities.reentrant {
                 None
             } else {
@@ -296,7 +293,20 @@ impl Plugin {
                 unsafe { (inner.fns.execute)(request.as_ptr(), request.len(), &table, &mut out) };
             session.close();
             Self::take(inner.fns.free, code, out)
-        };
+        }
+    }
+
+    /// Call `kerblam_backend_execute` with arbitrary bytes. Calls are serialized unless the plugin
+    /// claims `reentrant`. With a timeout the call runs on its own thread; when it expires the
+    /// plugin is asked to cancel, given a short grace period, then abandoned.
+    pub fn raw_execute(
+        &self,
+        request: Vec<u8>,
+        callbacks: Arc<dyn HostCallbacks>,
+        timeout: Option<Duration>,
+    ) -> Result<RawReply, CallError> {
+        let session = Session::leak(self.name(), callbacks, self.inner.late.clone());
+        let run = self.call(session, request);
         let Some(timeout) = timeout else {
             return Ok(run());
         };
@@ -318,6 +328,61 @@ impl Plugin {
                     after: timeout,
                     returned,
                 })
+            }
+        }
+    }
+
+    /// [`Plugin::execute`] with no time limit, but watched: the call runs on its own thread, and
+    /// once `callbacks.is_cancelled()` says yes (the user pressed Ctrl-C), the plugin has `grace`
+    /// to return. A plugin that ignores cancellation is abandoned ([`CallError::Unresponsive`]):
+    /// its thread is left behind, its callbacks are ignored from then on, and the host can exit.
+    pub fn execute_watched(
+        &self,
+        request: &ExecuteRequest,
+        callbacks: Arc<dyn HostCallbacks>,
+        grace: Duration,
+    ) -> Result<ExecuteResult, CallError> {
+        let missing = self.missing_capabilities(request);
+        if !missing.is_empty() {
+            return Err(CallError::Missing {
+                backend: self.name().to_string(),
+                missing,
+            });
+        }
+        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let session = Session::leak(self.name(), callbacks.clone(), self.inner.late.clone());
+        let run = self.call(session, bytes);
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("backend-{}", self.name()))
+            .spawn(move || {
+                let _ = tx.send(run());
+            })
+            .map_err(|e| CallError::Request(format!("cannot start a thread: {e}")))?;
+        let mut cancelled_at: Option<std::time::Instant> = None;
+        loop {
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(reply) => return self.interpret(&reply),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err(CallError::Request(
+                        "the backend's thread ended without a reply".into(),
+                    ));
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+            }
+            match cancelled_at {
+                None if callbacks.is_cancelled() => {
+                    cancelled_at = Some(std::time::Instant::now());
+                }
+                Some(t) if t.elapsed() >= grace => {
+                    session.cancel();
+                    session.close();
+                    return Err(CallError::Unresponsive {
+                        backend: self.name().to_string(),
+                        grace,
+                    });
+                }
+                _ => {}
             }
         }
     }

@@ -18,6 +18,10 @@
  *   BAD_NAME          describe's name is not a valid backend name
  *   SCHEMA_RANGE      describe claims plan schemas v2..v3 only
  *   DESCRIBE_ABI2     describe says ABI 2.0 while kerblam_backend_abi_version says 1.0
+ *   CLAIM_ALL         describe claims every capability (so the CLI hands it any plan)
+ *   EXIT_CODE=N       the ok reply says exit_code N (a `run` result)
+ * With LATE_CALLBACK, every call after the first takes 300 ms, so a host making two calls (`kerblam
+ * run`: build, then run) is still alive when the first call's late callback comes.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -80,11 +84,24 @@ uint32_t kerblam_backend_abi_version(void) { return ABI; }
 #define DESCRIBE_ABI_JSON "{\"major\":1,\"minor\":0}"
 #endif
 
+#ifdef CLAIM_ALL
+#define CAPS_JSON \
+    "\"actions\":[\"package\",\"run\"],\"sources\":[\"pipe\",\"freeze\"]," \
+    "\"base_kinds\":[\"scratch\",\"image\",\"recipe\",\"archive\"]," \
+    "\"layer_sources\":[\"generated\",\"context\",\"kerblam\",\"host\"],\"mounts\":true," \
+    "\"artifact_kinds\":[\"engine-image\",\"replay-archive\",\"context-archive\",\"oci-archive\"," \
+    "\"image-archive\",\"sif\",\"tarball\",\"activate-script\",\"metadata-json\"]," \
+    "\"preflight_checks\":[\"disk-space\",\"writable\",\"tool\",\"file-exists\"],"
+#else
+#define CAPS_JSON \
+    "\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"]," \
+    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],"
+#endif
+
 static const char *DESCRIBE =
     "{\"describe\":\"" DESCRIBE_TAG "\",\"name\":\"" DESCRIBE_NAME "\",\"version\":\"0.0.1\","
     "\"abi\":" DESCRIBE_ABI_JSON ",\"plan_schema\":" SCHEMA_JSON ","
-    "\"capabilities\":{\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"],"
-    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],\"future_field\":true,"
+    "\"capabilities\":{" CAPS_JSON "\"future_field\":true,"
     "\"reentrant\":" REENTRANT_JSON "}}";
 
 int32_t kerblam_backend_describe(const uint8_t *hello, size_t hello_len, KerblamBuf *out) {
@@ -112,7 +129,13 @@ static void *late(void *arg) {
 
 #ifndef NO_EXECUTE
 int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHostV1 *host, KerblamBuf *out) {
+#ifdef EXIT_CODE
+#define STR2(x) #x
+#define STR(x) STR2(x)
+    const char *ok = "{\"artifacts\":[],\"exit_code\":" STR(EXIT_CODE) ",\"notes\":[\"from C\"]}";
+#else
     const char *ok = "{\"artifacts\":[],\"exit_code\":null,\"notes\":[\"from C\"]}";
+#endif
 #if defined(NON_UTF8)
     *out = make("{\"notes\":[\"\xff\xfe\"]}", 16);
     return 0;
@@ -121,6 +144,8 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
     return 0;
 #elif defined(LATE_CALLBACK)
     pthread_t t;
+    static int calls = 0;
+    if (calls++ > 0) usleep(300000);
     saved = *host;
     pthread_create(&t, NULL, late, NULL);
     pthread_detach(t);
