@@ -293,3 +293,46 @@ fn the_tarball_backend_is_the_default_where_no_engine_is_installed() {
     assert!(show(&o).contains("docker"), "{}", show(&o));
     assert!(!named.exists("process.context.tar") && !named.exists("process.kerblam.tar"));
 }
+
+/// On a terminal (a pty from `script`), long writes draw a progress bar with bytes and files; with
+/// `-q` they stay quiet there too.
+#[test]
+fn a_terminal_gets_progress_bars_and_quiet_gets_none() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = plugin_dir();
+    let on_pty = |p: &TestProject, quiet: bool| {
+        let cmd = format!(
+            "'{}' {} --backend-path '{}' -C '{}' package process --backend tarball",
+            env!("CARGO_BIN_EXE_kerblam"),
+            if quiet { "-q" } else { "" },
+            dir.display(),
+            p.root().display()
+        );
+        let o = std::process::Command::new("script")
+            .args(["-qec", &cmd, "/dev/null"])
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", show(&o));
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let p = TestProject::example("process");
+    p.write("data/in/big.bin", vec![7u8; 8 << 20]);
+    let shown = on_pty(&p, false);
+    assert!(shown.contains("writing process.context.tar"), "{shown}");
+    assert!(shown.contains("archiving precious data"), "{shown}");
+    assert!(shown.contains("MiB") && shown.contains("files)"), "{shown}");
+    let q = TestProject::example("process");
+    q.write("data/in/big.bin", vec![7u8; 8 << 20]);
+    let quiet = on_pty(&q, true);
+    assert!(!quiet.contains("archiving precious data"), "{quiet}");
+    assert!(!quiet.contains("MiB"), "{quiet}");
+}
