@@ -235,3 +235,39 @@ fn fetch_first_restores_a_profile_left_swapped() {
     assert_eq!(p.read("data/in/remote.txt"), OK_BODY);
     assert!(!p.exists("data/in/.kerblam-profile.lock"));
 }
+
+/// On a terminal (a pty from `script`) a download draws a progress bar with its bytes; off a
+/// terminal (every other test here) there is none.
+#[test]
+fn a_terminal_gets_a_progress_bar() {
+    if std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("skipping: `script` (util-linux) is not installed");
+        return;
+    }
+    let port = server();
+    let p = project(&[(&format!("http://127.0.0.1:{port}/big"), "big.bin")]);
+    let cmd = format!(
+        "'{}' -C '{}' data fetch",
+        env!("CARGO_BIN_EXE_kerblam"),
+        p.root().display()
+    );
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("http_proxy")
+        .env_remove("HTTP_PROXY")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{shown}");
+    assert!(shown.contains("big.bin"), "{shown}");
+    assert!(shown.contains("KiB"), "the bar shows bytes: {shown}");
+    assert_eq!(
+        std::fs::read(p.path("data/in/big.bin")).unwrap(),
+        big_body()
+    );
+}
