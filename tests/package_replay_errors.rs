@@ -215,6 +215,25 @@ fn replay_refuses_a_dest_holding_different_data() {
         show(&o)
     );
     assert_eq!(listing(other.path()), ["kerblam.toml"]);
+
+    // With --force both are replaced by the archive's (the run that follows is refused here: the
+    // tarball backend cannot run images, which is after the unpacking this checks).
+    for dest in [dest.path(), other.path()] {
+        let o = replay(&p, &archive, dest, &["--force", "--backend", "tarball"]);
+        assert!(
+            stderr(&o).contains("unpacked 2 data files"),
+            "{}",
+            show(&o)
+        );
+        assert_eq!(
+            std::fs::read(dest.join("data/in/precious.txt")).unwrap(),
+            std::fs::read(p.path("data/in/precious.txt")).unwrap()
+        );
+        assert_eq!(
+            std::fs::read(dest.join("kerblam.toml")).unwrap(),
+            std::fs::read(p.path("kerblam.toml")).unwrap()
+        );
+    }
 }
 
 #[test]
