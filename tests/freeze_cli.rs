@@ -506,3 +506,58 @@ fn bad_option_values_are_refused_like_bad_specs() {
         "{err}"
     );
 }
+
+/// `kerblam plan --freeze SPEC --backend apptainer --show-def` prints the definition file of the
+/// freeze: the trees in %files, the generic override in %environment, the smoke test in %test.
+#[test]
+fn plan_of_a_freeze_shows_its_apptainer_definition_file() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let spec = t.path().join("env.freeze.toml");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "Jane Doe",
+            "-g",
+            "--write-spec",
+            spec.to_str().unwrap(),
+            "--no-build",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    // A top-level key: before the spec's first table.
+    let written = std::fs::read_to_string(&spec).unwrap();
+    std::fs::write(&spec, format!("test = \"gmx --version\"\n{written}")).unwrap();
+    let out = kerblam(
+        &[
+            "plan",
+            "--freeze",
+            spec.to_str().unwrap(),
+            "--backend",
+            "apptainer",
+            "--show-def",
+        ],
+        &BTreeMap::new(),
+        t.path(),
+    );
+    let def = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}{def}", text(&out.stderr));
+    let compat = s.prefix.join("compat/linux/x86_64");
+    assert!(def.contains(&compat.display().to_string()), "{def}");
+    assert!(
+        def.contains("export EESSI_SOFTWARE_SUBDIR_OVERRIDE=x86_64/generic"),
+        "{def}"
+    );
+    assert!(
+        def.contains("\n%test\n") && def.contains("gmx --version"),
+        "{def}"
+    );
+    assert!(
+        def.contains("org.opencontainers.image.authors Jane Doe"),
+        "{def}"
+    );
+}

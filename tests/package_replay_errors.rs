@@ -220,11 +220,7 @@ fn replay_refuses_a_dest_holding_different_data() {
     // tarball backend cannot run images, which is after the unpacking this checks).
     for dest in [dest.path(), other.path()] {
         let o = replay(&p, &archive, dest, &["--force", "--backend", "tarball"]);
-        assert!(
-            stderr(&o).contains("unpacked 2 data files"),
-            "{}",
-            show(&o)
-        );
+        assert!(stderr(&o).contains("unpacked 2 data files"), "{}", show(&o));
         assert_eq!(
             std::fs::read(dest.join("data/in/precious.txt")).unwrap(),
             std::fs::read(p.path("data/in/precious.txt")).unwrap()

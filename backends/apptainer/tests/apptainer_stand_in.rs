@@ -158,7 +158,7 @@ fn apptainer_build_with_recording_stand_in() {
 }
 
 #[test]
-fn failed_build_leaves_no_partial_sif() {
+fn stand_in_failed_build_leaves_no_partial_sif() {
     let (t, root) = common::example("minimal");
     let work = t.path().join("work");
     let app = stand_in(&work, true);
@@ -180,7 +180,7 @@ fn failed_build_leaves_no_partial_sif() {
 }
 
 #[test]
-fn fakeroot_without_subuid_entries_is_refused_before_building() {
+fn stand_in_fakeroot_without_subuid_entries_is_refused_before_building() {
     let (t, root) = common::example("minimal");
     let work = t.path().join("work");
     let app = stand_in(&work, false);
@@ -205,7 +205,7 @@ fn fakeroot_without_subuid_entries_is_refused_before_building() {
 }
 
 #[test]
-fn replay_runs_the_sif_with_data_dirs_bound() {
+fn stand_in_replay_runs_the_sif_with_data_dirs_bound() {
     let (t, root) = common::example("process");
     let work = t.path().join("work");
     let app = stand_in(&work, false);
@@ -246,7 +246,7 @@ fn replay_runs_the_sif_with_data_dirs_bound() {
 }
 
 #[test]
-fn run_takes_a_sif_image_archive_but_not_a_replay_archive() {
+fn stand_in_run_takes_a_sif_image_archive_but_not_a_replay_archive() {
     let (t, root) = common::example("minimal");
     let work = t.path().join("work");
     let app = stand_in(&work, false);
@@ -290,7 +290,7 @@ fn run_takes_a_sif_image_archive_but_not_a_replay_archive() {
 }
 
 #[test]
-fn freeze_trees_are_staged_without_their_excludes_for_apptainer_build() {
+fn stand_in_freeze_trees_are_staged_without_their_excludes_for_apptainer_build() {
     use kerblam_compiler::freeze::{self, FreezeOptions, compile_freeze, spec_from_env, synthetic};
     use kerblam_compiler::{CheckOptions, SourceFile};
     let t = tempfile::tempdir().unwrap();
@@ -345,4 +345,28 @@ fn freeze_trees_are_staged_without_their_excludes_for_apptainer_build() {
             "{excluded} was staged:\n{trees}"
         );
     }
+}
+
+/// With only `singularity` on PATH (older installs), the backend finds it; `apptainer` wins when
+/// both are there, wherever they are on PATH.
+#[test]
+fn stand_in_singularity_is_found_when_apptainer_is_not() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    std::fs::create_dir_all(&a).unwrap();
+    std::fs::create_dir_all(&b).unwrap();
+    let sing = a.join("singularity");
+    std::fs::write(&sing, "#!/bin/sh\n").unwrap();
+    common::chmod_x(&sing);
+    let path = std::env::join_paths([&a, &b]).unwrap();
+    assert_eq!(tool::find_in(&path), Some(sing.clone()));
+    let app = b.join("apptainer");
+    std::fs::write(&app, "#!/bin/sh\n").unwrap();
+    common::chmod_x(&app);
+    assert_eq!(tool::find_in(&path), Some(app));
+    // Not executable: not found.
+    let c = t.path().join("c");
+    std::fs::create_dir_all(&c).unwrap();
+    std::fs::write(c.join("singularity"), "#!/bin/sh\n").unwrap();
+    assert_eq!(tool::find_in(c.as_os_str()), None);
 }

@@ -268,3 +268,47 @@ fn bootstrap_agents_for_each_kind_of_base() {
     let e = def::definition(&m, "/stage").unwrap_err();
     assert!(e.contains("the base image \"debian:12 # comment\""), "{e}");
 }
+
+/// The definition file of a freeze plan (the synthetic EESSI tree, generic and CPU-specific), with
+/// the tree's temporary location shown as `[HOST]`.
+#[test]
+fn definition_files_of_freeze_plans() {
+    use kerblam_compiler::freeze::{self, FreezeOptions, compile_freeze, spec_from_env, synthetic};
+    use kerblam_compiler::{CheckOptions, SourceFile};
+    for generic in [false, true] {
+        let t = tempfile::tempdir().unwrap();
+        let s = synthetic::create(&t.path().join("host"), false);
+        let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
+        spec.destination = Some(t.path().join("dist").to_string_lossy().into());
+        spec.test = Some("gmx --version".into());
+        spec.generic = generic;
+        let source = SourceFile::new("freeze.toml", spec.to_toml());
+        let (spec, _) = freeze::parse(source.clone(), CheckOptions::default()).unwrap();
+        let opts = FreezeOptions {
+            epoch: 1_700_000_000,
+            base_dir: t.path().to_path_buf(),
+            temp_dir: t.path().join("tmp"),
+            manifest: "freeze.toml".into(),
+        };
+        let plan = compile_freeze(&spec, &source, &opts).unwrap();
+        let text = render(&plan, t.path());
+        let host = t.path().display().to_string();
+        // The spec's digest covers its paths, which are temporary here.
+        let text: String = text
+            .replace(&host, "[HOST]")
+            .lines()
+            .map(
+                |l| match l.split_once("dev.kerblam.manifest-digest sha256:") {
+                    Some((indent, _)) => format!("{indent}dev.kerblam.manifest-digest [DIGEST]\n"),
+                    None => format!("{l}\n"),
+                },
+            )
+            .collect();
+        let name = if generic {
+            "freeze-generic"
+        } else {
+            "freeze-haswell"
+        };
+        insta::assert_snapshot!(name, text);
+    }
+}
