@@ -134,17 +134,55 @@ pub fn check(paths: &Paths, check: &Preflight) -> Result<(), String> {
 
 /// Run every check of the plan; all failures are reported together as one backend error.
 pub fn check_all(plan: &PackagePlan, paths: &Paths) -> Result<(), ErrorMessage> {
-    let failures: Vec<String> = plan
+    let failed: Vec<(&Preflight, String)> = plan
         .preflight
         .iter()
-        .filter_map(|c| check(paths, c).err())
+        .filter_map(|c| check(paths, c).err().map(|e| (c, e)))
         .collect();
-    if failures.is_empty() {
+    if failed.is_empty() {
         Ok(())
     } else {
-        Err(
-            ErrorMessage::backend(format!("preflight failed: {}", failures.join("; ")))
-                .with_help("nothing was written; fix the above and retry"),
-        )
+        Err(refusal(&failed, &[]))
+    }
+}
+
+/// The error for failed checks (each with its reason) and `extra` reasons of the backend's own: one
+/// message with every reason, and a help line saying how to fix each kind of failure.
+pub fn refusal(failed: &[(&Preflight, String)], extra: &[String]) -> ErrorMessage {
+    let mut hints: Vec<&str> = Vec::new();
+    for (c, _) in failed {
+        let hint = fix(c);
+        if !hints.contains(&hint) {
+            hints.push(hint);
+        }
+    }
+    let reasons: Vec<&str> = failed
+        .iter()
+        .map(|(_, e)| e.as_str())
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    let help = if hints.is_empty() {
+        "nothing was written; fix the above and retry".to_string()
+    } else {
+        format!("nothing was written; {}", hints.join("; "))
+    };
+    ErrorMessage::backend(format!("preflight failed: {}", reasons.join("; "))).with_help(help)
+}
+
+/// How to fix a failed check.
+pub fn fix(check: &Preflight) -> &'static str {
+    match check {
+        Preflight::DiskSpace { .. } => {
+            "free some space there, or write elsewhere (`-o PATH` for a replay archive, `-d DIR` for a freeze, TMPDIR for temporary files)"
+        }
+        Preflight::Writable { .. } => {
+            "choose a destination you can write to (`-o PATH`, `-d DIR`), or fix its permissions"
+        }
+        Preflight::Tool { .. } => {
+            "install the tool (Debian: `bash scripts/engines.sh install` installs docker, podman and squashfs-tools), or choose another --backend"
+        }
+        Preflight::FileExists { .. } => {
+            "the plan names a file that is not there: recompile it (`kerblam plan`) from the tree as it is now"
+        }
     }
 }

@@ -180,23 +180,25 @@ fn preflight(
             names: vec!["mksquashfs".into()],
         });
     }
-    let mut failures: Vec<String> = checks
+    let failed: Vec<(&Preflight, String)> = checks
         .iter()
-        .filter_map(|c| kerblam_backend_api::preflight::check(&req.paths, c).err())
+        .filter_map(|c| {
+            kerblam_backend_api::preflight::check(&req.paths, c)
+                .err()
+                .map(|e| (c, e))
+        })
         .collect();
-    if native && failures.iter().any(|f| f.contains("mksquashfs")) {
-        failures.push("install squashfs-tools (e.g. `apt-get install squashfs-tools`)".into());
+    let mut extra = Vec::new();
+    if native && failed.iter().any(|(_, f)| f.contains("mksquashfs")) {
+        extra.push("install squashfs-tools (e.g. `apt-get install squashfs-tools`)".to_string());
     }
     if !native && let Err(e) = tool::check_fakeroot(&settings.identity) {
-        failures.push(e);
+        extra.push(e);
     }
-    if failures.is_empty() {
+    if failed.is_empty() && extra.is_empty() {
         Ok(())
     } else {
-        Err(
-            backend(format!("preflight failed: {}", failures.join("; ")))
-                .with_help("nothing was written; fix the above and retry"),
-        )
+        Err(kerblam_backend_api::preflight::refusal(&failed, &extra))
     }
 }
 

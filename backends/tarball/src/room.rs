@@ -76,10 +76,14 @@ fn device(p: &Path) -> Option<(u64, PathBuf)> {
 /// Runs the checks; the first failure is returned.
 pub fn check(req: &ExecuteRequest) -> Result<(), ErrorMessage> {
     let plan = &req.plan;
-    let refuse = |m: String| {
-        ErrorMessage::backend(format!("preflight failed: {m}"))
-            .with_help("nothing was written; fix the above and retry")
+    let refuse_as =
+        |c: &Preflight, m: String| kerblam_backend_api::preflight::refusal(&[(c, m)], &[]);
+    let space = Preflight::DiskSpace {
+        path: String::new(),
+        bytes: 0,
+        why: String::new(),
     };
+    let refuse = |m: String| refuse_as(&space, m);
     // Needs per filesystem: (device) -> (a path on it, bytes, what).
     let mut needs: Vec<(u64, PathBuf, u64, Vec<String>)> = Vec::new();
     let mut add = |p: &Path, bytes: u64, what: String| {
@@ -106,7 +110,8 @@ pub fn check(req: &ExecuteRequest) -> Result<(), ErrorMessage> {
             .unwrap_or(Path::new("/"))
             .to_string_lossy()
             .into_owned();
-        check_one(&req.paths, &Preflight::Writable { path: dir }).map_err(refuse)?;
+        let writable = Preflight::Writable { path: dir };
+        check_one(&req.paths, &writable).map_err(|m| refuse_as(&writable, m))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

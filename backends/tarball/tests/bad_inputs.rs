@@ -73,6 +73,11 @@ impl Tmpfs {
         if ok {
             Some(Tmpfs(dir.to_path_buf()))
         } else {
+            assert_ne!(
+                std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+                Ok("1"),
+                "KERBLAM_REQUIRE_ENGINES=1 but a tmpfs cannot be mounted"
+            );
             eprintln!("skipping: cannot mount a tmpfs (not root, or no mount rights)");
             None
         }
@@ -98,6 +103,7 @@ fn a_read_only_destination_is_refused_before_writing() {
         msg.contains(&format!("{} is not writable", out.display())),
         "{msg}"
     );
+    assert!(msg.contains("choose a destination you can write to"), "{msg}");
     assert!(listing(&out).is_empty());
 }
 
@@ -119,6 +125,7 @@ fn a_destination_without_room_is_refused_before_writing() {
         msg.contains("bytes needed") && msg.contains("available"),
         "{msg}"
     );
+    assert!(msg.contains("free some space there, or write elsewhere"), "{msg}");
     assert!(listing(&out).is_empty(), "{:?}", listing(&out));
 }
 
