@@ -345,3 +345,21 @@ fn package_output_is_relative_to_where_kerblam_was_started() {
         before
     );
 }
+
+/// `replay --no-run` verifies and unpacks, then stops: the data and the manifest are in dest, no
+/// backend is loaded (the archive's docker is not needed), and the exit code is 0.
+#[test]
+fn replay_no_run_unpacks_and_stops() {
+    let (p, archive) = archive();
+    let dest = tempfile::tempdir().unwrap();
+    let o = replay(&p, &archive, dest.path(), &["--no-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stderr(&o).contains("--no-decompress"), "{}", show(&o));
+    assert_eq!(
+        std::fs::read(dest.path().join("data/in/precious.txt")).unwrap(),
+        std::fs::read(p.path("data/in/precious.txt")).unwrap()
+    );
+    assert!(dest.path().join("kerblam.toml").is_file());
+    let o = replay(&p, &archive, dest.path(), &["--no-run", "--no-decompress"]);
+    assert_eq!(o.status.code(), Some(2), "the two conflict: {}", show(&o));
+}

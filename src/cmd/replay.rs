@@ -35,6 +35,9 @@ pub struct ReplayArgs {
     /// Do not unpack the data (dest already holds it).
     #[arg(long)]
     pub no_decompress: bool,
+    /// Verify and unpack only: do not run the image (run it later with --no-decompress).
+    #[arg(long, conflicts_with = "no_decompress")]
+    pub no_run: bool,
     /// Replace files in dest that differ from the archive's.
     #[arg(long)]
     pub force: bool,
@@ -127,6 +130,14 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         crate::cmd::plan::write_atomic(&manifest_path, archive.manifest())?;
     }
     signals::check()?;
+    if args.no_run {
+        output::info(format!(
+            "not running (--no-run); run it later with: kerblam replay {} {} --no-decompress",
+            archive_path.display(),
+            dest.display()
+        ));
+        return Ok(exit::OK);
+    }
 
     let mut plan = match archive.layout() {
         Layout::V2 => {

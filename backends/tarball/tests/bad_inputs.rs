@@ -103,7 +103,10 @@ fn a_read_only_destination_is_refused_before_writing() {
         msg.contains(&format!("{} is not writable", out.display())),
         "{msg}"
     );
-    assert!(msg.contains("choose a destination you can write to"), "{msg}");
+    assert!(
+        msg.contains("choose a destination you can write to"),
+        "{msg}"
+    );
     assert!(listing(&out).is_empty());
 }
 
@@ -125,7 +128,10 @@ fn a_destination_without_room_is_refused_before_writing() {
         msg.contains("bytes needed") && msg.contains("available"),
         "{msg}"
     );
-    assert!(msg.contains("free some space there, or write elsewhere"), "{msg}");
+    assert!(
+        msg.contains("free some space there, or write elsewhere"),
+        "{msg}"
+    );
     assert!(listing(&out).is_empty(), "{:?}", listing(&out));
 }
 
