@@ -2,18 +2,24 @@
 """kerblam's benchmark harness: ratios against baselines measured in the same run.
 
 Usage:
+    cargo build --release --workspace
     python3 bench/bench.py [--data-mb 512] [--data-files 64] [--code-files 5000] [--runs 3]
                            [--kerblam target/release/kerblam] [--kerblam1 DIR/bin/kerblam]
-                           [--scaling] [--work DIR] [--only NAME,...]
+                           [--engine podman] [--scaling] [--work DIR] [--only CASE,...]
 
-It generates the fixture deterministically (a Kerblam! project with N MB of text-like input data in M
-files, K small code files, a make pipe and a recipe), runs each measured command and its baseline
-`--runs` times in the same run, and prints the median wall time, the ratio to the baseline and the peak
-memory (max RSS of the child process tree's largest process, from wait4).
+Cases (--only): data, v1, package, engine, replay, plan, memory, freeze; --scaling adds plan and
+package times at 1k/10k/100k files and 64 MB/512 MB/4 GB of data.
 
-Timings are never asserted: these machines are shared and noisy, so only ratios measured in the same
-run mean anything. `--kerblam1` adds Kerblam! 1.2.1 as a baseline
-(`cargo install kerblam --version 1.2.1 --root DIR`).
+It generates each fixture deterministically (a Kerblam! project with N MB of text-like input data in
+M files, K small code files, a make pipe and a recipe; a synthetic EESSI tree for freezes), runs each
+measured command and its baseline `--runs` times in the same run, and prints the median wall time,
+the ratio to the baseline and the peak memory (max RSS of the largest process of the command's
+tree, from wait4).
+
+Timings are never asserted: these machines are shared and noisy, so only ratios measured in the
+same run mean anything. `--kerblam1` adds Kerblam! 1.2.1 as a baseline
+(`cargo install kerblam --version 1.2.1 --root DIR`); with `--engine podman` (or docker) both
+package through that engine, from the local base image `kerblam-test-base` (scripts/engines.sh).
 """
 
 import argparse
@@ -32,52 +38,108 @@ WORDS = (
 ).split()
 
 
-def gen_fixture(root: Path, data_mb: int, data_files: int, code_files: int, seed: int = 1) -> Path:
-    """Write a Kerblam! project; identical bytes for identical parameters."""
-    proj = root / f"fixture-{data_mb}mb-{data_files}f-{code_files}c"
+def text_file(path: Path, size: int, rng: random.Random, pool):
+    """Write `size` bytes of text-like lines (compresses like real tables)."""
+    with open(path, "w") as f:
+        written, chunk = 0, []
+        while written < size:
+            line = pool[rng.randrange(len(pool))]
+            chunk.append(line)
+            written += len(line)
+            if len(chunk) >= 4096:
+                f.write("".join(chunk))
+                chunk = []
+        f.write("".join(chunk))
+
+
+def line_pool(rng):
+    return [",".join(rng.choice(WORDS) for _ in range(8)) + "\n" for _ in range(4096)]
+
+
+def gen_fixture(root: Path, data_mb: int, data_files: int, code_files: int, backend=None, seed: int = 1) -> Path:
+    """A Kerblam! project; identical bytes for identical parameters."""
+    proj = root / f"fixture-{data_mb}mb-{data_files}f-{code_files}c{'-' + backend if backend else ''}"
     stamp = proj / ".complete"
     if stamp.exists():
         return proj
     if proj.exists():
         shutil.rmtree(proj)
     rng = random.Random(seed)
-    (proj / "data/in").mkdir(parents=True)
-    (proj / "src/workflows").mkdir(parents=True)
-    (proj / "src/dockerfiles").mkdir(parents=True)
-    (proj / "src/code").mkdir(parents=True)
-    (proj / "kerblam.toml").write_text('[meta]\nversion = "1.0.0"\n')
+    for d in ("data/in", "src/workflows", "src/dockerfiles", "src/code"):
+        (proj / d).mkdir(parents=True)
+    manifest = '[meta]\nversion = "1.0.0"\n'
+    if backend:
+        manifest += f'\n[execution]\nbackend = "{backend}"\n'
+    (proj / "kerblam.toml").write_text(manifest)
     (proj / "src/workflows/process.makefile").write_text(
         "#? Count the lines of the inputs\n"
         "data/out/count.txt:\n\tmkdir -p data/out\n\tcat data/in/*.csv | wc -l > $@\n"
     )
     (proj / "src/dockerfiles/process.dockerfile").write_text("FROM kerblam-test-base:latest\nCOPY . .\n")
-    # Text-like CSV data: a pool of random lines, sampled, so it compresses like real tables.
-    pool = [",".join(rng.choice(WORDS) for _ in range(8)) + "\n" for _ in range(4096)]
+    pool = line_pool(rng)
     per_file = data_mb * 1024 * 1024 // max(data_files, 1)
     for i in range(data_files):
-        with open(proj / f"data/in/table_{i:04}.csv", "w") as f:
-            written = 0
-            chunk = []
-            while written < per_file:
-                line = pool[rng.randrange(len(pool))]
-                chunk.append(line)
-                written += len(line)
-                if len(chunk) >= 4096:
-                    f.write("".join(chunk))
-                    chunk = []
-            f.write("".join(chunk))
+        text_file(proj / f"data/in/table_{i:04}.csv", per_file, rng, pool)
     for i in range(code_files):
-        d = proj / "src/code" / f"m{i // 500:02}"
+        d = proj / "src/code" / f"m{i // 500:03}"
         d.mkdir(exist_ok=True)
-        (d / f"f{i:05}.py").write_text(f"# module {i}\nVALUE = {rng.randrange(10**6)}\n")
+        (d / f"f{i:06}.py").write_text(f"# module {i}\nVALUE = {rng.randrange(10**6)}\n")
     stamp.write_text("ok\n")
     return proj
 
 
-def run_once(cmd, cwd, env=None, stdin=None, stdout=None):
-    """Run a shell command; return (seconds, max RSS in MiB of the biggest child)."""
+def gen_eessi(root: Path, mb: int, seed: int = 2):
+    """A synthetic EESSI tree (compat layer, init, one CPU-specific module with `mb` MB of files) and
+    the environment of a shell that loaded it. Returns (prefix, env)."""
+    base = root / f"eessi-{mb}mb"
+    prefix = base / "cvmfs/pilot.eessi-hpc.org/versions/2021.12"
+    sub = "x86_64/intel/haswell"
+    app = prefix / f"software/linux/{sub}/software/BenchApp/1.0"
+    if not (base / ".complete").exists():
+        if base.exists():
+            shutil.rmtree(base)
+        rng = random.Random(seed)
+        pool = line_pool(rng)
+        compat = prefix / "compat/linux/x86_64"
+        for d in ("bin", "lib", "var/cache", "etc"):
+            (compat / d).mkdir(parents=True)
+        (compat / "bin/sh-tool").write_text("#!/bin/sh\necho compat\n")
+        (compat / "var/cache/skip.bin").write_text("x" * 4096)
+        for i in range(200):
+            text_file(compat / f"lib/lib{i:03}.txt", mb * 1024 * 1024 // 4 // 200, rng, pool)
+        (prefix / "init").mkdir(parents=True)
+        (prefix / "init/bash").write_text("# EESSI init\nexport EESSI_INITIALIZED=1\n")
+        (prefix / "init/lmodrc.lua").write_text("propT = {}\n")
+        for d in ("bin", "lib", "share"):
+            (app / d).mkdir(parents=True)
+        (app / "bin/benchapp").write_text("#!/bin/sh\necho benchapp\n")
+        os.chmod(app / "bin/benchapp", 0o755)
+        for i in range(400):
+            text_file(app / f"share/data{i:03}.txt", mb * 1024 * 1024 * 3 // 4 // 400, rng, pool)
+        mods = prefix / f"software/linux/{sub}/modules/all/BenchApp"
+        mods.mkdir(parents=True)
+        (mods / "1.0.lua").write_text(f'prepend_path("PATH", "{app}/bin")\n')
+        (base / ".complete").write_text("ok\n")
+    p = str(prefix)
+    env = dict(os.environ)
+    env.update({
+        "EESSI_PREFIX": p,
+        "EESSI_OS_TYPE": "linux",
+        "EESSI_CPU_FAMILY": "x86_64",
+        "EESSI_SOFTWARE_SUBDIR": sub,
+        "EESSI_MODULEPATH": f"{p}/software/linux/{sub}/modules/all",
+        "MODULEPATH": f"{p}/software/linux/{sub}/modules/all",
+        "LMOD_RC": f"{p}/init/lmodrc.lua",
+        "LOADEDMODULES": "BenchApp/1.0",
+        "EBROOTBENCHAPP": str(app),
+    })
+    return prefix, env
+
+
+def run_once(cmd, cwd, env=None):
+    """Run a shell command; return (seconds, max RSS in MiB of the biggest process)."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdin=stdin, stdout=stdout or subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, shell=True, cwd=cwd, env=env, stdout=subprocess.DEVNULL)
     peak = 0
     while True:
         try:
@@ -111,9 +173,19 @@ def size_of(path: Path) -> int:
 def report(row, baseline=None, note=""):
     ratio = ""
     if baseline:
-        ratio = f"{row['median'] / baseline['median']:6.2f}x of {baseline['name']}"
-    print(f"  {row['name']:<44} {row['median']:8.2f} s  {row['rss']:8.1f} MiB  {ratio} {note}")
+        ratio = f"{row['median'] / baseline['median']:6.2f}x the time of {baseline['name']}"
+    print(f"  {row['name']:<52} {row['median']:8.2f} s  {row['rss']:8.1f} MiB  {ratio} {note}")
     sys.stdout.flush()
+
+
+def rm(*paths):
+    def go():
+        for p in paths:
+            if p.is_dir():
+                shutil.rmtree(p, ignore_errors=True)
+            elif p.exists():
+                p.unlink()
+    return go
 
 
 def main():
@@ -121,43 +193,83 @@ def main():
     ap.add_argument("--data-mb", type=int, default=512)
     ap.add_argument("--data-files", type=int, default=64)
     ap.add_argument("--code-files", type=int, default=5000)
+    ap.add_argument("--plan-files", type=int, default=100000)
+    ap.add_argument("--freeze-mb", type=int, default=512)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--kerblam", default="target/release/kerblam")
     ap.add_argument("--kerblam1", default=None, help="a Kerblam! 1.2.1 executable, as a baseline")
+    ap.add_argument("--engine", default=None, help="docker or podman: also package through it")
     ap.add_argument("--work", default=os.environ.get("TMPDIR", "/tmp") + "/kerblam-bench")
     ap.add_argument("--scaling", action="store_true", help="also print plan/package times at several sizes")
     ap.add_argument("--only", default="", help="comma-separated case names")
     a = ap.parse_args()
     kerblam = str(Path(a.kerblam).resolve())
+    plugins = str(Path(kerblam).parent)
+    k = f"{kerblam} -q --backend-path {plugins}"
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     only = set(filter(None, a.only.split(",")))
     want = lambda n: not only or n in only
-
-    proj = gen_fixture(work, a.data_mb, a.data_files, a.code_files)
     out = work / "out"
     out.mkdir(exist_ok=True)
-    print(f"fixture: {proj} ({a.data_mb} MB in {a.data_files} files, {a.code_files} code files); "
-          f"{os.cpu_count()} cores; {a.runs} runs each; medians")
 
-    if want("data"):
-        print("data archive (zstd) vs tar | zstd -3 -T0:")
-        base = measure("tar -cf - data/in | zstd -3 -T0", f"tar -cf - data/in | zstd -3 -T0 -q > {out}/base.tar.zst",
-                       proj, a.runs)
+    proj = gen_fixture(work, a.data_mb, a.data_files, a.code_files)
+    print(f"fixture: {a.data_mb} MB in {a.data_files} files, {a.code_files} code files; "
+          f"{os.cpu_count()} cores; {a.runs} runs each; medians; {time.strftime('%Y-%m-%d')}")
+    tar_zst = out / "base.tar.zst"
+    kar = out / "k.kerblam.tar"
+    clean_pkg = rm(kar, proj / "process.context.tar")
+
+    if want("data") or want("replay"):
+        print("data archive (zstd) vs tar -cf - data/in | zstd -3 -T0:")
+        base = measure("tar -cf - data/in | zstd -3 -T0", f"tar -cf - data/in | zstd -3 -T0 -q > {tar_zst}", proj, a.runs)
         report(base)
-        row = measure("kerblam package --backend tarball", f"{kerblam} -q package process --backend tarball -o {out}/k.kerblam.tar",
-                      proj, a.runs)
-        report(row, base, f"size {size_of(out / 'k.kerblam.tar') / max(size_of(out / 'base.tar.zst'), 1):.3f}x")
-        gz = measure("tar czf (gzip, single thread)", f"tar czf {out}/base.tar.gz data/in", proj, a.runs)
+        pack = str(Path(kerblam).parent / "examples/pack_data")
+        if Path(pack).exists():
+            row = measure("kerblam data archive alone (pack_data)", f"{pack} {proj} data/in {out}/d.kerblam.tar",
+                          proj, a.runs, setup=rm(out / "d.kerblam.tar"))
+            report(row, base, f"size {size_of(out / 'd.kerblam.tar') / max(size_of(tar_zst), 1):.3f}x")
+        row = measure("kerblam package --backend tarball (all of it)", f"{k} package process --backend tarball -o {kar}",
+                      proj, a.runs, setup=clean_pkg)
+        report(row, base, f"size {size_of(kar) / max(size_of(tar_zst), 1):.3f}x; writes the context archive too")
+
+    if want("v1"):
+        print("kerblam-v1 archive (parallel gzip) vs tar czf:")
+        gz = measure("tar czf (gzip, one thread)", f"tar czf {out}/base.tar.gz data/in", proj, a.runs)
         report(gz)
-        v1 = measure("kerblam package --format kerblam-v1", f"{kerblam} -q package process --backend tarball --format kerblam-v1 -o {out}/v1.kerblam.tar",
-                     proj, a.runs)
-        report(v1, gz, f"size {size_of(out / 'v1.kerblam.tar') / max(size_of(out / 'base.tar.gz'), 1):.3f}x")
-        if a.kerblam1:
-            k1 = measure("Kerblam! 1.2.1 package (podman)", f"{a.kerblam1} package process --tag bench_k1", proj, 1)
-            report(k1)
-            report(row, k1, "(kerblam tarball vs 1.2.1)")
-            report(v1, k1, "(kerblam-v1 format vs 1.2.1)")
+        v1 = out / "v1.kerblam.tar"
+        row = measure("kerblam package --format kerblam-v1", f"{k} package process --backend tarball --format kerblam-v1 -o {v1}",
+                      proj, a.runs, setup=rm(v1, proj / "process.context.tar"))
+        report(row, gz, f"size {size_of(v1) / max(size_of(out / 'base.tar.gz'), 1):.3f}x")
+
+    if want("package") and a.kerblam1:
+        print("package end to end vs Kerblam! 1.2.1:")
+        eng = a.engine or "podman"
+        p1 = gen_fixture(work, a.data_mb, a.data_files, a.code_files, backend=eng)
+        k1 = measure(f"Kerblam! 1.2.1 package ({eng})", f"{a.kerblam1} package process --tag bench_k1",
+                     p1, 1, setup=rm(p1 / "process.kerblam.tar"))
+        report(k1)
+        row = measure("kerblam package --backend tarball", f"{k} package process --backend tarball -o {kar}",
+                      proj, a.runs, setup=clean_pkg)
+        report(row, k1, f"({k1['median'] / row['median']:.1f}x faster)")
+        if a.engine:
+            row = measure(f"kerblam package --backend {eng}", f"{k} package process --backend {eng} --tag bench_k --force --no-build-cache",
+                          p1, a.runs, setup=rm(p1 / "process.kerblam.tar"))
+            report(row, k1, f"({k1['median'] / row['median']:.1f}x faster)")
+            # The engine's own share: building the recipe from the project without its data, with
+            # no kerblam at all. kerblam cannot be faster than this.
+            floor = measure(f"{eng} build of the recipe alone (engine floor)",
+                            f"tar -cf - --exclude=./data . | {eng} build -q --no-cache -t bench_floor -f src/dockerfiles/process.dockerfile -",
+                            p1, a.runs)
+            report(floor, k1, f"({k1['median'] / floor['median']:.1f}x faster than 1.2.1: the most any tool can gain here)")
+            report(row, floor, "(kerblam over the engine floor)")
+
+    if want("engine") and a.engine and not a.kerblam1:
+        print(f"package through {a.engine}:")
+        p1 = gen_fixture(work, a.data_mb, a.data_files, a.code_files, backend=a.engine)
+        row = measure(f"kerblam package --backend {a.engine}", f"{k} package process --backend {a.engine} --tag bench_k --force",
+                      p1, a.runs, setup=rm(p1 / "process.kerblam.tar"))
+        report(row)
 
     if want("replay"):
         print("replay unpack vs zstd -d | tar -x:")
@@ -165,31 +277,65 @@ def main():
         def clean():
             shutil.rmtree(dest, ignore_errors=True)
             dest.mkdir()
-        base = measure("zstd -d | tar -x", f"zstd -d -q -c {out}/base.tar.zst | tar -x -C {dest}", work, a.runs, setup=clean)
+        if not kar.exists():
+            run_once(f"{k} package process --backend tarball -o {kar} --force", proj)
+        base = measure("zstd -d | tar -x", f"zstd -d -q -c {tar_zst} | tar -x -C {dest}", work, a.runs, setup=clean)
         report(base)
-        row = measure("kerblam replay --no-run (unpack only)", f"{kerblam} -q replay {out}/k.kerblam.tar {dest} --unpack-only",
+        row = measure("kerblam replay --no-run (verify + unpack)", f"{k} replay {kar} {dest} --no-run",
                       work, a.runs, setup=clean)
         report(row, base)
 
     if want("plan"):
-        print("plan vs find / sha256sum:")
-        base = measure("find . -type f", "find . -type f > /dev/null", proj, a.runs)
+        big = gen_fixture(work, 8, 8, a.plan_files)
+        print(f"plan of a {a.plan_files}-file tree vs find / sha256sum:")
+        base = measure("find . -type f", "find . -type f > /dev/null", big, a.runs)
         report(base)
-        report(measure("kerblam plan process", f"{kerblam} -q plan process > /dev/null", proj, a.runs), base)
-        sha = measure("find -type f | xargs sha256sum", "find . -type f -not -path './data/out/*' -print0 | xargs -0 sha256sum > /dev/null", proj, a.runs)
+        # find -type f reads directories only; a plan also needs each file's size and mode (a stat).
+        stat = measure("find . -type f -printf '%s %m' (one stat each)", "find . -type f -printf '%s %m\\n' > /dev/null", big, a.runs)
+        report(stat, base)
+        plan = measure("kerblam plan process", f"{k} plan process > /dev/null", big, a.runs)
+        report(plan, base)
+        report(plan, stat)
+        sha = measure("find | xargs sha256sum", "find . -type f -not -path './data/out/*' -print0 | xargs -0 sha256sum > /dev/null", big, a.runs)
         report(sha)
-        report(measure("kerblam plan process --digests", f"{kerblam} -q plan process --digests > /dev/null", proj, a.runs), sha)
+        report(measure("kerblam plan process --digests", f"{k} plan process --digests > /dev/null", big, a.runs), sha)
+
+    if want("memory"):
+        print("peak memory of kerblam package --backend tarball:")
+        for mb in (a.data_mb, 4096):
+            p = gen_fixture(work, mb, 64, 1000)
+            r = measure(f"package, {mb} MB of data", f"{k} package process --backend tarball -o {out}/m.kerblam.tar",
+                        p, 1, setup=rm(out / "m.kerblam.tar", p / "process.context.tar"))
+            report(r)
+
+    if want("freeze"):
+        prefix, env = gen_eessi(work, a.freeze_mb)
+        spec = work / f"bench-{a.freeze_mb}.freeze.toml"
+        fout = out / "freeze"
+        fout.mkdir(exist_ok=True)
+        run_once(f"{k} freeze --from-env -a bench --write-spec {spec} --no-build --force", work, env=env)
+        trees = f"{prefix}/compat/linux/x86_64 {prefix}/init {prefix}/software"
+        print(f"freeze of a {a.freeze_mb} MB EESSI tree (tarball backend) vs the seed's tar czf:")
+        seed = measure("tar czf (the seed script's way)", f"tar czf {fout}/seed.tar.gz {trees}", work, a.runs)
+        report(seed)
+        zst = measure("tar -cf - | zstd -3 -T0", f"tar -cf - {trees} | zstd -3 -T0 -q > {fout}/base.tar.zst", work, a.runs)
+        report(zst)
+        row = measure("kerblam freeze --backend tarball", f"{k} freeze {spec} --backend tarball -d {fout} --force",
+                      work, a.runs)
+        report(row, seed, f"({seed['median'] / row['median']:.1f}x faster than the seed's; "
+                          f"{row['median'] / zst['median']:.2f}x tar|zstd)")
 
     if a.scaling:
         print("scaling (plan and tarball package):")
         for files in (1000, 10000, 100000):
             p = gen_fixture(work, 8, 8, files)
-            r = measure(f"plan, {files} code files", f"{kerblam} -q plan process > /dev/null", p, a.runs)
-            report(r)
+            report(measure(f"plan, {files} code files", f"{k} plan process > /dev/null", p, a.runs))
+            report(measure(f"package, {files} code files", f"{k} package process --backend tarball -o {out}/s.kerblam.tar",
+                           p, a.runs, setup=rm(out / "s.kerblam.tar", p / "process.context.tar")))
         for mb in (64, 512, 4096):
             p = gen_fixture(work, mb, 64, 1000)
-            r = measure(f"package, {mb} MB data", f"{kerblam} -q package process --backend tarball -o {out}/s.kerblam.tar", p, 1)
-            report(r)
+            report(measure(f"package, {mb} MB data", f"{k} package process --backend tarball -o {out}/s.kerblam.tar",
+                           p, 1, setup=rm(out / "s.kerblam.tar", p / "process.context.tar")))
 
 
 if __name__ == "__main__":

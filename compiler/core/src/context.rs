@@ -2,16 +2,16 @@
 //! `.dockerignore` excludes, listed file by file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use kerblam_plan::{Context, ContextFile, Exclusion, ExclusionReason};
+use rayon::prelude::*;
 
 use crate::Error;
 use crate::diag::{Finding, SourceFile};
 use crate::digest::sha256_files;
-use crate::discover::walk_error;
-use crate::paths::{is_within, normalize, rel_to};
+use crate::paths::{is_within, normalize};
 use crate::project::{display_path, read_text};
 
 /// A directory left out of the context, with its reason.
@@ -66,69 +66,23 @@ pub fn build_context(
         .map(|e| e.path.clone())
         .collect();
 
-    let mut files = Vec::new();
+    let walk = Walk {
+        dirs: &dirs,
+        ignore: ignore.as_ref(),
+    };
+    let found = walk.dir(root, "")?;
+    let mut files = Vec::with_capacity(found.len());
     let mut abs_paths = Vec::new();
     let mut artifacts = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .standard_filters(false)
-        .hidden(false)
-        .follow_links(false)
-        .sort_by_file_name(|a, b| a.cmp(b))
-        .filter_entry({
-            let root = root.to_path_buf();
-            let dirs = dirs.clone();
-            move |entry| match rel_to(&root, entry.path()) {
-                Some(rel) if rel != "." => !dirs.iter().any(|d| is_within(&rel, d)),
-                _ => true,
+    for f in found {
+        match f {
+            Found::Artifact(rel) => artifacts.push(rel),
+            Found::File(file, abs) => {
+                if file.link.is_none() {
+                    abs_paths.push((files.len(), abs));
+                }
+                files.push(file);
             }
-        })
-        .build();
-    for entry in walker {
-        let entry = entry.map_err(|e| walk_error(root, e))?;
-        let Some(ft) = entry.file_type() else {
-            continue;
-        };
-        if ft.is_dir() {
-            continue;
-        }
-        let Some(rel) = rel_to(root, entry.path()) else {
-            continue;
-        };
-        if let Some(gi) = &ignore {
-            if gi.matched_path_or_any_parents(&rel, false).is_ignore() {
-                continue;
-            }
-        }
-        if !rel.contains('/') && is_kerblam_artifact(&rel) {
-            artifacts.push(rel);
-            continue;
-        }
-        if ft.is_file() && is_kerblam_plan(entry.path()) {
-            // Not listed at all: see `kerblam_plan::Context`.
-            continue;
-        }
-        let meta =
-            std::fs::symlink_metadata(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-        let mode = meta.permissions().mode() & 0o7777;
-        if ft.is_symlink() {
-            let target =
-                std::fs::read_link(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            files.push(ContextFile {
-                path: rel,
-                size: 0,
-                mode,
-                link: Some(target.to_string_lossy().into_owned()),
-                sha256: None,
-            });
-        } else if ft.is_file() {
-            abs_paths.push((files.len(), entry.path().to_path_buf()));
-            files.push(ContextFile {
-                path: rel,
-                size: meta.len(),
-                mode,
-                link: None,
-                sha256: None,
-            });
         }
     }
     for a in artifacts {
@@ -153,6 +107,93 @@ pub fn build_context(
         files,
         total_bytes,
     })
+}
+
+/// What the walk of the context found, in no particular order.
+enum Found {
+    /// A file or symlink of the context, with its absolute path.
+    File(ContextFile, PathBuf),
+    /// A kerblam artifact at the root (excluded, and listed so).
+    Artifact(String),
+}
+
+/// The walk of the build context: every directory read once, entries stat'ed relative to their
+/// open directory (no path lookup from the root for each file), subdirectories on all cores.
+struct Walk<'a> {
+    /// Paths left out (data dirs, env dir, `.git`, `.dockerignore` itself), relative to the root.
+    dirs: &'a [String],
+    /// The `.dockerignore` matcher.
+    ignore: Option<&'a Gitignore>,
+}
+
+impl Walk<'_> {
+    /// The entries under `dir`, whose path relative to the root is `rel` (`""` for the root).
+    fn dir(&self, dir: &Path, rel: &str) -> Result<Vec<Found>, Error> {
+        let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+            .map_err(|e| Error::io(dir, e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| Error::io(dir, e))?;
+        let lists: Vec<Vec<Found>> = entries
+            .par_iter()
+            .map(|e| self.entry(e, rel))
+            .collect::<Result<_, _>>()?;
+        Ok(lists.into_iter().flatten().collect())
+    }
+
+    fn entry(&self, e: &std::fs::DirEntry, parent: &str) -> Result<Vec<Found>, Error> {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let rel = if parent.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{parent}/{name}")
+        };
+        let path = e.path();
+        let ft = e.file_type().map_err(|err| Error::io(&path, err))?;
+        if self.dirs.iter().any(|d| is_within(&rel, d)) {
+            return Ok(Vec::new());
+        }
+        if ft.is_dir() {
+            return self.dir(&path, &rel);
+        }
+        if !(ft.is_file() || ft.is_symlink()) {
+            return Ok(Vec::new());
+        }
+        if let Some(gi) = self.ignore {
+            if gi.matched_path_or_any_parents(&rel, false).is_ignore() {
+                return Ok(Vec::new());
+            }
+        }
+        if parent.is_empty() && is_kerblam_artifact(&rel) {
+            return Ok(vec![Found::Artifact(rel)]);
+        }
+        if ft.is_file() && is_kerblam_plan(&path) {
+            // Not listed at all: see `kerblam_plan::Context`.
+            return Ok(Vec::new());
+        }
+        // `DirEntry::metadata` is an fstatat relative to the directory, without following links.
+        let meta = e.metadata().map_err(|err| Error::io(&path, err))?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let file = if ft.is_symlink() {
+            let target = std::fs::read_link(&path).map_err(|err| Error::io(&path, err))?;
+            ContextFile {
+                path: rel,
+                size: 0,
+                mode,
+                link: Some(target.to_string_lossy().into_owned()),
+                sha256: None,
+            }
+        } else {
+            ContextFile {
+                path: rel,
+                size: meta.len(),
+                mode,
+                link: None,
+                sha256: None,
+            }
+        };
+        Ok(vec![Found::File(file, path)])
+    }
 }
 
 /// Files kerblam itself writes into a project root.
