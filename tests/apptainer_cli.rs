@@ -118,7 +118,7 @@ fn package_without_apptainer_writes_a_native_sif() {
     // does not depend on another test binary having built it.
     let Some(engine) = ["docker", "podman"]
         .into_iter()
-        .find_map(|name| support::engines::engine_if_running(name))
+        .find_map(support::engines::engine_if_running)
     else {
         assert!(
             !support::engines::engines_required(),
