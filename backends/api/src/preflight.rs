@@ -226,17 +226,24 @@ fn disk_group(needs: &[DiskNeed<'_>]) -> Result<(), String> {
             human(avail)
         ));
     }
-    let places: Vec<String> = needs.iter().map(|n| n.0.display().to_string()).collect();
+    let mut places: Vec<String> = Vec::new();
+    for n in needs {
+        let p = n.0.display().to_string();
+        if !places.contains(&p) {
+            places.push(p);
+        }
+    }
+    // Each need keeps the words a single check uses ("H needed (why)").
     let parts: Vec<String> = needs
         .iter()
-        .map(|(p, bytes, why)| format!("{}: {} ({why})", p.display(), human(*bytes)))
+        .map(|(p, bytes, why)| format!("{}: {} needed ({why})", p.display(), human(*bytes)))
         .collect();
     Err(format!(
-        "not enough disk space at {} (one filesystem): {} needed in all ({}), {} available",
+        "not enough disk space at {} (one filesystem): {} needed in all, {} available; {}",
         places.join(" and "),
         human(total),
-        parts.join("; "),
-        human(avail)
+        human(avail),
+        parts.join("; ")
     ))
 }
 
