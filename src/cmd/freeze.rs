@@ -3,7 +3,8 @@
 //! `kerblam freeze --from-env` reads the live environment (`EESSI_*`, `LOADEDMODULES`, `LMOD_RC`,
 //! `EBROOT*`) into a freeze spec, `--write-spec FILE` saves it so it can be checked in and rebuilt
 //! with `kerblam freeze FILE`. Either way the spec is compiled into a plan, the plan's preflight
-//! checks run on the host (before any plugin is loaded), and the backend plugin carries it out.
+//! checks run on the host (before any plugin is loaded; checks at the engine's storage are left to
+//! the docker/podman backend, which knows where it is), and the backend plugin carries it out.
 //!
 //! The seed script's options keep their spelling: `-a/--author` (mandatory), `-n/--name`,
 //! `-v/--version` (a suffix after the ISO date), `-d/--destination`, `-g/--generic`. Because `-v`
@@ -295,7 +296,8 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
     carry_out(global, &compiled, &args)
 }
 
-/// Run the plan's preflight checks on the host, then have the backend plugin carry it out.
+/// Run the plan's preflight checks on the host (but those at a container engine's directories,
+/// which the backend runs), then have the backend plugin carry it out.
 fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Result<u8> {
     let plan = &c.plan;
     if let Some(f) = &plan.freeze {
@@ -317,7 +319,14 @@ fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Re
         output_dir: c.root.to_string_lossy().into_owned(),
         temp_dir: std::env::temp_dir().to_string_lossy().into_owned(),
     };
-    if let Err(e) = kerblam_backend_api::preflight::check_all(plan, &paths) {
+    // Checks at the engine's own directories are the backend's: only it knows where they are.
+    let host_checks: Vec<_> = plan
+        .preflight
+        .iter()
+        .filter(|c| !kerblam_backend_api::preflight::names_engine_dir(c))
+        .cloned()
+        .collect();
+    if let Err(e) = kerblam_backend_api::preflight::check_list(&host_checks, &paths) {
         let help = e.help.map(|h| format!("\nhelp: {h}")).unwrap_or_default();
         return Err(Exit {
             code: exit::FAILURE,

@@ -1,11 +1,17 @@
 //! Running a plan's [`Preflight`] checks, for backends: the SDK runs them before it calls
 //! [`crate::Backend::execute`] (a backend may override [`crate::Backend::preflight`]).
+//!
+//! Disk-space checks whose paths are on the same filesystem are checked together: their bytes are
+//! added up. A check at [`ENGINE_STORAGE`] or [`ENGINE_TMPDIR`] names a directory of a container
+//! engine that only the backend driving it can resolve ([`names_engine_dir`]); [`check`] refuses it
+//! unresolved, and the host leaves it to the backend.
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use kerblam_plan::{PackagePlan, Preflight};
+use kerblam_plan::{ENGINE_STORAGE, ENGINE_TMPDIR, PackagePlan, Preflight};
 
 use crate::{ErrorMessage, Paths};
 
@@ -24,6 +30,23 @@ pub fn resolve(paths: &Paths, p: &str) -> PathBuf {
     } else {
         Path::new(&paths.root).join(path)
     }
+}
+
+/// Whether `check` is at a container engine's directory ([`ENGINE_STORAGE`], [`ENGINE_TMPDIR`],
+/// or below one), which only the backend driving that engine can resolve.
+pub fn names_engine_dir(check: &Preflight) -> bool {
+    let path = match check {
+        Preflight::DiskSpace { path, .. }
+        | Preflight::Writable { path }
+        | Preflight::FileExists { path } => path,
+        Preflight::Tool { .. } => return false,
+    };
+    [ENGINE_STORAGE, ENGINE_TMPDIR].iter().any(|d| {
+        path == d
+            || path
+                .strip_prefix(d)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// The nearest existing ancestor of `p` (itself included).
@@ -83,8 +106,14 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// Run one check; `Err` carries the reason with the numbers.
+/// Run one check; `Err` carries the reason with the numbers. A check at a container engine's
+/// directory ([`names_engine_dir`]) is an error: the backend driving the engine must resolve it.
 pub fn check(paths: &Paths, check: &Preflight) -> Result<(), String> {
+    if names_engine_dir(check) {
+        return Err(format!(
+            "{check:?} names a directory of the container engine, which only the backend driving that engine can resolve"
+        ));
+    }
     match check {
         Preflight::DiskSpace { path, bytes, why } => {
             let p = resolve(paths, path);
@@ -134,11 +163,37 @@ pub fn check(paths: &Paths, check: &Preflight) -> Result<(), String> {
 
 /// Run every check of the plan; all failures are reported together as one backend error.
 pub fn check_all(plan: &PackagePlan, paths: &Paths) -> Result<(), ErrorMessage> {
-    let failed: Vec<(&Preflight, String)> = plan
-        .preflight
-        .iter()
-        .filter_map(|c| check(paths, c).err().map(|e| (c, e)))
-        .collect();
+    check_list(&plan.preflight, paths)
+}
+
+/// Run `checks` (see [`check_all`]). Disk-space checks on the same filesystem are added up: the
+/// filesystem must hold all of them at once.
+pub fn check_list(checks: &[Preflight], paths: &Paths) -> Result<(), ErrorMessage> {
+    let mut failed: Vec<(&Preflight, String)> = Vec::new();
+    // Disk-space checks by filesystem (device), with the first check of each group.
+    let mut disks: Vec<(u64, &Preflight, Vec<DiskNeed<'_>>)> = Vec::new();
+    for c in checks {
+        let Preflight::DiskSpace { path, bytes, why } = c else {
+            failed.extend(check(paths, c).err().map(|e| (c, e)));
+            continue;
+        };
+        if names_engine_dir(c) {
+            failed.extend(check(paths, c).err().map(|e| (c, e)));
+            continue;
+        }
+        let p = resolve(paths, path);
+        match existing_ancestor(&p).and_then(|a| std::fs::metadata(a).ok()) {
+            Some(meta) => match disks.iter_mut().find(|d| d.0 == meta.dev()) {
+                Some(d) => d.2.push((p, *bytes, why)),
+                None => disks.push((meta.dev(), c, vec![(p, *bytes, why)])),
+            },
+            // Reported by `check` with its reason.
+            None => failed.extend(check(paths, c).err().map(|e| (c, e))),
+        }
+    }
+    for (_, c, needs) in &disks {
+        failed.extend(disk_group(needs).err().map(|e| (*c, e)));
+    }
     if failed.is_empty() {
         Ok(())
     } else {
@@ -184,5 +239,111 @@ pub fn fix(check: &Preflight) -> &'static str {
         Preflight::FileExists { .. } => {
             "the plan names a file that is not there: recompile it (`kerblam plan`) from the tree as it is now"
         }
+    }
+}
+
+/// A disk-space check resolved: the path, the bytes, why.
+type DiskNeed<'a> = (PathBuf, u64, &'a str);
+
+/// Checks the disk-space needs that fall on one filesystem, together.
+fn disk_group(needs: &[DiskNeed<'_>]) -> Result<(), String> {
+    let (first, _, _) = &needs[0];
+    let at = existing_ancestor(first)
+        .ok_or_else(|| format!("no existing directory above {}", first.display()))?;
+    let avail = available_bytes(at)
+        .map_err(|e| format!("cannot read free space at {}: {e}", at.display()))?;
+    let total: u64 = needs.iter().map(|n| n.1).sum();
+    if avail >= total {
+        return Ok(());
+    }
+    if let [(p, bytes, why)] = needs {
+        return Err(format!(
+            "not enough disk space at {}: {} needed ({why}), {} available",
+            p.display(),
+            human(*bytes),
+            human(avail)
+        ));
+    }
+    let mut places: Vec<String> = Vec::new();
+    for n in needs {
+        let p = n.0.display().to_string();
+        if !places.contains(&p) {
+            places.push(p);
+        }
+    }
+    // Each need keeps the words a single check uses ("H needed (why)").
+    let parts: Vec<String> = needs
+        .iter()
+        .map(|(p, bytes, why)| format!("{}: {} needed ({why})", p.display(), human(*bytes)))
+        .collect();
+    Err(format!(
+        "not enough disk space at {} (one filesystem): {} needed in all, {} available; {}",
+        places.join(" and "),
+        human(total),
+        human(avail),
+        parts.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(root: &Path) -> Paths {
+        Paths {
+            root: root.to_string_lossy().into_owned(),
+            kerblam: String::new(),
+            output_dir: root.to_string_lossy().into_owned(),
+            temp_dir: root.to_string_lossy().into_owned(),
+        }
+    }
+
+    fn disk(path: &str, bytes: u64) -> Preflight {
+        Preflight::DiskSpace {
+            path: path.into(),
+            bytes,
+            why: format!("{bytes} for {path}"),
+        }
+    }
+
+    #[test]
+    fn disk_checks_on_one_filesystem_are_added_up() {
+        let t = std::env::temp_dir();
+        let p = paths(&t);
+        let avail = available_bytes(&t).unwrap();
+        // Each fits alone; together they do not.
+        let half = avail / 2 + avail / 4;
+        let checks = [disk("$TMPDIR", half), disk("a/b", half)];
+        for c in &checks {
+            check(&p, c).unwrap();
+        }
+        let e = check_list(&checks, &p).unwrap_err().message;
+        assert!(e.contains("(one filesystem)"), "{e}");
+        assert!(e.contains(&format!("{half} for $TMPDIR")), "{e}");
+        assert!(e.contains(&format!("{half} for a/b")), "{e}");
+        assert!(
+            e.contains(&format!("({} bytes) needed in all", 2 * half)),
+            "{e}"
+        );
+        check_list(&checks[..1], &p).unwrap();
+    }
+
+    #[test]
+    fn engine_dirs_are_left_to_the_backend() {
+        let t = std::env::temp_dir();
+        let p = paths(&t);
+        for path in [
+            "$ENGINE_STORAGE",
+            "$ENGINE_TMPDIR",
+            "$ENGINE_STORAGE/overlay2",
+        ] {
+            let c = disk(path, 1);
+            assert!(names_engine_dir(&c), "{path}");
+            let e = check(&p, &c).unwrap_err();
+            assert!(e.contains("only the backend driving that engine"), "{e}");
+            assert!(check_list(&[c], &p).is_err());
+        }
+        assert!(!names_engine_dir(&disk("$ENGINE_STORAGEX", 1)));
+        assert!(!names_engine_dir(&disk("$TMPDIR", 1)));
     }
 }

@@ -15,6 +15,15 @@ pub enum ExtraSource<'a> {
     Bytes(&'a [u8]),
     /// A file on disk (the kerblam executable), streamed.
     File(&'a Path),
+    /// A directory tree on disk (a frozen software tree), streamed under the entry's path with
+    /// [`DetTar::append_tree_excluding`]: what `exclude` matches (gitignore patterns relative to
+    /// `path`) is left out.
+    Tree {
+        /// The directory.
+        path: &'a Path,
+        /// Patterns left out.
+        exclude: &'a [String],
+    },
 }
 
 /// A file added to a build context on top of the plan's context files.
@@ -38,7 +47,7 @@ pub struct ContextSummary {
 
 /// Streams a build context as a deterministic tar into `out`: every file of `context` (paths relative
 /// to `plan_root/context.root`, symlinks kept as symlinks with the plan's target) plus `extras`, all
-/// sorted by path. A duplicate path, an unsafe path, or a file whose size differs from the plan (it
+/// sorted by path (a tree extra is written whole at its place in that order). A duplicate path, an unsafe path, or a file whose size differs from the plan (it
 /// changed since the plan was made) is an error naming the path. Returns the writer after the
 /// end-of-archive marker, so the caller can flush it or close the engine's stdin.
 ///
@@ -124,6 +133,9 @@ fn write_context_named<W: Write>(
                 }
                 ExtraSource::File(p) => {
                     tar.append_file_with_mode(name, p, e.mode)?;
+                }
+                ExtraSource::Tree { path, exclude } => {
+                    tar.append_tree_excluding(name, path, exclude)?;
                 }
             },
         }

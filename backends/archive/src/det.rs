@@ -313,6 +313,43 @@ impl<'p, W: Write> DetTar<'p, W> {
     /// socket or device, or a name that is not UTF-8, is an error naming the path. Used for frozen
     /// software trees and image layers.
     pub fn append_tree(&mut self, prefix: &str, dir: &Path) -> Result<()> {
+        self.append_tree_impl(prefix, dir, None)
+    }
+
+    /// [`DetTar::append_tree`] leaving out what `exclude` matches: gitignore patterns relative to
+    /// `dir`, matched against each entry (a symlink is never a directory), an excluded directory
+    /// skipped whole. This is the matching the compiler measures frozen trees with, so the bytes
+    /// written are the bytes the plan counted. A bad pattern is an input error naming it.
+    pub fn append_tree_excluding(
+        &mut self,
+        prefix: &str,
+        dir: &Path,
+        exclude: &[String],
+    ) -> Result<()> {
+        if exclude.is_empty() {
+            return self.append_tree_impl(prefix, dir, None);
+        }
+        let mut b = ignore::gitignore::GitignoreBuilder::new(dir);
+        for pat in exclude {
+            b.add_line(None, pat).map_err(|e| {
+                Error::input(format!(
+                    "exclude pattern {pat:?} of {} is invalid: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let matcher = b
+            .build()
+            .map_err(|e| Error::input(format!("exclude patterns of {}: {e}", dir.display())))?;
+        self.append_tree_impl(prefix, dir, Some(&matcher))
+    }
+
+    fn append_tree_impl(
+        &mut self,
+        prefix: &str,
+        dir: &Path,
+        exclude: Option<&ignore::gitignore::Gitignore>,
+    ) -> Result<()> {
         let prefix = prefix.trim_matches('/');
         if !prefix.is_empty() {
             self.append_dir(prefix)?;
@@ -325,6 +362,12 @@ impl<'p, W: Write> DetTar<'p, W> {
         names.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
         for name in names {
             let path = dir.join(&name);
+            let meta = std::fs::symlink_metadata(&path)
+                .map_err(|e| Error::io("reading metadata of", &path, e))?;
+            let ft = meta.file_type();
+            if exclude.is_some_and(|m| m.matched(&path, ft.is_dir()).is_ignore()) {
+                continue;
+            }
             let Some(name) = name.to_str() else {
                 return Err(Error::input(format!(
                     "{} has a name that is not valid UTF-8",
@@ -336,9 +379,6 @@ impl<'p, W: Write> DetTar<'p, W> {
             } else {
                 format!("{prefix}/{name}")
             };
-            let meta = std::fs::symlink_metadata(&path)
-                .map_err(|e| Error::io("reading metadata of", &path, e))?;
-            let ft = meta.file_type();
             if ft.is_symlink() {
                 let target =
                     std::fs::read_link(&path).map_err(|e| Error::io("reading link", &path, e))?;
@@ -350,7 +390,7 @@ impl<'p, W: Write> DetTar<'p, W> {
                 })?;
                 self.append_symlink(&inner, target)?;
             } else if ft.is_dir() {
-                self.append_tree(&inner, &path)?;
+                self.append_tree_impl(&inner, &path, exclude)?;
             } else if ft.is_file() {
                 self.append_file(&inner, &path)?;
             } else {

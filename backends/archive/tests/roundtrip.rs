@@ -751,6 +751,92 @@ fn trees_and_context_files_are_written_deterministically() {
 }
 
 #[test]
+fn a_tree_extra_streams_a_host_tree_into_a_build_context_minus_its_excludes() {
+    let t = tempfile::tempdir().unwrap();
+    let tree = t.path().join("compat");
+    fs::create_dir_all(tree.join("var/cache")).unwrap();
+    fs::create_dir_all(tree.join("bin")).unwrap();
+    fs::write(tree.join("var/cache/big.bin"), vec![0u8; 4096]).unwrap();
+    fs::write(tree.join("var/keep.txt"), b"keep").unwrap();
+    fs::write(tree.join("bin/tool"), b"#!/bin/sh\n").unwrap();
+    fs::write(tree.join("bin/tool.log"), b"noise").unwrap();
+    std::os::unix::fs::symlink("tool", tree.join("bin/alias")).unwrap();
+    let exclude = vec!["var/cache".to_string(), "*.log".to_string()];
+    let ctx = kerblam_plan::Context {
+        root: ".".into(),
+        excluded: vec![],
+        files: vec![],
+        total_bytes: 0,
+    };
+    let extras = [
+        ExtraEntry {
+            path: ".kerblam/Containerfile",
+            source: ExtraSource::Bytes(b"FROM x\n"),
+            mode: 0o644,
+        },
+        ExtraEntry {
+            path: ".kerblam/layer-0",
+            source: ExtraSource::Tree {
+                path: &tree,
+                exclude: &exclude,
+            },
+            mode: 0o755,
+        },
+    ];
+    let (bytes, summary) = write_build_context(
+        Vec::new(),
+        t.path(),
+        &ctx,
+        &extras,
+        TarOptions::default(),
+        None,
+    )
+    .unwrap();
+    let mut a = tar::Archive::new(&bytes[..]);
+    let listed: Vec<String> = a
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            ".kerblam/Containerfile",
+            ".kerblam/layer-0/",
+            ".kerblam/layer-0/bin/",
+            ".kerblam/layer-0/bin/alias",
+            ".kerblam/layer-0/bin/tool",
+            ".kerblam/layer-0/var/",
+            ".kerblam/layer-0/var/keep.txt",
+        ]
+    );
+    // Containerfile + tool + keep.txt + the symlink; the excluded 4 KiB are not sent.
+    assert_eq!(summary.files, 4);
+    assert_eq!(summary.bytes, 7 + 10 + 4);
+
+    let bad = vec!["[z-a]".to_string()];
+    let extras = [ExtraEntry {
+        path: "t",
+        source: ExtraSource::Tree {
+            path: &tree,
+            exclude: &bad,
+        },
+        mode: 0o755,
+    }];
+    let Err(e) = write_build_context(
+        Vec::new(),
+        t.path(),
+        &ctx,
+        &extras,
+        TarOptions::default(),
+        None,
+    ) else {
+        panic!("an invalid exclude pattern was accepted");
+    };
+    assert!(e.message().contains("exclude pattern \"[z-a]\""), "{e}");
+}
+
+#[test]
 fn cancelling_stops_writing_and_extracting_and_leaves_nothing() {
     let t = tempfile::tempdir().unwrap();
     let root = t.path().join("project");

@@ -18,8 +18,8 @@ impl Backend for Docker {
         d
     }
 
-    fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
-        plugin::preflight(&Engine::docker(), req)
+    fn preflight(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<(), ErrorMessage> {
+        plugin::preflight(&Engine::docker(), req, host)
     }
 
     fn execute(

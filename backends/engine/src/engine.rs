@@ -236,6 +236,56 @@ impl Engine {
         }
         Ok(loaded_names(&done.tail))
     }
+
+    /// Where the engine keeps its images and where it stages builds, as it reports them: docker's
+    /// `DockerRootDir` for both (the daemon unpacks build contexts under `<root>/tmp`); podman's
+    /// graph root, and its image copy temp dir (`$TMPDIR` of the podman process, else
+    /// `/var/tmp`), where it unpacks a `build -` context and writes layer blobs. The paths are the
+    /// engine's: with a remote daemon they need not exist on this machine.
+    pub fn storage_dirs(&self) -> Result<StorageDirs> {
+        let query = |format: &str| -> Result<Option<String>> {
+            let mut cmd = self.command();
+            cmd.args(["info", "--format", format]);
+            let out = process::run_captured(&mut cmd, &self.name)?;
+            if !out.status.success() {
+                return Ok(None);
+            }
+            let v = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Ok((!v.is_empty() && v != "<no value>").then_some(v))
+        };
+        let field = match self.flavor {
+            Flavor::Docker => "{{.DockerRootDir}}",
+            Flavor::Podman => "{{.Store.GraphRoot}}",
+        };
+        let Some(storage) = query(field)? else {
+            return Err(EngineError::Unsupported(format!(
+                "{} info does not report its storage directory ({field})",
+                self.name
+            )));
+        };
+        let storage = PathBuf::from(storage);
+        let temp = match self.flavor {
+            Flavor::Docker => storage.join("tmp"),
+            // Older podman has no ImageCopyTmpDir field; it then uses $TMPDIR, else /var/tmp.
+            Flavor::Podman => query("{{.Store.ImageCopyTmpDir}}")?
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::env::var_os("TMPDIR")
+                        .filter(|t| !t.is_empty())
+                        .map_or_else(|| PathBuf::from("/var/tmp"), PathBuf::from)
+                }),
+        };
+        Ok(StorageDirs { storage, temp })
+    }
+}
+
+/// The directories of an engine ([`Engine::storage_dirs`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorageDirs {
+    /// Where images and container layers live (docker's root dir, podman's graph root).
+    pub storage: PathBuf,
+    /// Where the engine unpacks build contexts and stages layer blobs while building.
+    pub temp: PathBuf,
 }
 
 /// Names from `Loaded image: X` / `Loaded image(s): X,Y` / `Loaded image ID: X` lines.

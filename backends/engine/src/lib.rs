@@ -14,10 +14,12 @@
 //!   bind [`Mount`]s, returning its exit code.
 //! - [`Engine::image_exists`], [`Engine::remove_image`], [`Engine::save`] (streams a Docker
 //!   archive into any writer) and [`Engine::load`].
+//! - [`Engine::storage_dirs`]: where the engine keeps images and stages builds (for disk checks).
 //!
 //! [`plugin`] is what the docker and podman backend plugins run: a plan's `package` and `run` actions
 //! carried out with an engine (build context streamed into the build, replay archive written with
-//! `kerblam-archive`).
+//! `kerblam-archive`), for pipe plans and freeze plans (the frozen trees streamed into the build,
+//! the smoke test a build step).
 //!
 //! Errors are [`EngineError`]s that name the engine and the command, carry the tail of the engine's
 //! output, and offer [`EngineError::help`] (how to install or start the engine).
@@ -37,6 +39,6 @@ mod process;
 mod run;
 
 pub use build::{BuildOptions, Builder};
-pub use engine::{Engine, Flavor};
+pub use engine::{Engine, Flavor, StorageDirs};
 pub use error::{EngineError, Result};
 pub use run::{Mount, Network, RunOptions};

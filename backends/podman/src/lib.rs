@@ -18,8 +18,8 @@ impl Backend for Podman {
         d
     }
 
-    fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
-        plugin::preflight(&Engine::podman(), req)
+    fn preflight(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<(), ErrorMessage> {
+        plugin::preflight(&Engine::podman(), req, host)
     }
 
     fn execute(

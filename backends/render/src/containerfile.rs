@@ -9,10 +9,16 @@
 //! COPY ["kerblam.toml", "/kerblam.toml"]
 //! WORKDIR /
 //! ENV NAME="value"
+//! RUN ["/bin/sh", "-c", "<the smoke test>"]      (freeze plans with a `freeze.test` only)
 //! LABEL "org.opencontainers.image.title"="process"
 //! ENTRYPOINT ["/bin/sh", "/kerblam-replay.sh"]
 //! CMD []
 //! ```
+//!
+//! A freeze plan renders the same way: `FROM` its base image, one `COPY` per frozen tree (a host
+//! layer, sent in the context as `.kerblam/layer-<n>`) and per generated file, then its smoke
+//! test as a build step once the trees and the environment are in place, so a failing test fails
+//! the build before any tag is written.
 //!
 //! Choices, all because of engine behaviour:
 //!
@@ -22,6 +28,9 @@
 //!   used.
 //! - `CMD []` after `ENTRYPOINT`, so a `CMD` in the user's recipe is not appended to the replay
 //!   command as extra arguments.
+//! - The smoke test is the plan's command line verbatim, run by `/bin/sh -c` through `RUN`'s JSON
+//!   form: no Containerfile parsing or variable expansion touches it, and a newline in it survives
+//!   (as a JSON `\n`). It runs before the `LABEL`s, so a new creation date does not re-run it.
 //! - Values are double-quoted with `\`, `"` and `$` escaped (no variable expansion); a newline in a
 //!   label or environment value becomes a space. Paths (layer destinations, the workdir, context
 //!   paths) containing `$`, `"`, `\` or a newline are refused: `COPY`'s JSON form cannot escape `$`.
@@ -160,6 +169,14 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
             )));
         }
         let _ = writeln!(out, "ENV {}={}", var.name, quoted(&var.value));
+    }
+    if let Some(test) = plan.freeze.as_ref().and_then(|f| f.test.as_deref()) {
+        let argv = ["/bin/sh", "-c", test];
+        let _ = writeln!(
+            out,
+            "RUN {}",
+            serde_json::to_string(&argv).expect("strings serialize")
+        );
     }
     for (k, v) in &plan.image.labels {
         let _ = writeln!(out, "LABEL {}={}", quoted(k), quoted(v));

@@ -3,9 +3,9 @@
 //!
 //! - [`containerfile::render`] turns a [`kerblam_plan::PackagePlan`] (plus the text of its base
 //!   recipe) into a [`Rendered`] Containerfile: the user's recipe, one `COPY` per plan layer, then
-//!   `WORKDIR`, `ENV`, `LABEL`, `ENTRYPOINT` and `CMD []`; and the list of [`ContextEntry`]s the
-//!   caller must add to the build context for those `COPY` lines (the kerblam executable, generated
-//!   text, host trees), each with its path inside the context.
+//!   `WORKDIR`, `ENV`, a freeze's smoke test as a `RUN`, `LABEL`, `ENTRYPOINT` and `CMD []`; and
+//!   the list of [`ContextEntry`]s the caller must add to the build context for those `COPY` lines
+//!   (the kerblam executable, generated text, host trees), each with its path inside the context.
 //! - [`plan_json`] is the exact bytes of `plan.json` inside a replay archive: the plan as pretty JSON
 //!   with every object's keys sorted and a final newline (what `kerblam plan` prints).
 //!

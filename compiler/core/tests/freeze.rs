@@ -5,11 +5,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kerblam_compiler::freeze::{
-    self, FreezeOptions, FreezeSpec, TAR_BYTES_PER_ENTRY, compile_freeze, spec_from_env, synthetic,
-    walk,
+    self, BLOCK_BYTES_PER_ENTRY, DOCKER_COPIES, FreezeOptions, FreezeSpec, PODMAN_STORAGE_COPIES,
+    PODMAN_TMPDIR_COPIES, TAR_BYTES_PER_ENTRY, compile_freeze, spec_from_env, synthetic, walk,
 };
 use kerblam_compiler::{CheckOptions, Error, SourceFile};
-use kerblam_plan::{ArtifactKind, LayerSource, PackagePlan, Preflight};
+use kerblam_plan::{
+    ArtifactKind, ENGINE_STORAGE, ENGINE_TMPDIR, LayerSource, PackagePlan, Preflight,
+};
 
 const EPOCH: i64 = 1_700_000_000; // 2023-11-14
 
@@ -535,6 +537,67 @@ fn preflight_figures_come_from_the_trees_after_excludes() {
     }));
     assert_eq!(plan.artifacts[0].kind, ArtifactKind::EngineImage);
     assert_eq!(plan.artifacts[0].path, plan.image.tag);
+}
+
+/// The disk-space checks of an engine freeze: in the engine's own directories (kerblam stages
+/// nothing), as many copies of the trees after excludes as the engine was measured to hold.
+#[test]
+fn engine_freezes_check_room_in_the_engine_dirs_for_the_copies_it_holds() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(t.path(), false);
+    let mut spec = spec_for(&s.env);
+    let disk = |plan: &PackagePlan| -> Vec<(String, u64, String)> {
+        plan.preflight
+            .iter()
+            .filter_map(|p| match p {
+                Preflight::DiskSpace { path, bytes, why } => {
+                    Some((path.clone(), *bytes, why.clone()))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    spec.backend = "docker".into();
+    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
+    let f = plan.freeze.as_ref().unwrap();
+    let checks = disk(&plan);
+    assert_eq!(checks.len(), 1, "{checks:?}");
+    let (path, bytes, why) = &checks[0];
+    assert_eq!(path, ENGINE_STORAGE);
+    // Three copies, each at least the trees' bytes plus a block per file, at most 4 MiB more.
+    let low = f.total_bytes + f.total_files * BLOCK_BYTES_PER_ENTRY;
+    assert!(*bytes >= DOCKER_COPIES * low, "{bytes}");
+    assert!(*bytes < DOCKER_COPIES * (low + 4 * 1024 * 1024), "{bytes}");
+    assert!(why.contains("docker holds 3 copies"), "{why}");
+    assert!(
+        why.contains(&format!(
+            "{} bytes of the 5 trees after excludes",
+            f.total_bytes
+        )),
+        "{why}"
+    );
+    assert!(why.contains("stages nothing"), "{why}");
+
+    spec.backend = "podman".into();
+    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
+    let checks = disk(&plan);
+    let paths: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+    assert_eq!(paths, [ENGINE_STORAGE, ENGINE_TMPDIR]);
+    assert!(checks[0].1 >= PODMAN_STORAGE_COPIES * low);
+    assert!(checks[1].1 >= PODMAN_TMPDIR_COPIES * low);
+    assert!(checks[1].1 > checks[0].1);
+    assert!(
+        checks[1].2.contains("temporary directory"),
+        "{}",
+        checks[1].2
+    );
+    // Nothing at the destination or kerblam's temp dir: nothing is written there.
+    assert!(
+        !plan
+            .preflight
+            .iter()
+            .any(|p| matches!(p, Preflight::Writable { .. }))
+    );
 }
 
 /// Unpack the plan the way a tarball backend does: every host tree under `dir` at its absolute

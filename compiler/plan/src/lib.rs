@@ -42,7 +42,7 @@ pub use metadata::Metadata;
 pub use mount::Mount;
 pub use pipe::{DataFile, DataPaths, PipeInfo, PipeKind, RemoteFile};
 pub use plan::{EnvVar, Image, PackagePlan, Purpose, Source, SourceKind};
-pub use preflight::Preflight;
+pub use preflight::{ENGINE_STORAGE, ENGINE_TMPDIR, Preflight};
 
 /// The schema identifier every plan carries in its `schema` field.
 pub const PLAN_SCHEMA: &str = "kerblam.plan/v1";

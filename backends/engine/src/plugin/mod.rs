@@ -11,14 +11,21 @@
 //!   created when missing, never outside it), workdir and entrypoint plus `options.args`, network
 //!   `none` (or `host` when `options.network` says so); load `options.image_archive` (a replay
 //!   archive with an embedded image, or a saved image) first when the tag is missing.
+//! - **package** of a freeze plan ([`freeze`]): the same Containerfile rendering and streamed
+//!   context, with the frozen trees (minus their excludes) in the context and the smoke test as a
+//!   build step; the image is the only artifact.
 
 mod errors;
+mod freeze;
 mod package;
 mod pipe;
 mod progress;
 mod run;
 
-use kerblam_backend_api::plan::{ArtifactKind as A, Preflight, SourceKind};
+use kerblam_backend_api::plan::{
+    ArtifactKind as A, ENGINE_STORAGE, ENGINE_TMPDIR, Preflight, SourceKind,
+};
+use kerblam_backend_api::preflight::names_engine_dir;
 use kerblam_backend_api::{
     Action, BaseKind as B, Capabilities, ErrorMessage, ExecuteRequest, ExecuteResult, Host,
     LayerSourceKind as L, PreflightKind as P,
@@ -26,13 +33,13 @@ use kerblam_backend_api::{
 
 pub use package::CONTAINERFILE;
 
-use crate::{Engine, Flavor};
+use crate::{Engine, Flavor, StorageDirs};
 
 /// What the docker and podman plugins can do.
 pub fn capabilities(flavor: Flavor) -> Capabilities {
     Capabilities {
         actions: vec![Action::Package, Action::Run],
-        sources: vec![SourceKind::Pipe],
+        sources: vec![SourceKind::Pipe, SourceKind::Freeze],
         base_kinds: vec![B::Recipe, B::Image, B::Scratch],
         layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
         mounts: true,
@@ -55,7 +62,16 @@ pub fn capabilities(flavor: Flavor) -> Capabilities {
 /// A `tool` check naming this engine is answered by the engine itself (`KERBLAM_DOCKER` /
 /// `KERBLAM_PODMAN` may name another program than the one on `PATH`): is it installed and running?
 /// Its error says which program was tried and how to install or start it.
-pub fn preflight(engine: &Engine, req: &ExecuteRequest) -> Result<(), ErrorMessage> {
+///
+/// Checks at `$ENGINE_STORAGE` / `$ENGINE_TMPDIR` are made at the directories the engine reports
+/// ([`Engine::storage_dirs`]) with the plan's figures, added up when they share a filesystem. When
+/// the engine's directory is not on this machine (a remote daemon), it cannot be measured: a
+/// warning says so and the build goes on.
+pub fn preflight(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
     if req.action != Action::Package {
         return Ok(());
     }
@@ -65,9 +81,43 @@ pub fn preflight(engine: &Engine, req: &ExecuteRequest) -> Result<(), ErrorMessa
     if !mine.is_empty() {
         engine.check_available().map_err(errors::engine)?;
     }
-    let mut plan = req.plan.clone();
-    plan.preflight = others;
-    kerblam_backend_api::preflight::check_all(&plan, &req.paths)
+    let (at_engine, mut checks): (Vec<_>, Vec<_>) = others.into_iter().partition(names_engine_dir);
+    if !at_engine.is_empty() {
+        let dirs = engine.storage_dirs().map_err(errors::engine)?;
+        for c in at_engine {
+            match resolve_engine_dir(&c, &dirs) {
+                Some(resolved) => checks.push(resolved),
+                None => host.warn(&format!(
+                    "cannot check {c:?}: {} reports its directories as {} and {}, which are not on this machine",
+                    engine.name(),
+                    dirs.storage.display(),
+                    dirs.temp.display()
+                )),
+            }
+        }
+    }
+    kerblam_backend_api::preflight::check_list(&checks, &req.paths)
+}
+
+/// `check` with its `$ENGINE_STORAGE` / `$ENGINE_TMPDIR` path replaced by the engine's directory;
+/// `None` when that directory does not exist here.
+fn resolve_engine_dir(check: &Preflight, dirs: &StorageDirs) -> Option<Preflight> {
+    let swap = |p: &str| -> Option<String> {
+        let (dir, rest) = [(ENGINE_STORAGE, &dirs.storage), (ENGINE_TMPDIR, &dirs.temp)]
+            .into_iter()
+            .find_map(|(name, dir)| p.strip_prefix(name).map(|rest| (dir, rest)))?;
+        dir.exists().then(|| format!("{}{rest}", dir.display()))
+    };
+    Some(match check {
+        Preflight::DiskSpace { path, bytes, why } => Preflight::DiskSpace {
+            path: swap(path)?,
+            bytes: *bytes,
+            why: why.clone(),
+        },
+        Preflight::Writable { path } => Preflight::Writable { path: swap(path)? },
+        Preflight::FileExists { path } => Preflight::FileExists { path: swap(path)? },
+        Preflight::Tool { .. } => check.clone(),
+    })
 }
 
 /// Carries out `req` with `engine`.
@@ -76,8 +126,14 @@ pub fn execute(
     req: &ExecuteRequest,
     host: &Host<'_>,
 ) -> Result<ExecuteResult, ErrorMessage> {
-    match req.action {
-        Action::Package => package::package(engine, req, host),
-        Action::Run => run::run(engine, req, host),
+    match (req.action, req.plan.source.kind) {
+        (Action::Package, SourceKind::Freeze) => freeze::package(engine, req, host),
+        (Action::Package, SourceKind::Pipe) => package::package(engine, req, host),
+        (Action::Run, SourceKind::Pipe) => run::run(engine, req, host),
+        (Action::Run, SourceKind::Freeze) => Err(ErrorMessage::unsupported(format!(
+            "a freeze plan is not run through kerblam; start the image with `{} run --rm -it {}`",
+            engine.name(),
+            req.plan.image.tag
+        ))),
     }
 }

@@ -160,6 +160,7 @@ fn build(
 ) -> Result<(), ErrorMessage> {
     let plan = &req.plan;
     let text = &rendered.containerfile;
+    let network = build_network()?;
     let split = text.find(KERBLAM_SECTION);
     // Only a recipe of the user's can `COPY . .`; a scratch or image base has no first stage to
     // build (and docker's legacy builder refuses a Containerfile that is only `FROM scratch`).
@@ -172,7 +173,7 @@ fn build(
             &plan.context,
             text,
             &rendered.entries,
-            tar,
+            Stream { tar, network },
             host,
         );
     };
@@ -188,8 +189,9 @@ fn build(
         Flavor::Podman => format!("localhost/{stage}:latest"),
         Flavor::Docker => format!("{stage}:latest"),
     };
+    let opts = Stream { tar, network };
     let result =
-        stream(engine, req, &stage, &plan.context, recipe, &[], tar, host).and_then(|_| {
+        stream(engine, req, &stage, &plan.context, recipe, &[], opts, host).and_then(|_| {
             kerblam_archive::fault::point("engine/stage-built");
             host.check_cancelled()?;
             let layers = layer_context(plan);
@@ -201,7 +203,7 @@ fn build(
                 &layers,
                 &second,
                 &rendered.entries,
-                tar,
+                opts,
                 host,
             )
         });
@@ -245,7 +247,7 @@ fn layer_context(plan: &PackagePlan) -> Context {
 /// The network of `RUN` steps: `KERBLAM_BUILD_NETWORK` (`none` or `host`) when set, else the
 /// engine's default. A Docker daemon started without a bridge (`--bridge=none`) needs one of them
 /// for BuildKit `RUN` steps.
-fn build_network() -> Result<Option<Network>, ErrorMessage> {
+pub(super) fn build_network() -> Result<Option<Network>, ErrorMessage> {
     match std::env::var("KERBLAM_BUILD_NETWORK").ok().as_deref() {
         None | Some("") => Ok(None),
         Some("none") => Ok(Some(Network::None)),
@@ -289,17 +291,27 @@ fn untag(engine: &Engine, reference: &str) {
     let _ = crate::process::run_captured(&mut cmd, engine.name());
 }
 
+/// How [`stream`] builds: the tar header options and the network of `RUN` steps.
+#[derive(Clone, Copy)]
+pub(super) struct Stream {
+    /// Tar header normalisation.
+    pub tar: TarOptions,
+    /// The network of `RUN` steps; `None` is the engine's default.
+    pub network: Option<Network>,
+}
+
 /// Streams one build context (`context` files, the Containerfile `text`, the generated `entries`)
-/// into `engine build -t tag`.
+/// into `engine build -t tag`. A host entry that is a directory (a frozen tree) is streamed whole,
+/// minus its exclude patterns; one that is a file is streamed as a file.
 #[allow(clippy::too_many_arguments)]
-fn stream(
+pub(super) fn stream(
     engine: &Engine,
     req: &ExecuteRequest,
     tag: &str,
     context: &Context,
     text: &str,
     entries: &[ContextEntry],
-    tar: TarOptions,
+    how: Stream,
     host: &Host<'_>,
 ) -> Result<(), ErrorMessage> {
     let plan = &req.plan;
@@ -312,6 +324,8 @@ fn stream(
         mode: 0o644,
     });
     let mut kerblam_size = 0;
+    // Bytes of the host entries (a file's size, the plan's figure for its trees), files in trees.
+    let (mut host_bytes, mut tree_files, mut trees) = (0, 0, 0);
     for e in entries {
         let source = match &e.source {
             EntrySource::Kerblam => {
@@ -326,15 +340,25 @@ fn stream(
                 ExtraSource::File(kerblam)
             }
             EntrySource::Generated(text) => ExtraSource::Bytes(text.as_bytes()),
-            EntrySource::Host { path, .. } => {
+            EntrySource::Host { path, exclude } => {
                 let p = Path::new(path);
-                if !p.is_file() {
+                // A symlink at the root of a host layer is followed (the engine copies what it
+                // points to); symlinks inside a tree are kept.
+                let meta = std::fs::metadata(p).map_err(|err| {
+                    ErrorMessage::invalid_input(format!("cannot read the host layer {path}: {err}"))
+                })?;
+                if meta.is_dir() {
+                    trees += 1;
+                    ExtraSource::Tree { path: p, exclude }
+                } else if meta.is_file() {
+                    host_bytes += meta.len();
+                    ExtraSource::File(p)
+                } else {
                     return Err(ErrorMessage::unsupported(format!(
-                        "the host layer {path} is not a file; the {} backend copies host files only",
+                        "the host layer {path} is not a file or a directory; the {} backend cannot copy it",
                         plan.backend
                     )));
                 }
-                ExtraSource::File(p)
             }
         };
         extras.push(ExtraEntry {
@@ -343,20 +367,27 @@ fn stream(
             mode: e.mode,
         });
     }
+    if trees > 0
+        && let Some(f) = &plan.freeze
+    {
+        host_bytes += f.total_bytes;
+        tree_files += f.total_files;
+    }
     let opts = BuildOptions {
         no_cache: req.options.no_cache,
-        network: build_network()?,
+        network: how.network,
         ..BuildOptions::default()
     };
+    let tar = how.tar;
+    let files = context.files.len() as u64 + (extras.len() - trees) as u64 + tree_files;
     host.info(&format!(
-        "building {tag} with {} ({} context files)",
+        "building {tag} with {} ({files} context files)",
         engine.name(),
-        context.files.len() + extras.len()
     ));
     let reporter = Reporter::new(
         host,
         "sending the build context",
-        context.total_bytes + kerblam_size,
+        context.total_bytes + kerblam_size + host_bytes,
     );
     let cancelled = || host.is_cancelled();
     let (mut writer, mut reader) = pipe(&cancelled);

@@ -131,3 +131,59 @@ fn plan_json_is_sorted_pretty_with_newline() {
     assert_eq!(keys, sorted);
     assert_eq!(keys.first().map(String::as_str), Some("artifacts"));
 }
+
+/// A freeze plan as the compiler makes it from its synthetic EESSI tree (docker, a smoke test),
+/// with the machine-specific temporary directory replaced by `<base>`.
+fn freeze_plan(test: Option<&str>) -> (PackagePlan, tempfile::TempDir) {
+    use kerblam_compiler::SourceFile;
+    use kerblam_compiler::freeze::{FreezeOptions, compile_freeze, spec_from_env, synthetic};
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(t.path(), false);
+    let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
+    spec.backend = "docker".into();
+    spec.base = "kerblam-test-base:latest".into();
+    spec.test = test.map(str::to_string);
+    let source = SourceFile::new("freeze.toml", spec.to_toml());
+    let opts = FreezeOptions {
+        epoch: 1_700_000_000,
+        base_dir: t.path().to_path_buf(),
+        temp_dir: t.path().to_path_buf(),
+        manifest: "freeze.toml".into(),
+    };
+    let mut plan = compile_freeze(&spec, &source, &opts).unwrap();
+    // The spec's text names the temporary directory, so its digest varies from run to run.
+    plan.image.labels.insert(
+        "dev.kerblam.manifest-digest".into(),
+        "sha256:<digest of freeze.toml>".into(),
+    );
+    (plan, t)
+}
+
+#[test]
+fn a_freeze_copies_each_tree_then_runs_its_smoke_test() {
+    let (plan, t) = freeze_plan(Some("gmx && echo \"it's $HOME\"\nhello"));
+    let r = render(&plan, None).unwrap();
+    let base = t.path().to_string_lossy().into_owned();
+    insta::assert_snapshot!("freeze", r.containerfile.replace(&base, "<base>"));
+    // Every tree is a host entry under .kerblam/, sent with its excludes; the scripts are text.
+    let trees: Vec<_> = r
+        .entries
+        .iter()
+        .filter_map(|e| match &e.source {
+            EntrySource::Host { path, exclude } => Some((e.path.as_str(), path, exclude)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(trees.len(), plan.freeze.as_ref().unwrap().trees.len());
+    assert!(trees.iter().all(|t| t.0.starts_with(".kerblam/layer-")));
+    assert!(trees.iter().any(|t| t.2.iter().any(|x| x == "var/cache")));
+    // The smoke test comes after every COPY and ENV, before the labels.
+    let text = &r.containerfile;
+    let run = text.find("\nRUN ").unwrap();
+    assert!(text.rfind("\nCOPY ").unwrap() < run);
+    assert!(text.rfind("\nENV ").unwrap() < run);
+    assert!(run < text.find("\nLABEL ").unwrap());
+    // Without a smoke test there is no RUN.
+    let (plan, _t) = freeze_plan(None);
+    assert!(!render(&plan, None).unwrap().containerfile.contains("RUN"));
+}

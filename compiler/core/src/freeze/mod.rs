@@ -26,6 +26,7 @@ pub use lower::{
     BLOCK_BYTES_PER_ENTRY, FreezeOptions, SLACK_BYTES, TAR_BYTES_PER_ENTRY, compile_freeze,
     dated_version,
 };
+pub use outputs::{DOCKER_COPIES, PODMAN_STORAGE_COPIES, PODMAN_TMPDIR_COPIES};
 pub use spec::{
     DEFAULT_ENV_EXCLUDE, DEFAULT_ENV_INCLUDE, DEFAULT_EXCLUDES, Eessi, EnvSpec, FreezeSpec, Module,
     default_name,
