@@ -561,3 +561,97 @@ fn plan_of_a_freeze_shows_its_apptainer_definition_file() {
         "{def}"
     );
 }
+
+/// `kerblam freeze --backend tarball --image-format oci`: besides the tarball, an OCI image archive
+/// of the freeze, one layer per frozen tree; the plan names it and states the room it needs. With
+/// skopeo installed (CI), `skopeo inspect` reads it and sees the freeze's labels.
+#[test]
+fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
+    let plugins = plugin_dir("kerblam-backend-tarball");
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let dest = t.path().join("dist");
+    std::fs::create_dir(&dest).unwrap();
+    let d = dest.to_str().unwrap();
+    let common = [
+        "--from-env",
+        "-a",
+        "J",
+        "-n",
+        "Stack",
+        "--backend",
+        "tarball",
+        "-d",
+        d,
+    ];
+    let mut plan_args = vec!["freeze"];
+    plan_args.extend_from_slice(&common);
+    plan_args.extend_from_slice(&["--image-format", "oci+zstd", "--plan"]);
+    let out = kerblam(&plan_args, &s.env, t.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let plan = plan_json(&out);
+    let oci = plan["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "oci-archive")
+        .unwrap_or_else(|| panic!("no OCI artifact in {}", plan["artifacts"]));
+    assert_eq!(oci["format"], "oci-archive+zstd");
+    assert!(
+        plan["preflight"].to_string().contains("OCI layer blobs"),
+        "{}",
+        plan["preflight"]
+    );
+
+    let mut args = vec!["freeze"];
+    args.extend_from_slice(&common);
+    let p = plugins.to_str().unwrap();
+    args.extend_from_slice(&["--image-format", "oci", "--backend-path", p]);
+    let out = kerblam(&args, &s.env, t.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let archive = dest.join("Stack-2023-11-14.oci.tar");
+    assert!(archive.is_file(), "{}", text(&out.stdout));
+    assert!(dest.join("Stack-2023-11-14.tar.zst").is_file());
+    let mut names = Vec::new();
+    for e in tar::Archive::new(std::fs::File::open(&archive).unwrap())
+        .entries()
+        .unwrap()
+    {
+        names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(names.iter().any(|n| n == "index.json") && names.iter().any(|n| n == "oci-layout"));
+    if Command::new("skopeo").arg("--version").output().is_err() {
+        assert_ne!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+            Ok("1"),
+            "KERBLAM_REQUIRE_ENGINES=1 but skopeo is not installed"
+        );
+        eprintln!("skipping the skopeo part: skopeo is not installed");
+        return;
+    }
+    let out = Command::new("skopeo")
+        .args(["inspect", "--config"])
+        .arg(format!("oci-archive:{}", archive.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let labels = config["config"]["Labels"].to_string();
+    assert!(labels.contains("dev.kerblam.freeze.modules"), "{labels}");
+    // One layer per frozen tree (plus the generated files).
+    let layers = config["rootfs"]["diff_ids"].as_array().unwrap().len();
+    let trees = plan["freeze"]["trees"]
+        .as_array()
+        .map(Vec::len)
+        .unwrap_or(0);
+    assert!(
+        layers >= trees && trees > 0,
+        "{layers} layers for {trees} trees"
+    );
+}

@@ -87,6 +87,10 @@ pub struct FreezeOverrides {
     /// The backend: apptainer, docker, podman, tarball, or another installed plugin.
     #[arg(long)]
     pub backend: Option<String>,
+    /// tarball backend: also write an OCI image archive of the freeze (`oci`, `oci+gzip`,
+    /// `oci+zstd`), one layer per tree.
+    #[arg(long, value_name = "FORMAT", value_parser = ["oci", "oci+gzip", "oci+zstd"])]
+    pub image_format: Option<String>,
 }
 
 impl FreezeOverrides {
@@ -185,6 +189,7 @@ fn compile_source(
         base_dir: root.to_path_buf(),
         temp_dir: std::env::temp_dir(),
         manifest: manifest_name(&name),
+        image_format: overrides.image_format.clone(),
     };
     let plan = freeze::compile_freeze(&spec, &source, &opts)?;
     Ok(Compiled {
@@ -257,9 +262,14 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         let root = std::env::current_dir()
             .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
         // Check (and compile) before writing, so an invalid spec is never left under its name.
+        // The seed options are in the inferred text already; only the output format is not.
+        let only_format = FreezeOverrides {
+            image_format: args.overrides.image_format.clone(),
+            ..FreezeOverrides::default()
+        };
         let compiled = compile_source(
             SourceFile::new(name, text.clone()),
-            &FreezeOverrides::default(),
+            &only_format,
             &root,
             false,
         )?;

@@ -18,7 +18,7 @@ pub struct PlanArgs {
     #[arg(required_unless_present = "freeze", conflicts_with = "freeze")]
     pub pipe: Option<String>,
     /// Plan a freeze spec (freeze.toml) instead of a pipe.
-    #[arg(long, value_name = "SPEC", conflicts_with_all = ["run", "archive", "image_format", "digests"])]
+    #[arg(long, value_name = "SPEC", conflicts_with_all = ["run", "archive", "digests"])]
     pub freeze: Option<PathBuf>,
     #[command(flatten)]
     pub pipe_opts: PipeArgs,
@@ -130,6 +130,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
         Some(spec) => {
             let overrides = super::freeze::FreezeOverrides {
                 backend: args.pipe_opts.backend.clone(),
+                image_format: args.image_format.clone(),
                 ..Default::default()
             };
             let compiled = super::freeze::compile_file(

@@ -308,6 +308,7 @@ fn stand_in_freeze_trees_are_staged_without_their_excludes_for_apptainer_build()
         base_dir: t.path().to_path_buf(),
         temp_dir: work.join("tmp"),
         manifest: "freeze.toml".into(),
+        image_format: None,
     };
     let plan = compile_freeze(&spec, &source, &opts).unwrap();
     let req = common::request(

@@ -63,6 +63,7 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
             base_dir: t.path().to_path_buf(),
             temp_dir: work.join("tmp"),
             manifest: "freeze.toml".into(),
+            image_format: None,
         },
     )
     .unwrap();

@@ -432,7 +432,7 @@ pub fn sh_quote(s: &str) -> String {
 /// The OCI archive's artifact format for `--image-format`: `oci` and `oci+gzip` give
 /// `oci-archive` (gzip layers), `oci+zstd` gives `oci-archive+zstd`. Only the tarball backend
 /// writes images as files, and only when packaging.
-fn oci_format(
+pub(crate) fn oci_format(
     image_format: Option<&str>,
     backend: &str,
     run: bool,

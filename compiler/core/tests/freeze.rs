@@ -21,6 +21,7 @@ fn opts(dir: &Path) -> FreezeOptions {
         base_dir: dir.to_path_buf(),
         temp_dir: dir.join("tmp"),
         manifest: "freeze.toml".into(),
+        image_format: None,
     }
 }
 

@@ -46,6 +46,9 @@ pub struct FreezeOptions {
     pub temp_dir: PathBuf,
     /// The spec's path relative to the plan root, recorded as `source.manifest`.
     pub manifest: String,
+    /// `--image-format` (`oci`, `oci+gzip`, `oci+zstd`): the tarball backend also writes an OCI
+    /// image archive of the freeze.
+    pub image_format: Option<String>,
 }
 
 /// The dated version: `YYYY-MM-DD` of `epoch`, then `-<suffix>` when given.
@@ -216,6 +219,7 @@ pub fn compile_freeze(
         total_bytes,
         entries,
         generated_bytes,
+        oci: crate::lower::oci_format(opts.image_format.as_deref(), &backend, false)?,
     });
 
     let exclusions = spec

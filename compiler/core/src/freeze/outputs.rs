@@ -54,6 +54,9 @@ pub(crate) struct Outputs<'a> {
     pub entries: u64,
     /// Bytes of the generated files.
     pub generated_bytes: u64,
+    /// The OCI archive's artifact format (`oci-archive`, `oci-archive+zstd`), when one is asked
+    /// for (`--image-format`, tarball backend).
+    pub oci: Option<&'static str>,
 }
 
 /// The artifacts and the preflight checks of a freeze.
@@ -71,13 +74,14 @@ pub(crate) fn artifacts_and_preflight(o: &Outputs<'_>) -> (Vec<Artifact>, Vec<Pr
         total_bytes,
         entries,
         generated_bytes,
+        oci,
     } = *o;
     let backend = backend.to_string();
     // Artifacts.
     let dest_file = |ext: &str| format!("{destination}/{stem}{ext}");
     let mut tree_contents: Vec<String> = trees.iter().map(|t| t.path.clone()).collect();
     tree_contents.extend(generated.iter().map(|g| g.0.clone()));
-    let artifacts = match backend.as_str() {
+    let mut artifacts = match backend.as_str() {
         "apptainer" => vec![Artifact {
             kind: ArtifactKind::Sif,
             path: dest_file(".sif"),
@@ -116,6 +120,19 @@ pub(crate) fn artifacts_and_preflight(o: &Outputs<'_>) -> (Vec<Artifact>, Vec<Pr
             contents: vec![format!("{base} + {n_layers} layers")],
         }],
     };
+
+    if let Some(format) = oci {
+        artifacts.push(Artifact {
+            kind: ArtifactKind::OciArchive,
+            path: dest_file(".oci.tar"),
+            format: Some(format.into()),
+            contents: vec![
+                "index.json".into(),
+                "oci-layout".into(),
+                "blobs/sha256/".into(),
+            ],
+        });
+    }
 
     // Preflight checks, with numbers.
     let mut preflight = Vec::new();
@@ -156,6 +173,25 @@ pub(crate) fn artifacts_and_preflight(o: &Outputs<'_>) -> (Vec<Artifact>, Vec<Pr
                 bytes: streamed,
                 why: streamed_why("the tarball"),
             });
+            if oci.is_some() {
+                // Each layer blob is compressed into the temporary directory, then copied into
+                // the archive at the destination: one more copy in each (checks on one
+                // filesystem are added up).
+                preflight.push(Preflight::DiskSpace {
+                    path: destination.to_string(),
+                    bytes: streamed,
+                    why: format!(
+                        "the OCI archive holds one compressed layer per tree, at most the {total_bytes} bytes of the trees after excludes plus headers"
+                    ),
+                });
+                preflight.push(Preflight::DiskSpace {
+                    path: temp_dir.to_string_lossy().into_owned(),
+                    bytes: streamed,
+                    why: format!(
+                        "the OCI layer blobs are compressed into the temporary directory first, at most {total_bytes} bytes plus headers"
+                    ),
+                });
+            }
         }
         "apptainer" => {
             preflight.push(Preflight::Writable {
