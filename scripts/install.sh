@@ -4,18 +4,24 @@
 #   PREFIX/lib/kerblam/backends/libkerblam_backend_{docker,podman,apptainer,tarball}.so
 # kerblam finds the plugins through <exe dir>/../lib/kerblam/backends, so the prefix is relocatable.
 # Usage: scripts/install.sh [PREFIX]     (default: $HOME/.local)
+# KERBLAM_INSTALL_PROFILE=debug installs a debug build instead (what the test suite checks).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 prefix="${1:-$HOME/.local}"
 backends=(docker podman apptainer tarball)
 
-args=(build --release --locked -p kerblam)
+profile="${KERBLAM_INSTALL_PROFILE:-release}"
+case "$profile" in
+release) args=(build --release --locked -p kerblam) ;;
+debug) args=(build --locked -p kerblam) ;;
+*) echo "install.sh: KERBLAM_INSTALL_PROFILE must be release or debug, not $profile" >&2; exit 2 ;;
+esac
 for b in "${backends[@]}"; do args+=(-p "kerblam-backend-$b"); done
 echo "+ cargo ${args[*]}" >&2
 cargo "${args[@]}"
 
-target="${CARGO_TARGET_DIR:-target}/release"
+target="${CARGO_TARGET_DIR:-target}/$profile"
 install -d "$prefix/bin" "$prefix/lib/kerblam/backends"
 # Install under a temporary name, then rename, so a running kerblam never sees a half-written file.
 put() { # put SRC DEST MODE

@@ -411,6 +411,56 @@ fn unknown_pipe_lists_the_available_ones() {
         assert!(stderr.contains(p), "{stderr}");
     }
     assert!(stderr.contains("no pipe named `nope`"), "{stderr}");
+    // Each pipe is marked with its recipe: its own (🐋) or the default one (🐟).
+    assert!(
+        stderr.contains("🐋 process (recipe: src/dockerfiles/process.dockerfile)"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("🐟 shout (recipe: default src/dockerfiles/default.dockerfile)"),
+        "{stderr}"
+    );
+    // Without a default recipe, a pipe with no recipe of its own says it runs locally only.
+    std::fs::remove_file(root.join("src/dockerfiles/default.dockerfile")).unwrap();
+    let out = run(kerblam()
+        .args(["--color", "never", "-C"])
+        .arg(&root)
+        .args(["plan", "nope"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shout (no recipe: runs locally only)"),
+        "{stderr}"
+    );
+}
+
+/// Precious files are the input files that are not remote targets, hidden files excluded (as
+/// Kerblam! 1.x decides it); they are what the replay archive will hold.
+#[test]
+fn precious_files_leave_out_remote_targets_and_hidden_files() {
+    let t = tempfile::tempdir().unwrap();
+    let root = copy_example("process", t.path());
+    std::fs::write(root.join("data/in/.hidden.txt"), "hidden\n").unwrap();
+    std::fs::create_dir_all(root.join("data/in/.cache")).unwrap();
+    std::fs::write(root.join("data/in/.cache/x.txt"), "cached\n").unwrap();
+    std::fs::write(root.join("data/in/remote.txt"), "fetched earlier\n").unwrap();
+    std::fs::create_dir_all(root.join("data/in/sub")).unwrap();
+    std::fs::write(root.join("data/in/sub/nested.txt"), "nested\n").unwrap();
+    let out = stdout_ok(kerblam().arg("-C").arg(&root).args(["plan", "process"]));
+    let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let precious: Vec<&str> = plan["pipe"]["precious"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        precious,
+        [
+            "data/in/precious.txt",
+            "data/in/sub/nested.txt",
+            "data/in/test_precious.txt"
+        ]
+    );
 }
 
 /// One snapshot per example holding the plan of each of its pipes.
