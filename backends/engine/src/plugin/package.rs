@@ -9,14 +9,14 @@
 //! The image is built in two stages when kerblam adds its own files (see [`build`]), so that the
 //! user's `COPY . .` never copies the kerblam executable into the image a second time.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use kerblam_archive::{
-    ExtraEntry, ExtraSource, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature,
-    TarOptions, write_build_context,
+    ExtraEntry, ExtraSource, ReplayFormat, ReplayWriter, TarOptions, write_build_context,
 };
-use kerblam_backend_api::plan::{ArtifactKind, Base, Context, LayerSource, PackagePlan, PipeInfo};
+use kerblam_backend_api::plan::{ArtifactKind, Base, Context, LayerSource, PackagePlan};
+use kerblam_backend_api::sdk::replay as sdk_replay;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
 use kerblam_render::{ContextEntry, EntrySource, Rendered};
 
@@ -42,39 +42,37 @@ pub fn package(
     host.check_cancelled()?;
 
     // Open the archive first: an existing archive is refused before minutes of building.
-    let replay = match plan.artifact(ArtifactKind::ReplayArchive) {
+    let mut replay = match plan.artifact(ArtifactKind::ReplayArchive) {
         Some(artifact) => {
-            let pipe = plan.pipe.as_ref().ok_or_else(|| {
-                ErrorMessage::invalid_input(format!(
-                    "the plan of {} asks for a replay archive but describes no pipe",
-                    plan.name
-                ))
-            })?;
-            let format =
-                ReplayFormat::from_option(artifact.format.as_deref()).map_err(errors::archive)?;
+            let format = sdk_replay::format(artifact)?;
             if req.options.embed_image && format != ReplayFormat::V2 {
                 return Err(ErrorMessage::invalid_input(
                     "--embed-image needs the kerblam.replay/v2 format; Kerblam! 1.x archives cannot hold an image",
                 ));
             }
-            let path = output_path(req, &artifact.path);
             // Signing needs git's user.name/user.email: fail before building, not after.
-            let signature = if req.options.sign {
-                Some(signature(tar)?)
-            } else {
-                None
-            };
-            Some((
-                start_archive(req, pipe, &path, format, tar)?,
-                pipe,
-                signature,
-            ))
+            let signature = sdk_replay::signature(req, tar)?;
+            let (writer, _) = sdk_replay::start(req, artifact, tar)?;
+            Some((writer, signature))
         }
         None => None,
     };
 
+    // The image builds while the precious data is archived: one keeps the engine busy, the other
+    // the cores (zstd), and neither waits for the other.
     kerblam_archive::fault::point("engine/before-build");
-    build(engine, req, &rendered, tar, host)?;
+    let (built, archived) = std::thread::scope(|s| {
+        let builder = s.spawn(|| build(engine, req, &rendered, tar, host));
+        let archived = replay
+            .as_mut()
+            .map(|(writer, _)| sdk_replay::add_data(writer, req, host));
+        let built = builder
+            .join()
+            .unwrap_or_else(|_| Err(ErrorMessage::backend("the image build thread panicked")));
+        (built, archived)
+    });
+    built?;
+    archived.transpose()?;
     kerblam_archive::fault::point("engine/built");
     // The image is reported when the plan asks for it (a plan may ask for nothing but a build).
     let mut produced: Vec<ProducedArtifact> = plan
@@ -88,9 +86,18 @@ pub fn package(
         .into_iter()
         .collect();
     let mut notes = Vec::new();
-    if let Some((writer, pipe, signature)) = replay {
+    if let Some((mut writer, signature)) = replay {
+        if req.options.embed_image {
+            host.check_cancelled()?;
+            embed_image(engine, &mut writer, &plan.image.tag, host)?;
+        }
         host.check_cancelled()?;
-        let written = finish_archive(engine, writer, req, pipe, signature, host)?;
+        let written = sdk_replay::finish(writer, signature.as_deref())?;
+        host.info(&format!(
+            "wrote {} ({} bytes)",
+            written.path,
+            written.bytes.unwrap_or(0)
+        ));
         notes.push(format!(
             "replay it with: kerblam replay {}",
             shell_word(&written.path)
@@ -104,15 +111,6 @@ pub fn package(
     })
 }
 
-/// An artifact path: absolute as given, else under `paths.output_dir`.
-fn output_path(req: &ExecuteRequest, p: &str) -> PathBuf {
-    let path = Path::new(p);
-    if path.is_absolute() {
-        path.to_path_buf()
-    } else {
-        Path::new(&req.paths.output_dir).join(path)
-    }
-}
 
 /// The Containerfile: the recipe's text (read from the project) followed by kerblam's lines.
 fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
@@ -414,89 +412,8 @@ pub(super) fn stream(
     })
 }
 
-/// Opens the replay archive under its temporary name and writes `kerblam.toml`, `name`, `plan.json`.
-fn start_archive(
-    req: &ExecuteRequest,
-    pipe: &PipeInfo,
-    path: &Path,
-    format: ReplayFormat,
-    tar: TarOptions,
-) -> Result<ReplayWriter, ErrorMessage> {
-    let plan = &req.plan;
-    let manifest_path = Path::new(&req.paths.root).join(&plan.source.manifest);
-    let manifest = std::fs::read(&manifest_path).map_err(|e| {
-        ErrorMessage::backend(format!("cannot read {}: {e}", manifest_path.display()))
-    })?;
-    let plan_json = kerblam_render::plan_json(plan);
-    let contents = ReplayContents {
-        manifest: &manifest,
-        image_name: &plan.image.tag,
-        plan_json: Some(&plan_json),
-        input_dir: &pipe.data.input,
-    };
-    let opts = ReplayOptions {
-        format,
-        tar,
-        force: req.options.force,
-        ..ReplayOptions::default()
-    };
-    ReplayWriter::create(path, contents, opts).map_err(errors::archive)
-}
 
-/// Adds the precious data (and the saved image), signs when asked, and renames the archive.
-fn finish_archive(
-    engine: &Engine,
-    mut writer: ReplayWriter,
-    req: &ExecuteRequest,
-    pipe: &PipeInfo,
-    signature: Option<Vec<u8>>,
-    host: &Host<'_>,
-) -> Result<ProducedArtifact, ErrorMessage> {
-    let root = Path::new(&req.paths.root);
-    let files: Vec<&str> = pipe.precious.iter().map(|f| f.path.as_str()).collect();
-    let total: u64 = pipe.precious.iter().map(|f| f.size).sum();
-    let reporter = Reporter::new(host, "archiving precious data", total);
-    let callback = reporter.callback();
-    writer
-        .add_data(root, &files, Some(&callback))
-        .map_err(errors::archive)?;
-    reporter.done(total, files.len() as u64);
-    if req.options.embed_image {
-        host.check_cancelled()?;
-        embed_image(engine, &mut writer, &req.plan.image.tag, host)?;
-    }
-    host.check_cancelled()?;
-    let written = writer
-        .finish(signature.as_deref())
-        .map_err(errors::archive)?;
-    host.info(&format!(
-        "wrote {} ({} bytes, {} data files)",
-        written.path.display(),
-        written.bytes,
-        written.data_files
-    ));
-    Ok(ProducedArtifact {
-        kind: ArtifactKind::ReplayArchive,
-        path: written.path.to_string_lossy().into_owned(),
-        bytes: Some(written.bytes),
-        sha256: Some(written.sha256),
-    })
-}
 
-/// `signature.json`: git's user name and email, dated `SOURCE_DATE_EPOCH` when set, else now.
-fn signature(tar: TarOptions) -> Result<Vec<u8>, ErrorMessage> {
-    let when = if tar.mtime != 0 {
-        tar.mtime
-    } else {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0)
-    };
-    Ok(Signature::from_git(when)
-        .map_err(errors::archive)?
-        .to_json())
-}
 
 /// Streams `engine save TAG` into the archive's `image.tar`.
 fn embed_image(
