@@ -8,9 +8,11 @@
 //! COPY [".kerblam/kerblam-replay.sh", "/kerblam-replay.sh"]
 //! COPY ["kerblam.toml", "/kerblam.toml"]
 //! WORKDIR /
-//! ENV NAME="value"
+//! ENV NAME="value" \
+//!     OTHER="value"
 //! RUN ["/bin/sh", "-c", "<the smoke test>"]      (freeze plans with a `freeze.test` only)
-//! LABEL "org.opencontainers.image.title"="process"
+//! LABEL "org.opencontainers.image.title"="process" \
+//!       "org.opencontainers.image.version"="1.0.0"
 //! ENTRYPOINT ["/bin/sh", "/kerblam-replay.sh"]
 //! CMD []
 //! ```
@@ -26,6 +28,8 @@
 //!   podman all accept (the legacy builder rejects several sources without a trailing `/`). Modes
 //!   come from the tar (kerblam writes `0755`/`0644`); `COPY --chmod` needs BuildKit, so it is not
 //!   used.
+//! - One `ENV` and one `LABEL` instruction, each pair on its own continued line: every instruction
+//!   is a build step (podman commits each), and a freeze has dozens of labels.
 //! - `CMD []` after `ENTRYPOINT`, so a `CMD` in the user's recipe is not appended to the replay
 //!   command as extra arguments.
 //! - The smoke test is the plan's command line verbatim, run by `/bin/sh -c` through `RUN`'s JSON
@@ -156,6 +160,7 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
     }
     check_path("the workdir", &plan.workdir)?;
     let _ = writeln!(out, "WORKDIR {}", plan.workdir);
+    let mut env = Vec::with_capacity(plan.env.len());
     for var in &plan.env {
         if var.name.is_empty()
             || !var
@@ -168,8 +173,9 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
                 var.name
             )));
         }
-        let _ = writeln!(out, "ENV {}={}", var.name, quoted(&var.value));
+        env.push(format!("{}={}", var.name, quoted(&var.value)));
     }
+    instruction(&mut out, "ENV", &env);
     if let Some(test) = plan.freeze.as_ref().and_then(|f| f.test.as_deref()) {
         let argv = ["/bin/sh", "-c", test];
         let _ = writeln!(
@@ -178,9 +184,13 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
             serde_json::to_string(&argv).expect("strings serialize")
         );
     }
-    for (k, v) in &plan.image.labels {
-        let _ = writeln!(out, "LABEL {}={}", quoted(k), quoted(v));
-    }
+    let labels: Vec<String> = plan
+        .image
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", quoted(k), quoted(v)))
+        .collect();
+    instruction(&mut out, "LABEL", &labels);
     let _ = writeln!(
         out,
         "ENTRYPOINT {}",
@@ -191,6 +201,24 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
         containerfile: out,
         entries,
     })
+}
+
+/// One `ENV` or `LABEL` instruction holding every `key=value` pair, one per line (each instruction is
+/// a build step, and an engine commits a layer or config for each); nothing when there are none.
+fn instruction(out: &mut String, name: &str, pairs: &[String]) {
+    let Some((first, rest)) = pairs.split_first() else {
+        return;
+    };
+    out.push_str(name);
+    out.push(' ');
+    out.push_str(first);
+    let indent = " ".repeat(name.len() + 1);
+    for p in rest {
+        out.push_str(" \\\n");
+        out.push_str(&indent);
+        out.push_str(p);
+    }
+    out.push('\n');
 }
 
 /// The context path of a generated, kerblam or host layer.
