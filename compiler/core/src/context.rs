@@ -2,7 +2,7 @@
 //! `.dockerignore` excludes, listed file by file.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use kerblam_plan::{Context, ContextFile, Exclusion, ExclusionReason};
@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::Error;
 use crate::diag::{Finding, SourceFile};
-use crate::digest::sha256_files;
+use crate::digest::sha256_at;
 use crate::paths::{is_within, normalize};
 use crate::project::{display_path, read_text};
 
@@ -69,20 +69,15 @@ pub fn build_context(
     let walk = Walk {
         dirs: &dirs,
         ignore: ignore.as_ref(),
+        digests,
     };
     let found = walk.dir(root, "")?;
     let mut files = Vec::with_capacity(found.len());
-    let mut abs_paths = Vec::new();
     let mut artifacts = Vec::new();
     for f in found {
         match f {
             Found::Artifact(rel) => artifacts.push(rel),
-            Found::File(file, abs) => {
-                if file.link.is_none() {
-                    abs_paths.push((files.len(), abs));
-                }
-                files.push(file);
-            }
+            Found::File(file) => files.push(file),
         }
     }
     for a in artifacts {
@@ -90,13 +85,6 @@ pub fn build_context(
             path: a,
             reason: ExclusionReason::KerblamArtifact,
         });
-    }
-    if digests {
-        let paths: Vec<_> = abs_paths.iter().map(|(_, p)| p.clone()).collect();
-        let sums = sha256_files(&paths)?;
-        for ((i, _), sum) in abs_paths.iter().zip(sums) {
-            files[*i].sha256 = Some(sum);
-        }
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     excluded.sort_by(|a, b| a.path.cmp(&b.path).then(a.reason.cmp(&b.reason)));
@@ -111,8 +99,8 @@ pub fn build_context(
 
 /// What the walk of the context found, in no particular order.
 enum Found {
-    /// A file or symlink of the context, with its absolute path.
-    File(ContextFile, PathBuf),
+    /// A file or symlink of the context.
+    File(ContextFile),
     /// A kerblam artifact at the root (excluded, and listed so).
     Artifact(String),
 }
@@ -124,6 +112,8 @@ struct Walk<'a> {
     dirs: &'a [String],
     /// The `.dockerignore` matcher.
     ignore: Option<&'a Gitignore>,
+    /// Hash every file (`--digests`), as it is found.
+    digests: bool,
 }
 
 impl Walk<'_> {
@@ -133,14 +123,25 @@ impl Walk<'_> {
             .map_err(|e| Error::io(dir, e))?
             .collect::<Result<_, _>>()
             .map_err(|e| Error::io(dir, e))?;
+        // Files are opened relative to their directory: one name to look up, not the whole path.
+        let handle = if self.digests {
+            Some(std::fs::File::open(dir).map_err(|e| Error::io(dir, e))?)
+        } else {
+            None
+        };
         let lists: Vec<Vec<Found>> = entries
             .par_iter()
-            .map(|e| self.entry(e, rel))
+            .map(|e| self.entry(e, rel, handle.as_ref()))
             .collect::<Result<_, _>>()?;
         Ok(lists.into_iter().flatten().collect())
     }
 
-    fn entry(&self, e: &std::fs::DirEntry, parent: &str) -> Result<Vec<Found>, Error> {
+    fn entry(
+        &self,
+        e: &std::fs::DirEntry,
+        parent: &str,
+        dir: Option<&std::fs::File>,
+    ) -> Result<Vec<Found>, Error> {
         let name = e.file_name();
         let name = name.to_string_lossy();
         let rel = if parent.is_empty() {
@@ -184,15 +185,19 @@ impl Walk<'_> {
                 sha256: None,
             }
         } else {
+            let sha256 = match dir {
+                Some(d) => Some(sha256_at(d, &e.file_name(), &path)?),
+                None => None,
+            };
             ContextFile {
                 path: rel,
                 size: meta.len(),
                 mode,
                 link: None,
-                sha256: None,
+                sha256,
             }
         };
-        Ok(vec![Found::File(file, path)])
+        Ok(vec![Found::File(file)])
     }
 }
 
