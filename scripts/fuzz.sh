@@ -6,7 +6,7 @@
 # Builds the cargo-fuzz targets of fuzz/ (libFuzzer, no sanitizer, debug assertions and overflow
 # checks on), seeds each corpus from the repository (test fixtures, examples, golden plans, plan
 # snapshots, archives written by kerblam-archive's ReplayWriter and the hostile-archive corpus, the
-# text seeds under fuzz/seeds/), then runs every target (or the TARGETs named) for SECONDS each
+# text seeds under fuzz/seeds/; dictionaries of tokens in fuzz/dicts/), then runs every target (or the TARGETs named) for SECONDS each
 # (default 120) with one job, and prints the executions of each. A crash stops that target: its input
 # is saved under fuzz/artifacts/<target>/ and the script exits 1 at the end.
 #
@@ -47,7 +47,7 @@ seed() { # seed TARGET FILE...
 }
 seed manifest tests/fixtures/valid/*.toml tests/fixtures/invalid/*.toml examples/*/kerblam.toml
 seed freeze_spec examples/freeze/freeze.toml fuzz/seeds/freeze_spec/*
-seed plan_json backends/conformance/golden/*.json
+seed plan_json backends/conformance/golden/*.json fuzz/seeds/plan_json/*
 # `kerblam plan` of the examples, as snapshotted by tests/plan_cli.rs: after insta's front matter,
 # one `==== <pipe>.plan.json ====` section per plan.
 awk -v dir="$corpus/plan_json" '
@@ -73,8 +73,13 @@ status=0
 summary=()
 for t in "${targets[@]}"; do
     log=fuzz/logs/$t.log
+    dict=()
+    case $t in
+        manifest | freeze_spec) dict=(-dict=fuzz/dicts/toml.dict) ;;
+        plan_json | plugin_reply) dict=(-dict=fuzz/dicts/json.dict) ;;
+    esac
     echo "fuzzing $t for ${seconds}s (log: $log)" >&2
-    if cargo fuzz run "${flags[@]}" "$t" -- -max_total_time="$seconds" \
+    if cargo fuzz run "${flags[@]}" "$t" -- -max_total_time="$seconds" "${dict[@]}" \
         -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 >"$log" 2>&1; then
         result=ok
     else
