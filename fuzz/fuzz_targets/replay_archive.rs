@@ -38,7 +38,7 @@ struct Entry {
     kind: Kind,
     link: Vec<u8>,
     data: Vec<u8>,
-    /// `(byte, n)`: the content is `n` × 16 KiB of `byte` instead (a bomb, a limit).
+    /// `(byte, n)`: the content is `n` × 4 KiB of `byte` instead (a bomb, a limit).
     fill: Option<(u8, u8)>,
     /// Added to the size field (negative: declares less than it holds).
     declared_delta: Option<i16>,
@@ -75,8 +75,10 @@ enum Dest {
 struct Crafted {
     v1: bool,
     input: InputDir,
-    manifest_extra: String,
-    name: String,
+    /// Appended to the manifest (none: the manifest is just `[data.paths]`).
+    manifest_extra: Option<String>,
+    /// The `name` member (none: a valid image tag).
+    name: Option<String>,
     entries: Vec<Entry>,
     inner_trailing: Vec<u8>,
     compressed_trailing: Vec<u8>,
@@ -91,6 +93,12 @@ struct Crafted {
     outer_trailing: Vec<u8>,
     dest: Dest,
     force: bool,
+}
+
+/// `KERBLAM_FUZZ_TRACE=1` prints the outcome of every input (to see what a corpus reaches).
+fn trace() -> bool {
+    static TRACE: OnceLock<bool> = OnceLock::new();
+    *TRACE.get_or_init(|| std::env::var_os("KERBLAM_FUZZ_TRACE").is_some())
 }
 
 /// A scratch directory for this process, in memory when possible.
@@ -132,7 +140,7 @@ fn build(c: &Crafted) -> (Vec<u8>, Present) {
             toml_edit::Value::from(i.as_str())
         ));
     }
-    manifest.push_str(&c.manifest_extra);
+    manifest.push_str(c.manifest_extra.as_deref().unwrap_or(""));
     // The input directory as the reader normalises it (for entry names).
     let prefix = kerblam_archive::DataDirs::from_manifest(manifest.as_bytes())
         .map(|d| d.input)
@@ -150,7 +158,7 @@ fn build(c: &Crafted) -> (Vec<u8>, Present) {
             }
             name.extend_from_slice(&e.name);
             let data = match e.fill {
-                Some((b, n)) => vec![b; n as usize * 16 * 1024],
+                Some((b, n)) => vec![b; n as usize * 4096],
                 None => e.data.clone(),
             };
             let kind = match e.kind {
@@ -206,12 +214,13 @@ fn build(c: &Crafted) -> (Vec<u8>, Present) {
     };
     data.extend_from_slice(&c.compressed_trailing);
 
+    let name = c.name.as_deref().unwrap_or("fuzz_exec").as_bytes().to_vec();
     let mut members: Vec<(String, Vec<u8>)> = vec![("kerblam.toml".into(), manifest.into_bytes())];
     if c.v1 {
         members.push(("data.tar.gz".into(), data));
-        members.push(("name".into(), c.name.clone().into_bytes()));
+        members.push(("name".into(), name.clone()));
     } else {
-        members.push(("name".into(), c.name.clone().into_bytes()));
+        members.push(("name".into(), name.clone()));
         let plan = c.plan.clone().unwrap_or_else(|| "{}".into());
         members.push(("plan.json".into(), plan.into_bytes()));
         members.push(("data.tar.zst".into(), data));
@@ -298,10 +307,11 @@ fn run(archive: &[u8], how: &Dest, input: &str, present: &Present, force: bool) 
 
     let opts = ExtractOptions {
         force,
+        // Small limits, so that bombs are cut short and executions stay fast.
         limits: Limits {
-            max_total_bytes: 8 << 20,
+            max_total_bytes: 2 << 20,
             max_ratio: 1000,
-            ratio_floor: 1 << 20,
+            ratio_floor: 256 << 10,
             max_entries: 4096,
         },
     };
@@ -321,6 +331,12 @@ fn run(archive: &[u8], how: &Dest, input: &str, present: &Present, force: bool) 
         a.extract_data(&dest, &opts, None)
     });
     let after = snapshot(base);
+    if trace() {
+        match &result {
+            Ok(r) => eprintln!("outcome: extracted {} files", r.written.len()),
+            Err(e) => eprintln!("outcome: refused: {e}"),
+        }
+    }
     match result {
         Err(e) => {
             assert!(!e.message().is_empty(), "an empty error message");
