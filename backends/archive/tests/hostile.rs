@@ -555,3 +555,17 @@ fn every_hostile_archive_is_refused_and_nothing_changes() {
     eprintln!("hostile cases refused: {refused} of {}", corpus.len());
     assert_eq!(refused, corpus.len());
 }
+
+/// With `KERBLAM_FUZZ_SEEDS=DIR`, writes every case of the corpus to `DIR/<case>.kerblam.tar`: the
+/// seeds of the `replay_archive` fuzz target (`bash scripts/fuzz.sh`). Does nothing otherwise.
+#[test]
+fn export_the_corpus_as_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("KERBLAM_FUZZ_SEEDS") else {
+        return;
+    };
+    let dir = Path::new(&dir);
+    fs::create_dir_all(dir).unwrap();
+    for c in corpus() {
+        fs::write(dir.join(format!("{}.kerblam.tar", c.name)), &c.archive).unwrap();
+    }
+}

@@ -36,7 +36,7 @@
 //!   form: no Containerfile parsing or variable expansion touches it, and a newline in it survives
 //!   (as a JSON `\n`). It runs before the `LABEL`s, so a new creation date does not re-run it.
 //! - Values are double-quoted with `\`, `"` and `$` escaped (no variable expansion); a newline in a
-//!   label or environment value becomes a space. Paths (layer destinations, the workdir, context
+//!   label or environment value, or in the names in the marker comment, becomes a space. Paths (layer destinations, the workdir, context
 //!   paths) containing `$`, `"`, `\` or a newline are refused: `COPY`'s JSON form cannot escape `$`.
 //! - Context entries kerblam adds live under `.kerblam/`: the kerblam executable at
 //!   `.kerblam/kerblam`, generated text at `.kerblam/<file name of its destination>` (prefixed with
@@ -126,7 +126,7 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
     let _ = writeln!(
         out,
         "\n# --- added by kerblam {} for {} ---",
-        plan.metadata.kerblam_version,
+        one_line(&plan.metadata.kerblam_version),
         one_line(&plan.name)
     );
     let mut entries: Vec<ContextEntry> = Vec::new();

@@ -19,7 +19,7 @@ pub mod testing;
 
 pub use callbacks::{HostCallbacks, StderrCallbacks};
 pub use error::{CallError, LoadError, LoadErrorKind, UnknownBackend};
-pub use plugin::{DESCRIBE_TIMEOUT, Plugin, RawReply, decode};
+pub use plugin::{DESCRIBE_TIMEOUT, Plugin, RawReply, decode, decode_describe, interpret_reply};
 pub use registry::{
     Registry, SearchConfig, SearchDir, SearchOrigin, Shadowed, split_backend_path, user_data_dir,
 };

@@ -95,6 +95,67 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T, String
     serde_json::from_value(value).map_err(|e| format!("the {what} is not a valid message: {e}"))
 }
 
+/// Check a describe reply as [`Plugin::load`] does: a non-zero status is a failure (with the
+/// plugin's error message when it sent one), then the bytes must be a valid describe message with no
+/// [`Describe::problems`], whose ABI major agrees with `abi_version` (the value of
+/// `kerblam_backend_abi_version`). Returns the message and the JSON as the plugin sent it. The error
+/// is the reason the plugin is refused.
+pub fn decode_describe(
+    raw: &RawReply,
+    abi_version: u32,
+) -> Result<(Describe, serde_json::Value), String> {
+    let (major, minor) = split_abi_version(abi_version);
+    if raw.code != Status::Ok.code() {
+        let why = match decode::<ErrorMessage>(&raw.bytes, "error") {
+            Ok(e) => e.message,
+            Err(e) => e,
+        };
+        return Err(format!("describe failed with status {}: {why}", raw.code));
+    }
+    let describe_json: serde_json::Value = decode(&raw.bytes, "describe reply")
+        .map_err(|e| format!("describe returned garbage: {e}"))?;
+    let describe: Describe = serde_json::from_value(describe_json.clone())
+        .map_err(|e| format!("describe returned garbage: not a valid describe message: {e}"))?;
+    let problems = describe.problems();
+    if !problems.is_empty() {
+        return Err(format!("invalid describe: {}", problems.join("; ")));
+    }
+    if describe.abi.major != major {
+        return Err(format!(
+            "describe says ABI {} but kerblam_backend_abi_version says {major}.{minor}",
+            describe.abi
+        ));
+    }
+    Ok((describe, describe_json))
+}
+
+/// Turn a raw execute reply of the plugin `backend` (loaded from `path`) into a result or a
+/// [`CallError`], checking that the bytes are a valid message of the kind the status announces.
+/// [`Plugin::interpret`] for a plugin that is not at hand.
+pub fn interpret_reply(
+    backend: &str,
+    path: &Path,
+    raw: &RawReply,
+) -> Result<ExecuteResult, CallError> {
+    let bad = |reason: String| CallError::BadOutput {
+        backend: backend.to_string(),
+        path: path.to_path_buf(),
+        code: raw.code,
+        reason,
+    };
+    let status = Status::from_code(raw.code)
+        .ok_or_else(|| bad(format!("unknown status code {}", raw.code)))?;
+    if status == Status::Ok {
+        return decode::<ExecuteResult>(&raw.bytes, "execute result").map_err(bad);
+    }
+    let error = decode::<ErrorMessage>(&raw.bytes, "error message").map_err(bad)?;
+    Err(CallError::Failed {
+        backend: backend.to_string(),
+        status,
+        error,
+    })
+}
+
 fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
     // SAFETY: the caller names the symbol's type from the ABI; the library is never unloaded.
     unsafe { lib.get::<T>(name).ok().map(|s| *s) }
@@ -168,33 +229,7 @@ impl Plugin {
                 describe_timeout.as_secs_f64()
             ))
         })?;
-        if raw.code != Status::Ok.code() {
-            let why = match decode::<ErrorMessage>(&raw.bytes, "error") {
-                Ok(e) => e.message,
-                Err(e) => e,
-            };
-            return Err(refuse(format!(
-                "describe failed with status {}: {why}",
-                raw.code
-            )));
-        }
-        let describe_json: serde_json::Value = decode(&raw.bytes, "describe reply")
-            .map_err(|e| refuse(format!("describe returned garbage: {e}")))?;
-        let describe: Describe = serde_json::from_value(describe_json.clone()).map_err(|e| {
-            refuse(format!(
-                "describe returned garbage: not a valid describe message: {e}"
-            ))
-        })?;
-        let problems = describe.problems();
-        if !problems.is_empty() {
-            return Err(refuse(format!("invalid describe: {}", problems.join("; "))));
-        }
-        if describe.abi.major != major {
-            return Err(refuse(format!(
-                "describe says ABI {} but kerblam_backend_abi_version says {major}.{minor}",
-                describe.abi
-            )));
-        }
+        let (describe, describe_json) = decode_describe(&raw, abi_version).map_err(refuse)?;
         Ok(Plugin {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -390,23 +425,7 @@ impl Plugin {
     /// Turn a raw execute reply into a result or a [`CallError`], checking that the bytes are a
     /// valid message of the kind the status announces.
     pub fn interpret(&self, raw: &RawReply) -> Result<ExecuteResult, CallError> {
-        let bad = |reason: String| CallError::BadOutput {
-            backend: self.name().to_string(),
-            path: self.path().to_path_buf(),
-            code: raw.code,
-            reason,
-        };
-        let status = Status::from_code(raw.code)
-            .ok_or_else(|| bad(format!("unknown status code {}", raw.code)))?;
-        if status == Status::Ok {
-            return decode::<ExecuteResult>(&raw.bytes, "execute result").map_err(bad);
-        }
-        let error = decode::<ErrorMessage>(&raw.bytes, "error message").map_err(bad)?;
-        Err(CallError::Failed {
-            backend: self.name().to_string(),
-            status,
-            error,
-        })
+        interpret_reply(self.name(), self.path(), raw)
     }
 
     /// The capabilities `request` needs that this plugin lacks (empty when it can run it).

