@@ -556,16 +556,36 @@ fn every_hostile_archive_is_refused_and_nothing_changes() {
     assert_eq!(refused, corpus.len());
 }
 
-/// With `KERBLAM_FUZZ_SEEDS=DIR`, writes every case of the corpus to `DIR/<case>.kerblam.tar`: the
-/// seeds of the `replay_archive` fuzz target (`bash scripts/fuzz.sh`). Does nothing otherwise.
+/// Writes every case of the corpus to `DIR/<case>.kerblam.tar`, `DIR` being `KERBLAM_FUZZ_SEEDS`
+/// (the seeds of the `replay_archive` fuzz target, `bash scripts/fuzz.sh`) or a temporary directory.
+/// Each case needs a name of its own that is a plain file name, or one seed would overwrite another.
 #[test]
 fn export_the_corpus_as_fuzz_seeds() {
-    let Some(dir) = std::env::var_os("KERBLAM_FUZZ_SEEDS") else {
-        return;
-    };
-    let dir = Path::new(&dir);
-    fs::create_dir_all(dir).unwrap();
-    for c in corpus() {
-        fs::write(dir.join(format!("{}.kerblam.tar", c.name)), &c.archive).unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = std::env::var_os("KERBLAM_FUZZ_SEEDS")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| temp.path().to_path_buf());
+    fs::create_dir_all(&dir).unwrap();
+    let corpus = corpus();
+    let mut names = std::collections::HashSet::new();
+    for c in &corpus {
+        assert!(
+            !c.name.is_empty()
+                && c.name
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "-_".contains(ch)),
+            "case name {:?} is not a plain file name",
+            c.name
+        );
+        assert!(names.insert(c.name), "two cases are named {}", c.name);
+        let path = dir.join(format!("{}.kerblam.tar", c.name));
+        fs::write(&path, &c.archive).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), c.archive);
     }
+    let written = fs::read_dir(&dir).unwrap().count();
+    assert!(
+        written >= corpus.len(),
+        "{written} seeds for {} cases",
+        corpus.len()
+    );
 }

@@ -111,7 +111,6 @@ pub fn package(
     })
 }
 
-
 /// The Containerfile: the recipe's text (read from the project) followed by kerblam's lines.
 fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
     let recipe = match &plan.base {
@@ -411,9 +410,6 @@ pub(super) fn stream(
         })
     })
 }
-
-
-
 
 /// Streams `engine save TAG` into the archive's `image.tar`.
 fn embed_image(
