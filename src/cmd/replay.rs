@@ -94,7 +94,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     signals::check()?;
 
     let dest = args.dest.clone().unwrap_or_else(|| PathBuf::from("."));
-    std::fs::create_dir_all(&dest)
+    let mut created = CreatedDirs::create(&dest)
         .map_err(|e| miette::miette!("cannot create {}: {e}", dest.display()))?;
     let dest = dest
         .canonicalize()
@@ -129,6 +129,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if manifest_differs || !manifest_path.exists() {
         crate::cmd::plan::write_atomic(&manifest_path, archive.manifest())?;
     }
+    created.keep();
     signals::check()?;
     if args.no_run {
         output::info(format!(
@@ -289,4 +290,36 @@ fn v1_plan(dest: &Path, archive: &ReplayArchive) -> miette::Result<PackagePlan> 
         pipe: None,
         freeze: None,
     })
+}
+
+/// The directories a replay created for its destination, removed again (when still empty) unless
+/// the data and manifest landed: a refused archive leaves the area around the destination as it
+/// was, a destination that did not exist included.
+struct CreatedDirs(Vec<PathBuf>);
+
+impl CreatedDirs {
+    fn create(dest: &Path) -> std::io::Result<CreatedDirs> {
+        let missing: Vec<PathBuf> = dest
+            .ancestors()
+            .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+            .map(Path::to_path_buf)
+            .collect();
+        std::fs::create_dir_all(dest)?;
+        Ok(CreatedDirs(missing))
+    }
+
+    fn keep(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for CreatedDirs {
+    fn drop(&mut self) {
+        // Deepest first; remove_dir refuses a directory that is not empty.
+        for dir in &self.0 {
+            if std::fs::remove_dir(dir).is_err() {
+                break;
+            }
+        }
+    }
 }
