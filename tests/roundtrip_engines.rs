@@ -425,9 +425,10 @@ fn docker_kerblam_v1_signed_archive_replays() {
     );
 }
 
-#[test]
-fn docker_pipe_exit_code_and_extra_args_pass_through_run_and_replay() {
-    let Some(mut s) = Setup::new("docker", "args") else {
+/// `-- extra args` reach the pipe, and the pipe's exit code becomes kerblam's, under `run` and
+/// under `replay`.
+fn pipe_exit_code_and_extra_args_pass_through_run_and_replay(engine: &str) {
+    let Some(mut s) = Setup::new(engine, "args") else {
         return;
     };
     s.project.write(
@@ -461,6 +462,62 @@ fn docker_pipe_exit_code_and_extra_args_pass_through_run_and_replay() {
         std::fs::read_to_string(dest.join("data/out/args.txt")).unwrap(),
         "three\n"
     );
+}
+
+#[test]
+fn docker_pipe_exit_code_and_extra_args_pass_through_run_and_replay() {
+    pipe_exit_code_and_extra_args_pass_through_run_and_replay("docker");
+}
+
+#[test]
+fn podman_pipe_exit_code_and_extra_args_pass_through_run_and_replay() {
+    pipe_exit_code_and_extra_args_pass_through_run_and_replay("podman");
+}
+
+/// `kerblam run --no-build-cache` rebuilds every step of the recipe: a step that writes a random
+/// stamp gives the same stamp on a cached second run, and a new one without the cache.
+fn run_without_build_cache_rebuilds_the_recipe(engine: &str) {
+    let Some(mut s) = Setup::new(engine, "nocache") else {
+        return;
+    };
+    let base = s.project.read("src/dockerfiles/default.dockerfile");
+    let from = base
+        .lines()
+        .find(|l| l.starts_with("FROM "))
+        .unwrap()
+        .to_string();
+    s.project.write(
+        "src/dockerfiles/stamp.dockerfile",
+        format!("{from}\nRUN cat /proc/sys/kernel/random/uuid > /stamp\nWORKDIR /\nCOPY . .\n"),
+    );
+    s.project.write(
+        "src/workflows/stamp.sh",
+        "#!/usr/bin/env bash\n#? Copy the build's stamp into the output\nmkdir -p data/out\ncp /stamp data/out/stamp.txt\n",
+    );
+    let tag = s.tag("stamp");
+    let stamp = |extra: &[&str]| {
+        let mut args = vec!["run", "stamp", "--tag", tag.as_str()];
+        args.extend_from_slice(extra);
+        s.ok(&args);
+        let text = s.project.read("data/out/stamp.txt");
+        assert_eq!(text.trim().len(), 36, "not a uuid: {text:?}");
+        text
+    };
+    let first = stamp(&[]);
+    let cached = stamp(&[]);
+    assert_eq!(first, cached, "the second run did not use the build cache");
+    let rebuilt = stamp(&["--no-build-cache"]);
+    assert_ne!(cached, rebuilt, "--no-build-cache reused the cached step");
+}
+
+#[test]
+fn docker_run_without_build_cache_rebuilds_the_recipe() {
+    run_without_build_cache_rebuilds_the_recipe("docker");
+}
+
+#[test]
+fn podman_run_without_build_cache_rebuilds_the_recipe() {
+    run_without_build_cache_rebuilds_the_recipe("podman");
 }
 
 #[test]
