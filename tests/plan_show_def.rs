@@ -48,3 +48,20 @@ fn show_def_needs_the_apptainer_backend() {
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(show(&out).contains("--backend apptainer"), "{}", show(&out));
 }
+
+#[test]
+fn an_apptainer_plan_says_how_to_see_its_definition_file() {
+    let p = TestProject::example("process");
+    let out = p.kerblam(&["plan", "process", "--backend", "apptainer"]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    // stdout stays the plan, for people who check it in; the hint goes to stderr.
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["backend"], "apptainer");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--show-def"),
+        "{}",
+        show(&out)
+    );
+    let quiet = p.kerblam(&["-q", "plan", "process", "--backend", "apptainer"]);
+    assert!(quiet.stderr.is_empty(), "{}", show(&quiet));
+}

@@ -163,6 +163,9 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
     if args.show_def {
         return show_def(&root, &plan, args.output.as_deref());
     }
+    if plan.backend == "apptainer" && args.check.is_none() {
+        output::info("add --show-def to see the Apptainer definition file this plan builds");
+    }
     let format = args
         .format
         .unwrap_or_else(|| infer_format(args.check.as_deref().or(args.output.as_deref())));
