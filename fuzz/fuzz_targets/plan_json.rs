@@ -59,17 +59,27 @@ fuzz_target!(|data: &[u8]| {
         Base::Image { .. } | Base::Scratch => None,
     };
     if let Ok(rendered) = kerblam_render::render(&plan, recipe) {
-        // Whatever the plan holds, kerblam's part of the Containerfile is its own instructions,
-        // one per line: no value can start a line of its own (a RUN, say).
+        // Whatever the plan holds, kerblam's part of the Containerfile is its own instructions:
+        // each line starts one, or continues the one before (ENV and LABEL put one quoted pair per
+        // continued line). No value can start a line of its own (a RUN, say).
         let text = &rendered.containerfile;
         let (_, added) = text
             .split_once("\n# --- added by kerblam ")
             .expect("the marker comment");
+        let mut continued = false;
         for line in added.lines().skip(1) {
-            assert!(
-                ADDED.iter().any(|i| line.starts_with(i)),
-                "line {line:?} is not an instruction kerblam adds:\n{text}"
-            );
+            if continued {
+                assert!(
+                    line.starts_with("      \""),
+                    "line {line:?} does not continue a pair list:\n{text}"
+                );
+            } else {
+                assert!(
+                    ADDED.iter().any(|i| line.starts_with(i)),
+                    "line {line:?} is not an instruction kerblam adds:\n{text}"
+                );
+            }
+            continued = line.ends_with(" \\");
         }
     }
 });
