@@ -2,7 +2,7 @@
 //! once. The macro emits the four C symbols and wraps each in `catch_unwind`, so a panic becomes
 //! status [`Status::Panic`](crate::Status::Panic) with an error message instead of unwinding into the host.
 //!
-//! ```ignore
+//! ```no_run
 //! use kerblam_backend_api::{Backend, Describe, ExecuteRequest, ExecuteResult, ErrorMessage, Host};
 //!
 //! struct Mine;
