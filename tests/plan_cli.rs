@@ -300,6 +300,13 @@ fn check_passes_on_a_fresh_plan_and_fails_with_a_diff_on_a_stale_one() {
             "the diff does not show the new file:\n{stdout}"
         );
         assert!(stderr.contains("is stale"), "{stderr}");
+        // The hint is this command line, --check turned into -o (the project dir stays).
+        let hint = format!(
+            "regenerate it with `kerblam -C {} plan process -o {}`",
+            root.display(),
+            file.display()
+        );
+        assert!(stderr.contains(&hint), "no `{hint}` in:\n{stderr}");
         assert_eq!(
             std::fs::read(&file).unwrap(),
             before,

@@ -126,7 +126,7 @@ pub fn compile(
 }
 
 pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
-    let (plan, regenerate, root) = match &args.freeze {
+    let (plan, root) = match &args.freeze {
         Some(spec) => {
             let overrides = super::freeze::FreezeOverrides {
                 backend: args.pipe_opts.backend.clone(),
@@ -139,11 +139,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
                 &overrides,
                 args.pipe_opts.allow_unknown,
             )?;
-            (
-                compiled.plan,
-                format!("--freeze {}", spec.display()),
-                compiled.root,
-            )
+            (compiled.plan, compiled.root)
         }
         None => {
             let project = load_project(global, args.pipe_opts.allow_unknown)?;
@@ -157,7 +153,7 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
                 ..Default::default()
             };
             let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
-            (plan, pipe, project.root)
+            (plan, project.root)
         }
     };
     if args.show_def {
@@ -180,11 +176,12 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
                 Ok(exit::OK)
             }
             Some(diff) => {
-                print!("{diff}");
-                eprintln!(
-                    "error: {} is stale; regenerate it with `kerblam plan {regenerate} -o {}`",
+                out!("{diff}");
+                let args: Vec<String> = std::env::args().skip(1).collect();
+                errln!(
+                    "error: {} is stale; regenerate it with `{}`",
                     check.display(),
-                    check.display()
+                    regenerate_command(&args)
                 );
                 Ok(exit::FAILURE)
             }
@@ -192,9 +189,31 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
     }
     match &args.output {
         Some(path) => write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
+}
+
+/// The command that rewrites a stale plan: this very command line with `--check FILE` turned into
+/// `-o FILE`, so every option that shaped the plan (`-C`, `--backend`, `--digests`, ...) stays.
+fn regenerate_command(args: &[String]) -> String {
+    use kerblam_compiler::sh_quote;
+    let mut words = vec!["kerblam".to_string()];
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--check" {
+            words.push("-o".into());
+            if let Some(file) = args.next() {
+                words.push(sh_quote(file));
+            }
+        } else if let Some(file) = arg.strip_prefix("--check=") {
+            words.push("-o".into());
+            words.push(sh_quote(file));
+        } else {
+            words.push(sh_quote(arg));
+        }
+    }
+    words.join(" ")
 }
 
 fn infer_format(path: Option<&Path>) -> PlanFormat {
@@ -251,7 +270,38 @@ fn show_def(root: &Path, plan: &PackagePlan, output: Option<&Path>) -> miette::R
     )?;
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
-        None => print!("{text}"),
+        None => out!("{text}"),
     }
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn the_regenerate_command_keeps_every_option_and_writes_the_checked_file() {
+        assert_eq!(
+            regenerate_command(&args(
+                "-C proj plan process --backend tarball --digests --check p.json"
+            )),
+            "kerblam -C proj plan process --backend tarball --digests -o p.json"
+        );
+        assert_eq!(
+            regenerate_command(&args("plan --freeze f.toml --check=out/p.toml")),
+            "kerblam plan --freeze f.toml -o out/p.toml"
+        );
+    }
+
+    #[test]
+    fn words_a_shell_would_split_are_quoted() {
+        assert_eq!(
+            regenerate_command(&args("plan it's --check my\tplan.json")),
+            "kerblam plan 'it'\\''s' -o 'my\tplan.json'"
+        );
+    }
 }
