@@ -154,11 +154,11 @@ impl CliProgress {
 impl HostCallbacks for CliProgress {
     fn log(&self, level: i32, message: &str) {
         self.suspend(|| match level {
-            log_level::ERROR => eprintln!("error: {message}"),
+            log_level::ERROR => errln!("error: {message}"),
             log_level::WARN => output::warn(message),
             log_level::INFO => output::info(message),
-            log_level::DEBUG if output::verbose(1) => eprintln!("{message}"),
-            l if l >= log_level::TRACE && output::verbose(2) => eprintln!("{message}"),
+            log_level::DEBUG if output::verbose(1) => errln!("{message}"),
+            l if l >= log_level::TRACE && output::verbose(2) => errln!("{message}"),
             _ => {}
         })
     }

@@ -3,6 +3,23 @@
 //! Each subcommand lives in its own module under `cmd/`; `cli.rs` holds the clap definitions and
 //! `exit.rs` the mapping from outcomes to exit codes (0 ok, 1 failure, 2 usage or validation error).
 
+/// `print!`, without its panic on a closed stdout (see [`output::write_stdout`]).
+macro_rules! out {
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!`, without its panic on a closed stdout.
+macro_rules! outln {
+    () => { $crate::output::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// `eprintln!`, without its panic on a closed stderr (see [`output::write_stderr`]).
+macro_rules! errln {
+    () => { $crate::output::write_stderr(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 mod cli;
 mod cmd;
 mod execute;
@@ -20,12 +37,19 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     output::init(&cli.global);
-    match cmd::dispatch(cli) {
-        Ok(code) => ExitCode::from(code),
+    let code = match cmd::dispatch(cli) {
+        Ok(code) => code,
         Err(report) => {
             let code = exit::code_for(&report);
             output::print_report(&report);
-            ExitCode::from(code)
+            code
         }
+    };
+    match output::stdout_error() {
+        Some(e) if code == exit::OK => {
+            errln!("error: cannot write to stdout: {e}");
+            ExitCode::from(exit::FAILURE)
+        }
+        _ => ExitCode::from(code),
     }
 }

@@ -1,7 +1,8 @@
 //! Terminal output: colour choice, verbosity, and rendering of error reports.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::cli::{ColorChoice, GlobalArgs};
 
@@ -73,16 +74,54 @@ pub fn progress_enabled() -> bool {
 /// Print an informational line to stderr unless `-q` was given.
 pub fn info(msg: impl std::fmt::Display) {
     if !quiet() {
-        eprintln!("{msg}");
+        errln!("{msg}");
     }
 }
 
 /// Print a warning to stderr (even with `-q`).
 pub fn warn(msg: impl std::fmt::Display) {
-    eprintln!("warning: {msg}");
+    errln!("warning: {msg}");
 }
 
 /// Render an error report to stderr.
 pub fn print_report(report: &miette::Report) {
-    eprintln!("{report:?}");
+    errln!("{report:?}");
+}
+
+/// The first error writing to stdout other than a closed pipe (a full disk, say): `main` reports it
+/// and exits 1 once the command is done.
+static STDOUT_ERROR: OnceLock<String> = OnceLock::new();
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Write to stdout, as `print!` does, but without its panic when the reader has gone away
+/// (`kerblam plan x | head`): a closed pipe ends the output quietly and the command goes on to its
+/// own exit code; any other error is kept for [`stdout_error`].
+pub fn write_stdout(args: std::fmt::Arguments) {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    if let Err(e) = std::io::stdout().lock().write_fmt(args) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            let _ = STDOUT_ERROR.set(e.to_string());
+        }
+    }
+}
+
+/// Write to stderr, as `eprint!` does, but never panic: when stderr itself is closed there is
+/// nowhere left to tell, and the exit code still says how the command went.
+pub fn write_stderr(args: std::fmt::Arguments) {
+    let _ = std::io::stderr().lock().write_fmt(args);
+}
+
+/// Flush stdout; the error of a failed write (other than a closed pipe), if any.
+pub fn stdout_error() -> Option<String> {
+    if !STDOUT_CLOSED.load(Ordering::Relaxed) {
+        if let Err(e) = std::io::stdout().lock().flush() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                let _ = STDOUT_ERROR.set(e.to_string());
+            }
+        }
+    }
+    STDOUT_ERROR.get().cloned()
 }

@@ -280,7 +280,7 @@ fn arm_grace_timer(target: i32) {
         .spawn(move || {
             std::thread::sleep(GRACE);
             if CHILD.load(Ordering::SeqCst) == target {
-                eprintln!("kerblam: the pipe did not stop within {GRACE:?}; killing it");
+                errln!("kerblam: the pipe did not stop within {GRACE:?}; killing it");
                 send(target, libc::SIGKILL);
             }
         });
@@ -308,7 +308,7 @@ fn on_signal(sig: i32, from_terminal: bool) {
         if child != 0 {
             send(child, libc::SIGKILL);
         }
-        eprintln!(
+        errln!(
             "\nkerblam: {} received: cleaning up and exiting",
             signal_name(sig)
         );
@@ -325,12 +325,12 @@ fn on_signal(sig: i32, from_terminal: bool) {
                 send_to_tree(child, sig);
             }
             arm_grace_timer(child);
-            eprintln!(
+            errln!(
                 "\nkerblam: {} received: stopping the pipe, then cleaning up (again to stop it now)",
                 signal_name(sig)
             );
         } else {
-            eprintln!(
+            errln!(
                 "\nkerblam: {} received: stopping after cleaning up",
                 signal_name(sig)
             );
@@ -339,7 +339,7 @@ fn on_signal(sig: i32, from_terminal: bool) {
         if child != 0 {
             send(child, libc::SIGKILL);
         }
-        eprintln!("kerblam: stopping now (once more to exit at once; cleanups still run)");
+        errln!("kerblam: stopping now (once more to exit at once; cleanups still run)");
     }
 }
 

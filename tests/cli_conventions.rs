@@ -262,3 +262,76 @@ fn json_output_is_machine_readable() {
         serde_json::json!([])
     );
 }
+
+/// Runs kerblam with stdout and/or stderr on a pipe whose reader is already gone (as in
+/// `kerblam plan x 2>&1 | head` once head has quit): every write fails with a broken pipe.
+fn with_closed(args: &[&str], stdout: bool, stderr: bool) -> Output {
+    let closed = || {
+        use std::os::fd::{FromRawFd, OwnedFd};
+        let mut fds = [0; 2];
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: pipe(2) just returned these two descriptors, owned by nothing else.
+        let (reader, writer) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        drop(reader);
+        std::process::Stdio::from(writer)
+    };
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kerblam"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(args)
+        .env_remove("KERBLAM_BACKEND_PATH")
+        .env_remove("SOURCE_DATE_EPOCH");
+    if stdout {
+        cmd.stdout(closed());
+    }
+    if stderr {
+        cmd.stderr(closed());
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_output_but_not_the_exit_code() {
+    let process = ["-C", "examples/process"];
+    for (args, code) in [
+        (vec!["schema", "plan"], 0),
+        (vec!["plan", "process"], 0),
+        (vec!["plan", "process", "--backend", "apptainer"], 0),
+        (vec!["backends"], 0),
+        (vec!["plan", "no-such-pipe"], 2),
+        (vec!["plan", "process", "--check", "no-such-plan.json"], 1),
+    ] {
+        let args: Vec<&str> = process.iter().copied().chain(args).collect();
+        for (stdout, stderr) in [(true, false), (false, true), (true, true)] {
+            let out = with_closed(&args, stdout, stderr);
+            no_panic(&out);
+            assert_eq!(
+                out.status.code(),
+                Some(code),
+                "kerblam {args:?} (stdout closed: {stdout}, stderr closed: {stderr}): {}",
+                text(&out.stderr)
+            );
+        }
+    }
+}
+
+#[test]
+fn a_stdout_that_cannot_be_written_is_an_error_naming_it() {
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["schema", "plan"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    no_panic(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("cannot write to stdout") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+}

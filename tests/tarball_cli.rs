@@ -276,7 +276,10 @@ fn the_tarball_backend_is_the_default_where_no_engine_is_installed() {
     let o = no_engine(&p);
     assert!(o.status.success(), "{}", show(&o));
     assert!(
-        show(&o).contains("no container engine found"),
+        show(&o).contains(
+            "no container engine found (no podman, and no docker with a daemon socket): \
+             packaging with the tarball backend; set execution.backend or pass --backend to choose"
+        ),
         "{}",
         show(&o)
     );

@@ -89,11 +89,11 @@ impl CliCallbacks {
 impl HostCallbacks for CliCallbacks {
     fn log(&self, level: i32, message: &str) {
         match level {
-            log_level::ERROR => eprintln!("error: {message}"),
+            log_level::ERROR => errln!("error: {message}"),
             log_level::WARN => output::warn(message),
             log_level::INFO => output::info(message),
-            log_level::DEBUG if output::verbose(1) => eprintln!("{message}"),
-            l if l >= log_level::TRACE && output::verbose(2) => eprintln!("{message}"),
+            log_level::DEBUG if output::verbose(1) => errln!("{message}"),
+            l if l >= log_level::TRACE && output::verbose(2) => errln!("{message}"),
             _ => {}
         }
     }
@@ -156,25 +156,25 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
             "shadowed": reg.shadowed,
             "searched": reg.searched,
         });
-        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
         return Ok(exit::OK);
     }
     for w in &reg.shadowed {
         output::warn(w);
     }
     if reg.plugins.is_empty() {
-        println!("no backend plugins found");
+        outln!("no backend plugins found");
     }
     for p in &reg.plugins {
         let d = p.describe();
         let c = &d.capabilities;
         let (major, minor) = kerblam_backend_api::split_abi_version(p.abi_version());
-        println!("{} {}  {}", d.name, d.version, p.path().display());
+        outln!("{} {}  {}", d.name, d.version, p.path().display());
         if let Some(desc) = &d.description {
-            println!("    {desc}");
+            outln!("    {desc}");
         }
-        println!("    ABI {major}.{minor}, plan schema {}", d.plan_schema);
-        println!(
+        outln!("    ABI {major}.{minor}, plan schema {}", d.plan_schema);
+        outln!(
             "    actions:   {}",
             if c.actions.is_empty() {
                 "none implemented yet".into()
@@ -182,20 +182,20 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
                 names(serde_json::to_value(&c.actions))
             }
         );
-        println!("    sources:   {}", names(serde_json::to_value(&c.sources)));
-        println!(
+        outln!("    sources:   {}", names(serde_json::to_value(&c.sources)));
+        outln!(
             "    bases:     {}",
             names(serde_json::to_value(&c.base_kinds))
         );
-        println!(
+        outln!(
             "    layers:    {}",
             names(serde_json::to_value(&c.layer_sources))
         );
-        println!(
+        outln!(
             "    artifacts: {}",
             names(serde_json::to_value(&c.artifact_kinds))
         );
-        println!(
+        outln!(
             "    preflight: {}",
             names(serde_json::to_value(&c.preflight_checks))
         );
@@ -214,7 +214,7 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
                 flags.push(name.into());
             }
         }
-        println!(
+        outln!(
             "    features:  {}",
             if flags.is_empty() {
                 "none".into()
@@ -223,19 +223,19 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
             }
         );
         if !c.formats.is_empty() {
-            println!("    formats:   {}", c.formats.join(", "));
+            outln!("    formats:   {}", c.formats.join(", "));
         }
     }
     if !reg.skipped.is_empty() {
-        println!("skipped:");
+        outln!("skipped:");
         for s in &reg.skipped {
-            println!("  {}: {}", s.path.display(), s.reason);
+            outln!("  {}: {}", s.path.display(), s.reason);
         }
     }
     if output::verbose(1) {
-        println!("searched:");
+        outln!("searched:");
         for d in &reg.searched {
-            println!(
+            outln!(
                 "  {} ({})",
                 d.path.display(),
                 names(serde_json::to_value([d.origin]))
@@ -258,9 +258,9 @@ fn check(path: PathBuf, as_json: bool) -> miette::Result<u8> {
     unsafe { std::env::set_var(kerblam_backend_api::sdk::CONFORMANCE_ENV, "1") };
     let report = kerblam_conformance::check(&path);
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("JSON"));
     } else {
-        println!("{report}");
+        outln!("{report}");
     }
     Ok(if report.passed() {
         exit::OK

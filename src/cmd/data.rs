@@ -73,7 +73,7 @@ fn fetch_all(global: &GlobalArgs, args: FetchArgs) -> miette::Result<u8> {
             }
             Err(e) => {
                 failed += 1;
-                eprintln!("error: {e}");
+                errln!("error: {e}");
             }
         }
     }

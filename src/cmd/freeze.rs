@@ -298,7 +298,7 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         compiled
     };
     if args.plan {
-        print!("{}", render::render(&compiled.plan, Format::Json));
+        out!("{}", render::render(&compiled.plan, Format::Json));
     }
     if args.plan || args.no_build {
         return Ok(exit::OK);
@@ -361,7 +361,7 @@ fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Re
             ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
             _ => {
                 let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                println!("{}{size}", a.path);
+                outln!("{}{size}", a.path);
             }
         }
     }

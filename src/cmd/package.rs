@@ -70,7 +70,8 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let mut pipe_opts = args.pipe_opts.clone();
     if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
         output::info(
-            "no container engine found (no podman, and no docker with a daemon socket): packaging              with the tarball backend; set execution.backend or pass --backend to choose",
+            "no container engine found (no podman, and no docker with a daemon socket): packaging \
+             with the tarball backend; set execution.backend or pass --backend to choose",
         );
         pipe_opts.backend = Some("tarball".into());
     }
@@ -94,7 +95,7 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
             ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
             _ => {
                 let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                println!("{}{size}", a.path);
+                outln!("{}{size}", a.path);
             }
         }
     }

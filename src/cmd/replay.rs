@@ -189,7 +189,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     let result = execute::execute(global, Action::Run, &plan, &dest, options)?;
     let code = execute::exit_code(&result);
     if code != exit::OK {
-        eprintln!("kerblam: the replayed pipe failed with exit code {code}");
+        errln!("kerblam: the replayed pipe failed with exit code {code}");
     }
     Ok(code)
 }

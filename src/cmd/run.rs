@@ -52,9 +52,9 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
     let pipe = discover::find_pipe(&project, name)?;
     if args.desc {
         let summary = PipeSummary::from(&pipe);
-        println!("{summary}");
+        outln!("{summary}");
         if let Some(body) = pipe.description.as_ref().and_then(|d| d.body.as_ref()) {
-            println!("\n{body}");
+            outln!("\n{body}");
         }
         return Ok(exit::OK);
     }
@@ -91,11 +91,11 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
 
     if let Some(sig) = signals::interrupted() {
         let e = signals::interrupted_error(sig);
-        eprintln!("kerblam: {}", e.message);
+        errln!("kerblam: {}", e.message);
         return Ok(if code == exit::OK { e.code } else { code });
     }
     if code != exit::OK {
-        eprintln!("kerblam: pipe `{}` failed with exit code {code}", pipe.name);
+        errln!("kerblam: pipe `{}` failed with exit code {code}", pipe.name);
     }
     Ok(code)
 }
@@ -111,9 +111,9 @@ fn list_pipes(project: &Project) -> miette::Result<u8> {
         }
         .into());
     }
-    println!("pipes in {dir}/:");
+    outln!("pipes in {dir}/:");
     for p in &pipes {
-        println!("  {}", PipeSummary::from(p));
+        outln!("  {}", PipeSummary::from(p));
     }
     Err(Exit {
         code: exit::INVALID,

@@ -43,7 +43,7 @@ pub fn run(_global: &GlobalArgs, args: SchemaArgs) -> miette::Result<u8> {
     let schemas = all_schemas();
     if args.list {
         for s in &schemas {
-            println!("{:<28} schemas/{}", s.name, s.file);
+            outln!("{:<28} schemas/{}", s.name, s.file);
         }
         return Ok(exit::OK);
     }
@@ -65,12 +65,12 @@ pub fn run(_global: &GlobalArgs, args: SchemaArgs) -> miette::Result<u8> {
             if let Some(diff) =
                 kerblam_compiler::render::diff(&have, &want, &path.display().to_string())
             {
-                print!("{diff}");
+                out!("{diff}");
                 stale += 1;
             }
         }
         if stale > 0 {
-            eprintln!(
+            errln!(
                 "error: {stale} schema file(s) in {} are stale; run `kerblam schema --write {}`",
                 dir.display(),
                 dir.display()
@@ -87,7 +87,7 @@ pub fn run(_global: &GlobalArgs, args: SchemaArgs) -> miette::Result<u8> {
     let name = args.name.unwrap_or_default();
     match schemas.iter().find(|s| s.name == name || s.file == name) {
         Some(s) => {
-            print!("{}", to_file_text(&s.schema));
+            out!("{}", to_file_text(&s.schema));
             Ok(exit::OK)
         }
         None => Err(exit::Exit {

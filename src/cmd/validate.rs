@@ -76,7 +76,7 @@ pub fn report(path: &std::path::Path, findings: &[Finding], json: bool) -> miett
     let errors = findings.iter().filter(|f| f.level == Level::Error).count();
     if json {
         let list: Vec<_> = findings.iter().map(Finding::to_json).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&list).expect("findings serialize")
         );
@@ -87,7 +87,7 @@ pub fn report(path: &std::path::Path, findings: &[Finding], json: bool) -> miett
         if errors == 0 {
             output::info(format!("{}: ok", display_path(path)));
         } else {
-            eprintln!(
+            errln!(
                 "{}: {errors} error{}",
                 display_path(path),
                 if errors == 1 { "" } else { "s" }

@@ -1,7 +1,7 @@
 //! `Engine::build`: build an image from a build-context tar stream.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -144,7 +144,8 @@ impl Engine {
             .find(|p| cli_has_buildkit(p));
         match other {
             Some(p) => {
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr().lock(),
                     "note: {} has no BuildKit (no buildx plugin); building with {}",
                     self.program().display(),
                     p.display()

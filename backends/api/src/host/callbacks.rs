@@ -2,6 +2,7 @@
 //! arrive after the call returned (they are ignored and counted).
 
 use std::ffi::c_void;
+use std::io::Write;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -18,7 +19,9 @@ pub trait HostCallbacks: Send + Sync {
             _ => "",
         };
         if level <= log_level::INFO {
-            eprintln!("{tag}{message}");
+            // Not `eprintln!`: it panics when stderr is closed, and this runs inside a callback
+            // the plugin made through the C ABI.
+            let _ = writeln!(std::io::stderr().lock(), "{tag}{message}");
         }
     }
     /// Progress: `done` of `total` (0 = unknown) units of `what`.
@@ -92,7 +95,8 @@ impl Session {
         if cb.is_none() {
             self.late.fetch_add(1, Ordering::SeqCst);
             if !self.warned.swap(true, Ordering::SeqCst) {
-                eprintln!(
+                let _ = writeln!(
+                    std::io::stderr().lock(),
                     "warning: backend {:?} called `{what}` after its execute call returned; ignored (a plugin bug)",
                     self.backend
                 );
