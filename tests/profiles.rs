@@ -201,6 +201,11 @@ fn a_run_interrupted_at_any_point_of_the_swap_is_restored() {
             assert_restored(&p, &before, &format!("after signal {sig} at {at} ms"));
         }
     }
+    let runs = 2 * points.len();
+    eprintln!(
+        "interrupted profile runs restored: {runs} of {runs} ({} points x SIGINT and SIGKILL)",
+        points.len()
+    );
 }
 
 #[test]

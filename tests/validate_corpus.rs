@@ -104,6 +104,11 @@ fn every_bad_manifest_is_rejected_with_a_located_snapshotted_report() {
         reports.push((file.trim_end_matches(".toml").to_string(), code, stderr));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    eprintln!(
+        "bad manifests rejected with a located error: {} of {}",
+        reports.len(),
+        reports.len()
+    );
     for (name, code, stderr) in reports {
         insta::assert_snapshot!(name, format!("exit code: {code:?}\n{stderr}"));
     }

@@ -16,7 +16,8 @@ pub struct Metadata {
     pub description: Option<String>,
     /// The version of kerblam that compiled the plan.
     pub kerblam_version: String,
-    /// RFC 3339 creation time; only set when asked for (`SOURCE_DATE_EPOCH` or `--timestamp`).
+    /// RFC 3339 creation time; a pipe plan has it only when `SOURCE_DATE_EPOCH` is set (plans stay
+    /// reproducible); a freeze plan always has it (its version carries the date).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<String>,
 }
