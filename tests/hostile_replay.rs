@@ -115,3 +115,137 @@ fn replay_refuses_every_hostile_archive_and_changes_nothing() {
     );
     assert_eq!(refused, corpus.len());
 }
+
+/// A real archive (the tarball backend, so no engine), with its `plan.json` replaced by `edit`'s
+/// version and the checksum list fixed up to match: a stranger's archive that verifies.
+fn with_plan(p: &TestProject, edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let bytes = fs::read(p.path("process.kerblam.tar")).unwrap();
+    let mut members: Vec<(tar::Header, Vec<u8>)> = Vec::new();
+    for e in tar::Archive::new(&bytes[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        members.push((e.header().clone(), data));
+    }
+    let plan = members
+        .iter_mut()
+        .find(|(h, _)| h.path().unwrap().to_str() == Some("plan.json"))
+        .expect("the archive has a plan.json");
+    let mut value: serde_json::Value = serde_json::from_slice(&plan.1).unwrap();
+    edit(&mut value);
+    plan.1 = serde_json::to_vec_pretty(&value).unwrap();
+    let sum: String = Sha256::digest(&plan.1)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let sums = members
+        .iter_mut()
+        .find(|(h, _)| h.path().unwrap().to_str() == Some("SHA256SUMS"))
+        .expect("the archive has SHA256SUMS");
+    let text: String = String::from_utf8(sums.1.clone())
+        .unwrap()
+        .lines()
+        .map(|l| match l.strip_suffix("  plan.json") {
+            Some(_) => format!("{sum}  plan.json\n"),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    sums.1 = text.into_bytes();
+    let mut out = tar::Builder::new(Vec::new());
+    for (mut h, data) in members {
+        h.set_size(data.len() as u64);
+        h.set_cksum();
+        out.append(&h, &data[..]).unwrap();
+    }
+    out.into_inner().unwrap()
+}
+
+#[test]
+fn replay_refuses_a_plan_whose_mounts_or_image_leave_the_destination() {
+    let p = TestProject::example("process");
+    let o = p.kerblam(&["package", "process", "--backend", "tarball"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let t = tempfile::tempdir().unwrap();
+    let outside = t.path().join("outside");
+    fs::create_dir(&outside).unwrap();
+    let outside_str = outside.to_str().unwrap().to_string();
+
+    // The unedited archive gets past these checks: it fails later, at the engine or its image.
+    let mount = |host: String| {
+        move |v: &mut serde_json::Value| {
+            v["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+                "host": host, "container": "/x", "read_only": false
+            }));
+        }
+    };
+    let sif = |path: String| {
+        move |v: &mut serde_json::Value| {
+            v["backend"] = "apptainer".into();
+            v["artifacts"]
+                .as_array_mut()
+                .unwrap()
+                .push(serde_json::json!({
+                    "kind": "sif", "path": path, "contents": []
+                }));
+        }
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "an absolute mount",
+            with_plan(&p, mount(format!("{outside_str}/made-by-replay"))),
+        ),
+        (
+            "a mount that climbs",
+            with_plan(&p, mount("../outside/made-by-replay".into())),
+        ),
+        (
+            "a mount through a symlink",
+            with_plan(&p, mount("escape/made-by-replay".into())),
+        ),
+        ("an absolute image", with_plan(&p, sif("/bin/sh".into()))),
+        (
+            "an image that climbs",
+            with_plan(&p, sif("../outside/x.sif".into())),
+        ),
+    ];
+    for (what, bytes) in cases {
+        let archive = t.path().join("hostile.kerblam.tar");
+        fs::write(&archive, bytes).unwrap();
+        let dest = t.path().join("dest");
+        let _ = fs::remove_dir_all(&dest);
+        fs::create_dir(&dest).unwrap();
+        // A symlink the user already has in the destination, pointing out of it.
+        std::os::unix::fs::symlink(&outside, dest.join("escape")).unwrap();
+        let before = snapshot(t.path());
+        let o = p.kerblam(&[
+            "replay",
+            archive.to_str().unwrap(),
+            dest.to_str().unwrap(),
+            "--backend",
+            "docker",
+            "--force",
+        ]);
+        let msg = message(&o);
+        assert_eq!(o.status.code(), Some(2), "{what}: {}", show(&o));
+        assert!(
+            msg.contains("plan.json names a path outside"),
+            "{what}: {msg}"
+        );
+        assert!(
+            !outside.join("made-by-replay").exists(),
+            "{what}: replay created a directory outside the destination"
+        );
+        // Only the data it unpacked into the destination is new; nothing around it changed.
+        let around = |s: std::collections::BTreeMap<std::path::PathBuf, String>| {
+            s.into_iter()
+                .filter(|(k, _)| !k.starts_with("dest"))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            around(snapshot(t.path())),
+            around(before),
+            "{what}: the tree around the destination changed"
+        );
+    }
+}

@@ -20,6 +20,7 @@
 
 pub mod abi;
 pub mod capabilities;
+pub mod confine;
 pub mod messages;
 pub mod preflight;
 mod schemas;

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use kerblam_backend_api::confine::within;
 use kerblam_backend_api::plan::ArtifactKind;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
@@ -29,7 +30,9 @@ pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, ErrorMessage> {
             "the plan names no sif artifact to run; pass the image file (image_archive) or compile the plan with --backend apptainer",
         )
     })?;
-    Ok(crate::abs(Path::new(&req.paths.root), &a.path))
+    // The plan may come from someone else's archive: the image it names stays under the root.
+    within(Path::new(&req.paths.root), &a.path)
+        .map_err(|e| ErrorMessage::invalid_input(format!("refusing the sif artifact: {e}")))
 }
 
 /// Carry out a `run` request.
@@ -54,10 +57,16 @@ pub fn run(
     let root = Path::new(&req.paths.root);
     let mut binds = Vec::new();
     for m in &req.plan.mounts {
-        let host_dir = crate::abs(root, &m.host);
+        // A replayed plan comes from someone else's archive: its mounts stay under the root.
+        let refuse =
+            |e: String| ErrorMessage::invalid_input(format!("refusing to bind {}: {e}", m.host));
+        let host_dir = within(root, &m.host).map_err(refuse)?;
         std::fs::create_dir_all(&host_dir).map_err(|e| {
             ErrorMessage::backend(format!("cannot create {}: {e}", host_dir.display()))
         })?;
+        let host_dir = within(root, &m.host)
+            .and_then(|p| p.canonicalize().map_err(|e| e.to_string()))
+            .map_err(refuse)?;
         binds.push(
             tool::bind_spec(&host_dir, &m.container, m.read_only)
                 .map_err(ErrorMessage::invalid_input)?,

@@ -2,9 +2,10 @@
 //! `options.args`, with no network unless `options.network` is `host`; report its exit code.
 
 use std::fs::File;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 use kerblam_archive::ReplayArchive;
+use kerblam_backend_api::confine::within;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
 use super::errors;
@@ -87,32 +88,18 @@ fn mounts(req: &ExecuteRequest, root: &Path) -> Result<Vec<Mount>, ErrorMessage>
     })?;
     let mut out = Vec::with_capacity(req.plan.mounts.len());
     for m in &req.plan.mounts {
-        let rel = Path::new(&m.host);
-        let safe = rel
-            .components()
-            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-        if !safe {
-            return Err(ErrorMessage::invalid_input(format!(
-                "mount host path {:?} is absolute or leaves the root {}; refusing to mount it",
-                m.host,
-                root.display()
-            )));
-        }
-        let host_path: PathBuf = root.join(rel);
+        let refuse =
+            |e: String| ErrorMessage::invalid_input(format!("refusing to mount {}: {e}", m.host));
+        let host_path = within(&root, &m.host).map_err(refuse)?;
         std::fs::create_dir_all(&host_path).map_err(|e| {
             ErrorMessage::backend(format!("cannot create {}: {e}", host_path.display()))
         })?;
-        // A symlink inside the root must not point the mount outside it.
-        let real = host_path.canonicalize().map_err(|e| {
-            ErrorMessage::backend(format!("cannot resolve {}: {e}", host_path.display()))
-        })?;
+        // Once more now that it exists: a symlink inside the root must not lead the mount out.
+        let real = within(&root, &m.host)
+            .and_then(|p| p.canonicalize().map_err(|e| e.to_string()))
+            .map_err(refuse)?;
         if !real.starts_with(&root) {
-            return Err(ErrorMessage::invalid_input(format!(
-                "mount host path {} resolves to {}, outside the root {}; refusing to mount it",
-                host_path.display(),
-                real.display(),
-                root.display()
-            )));
+            return Err(refuse(format!("it resolves to {}", real.display())));
         }
         out.push(Mount {
             host: real,

@@ -1,0 +1,77 @@
+//! Paths that must stay under a root. A replayed plan comes from someone else's archive, so the
+//! host directories it mounts and the files it names are taken only when they lie inside the
+//! replay's destination: relative, without `..`, and not led outside by a symlink already there.
+
+use std::path::{Component, Path, PathBuf};
+
+use kerblam_plan::{ArtifactKind, PackagePlan};
+
+/// `rel` under `root`, or why not: it is absolute, climbs with `..`, or an existing part of it is a
+/// symlink that resolves outside `root`. The parts that do not exist yet are not created; a caller
+/// that creates them should call this again afterwards, so a symlink swapped in meanwhile is seen.
+pub fn within(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    let plain = Path::new(rel)
+        .components()
+        .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
+    if !plain {
+        return Err(format!(
+            "{rel:?} is absolute or climbs out with `..`; only paths inside {} are allowed",
+            root.display()
+        ));
+    }
+    let real_root = root
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
+    let path = real_root.join(rel);
+    let existing = path
+        .ancestors()
+        .find(|a| a.symlink_metadata().is_ok())
+        .unwrap_or(&real_root);
+    let real = existing
+        .canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", existing.display()))?;
+    if !real.starts_with(&real_root) {
+        return Err(format!(
+            "{rel:?} leads to {} through a symlink, outside {}",
+            real.display(),
+            real_root.display()
+        ));
+    }
+    Ok(path)
+}
+
+/// Checks every host path a plan to be replayed under `root` names: each mount's host directory
+/// and each artifact file (an engine image is a tag, not a path). The first offender is the error.
+pub fn check_plan(plan: &PackagePlan, root: &Path) -> Result<(), String> {
+    for m in &plan.mounts {
+        within(root, &m.host).map_err(|e| format!("the mount of {}: {e}", m.container))?;
+    }
+    for a in &plan.artifacts {
+        if a.kind != ArtifactKind::EngineImage {
+            within(root, &a.path).map_err(|e| format!("the {:?} artifact: {e}", a.kind))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_relative_paths_stay_and_the_rest_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir(root.join("data")).unwrap();
+        std::os::unix::fs::symlink("/etc", root.join("out")).unwrap();
+        std::os::unix::fs::symlink("data", root.join("inside")).unwrap();
+        let real = root.canonicalize().unwrap();
+        assert_eq!(within(root, "data/in").unwrap(), real.join("data/in"));
+        assert_eq!(within(root, "./data").unwrap(), real.join("./data"));
+        assert!(within(root, "inside/x").is_ok());
+        for bad in ["/etc", "../x", "data/../../x", "out", "out/new/dir"] {
+            let e = within(root, bad).unwrap_err();
+            assert!(e.contains(bad.trim_end_matches("/new/dir")), "{bad}: {e}");
+        }
+    }
+}
