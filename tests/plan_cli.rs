@@ -105,6 +105,34 @@ fn copy_example(name: &str, parent: &Path) -> PathBuf {
     dst
 }
 
+#[test]
+fn the_checkouts_umask_does_not_change_the_plan() {
+    // A checkout under umask 002 has 0664 files and 0775 scripts; one under 077 has 0600 and
+    // 0700. The plan (and the image built from it) records modes as git does: 0644 or 0755.
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let reference = plan_in(&copy_example("process", t.path()), "process", &[]);
+    for (plain, exec) in [(0o664, 0o775), (0o600, 0o700), (0o444, 0o555)] {
+        let other = tempfile::tempdir().unwrap();
+        let root = copy_example("process", other.path());
+        for rel in example_files("process") {
+            let p = root.join(&rel);
+            let x = std::fs::metadata(&p).unwrap().permissions().mode() & 0o111 != 0;
+            let mode = if x { exec } else { plain };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+        assert_eq!(
+            plan_in(&root, "process", &[]),
+            reference,
+            "files {plain:o} and scripts {exec:o} changed the plan"
+        );
+    }
+    assert!(
+        reference.contains("\"mode\": 493"),
+        "no executable recorded as 0o755"
+    );
+}
+
 fn plan_in(dir: &Path, pipe: &str, extra: &[&str]) -> String {
     stdout_ok(
         kerblam()

@@ -174,7 +174,7 @@ impl Walk<'_> {
         }
         // `DirEntry::metadata` is an fstatat relative to the directory, without following links.
         let meta = e.metadata().map_err(|err| Error::io(&path, err))?;
-        let mode = meta.permissions().mode() & 0o7777;
+        let mode = recorded_mode(ft.is_symlink(), meta.permissions().mode());
         let file = if ft.is_symlink() {
             let target = std::fs::read_link(&path).map_err(|err| Error::io(&path, err))?;
             ContextFile {
@@ -298,6 +298,20 @@ fn parse_dockerignore(root: &Path, file: &Path) -> Result<(Gitignore, Vec<String
         )
     })?;
     Ok((gi, patterns))
+}
+
+/// The mode a plan records, as git records it: a symlink is 0o777, a file 0o755 when any execute
+/// bit is set and 0o644 otherwise. The umask of whoever checked the project out (0o664 files under
+/// umask 002) must not change the plan, or a checked-in plan goes stale on someone else's machine;
+/// backends write these modes, so the image does not depend on it either.
+fn recorded_mode(symlink: bool, mode: u32) -> u32 {
+    if symlink {
+        0o777
+    } else if mode & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 #[cfg(test)]

@@ -63,7 +63,8 @@ pub struct ContextFile {
     pub path: String,
     /// Size in bytes (0 for symlinks).
     pub size: u64,
-    /// Unix permission bits, e.g. `0o755` is printed as 493.
+    /// Unix permission bits as git records them: 0o755 (printed as 493) when the file has any
+    /// execute bit, else 0o644 (420); 0o777 (511) for a symlink. The checkout's umask plays no part.
     pub mode: u32,
     /// The symlink target, when the entry is a symlink.
     #[serde(default, skip_serializing_if = "Option::is_none")]
