@@ -169,6 +169,17 @@ pub fn check_all(plan: &PackagePlan, paths: &Paths) -> Result<(), ErrorMessage> 
 /// Run `checks` (see [`check_all`]). Disk-space checks on the same filesystem are added up: the
 /// filesystem must hold all of them at once.
 pub fn check_list(checks: &[Preflight], paths: &Paths) -> Result<(), ErrorMessage> {
+    let failed = failures(checks, paths);
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(refusal(&failed, &[]))
+    }
+}
+
+/// The checks of `checks` that fail, each with its reason, disk-space checks on one filesystem
+/// added up as in [`check_list`]; for a backend that adds reasons of its own to the [`refusal`].
+pub fn failures<'a>(checks: &'a [Preflight], paths: &Paths) -> Vec<(&'a Preflight, String)> {
     let mut failed: Vec<(&Preflight, String)> = Vec::new();
     // Disk-space checks by filesystem (device), with the first check of each group.
     let mut disks: Vec<(u64, &Preflight, Vec<DiskNeed<'_>>)> = Vec::new();
@@ -194,11 +205,7 @@ pub fn check_list(checks: &[Preflight], paths: &Paths) -> Result<(), ErrorMessag
     for (_, c, needs) in &disks {
         failed.extend(disk_group(needs).err().map(|e| (*c, e)));
     }
-    if failed.is_empty() {
-        Ok(())
-    } else {
-        Err(refusal(&failed, &[]))
-    }
+    failed
 }
 
 /// The error for failed checks (each with its reason) and `extra` reasons of the backend's own: one

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kerblam_archive::{AtomicFile, hex};
-use kerblam_backend_api::plan::{ArtifactKind, Preflight};
+use kerblam_backend_api::plan::{ArtifactKind, LayerSource, Preflight};
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
 use sha2::{Digest, Sha256};
 
@@ -119,16 +119,22 @@ fn bytes_of(p: &Path) -> u64 {
     std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
 }
 
-/// Bytes the build needs in the temp dir and at the destination, with how they were computed.
+/// What the build needs in the temp dir and at the destination beyond the plan's own disk checks,
+/// with how it was computed: the plan counts a freeze's trees; the backend adds what only it knows,
+/// the base image it was given, and for a pipe plan the context and the kerblam executable it
+/// stages (a freeze carries no kerblam). Staged, then squashed: two copies in the temp dir.
 fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
     let plan = &req.plan;
-    let mut content = plan
-        .context
-        .total_bytes
-        .saturating_add(bytes_of(Path::new(&req.paths.kerblam)));
-    if let Some(f) = &plan.freeze {
-        content = content.saturating_add(f.total_bytes);
-    }
+    let kerblam = if plan
+        .layers
+        .iter()
+        .any(|l| matches!(l.from, LayerSource::Kerblam))
+    {
+        bytes_of(Path::new(&req.paths.kerblam))
+    } else {
+        0
+    };
+    let content = plan.context.total_bytes.saturating_add(kerblam);
     let base = match &model.base {
         BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) | BaseSpec::LocalImage(p) => {
             bytes_of(p)
@@ -136,18 +142,25 @@ fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
         _ => 0,
     };
     let margin = 16 << 20;
-    // temp: staged files + unpacked base + squashfs; destination: the SIF (at most the
-    // uncompressed content).
-    let temp = content
-        .saturating_add(base)
-        .saturating_mul(2)
-        .saturating_add(base)
-        .saturating_add(margin);
-    let dest = content.saturating_add(base).saturating_add(margin);
+    let one = content.saturating_add(base);
+    let temp = one.saturating_mul(2).saturating_add(margin);
+    let dest = one.saturating_add(margin);
     let why = format!(
-        "{content} bytes of context, layers and trees plus {base} bytes of base image, staged, unpacked and compressed, plus 16 MiB"
+        "{} bytes of build context, {kerblam} bytes of kerblam and {base} bytes of base image, \
+         staged and squashed in the temporary directory (2 copies) and stored in the SIF (1), \
+         plus 16 MiB; the plan's own figures are added on the same filesystem",
+        plan.context.total_bytes
     );
     (temp, dest, why)
+}
+
+/// Where `apptainer build` makes its sandbox: the user's `APPTAINER_TMPDIR` (or
+/// `SINGULARITY_TMPDIR`) when set, else kerblam's temp dir.
+fn tool_temp_dir(req: &ExecuteRequest) -> String {
+    ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"]
+        .into_iter()
+        .find_map(|v| std::env::var(v).ok().filter(|d| !d.is_empty()))
+        .unwrap_or_else(|| req.paths.temp_dir.clone())
 }
 
 fn preflight(
@@ -164,7 +177,11 @@ fn preflight(
         .unwrap_or_else(|| ".".into());
     let mut checks = vec![
         Preflight::DiskSpace {
-            path: req.paths.temp_dir.clone(),
+            path: if native {
+                req.paths.temp_dir.clone()
+            } else {
+                tool_temp_dir(req)
+            },
             bytes: temp,
             why: why.clone(),
         },
@@ -180,14 +197,16 @@ fn preflight(
             names: vec!["mksquashfs".into()],
         });
     }
-    let failed: Vec<(&Preflight, String)> = checks
-        .iter()
-        .filter_map(|c| {
-            kerblam_backend_api::preflight::check(&req.paths, c)
-                .err()
-                .map(|e| (c, e))
-        })
-        .collect();
+    // With the plan's disk figures (already checked alone), so that needs on one filesystem
+    // are added up.
+    checks.extend(
+        req.plan
+            .preflight
+            .iter()
+            .filter(|c| matches!(c, Preflight::DiskSpace { .. }))
+            .cloned(),
+    );
+    let failed = kerblam_backend_api::preflight::failures(&checks, &req.paths);
     let mut extra = Vec::new();
     if native && failed.iter().any(|(_, f)| f.contains("mksquashfs")) {
         extra.push("install squashfs-tools (e.g. `apt-get install squashfs-tools`)".to_string());
@@ -278,6 +297,17 @@ pub fn package(
     let stage_str = stage.0.to_string_lossy().into_owned();
     if native {
         build_native(req, &model, &stage.0, &sif_path, settings, host)?;
+        if let Some(test) = &model.test {
+            // `%test` needs a container runtime; the native path has none. Say so rather than
+            // let a smoke test that would fail pass unseen.
+            let note = format!(
+                "the smoke test ({test}) was NOT run: the native SIF path has no container runtime; \
+                 run `apptainer test {}` where apptainer is installed",
+                crate::escape::sh_word(&sif_path.to_string_lossy()).unwrap_or_default()
+            );
+            host.warn(&note);
+            notes.push(note);
+        }
     } else {
         let apptainer = settings.apptainer.as_deref().expect("not native");
         build_with_tool(
@@ -366,7 +396,15 @@ fn build_with_tool(
             .collect::<Vec<_>>()
             .join(" ")
     ));
-    let done = tool::stream(apptainer, &args, Some(stage.as_ref()), host).map_err(backend)?;
+    // Apptainer builds its sandbox in APPTAINER_TMPDIR (default /tmp): the dir the preflight
+    // measured.
+    let temp_dir = tool_temp_dir(req);
+    let env: Vec<(&str, Option<&std::ffi::OsStr>)> = ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"]
+        .into_iter()
+        .map(|v| (v, Some(temp_dir.as_ref())))
+        .collect();
+    let done =
+        tool::stream_env(apptainer, &args, Some(stage.as_ref()), &env, host).map_err(backend)?;
     if done.code != 0 {
         return Err(backend(format!(
             "{} build failed with exit code {}; no SIF was written to {}. Last output:\n{}",

@@ -254,6 +254,24 @@ pub fn assemble(
         b"#!/bin/sh\n# Written by kerblam: the native SIF path has no base environment of its own.\n",
         0o755,
     )?;
+    // What `apptainer build` writes from `%help` and `%test`, for `apptainer run-help` and
+    // `apptainer test`.
+    if let Some(help) = &model.help {
+        write_file(
+            rootfs,
+            &format!("{sd}/runscript.help"),
+            format!("{}\n", help.trim_end()).as_bytes(),
+            0o644,
+        )?;
+    }
+    if let Some(test) = crate::def::test_script(model)? {
+        write_file(
+            rootfs,
+            &format!("{sd}/test"),
+            format!("#!/bin/sh\n\n{test}\n").as_bytes(),
+            0o755,
+        )?;
+    }
     let labels = serde_json::to_string_pretty(&model.labels).expect("labels serialize");
     write_file(
         rootfs,

@@ -35,11 +35,11 @@ pub fn mksquashfs(rootfs: &Path, out: &Path, time: u64, host: &Host<'_>) -> Resu
     })?;
     // mksquashfs refuses SOURCE_DATE_EPOCH together with -mkfs-time/-all-time ("can't be used at
     // the same time"); the plan's time is already in the arguments.
-    let done = crate::tool::stream_without(
+    let done = crate::tool::stream_env(
         &program,
         &args(rootfs, out, time),
         None,
-        &["SOURCE_DATE_EPOCH"],
+        &[("SOURCE_DATE_EPOCH", None)],
         host,
     )?;
     if done.code != 0 {

@@ -165,20 +165,24 @@ pub fn stream(
     cwd: Option<&Path>,
     host: &Host<'_>,
 ) -> Result<Finished, String> {
-    stream_without(program, args, cwd, &[], host)
+    stream_env(program, args, cwd, &[], host)
 }
 
-/// [`stream`] with the variables `unset` removed from the command's environment.
-pub fn stream_without(
+/// [`stream`] with the command's environment changed: each variable set to its value, or
+/// removed where the value is `None`.
+pub fn stream_env(
     program: &Path,
     args: &[OsString],
     cwd: Option<&Path>,
-    unset: &[&str],
+    env: &[(&str, Option<&std::ffi::OsStr>)],
     host: &Host<'_>,
 ) -> Result<Finished, String> {
     let mut cmd = Command::new(program);
-    for var in unset {
-        cmd.env_remove(var);
+    for (var, value) in env {
+        match value {
+            Some(v) => cmd.env(var, v),
+            None => cmd.env_remove(var),
+        };
     }
     cmd.args(args)
         .stdin(Stdio::null())

@@ -133,6 +133,12 @@ fn apptainer_build_with_recording_stand_in() {
         staged.iter().any(|l| l.ends_with(" /kerblam")),
         "{staged:?}"
     );
+    // Apptainer makes its sandbox in the temp dir the preflight measured.
+    if std::env::var_os("APPTAINER_TMPDIR").is_none() {
+        let env = lines(&work.join("record/env"));
+        let want = format!("APPTAINER_TMPDIR={}", req.paths.temp_dir);
+        assert!(env.contains(&want), "no {want} in {env:?}");
+    }
     // The staging dir is gone afterwards; the temp dir is left empty.
     assert!(entries(&work.join("tmp")).is_empty());
     // Both artifacts reported, with digests; the replay archive exists.

@@ -128,3 +128,81 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
         "{out}"
     );
 }
+
+/// A native freeze from `scratch` (no engine, no base archive): the disk it asks for is the plan's
+/// figure for the trees, not kerblam's executable (a freeze image holds none; here a sparse 1 TiB
+/// file stands in for it, which no disk could hold); the smoke test it cannot run is reported as
+/// not run; and the image carries `runscript.help` and `test` as `apptainer build` would write them.
+#[test]
+fn a_native_freeze_counts_no_kerblam_and_says_its_smoke_test_did_not_run() {
+    let missing: Vec<&str> = ["mksquashfs", "unsquashfs", "siftool"]
+        .into_iter()
+        .filter(|t| !common::have(t))
+        .collect();
+    if !missing.is_empty() {
+        assert_ne!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
+            Ok("1"),
+            "{missing:?} missing"
+        );
+        eprintln!("skipping: {} not installed", missing.join(", "));
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    let work = t.path().join("work");
+    std::fs::create_dir_all(work.join("dist")).unwrap();
+    let s = synthetic::create(&t.path().join("host"), false);
+    let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
+    spec.destination = Some(work.join("dist").to_string_lossy().into());
+    spec.base = "scratch".into();
+    spec.test = Some("gmx".into());
+    let source = SourceFile::new("freeze.toml", spec.to_toml());
+    let (spec, _) = freeze::parse(source.clone(), CheckOptions::default()).unwrap();
+    let plan = compile_freeze(
+        &spec,
+        &source,
+        &FreezeOptions {
+            epoch: 1_700_000_000,
+            base_dir: t.path().to_path_buf(),
+            temp_dir: work.join("tmp"),
+            manifest: "freeze.toml".into(),
+            image_format: None,
+        },
+    )
+    .unwrap();
+    let huge = work.join("kerblam");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(1 << 40)
+        .unwrap();
+    let req = common::request(Action::Package, plan, t.path(), &work.join("tmp"), &huge);
+    let res = execute_with(&req, &Host::none(), &common::settings(None, 1000, &work))
+        .unwrap_or_else(|e| panic!("refused: {e}"));
+    assert!(
+        res.notes
+            .iter()
+            .any(|n| n.contains("smoke test (") && n.contains("was NOT run")),
+        "{:?}",
+        res.notes
+    );
+    let sif = &res.artifacts[0].path;
+    let part = work.join("part.squashfs");
+    let dump = Command::new("siftool")
+        .args(["dump", "3", sif])
+        .output()
+        .unwrap();
+    std::fs::write(&part, dump.stdout).unwrap();
+    let listing = run(Command::new("unsquashfs").arg("-l").arg(&part));
+    for f in [".singularity.d/runscript.help", ".singularity.d/test"] {
+        assert!(listing.contains(f), "no {f} in the image:\n{listing}");
+    }
+    let rootfs = work.join("rootfs");
+    run(Command::new("unsquashfs").arg("-d").arg(&rootfs).arg(&part));
+    let test = std::fs::read_to_string(rootfs.join(".singularity.d/test")).unwrap();
+    assert!(
+        test.starts_with("#!/bin/sh\n") && test.contains("-c gmx"),
+        "{test}"
+    );
+    let help = std::fs::read_to_string(rootfs.join(".singularity.d/runscript.help")).unwrap();
+    assert!(help.contains("module"), "{help}");
+}

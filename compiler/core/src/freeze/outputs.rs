@@ -197,9 +197,10 @@ pub(crate) fn artifacts_and_preflight(o: &Outputs<'_>) -> (Vec<Artifact>, Vec<Pr
             preflight.push(Preflight::Writable {
                 path: destination.to_string(),
             });
-            let staged = total_bytes + entries * BLOCK_BYTES_PER_ENTRY + generated_bytes;
+            let copy = total_bytes + entries * BLOCK_BYTES_PER_ENTRY + generated_bytes;
+            let staged = 2 * copy;
             let staged_why = format!(
-                "apptainer stages the trees as a root filesystem in the temporary directory before squashing: the {total_bytes} bytes of the {n_trees} trees after excludes plus up to {BLOCK_BYTES_PER_ENTRY} bytes of block rounding per entry for {entries} entries; the base image is added by the backend"
+                "the temporary directory holds 2 copies of the trees: the root filesystem staged from them (hard links on one filesystem, a copy across filesystems, as from CVMFS) and the squashfs made of it; one copy is the {total_bytes} bytes of the {n_trees} trees after excludes plus up to {BLOCK_BYTES_PER_ENTRY} bytes of block rounding per entry for {entries} entries plus {generated_bytes} bytes of generated files ({copy} bytes); a base image is added by the backend"
             );
             let sif_why = format!(
                 "the SIF holds a squashfs of the trees, at most their {total_bytes} bytes after excludes plus {TAR_BYTES_PER_ENTRY} bytes per entry for {entries} entries, plus generated files and 1 MiB"
