@@ -43,6 +43,25 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub backend_path: Vec<PathBuf>,
+    /// Give up on a backend call (a build, a run) that takes longer than SECONDS: it is asked to
+    /// stop, given KERBLAM_CANCEL_GRACE seconds (default 10), and kerblam exits 1. No limit by
+    /// default.
+    #[arg(
+        long = "backend-timeout",
+        global = true,
+        env = "KERBLAM_BACKEND_TIMEOUT",
+        value_name = "SECONDS",
+        value_parser = parse_seconds
+    )]
+    pub backend_timeout: Option<std::time::Duration>,
+}
+
+/// A positive number of seconds, fractions allowed.
+fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(std::time::Duration::from_secs_f64(v)),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

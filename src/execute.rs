@@ -51,9 +51,14 @@ pub fn execute(
     let mut request = ExecuteRequest::new(action, plan.clone(), paths);
     request.options = options;
     let callbacks = Arc::new(CliProgress::default());
-    let result = plugin.execute_watched(&request, callbacks.clone(), cancel_grace());
+    let result = plugin.execute_watched(
+        &request,
+        callbacks.clone(),
+        cancel_grace(),
+        global.backend_timeout,
+    );
     callbacks.clear();
-    if let Err(e @ CallError::Unresponsive { .. }) = &result {
+    if let Err(e @ (CallError::Unresponsive { .. } | CallError::TimedOut { .. })) = &result {
         return Err(call_error(e).into());
     }
     signals::check()?;

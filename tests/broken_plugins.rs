@@ -126,6 +126,48 @@ fn a_plugin_that_hangs_past_cancellation_is_abandoned_and_kerblam_exits_130() {
     assert!(!p.exists("process.kerblam.tar"));
 }
 
+/// A plugin that hangs with nobody pressing Ctrl-C: `--backend-timeout` (or
+/// `KERBLAM_BACKEND_TIMEOUT`) bounds the call; the plugin is asked to stop, abandoned after the
+/// grace period, and kerblam exits 1 saying so. A timeout that is not a number is a usage error.
+#[test]
+fn a_plugin_that_hangs_past_the_timeout_is_abandoned_and_kerblam_exits_1() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), &["HANG"]);
+    let p = TestProject::example("process");
+    for (flag, env) in [(Some("1"), None), (None, Some("1.5"))] {
+        let mut args = vec!["--backend-path", dir.to_str().unwrap()];
+        if let Some(f) = flag {
+            args.extend(["--backend-timeout", f]);
+        }
+        args.extend(["package", "process", "--backend", "cbroken"]);
+        let mut cmd = p.command(&args);
+        cmd.env("KERBLAM_CANCEL_GRACE", "1");
+        if let Some(e) = env {
+            cmd.env("KERBLAM_BACKEND_TIMEOUT", e);
+        }
+        let start = Instant::now();
+        let o = cmd.output().unwrap();
+        let took = start.elapsed();
+        let msg = text(&o).replace("\n  | ", " ");
+        assert_eq!(o.status.code(), Some(1), "{msg}");
+        let within = format!(
+            "did not finish within {:.1}s",
+            flag.or(env).unwrap().parse::<f64>().unwrap()
+        );
+        assert!(msg.contains(&within), "{msg}");
+        assert!(msg.contains("ignored cancellation"), "{msg}");
+        assert!(took < Duration::from_secs(10), "took {took:?}: {msg}");
+        assert!(!p.exists("process.kerblam.tar"));
+    }
+    let o = p.kerblam(&["--backend-timeout", "soon", "plan", "process"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("not a positive number of seconds"),
+        "{}",
+        text(&o)
+    );
+}
+
 /// A plugin that calls back after its call returned: the callback is ignored with a warning
 /// naming the backend, and the run carries on to the pipe's exit code (`kerblam run` makes two
 /// calls, build then run, so kerblam is alive when the late callback comes).

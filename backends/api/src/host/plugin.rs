@@ -367,15 +367,18 @@ impl Plugin {
         }
     }
 
-    /// [`Plugin::execute`] with no time limit, but watched: the call runs on its own thread, and
-    /// once `callbacks.is_cancelled()` says yes (the user pressed Ctrl-C), the plugin has `grace`
-    /// to return. A plugin that ignores cancellation is abandoned ([`CallError::Unresponsive`]):
-    /// its thread is left behind, its callbacks are ignored from then on, and the host can exit.
+    /// [`Plugin::execute`], watched: the call runs on its own thread, and once
+    /// `callbacks.is_cancelled()` says yes (the user pressed Ctrl-C), the plugin has `grace` to
+    /// return. A plugin that ignores cancellation is abandoned ([`CallError::Unresponsive`]): its
+    /// thread is left behind, its callbacks are ignored from then on, and the host can exit.
+    /// With a `timeout`, a call still running after it is cancelled, given `grace`, and reported
+    /// as [`CallError::TimedOut`] whether or not it then returns.
     pub fn execute_watched(
         &self,
         request: &ExecuteRequest,
         callbacks: Arc<dyn HostCallbacks>,
         grace: Duration,
+        timeout: Option<Duration>,
     ) -> Result<ExecuteResult, CallError> {
         let missing = self.missing_capabilities(request);
         if !missing.is_empty() {
@@ -394,9 +397,19 @@ impl Plugin {
                 let _ = tx.send(run());
             })
             .map_err(|e| CallError::Request(format!("cannot start a thread: {e}")))?;
+        let started = std::time::Instant::now();
         let mut cancelled_at: Option<std::time::Instant> = None;
+        let mut timed_out = false;
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(_) if timed_out => {
+                    session.close();
+                    return Err(CallError::TimedOut {
+                        backend: self.name().to_string(),
+                        after: timeout.unwrap_or_default(),
+                        returned: true,
+                    });
+                }
                 Ok(reply) => return self.interpret(&reply),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     return Err(CallError::Request(
@@ -405,6 +418,12 @@ impl Plugin {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
+            if cancelled_at.is_none() && timeout.is_some_and(|t| started.elapsed() >= t) {
+                // Past its time: ask it to stop, as Ctrl-C would.
+                timed_out = true;
+                session.cancel();
+                cancelled_at = Some(std::time::Instant::now());
+            }
             match cancelled_at {
                 None if callbacks.is_cancelled() => {
                     cancelled_at = Some(std::time::Instant::now());
@@ -412,6 +431,13 @@ impl Plugin {
                 Some(t) if t.elapsed() >= grace => {
                     session.cancel();
                     session.close();
+                    if timed_out {
+                        return Err(CallError::TimedOut {
+                            backend: self.name().to_string(),
+                            after: timeout.unwrap_or_default(),
+                            returned: false,
+                        });
+                    }
                     return Err(CallError::Unresponsive {
                         backend: self.name().to_string(),
                         grace,
