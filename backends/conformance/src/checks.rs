@@ -13,6 +13,10 @@ use kerblam_plan::PackagePlan;
 
 use crate::{Options, Outcome, Report, golden_plans};
 
+/// How many times the Rust SDK asks `is_cancelled` before it calls the backend's `execute`
+/// (`kerblam_backend_api::sdk`: once before preflight, once after).
+const SDK_POLLS: u64 = 2;
+
 /// Host callbacks that count calls and answer `is_cancelled`: always with `cancelled`, or "no" for
 /// the first `flip_after` polls and "yes" from then on (a Ctrl-C while the backend works).
 struct Recorder {
@@ -452,9 +456,12 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
     };
     report.push("cancellation", outcome, None);
 
-    // cancellation while working: "no" to the first poll (the SDK's own check before execute, or
-    // the backend's first), "yes" from then on.
-    let recorder = Recorder::cancelling_after(1);
+    // cancellation while working: "no" to the polls made before the work starts, "yes" from then
+    // on, so that it is the backend's own code that has to stop. With the Rust SDK those are the
+    // SDK's two (before and after preflight), and the backend's first poll says yes; without it,
+    // the plugin's first poll is taken as its own check before starting.
+    let before_work = if d.sdk.is_some() { SDK_POLLS } else { 1 };
+    let recorder = Recorder::cancelling_after(before_work);
     let (outcome, detail) = match Scratch::new() {
         Err(e) => (
             Outcome::Fail(format!("cannot make a scratch project: {e}")),

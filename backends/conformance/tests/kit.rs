@@ -33,6 +33,18 @@ fn example() -> PathBuf {
     dir.join(testing::cdylib_file("kerblam_backend_script"))
 }
 
+/// A cdylib example of this crate (`examples/`), which `cargo test` builds.
+fn sdk_example(name: &str) -> PathBuf {
+    let dir = testing::profile_dir().join("examples");
+    let lib = dir.join(testing::cdylib_file(name));
+    assert!(
+        lib.is_file(),
+        "{} was not built (cargo test builds examples)",
+        lib.display()
+    );
+    lib
+}
+
 fn outcome<'a>(r: &'a Report, name: &str) -> &'a Outcome {
     &r.get(name)
         .unwrap_or_else(|| panic!("no check {name} in\n{r}"))
@@ -269,6 +281,14 @@ fn the_kit_fails_plugins_that_break_the_contract() {
 
     let t = tempfile::tempdir().unwrap();
     let r = check_plugin(&gcc_plugin(t.path(), &["IGNORE_CANCEL"]), &quick);
+    assert!(
+        matches!(outcome(&r, "cancellation-mid-run"), Outcome::Fail(m) if m.contains("yet execute returned ok")),
+        "{r}"
+    );
+
+    // Built with the Rust SDK, whose own polls come first: the backend's poll is the one that
+    // must stop it.
+    let r = check_plugin(&sdk_example("ignores_cancel"), &quick);
     assert!(
         matches!(outcome(&r, "cancellation-mid-run"), Outcome::Fail(m) if m.contains("yet execute returned ok")),
         "{r}"
