@@ -210,9 +210,10 @@ fn undescribed_finds_a_missing_description() {
     assert_eq!(missing, ["/$defs/A/properties/x"]);
 }
 
-/// Every table of the manifest schema is closed: unknown keys are errors, as in the compiler.
+/// Every object of the manifest, plan and freeze-spec schemas is closed: unknown keys are errors,
+/// as in the compiler and the plan reader (`deny_unknown_fields`).
 #[test]
-fn manifest_tables_reject_additional_properties() {
+fn manifest_plan_and_freeze_objects_reject_additional_properties() {
     fn tables<'a>(v: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
         match v {
             Value::Object(map) => {
@@ -231,17 +232,24 @@ fn manifest_tables_reject_additional_properties() {
             _ => {}
         }
     }
-    let schema = committed("kerblam.toml.json");
-    let mut found = Vec::new();
-    tables(&schema, String::new(), &mut found);
-    // The root, meta, data, data.paths, code, execution.
-    assert!(found.len() >= 6, "{found:?}");
-    for (at, t) in found {
-        assert_eq!(
-            t["additionalProperties"],
-            Value::Bool(false),
-            "kerblam.toml.json{at} accepts unknown keys"
-        );
+    // At least: the manifest's root, meta, data, data.paths, code, execution; the plan's and the
+    // spec's many structs.
+    for (file, at_least) in [
+        ("kerblam.toml.json", 6),
+        ("plan.json", 20),
+        ("freeze.json", 3),
+    ] {
+        let schema = committed(file);
+        let mut found = Vec::new();
+        tables(&schema, String::new(), &mut found);
+        assert!(found.len() >= at_least, "{file}: {found:?}");
+        for (at, t) in found {
+            assert_eq!(
+                t["additionalProperties"],
+                Value::Bool(false),
+                "{file}{at} accepts unknown keys"
+            );
+        }
     }
 }
 

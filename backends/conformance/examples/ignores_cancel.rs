@@ -4,8 +4,8 @@
 //! because the SDK's second poll did the stopping).
 use kerblam_backend_api::plan::SourceKind;
 use kerblam_backend_api::{Action, Backend, BaseKind, Capabilities, Describe, ErrorMessage};
-use kerblam_backend_api::{LayerSourceKind, PreflightKind};
 use kerblam_backend_api::{ExecuteRequest, ExecuteResult, Host};
+use kerblam_backend_api::{LayerSourceKind, PreflightKind};
 
 struct IgnoresCancel;
 

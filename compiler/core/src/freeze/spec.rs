@@ -54,7 +54,7 @@ pub struct FreezeSpec {
     /// The backend that carries out the freeze: `apptainer` (a SIF), `docker` or `podman` (an engine
     /// image), `tarball` (a zstd tarball with an `activate.sh`), or another installed plugin.
     #[serde(default = "default_backend")]
-    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"), example = &"apptainer")]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,63}$"), example = &"apptainer")]
     pub backend: String,
     /// Freeze the generic (portable) builds instead of the CPU-specific ones: every module's software
     /// root is remapped from the CPU-specific subdir to `<cpu_family>/generic`.

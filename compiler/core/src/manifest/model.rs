@@ -123,9 +123,10 @@ fn default_pipes_dir() -> String {
 #[serde(deny_unknown_fields)]
 pub struct Execution {
     /// The backend that builds and runs containers: `docker`, `podman`, or the name of any installed
-    /// backend plugin (see `kerblam backends`). Lowercase letters, digits, `-` and `_`.
+    /// backend plugin (see `kerblam backends`): a lowercase letter, then up to 63 lowercase letters,
+    /// digits and `-` (the rule plugin names follow).
     #[serde(default = "default_backend")]
-    #[schemars(regex(pattern = r"^[a-z0-9][a-z0-9_-]*$"), example = &"docker", example = &"podman")]
+    #[schemars(regex(pattern = r"^[a-z][a-z0-9-]{0,63}$"), example = &"docker", example = &"podman")]
     pub backend: String,
     /// The working directory inside the container, an absolute path; the data directories are
     /// mounted under it.
