@@ -760,6 +760,47 @@ fn podman_embedded_image_replays_with_docker() {
     assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
 }
 
+/// `replay --tag T` runs image T instead of the one the archive names, and does not load the
+/// embedded image (T is the user's choice): package with an embedded image under one tag, keep
+/// the image only under another, and replay with that one.
+#[test]
+fn docker_replay_with_tag_runs_that_image_and_loads_nothing() {
+    let Some(mut s) = Setup::new("docker", "retag") else {
+        return;
+    };
+    let Some(docker) = engine("docker") else {
+        return;
+    };
+    let run_tag = s.tag("run");
+    let tag = s.tag("pkg");
+    let other = s.tag("other");
+    s.ok(&["data", "fetch"]);
+    s.ok(&["run", "process", "--tag", &run_tag]);
+    let ran = files(&s.project.path("data/out"));
+    s.ok(&["package", "process", "--tag", &tag, "--embed-image"]);
+    let retag = docker.output(&["tag", &tag, &other]);
+    assert!(retag.status.success(), "{}", show(&retag));
+    docker.remove_image(&tag);
+    let fresh = tempfile::tempdir().unwrap();
+    let dest = fresh.path().join("replay");
+    let archive = s.project.path("process.kerblam.tar");
+    let o = s.replay(&archive, &dest, &["--backend", "docker", "--tag", &other]);
+    let loaded = docker.image_exists(&tag);
+    docker.remove_image(&tag);
+    docker.remove_image(&other);
+    assert!(
+        !loaded,
+        "replay --tag loaded the embedded image:\n{}",
+        show(&o)
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains(&format!("running {other}")),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
+}
+
 #[test]
 fn docker_replay_without_network_cannot_reach_the_remote_and_says_so() {
     let Some(mut s) = Setup::new("docker", "nonet") else {
