@@ -212,10 +212,28 @@ fn the_example_backend_writes_the_plan_and_a_build_script_that_parses() {
 }
 
 #[test]
-fn the_example_backend_is_well_under_100_lines() {
-    let lib =
-        std::fs::read_to_string(workspace().join("examples/backend-script/src/lib.rs")).unwrap();
+fn the_example_backend_is_under_100_lines_at_rustfmts_default_width() {
+    let dir = workspace().join("examples/backend-script");
+    for cfg in ["rustfmt.toml", ".rustfmt.toml"] {
+        assert!(
+            !dir.join(cfg).exists(),
+            "{cfg}: the count must be at rustfmt's defaults"
+        );
+    }
+    let lib = std::fs::read_to_string(dir.join("src/lib.rs")).unwrap();
     assert!(lib.lines().count() < 100, "{} lines", lib.lines().count());
+    assert!(
+        lib.lines().all(|l| l.len() <= 100),
+        "a line over 100 columns"
+    );
+    // When rustfmt is here, the file is as its defaults format it.
+    if let Ok(o) = std::process::Command::new("rustfmt")
+        .args(["--check", "--edition", "2024"])
+        .arg(dir.join("src/lib.rs"))
+        .output()
+    {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    }
 }
 
 #[test]
