@@ -41,6 +41,39 @@ fn show_def_prints_the_definition_file() {
     assert_eq!(p.read("process.def"), text);
 }
 
+/// `--base FILE` shows the definition file `package --base FILE` builds: bootstrapped from the
+/// archive instead of the recipe's registry image.
+#[test]
+fn show_def_with_a_base_archive_bootstraps_from_it() {
+    let p = TestProject::example("process");
+    let base = p.path("base.tar");
+    let mut b = tar::Builder::new(std::fs::File::create(&base).unwrap());
+    let manifest = br#"[{"Config":"c.json","RepoTags":["base:1"],"Layers":[]}]"#;
+    let mut h = tar::Header::new_gnu();
+    h.set_size(manifest.len() as u64);
+    h.set_mode(0o644);
+    h.set_cksum();
+    b.append_data(&mut h, "manifest.json", &manifest[..])
+        .unwrap();
+    b.finish().unwrap();
+    let args = [
+        "plan",
+        "process",
+        "--backend",
+        "apptainer",
+        "--show-def",
+        "--base",
+    ];
+    let out = p.kerblam(&[&args[..], &[base.to_str().unwrap()]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let want = format!("Bootstrap: docker-archive\nFrom: {}\n", base.display());
+    assert!(text.contains(&want), "{text}");
+    // Without --show-def it has nothing to do.
+    let out = p.kerblam(&["plan", "process", "--base", base.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
 #[test]
 fn show_def_needs_the_apptainer_backend() {
     let p = TestProject::example("process");

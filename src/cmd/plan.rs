@@ -50,6 +50,10 @@ pub struct PlanArgs {
     /// (needs `--backend apptainer` or `execution.backend = "apptainer"`).
     #[arg(long, conflicts_with_all = ["check", "format"])]
     pub show_def: bool,
+    /// With --show-def: the base image archive (OCI or docker) that `kerblam package --base FILE`
+    /// would build on, so the definition file shown is the one that build uses.
+    #[arg(long, value_name = "FILE", requires = "show_def")]
+    pub base: Option<PathBuf>,
 }
 
 /// Options shared by every command that compiles a pipe.
@@ -157,7 +161,12 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
         }
     };
     if args.show_def {
-        return show_def(&root, &plan, args.output.as_deref());
+        let base = args
+            .base
+            .as_deref()
+            .map(super::package::base_archive)
+            .transpose()?;
+        return show_def(&root, &plan, base.as_deref(), args.output.as_deref());
     }
     if plan.backend == "apptainer" && args.check.is_none() {
         output::info("add --show-def to see the Apptainer definition file this plan builds");
@@ -250,7 +259,12 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
 }
 
 /// `--show-def`: print (or write) the Apptainer definition file of `plan`.
-fn show_def(root: &Path, plan: &PackagePlan, output: Option<&Path>) -> miette::Result<u8> {
+fn show_def(
+    root: &Path,
+    plan: &PackagePlan,
+    base: Option<&str>,
+    output: Option<&Path>,
+) -> miette::Result<u8> {
     if plan.backend != "apptainer" {
         return Err(exit::Exit {
             code: exit::INVALID,
@@ -262,12 +276,12 @@ fn show_def(root: &Path, plan: &PackagePlan, output: Option<&Path>) -> miette::R
         .into());
     }
     let kerblam = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kerblam"));
-    let text = kerblam_backend_apptainer::definition_for_plan(plan, root, &kerblam, None).map_err(
-        |message| exit::Exit {
+    let text =
+        kerblam_backend_apptainer::definition_for_plan(plan, root, &kerblam, base.map(Path::new))
+            .map_err(|message| exit::Exit {
             code: exit::INVALID,
             message,
-        },
-    )?;
+        })?;
     match output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => out!("{text}"),
