@@ -128,7 +128,9 @@ pub fn compile_freeze(
     let start = match backend.as_str() {
         "apptainer" => format!(
             "  apptainer run {stem}.sif            # a shell with the modules loaded\n\
-             \x20 apptainer run {stem}.sif COMMAND    # run COMMAND in the environment\n"
+             \x20 apptainer run {stem}.sif COMMAND    # run COMMAND in the environment\n\
+             \x20 (`apptainer shell` and `exec` skip the start script: give them --cleanenv, or the\n\
+             \x20 host's environment comes in)\n"
         ),
         "tarball" => format!(
             "  mkdir DIR && tar --zstd -xf {stem}.tar.zst -C DIR\n\
