@@ -209,6 +209,7 @@ fn replay_refuses_a_plan_whose_mounts_or_image_leave_the_destination() {
             with_plan(&p, sif("../outside/x.sif".into())),
         ),
     ];
+    let mut refused = 0;
     for (what, bytes) in cases {
         let archive = t.path().join("hostile.kerblam.tar");
         fs::write(&archive, bytes).unwrap();
@@ -247,5 +248,7 @@ fn replay_refuses_a_plan_whose_mounts_or_image_leave_the_destination() {
             around(before),
             "{what}: the tree around the destination changed"
         );
+        refused += 1;
     }
+    eprintln!("hostile plans refused before any backend ran: {refused} of {refused}");
 }
