@@ -11,3 +11,6 @@ run() {
 
 run cargo build --workspace
 run cargo test --workspace
+# The fuzz targets live outside the workspace and are run by hand (scripts/fuzz.sh); compile them
+# here so they cannot rot unseen.
+run cargo check --manifest-path fuzz/Cargo.toml --bins
