@@ -760,6 +760,28 @@ fn podman_embedded_image_replays_with_docker() {
     assert_eq!(files(&dest.join("data/out")), ran, "{}", show(&o));
 }
 
+/// A data dir that is a symlink to another disk (common on clusters: `data/out -> /scratch/...`) is
+/// mounted where it points, and the outputs land there.
+#[test]
+fn docker_run_follows_a_data_dir_symlinked_elsewhere() {
+    let Some(mut s) = Setup::new("docker", "symlinked") else {
+        return;
+    };
+    let elsewhere = tempfile::tempdir().unwrap();
+    let out_dir = s.project.path("data/out");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    std::os::unix::fs::symlink(elsewhere.path(), &out_dir).unwrap();
+    let tag = s.tag("run");
+    s.ok(&["data", "fetch"]);
+    s.ok(&["run", "process", "--tag", &tag]);
+    let written = files(elsewhere.path());
+    assert!(
+        written.iter().any(|(name, _)| name == "merged.txt"),
+        "no outputs where data/out points: {:?}",
+        written.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+}
+
 /// `replay --tag T` runs image T instead of the one the archive names, and does not load the
 /// embedded image (T is the user's choice): package with an embedded image under one tag, keep
 /// the image only under another, and replay with that one.

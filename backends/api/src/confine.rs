@@ -6,19 +6,26 @@ use std::path::{Component, Path, PathBuf};
 
 use kerblam_plan::{ArtifactKind, PackagePlan};
 
-/// `rel` under `root`, or why not: it is absolute, climbs with `..`, or an existing part of it is a
-/// symlink that resolves outside `root`. The parts that do not exist yet are not created; a caller
-/// that creates them should call this again afterwards, so a symlink swapped in meanwhile is seen.
-pub fn within(root: &Path, rel: &str) -> Result<PathBuf, String> {
+/// Refuses a path that is absolute or climbs with `..`: only plain relative paths name something
+/// under a root.
+pub fn relative(root: &Path, rel: &str) -> Result<(), String> {
     let plain = Path::new(rel)
         .components()
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
-    if !plain {
-        return Err(format!(
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
             "{rel:?} is absolute or climbs out with `..`; only paths inside {} are allowed",
             root.display()
-        ));
+        ))
     }
+}
+
+/// `rel` under `root`, or why not: it is absolute, climbs with `..`, or an existing part of it is a
+/// symlink that resolves outside `root`. The parts that do not exist yet are not created.
+pub fn within(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    relative(root, rel)?;
     let real_root = root
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", root.display()))?;
@@ -38,6 +45,18 @@ pub fn within(root: &Path, rel: &str) -> Result<PathBuf, String> {
         ));
     }
     Ok(path)
+}
+
+/// The host directory of a mount: `rel` under `root` (plain relative, see [`relative`]), created
+/// when missing, resolved. A symlink in the project is followed (data dirs on another disk are
+/// common); a replay's host refuses plans whose mounts leave the destination ([`check_plan`])
+/// before a backend runs.
+pub fn mount_dir(root: &Path, rel: &str) -> Result<PathBuf, String> {
+    relative(root, rel)?;
+    let path = root.join(rel);
+    std::fs::create_dir_all(&path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    path.canonicalize()
+        .map_err(|e| format!("cannot resolve {}: {e}", path.display()))
 }
 
 /// Checks every host path a plan to be replayed under `root` names: each mount's host directory
@@ -73,5 +92,21 @@ mod tests {
             let e = within(root, bad).unwrap_err();
             assert!(e.contains(bad.trim_end_matches("/new/dir")), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn a_mount_dir_is_created_and_follows_the_projects_symlinks() {
+        let t = tempfile::tempdir().unwrap();
+        let (root, away) = (t.path().join("p"), t.path().join("scratch"));
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&away).unwrap();
+        std::os::unix::fs::symlink(&away, root.join("data")).unwrap();
+        let real = away.canonicalize().unwrap();
+        assert_eq!(mount_dir(&root, "data/out").unwrap(), real.join("out"));
+        assert!(real.join("out").is_dir());
+        for bad in ["/etc", "../x"] {
+            assert!(mount_dir(&root, bad).is_err(), "{bad}");
+        }
+        assert!(!t.path().join("x").exists());
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kerblam_backend_api::confine::within;
+use kerblam_backend_api::confine::{mount_dir, within};
 use kerblam_backend_api::plan::ArtifactKind;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
@@ -57,16 +57,10 @@ pub fn run(
     let root = Path::new(&req.paths.root);
     let mut binds = Vec::new();
     for m in &req.plan.mounts {
-        // A replayed plan comes from someone else's archive: its mounts stay under the root.
-        let refuse =
-            |e: String| ErrorMessage::invalid_input(format!("refusing to bind {}: {e}", m.host));
-        let host_dir = within(root, &m.host).map_err(refuse)?;
-        std::fs::create_dir_all(&host_dir).map_err(|e| {
-            ErrorMessage::backend(format!("cannot create {}: {e}", host_dir.display()))
+        // Plain relative paths only; a replay's host has checked that none leaves its destination.
+        let host_dir = mount_dir(root, &m.host).map_err(|e| {
+            ErrorMessage::invalid_input(format!("refusing to bind {}: {e}", m.host))
         })?;
-        let host_dir = within(root, &m.host)
-            .and_then(|p| p.canonicalize().map_err(|e| e.to_string()))
-            .map_err(refuse)?;
         binds.push(
             tool::bind_spec(&host_dir, &m.container, m.read_only)
                 .map_err(ErrorMessage::invalid_input)?,

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::path::Path;
 
 use kerblam_archive::ReplayArchive;
-use kerblam_backend_api::confine::within;
+use kerblam_backend_api::confine::mount_dir;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
 use super::errors;
@@ -81,28 +81,16 @@ fn network(value: Option<&str>) -> Result<Network, ErrorMessage> {
 }
 
 /// The plan's mounts under `root`, creating missing host directories. A host path that is absolute
-/// or climbs out of the root with `..` is refused: a replayed plan comes from someone else's archive.
+/// or climbs out of the root with `..` is refused; a symlink in the project (a data dir on another
+/// disk) is followed. A replay's host has checked that none leaves its destination.
 fn mounts(req: &ExecuteRequest, root: &Path) -> Result<Vec<Mount>, ErrorMessage> {
-    let root = root.canonicalize().map_err(|e| {
-        ErrorMessage::invalid_input(format!("cannot resolve the root {}: {e}", root.display()))
-    })?;
     let mut out = Vec::with_capacity(req.plan.mounts.len());
     for m in &req.plan.mounts {
-        let refuse =
-            |e: String| ErrorMessage::invalid_input(format!("refusing to mount {}: {e}", m.host));
-        let host_path = within(&root, &m.host).map_err(refuse)?;
-        std::fs::create_dir_all(&host_path).map_err(|e| {
-            ErrorMessage::backend(format!("cannot create {}: {e}", host_path.display()))
+        let host = mount_dir(root, &m.host).map_err(|e| {
+            ErrorMessage::invalid_input(format!("refusing to mount {}: {e}", m.host))
         })?;
-        // Once more now that it exists: a symlink inside the root must not lead the mount out.
-        let real = within(&root, &m.host)
-            .and_then(|p| p.canonicalize().map_err(|e| e.to_string()))
-            .map_err(refuse)?;
-        if !real.starts_with(&root) {
-            return Err(refuse(format!("it resolves to {}", real.display())));
-        }
         out.push(Mount {
-            host: real,
+            host,
             container: m.container.clone(),
             read_only: m.read_only,
         });
