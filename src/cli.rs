@@ -58,8 +58,8 @@ pub struct GlobalArgs {
 
 /// A positive number of seconds, fractions allowed.
 fn parse_seconds(s: &str) -> Result<std::time::Duration, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(std::time::Duration::from_secs_f64(v)),
+    match s.parse::<f64>().map(std::time::Duration::try_from_secs_f64) {
+        Ok(Ok(d)) if !d.is_zero() => Ok(d),
         _ => Err(format!("{s:?} is not a positive number of seconds")),
     }
 }

@@ -159,13 +159,16 @@ fn a_plugin_that_hangs_past_the_timeout_is_abandoned_and_kerblam_exits_1() {
         assert!(took < Duration::from_secs(10), "took {took:?}: {msg}");
         assert!(!p.exists("process.kerblam.tar"));
     }
-    let o = p.kerblam(&["--backend-timeout", "soon", "plan", "process"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("not a positive number of seconds"),
-        "{}",
-        text(&o)
-    );
+    for bad in ["soon", "0", "-1", "1e20", "inf"] {
+        let flag = format!("--backend-timeout={bad}");
+        let o = p.kerblam(&[&flag, "plan", "process"]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert!(
+            text(&o).contains("not a positive number of seconds"),
+            "{bad}: {}",
+            text(&o)
+        );
+    }
 }
 
 /// A plugin that calls back after its call returned: the callback is ignored with a warning

@@ -59,14 +59,16 @@ pub fn mount_dir(root: &Path, rel: &str) -> Result<PathBuf, String> {
         .map_err(|e| format!("cannot resolve {}: {e}", path.display()))
 }
 
-/// Checks every host path a plan to be replayed under `root` names: each mount's host directory
-/// and each artifact file (an engine image is a tag, not a path). The first offender is the error.
+/// Checks every host path a run of a replayed plan under `root` uses: each mount's host directory
+/// and the image file it runs (a SIF). The package step's outputs recorded in the plan (the replay
+/// archive, which `-o` may have put anywhere, the context or OCI archives) are not opened by a
+/// run, so they are not checked. The first offender is the error.
 pub fn check_plan(plan: &PackagePlan, root: &Path) -> Result<(), String> {
     for m in &plan.mounts {
         within(root, &m.host).map_err(|e| format!("the mount of {}: {e}", m.container))?;
     }
     for a in &plan.artifacts {
-        if a.kind != ArtifactKind::EngineImage {
+        if a.kind == ArtifactKind::Sif {
             within(root, &a.path).map_err(|e| format!("the {:?} artifact: {e}", a.kind))?;
         }
     }

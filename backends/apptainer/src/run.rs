@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use kerblam_backend_api::confine::{mount_dir, within};
+use kerblam_backend_api::confine::{mount_dir, relative};
 use kerblam_backend_api::plan::ArtifactKind;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
@@ -30,9 +30,11 @@ pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, ErrorMessage> {
             "the plan names no sif artifact to run; pass the image file (image_archive) or compile the plan with --backend apptainer",
         )
     })?;
-    // The plan may come from someone else's archive: the image it names stays under the root.
-    within(Path::new(&req.paths.root), &a.path)
-        .map_err(|e| ErrorMessage::invalid_input(format!("refusing the sif artifact: {e}")))
+    // Plain relative only; a replay's host has checked that it does not leave its destination.
+    let root = Path::new(&req.paths.root);
+    relative(root, &a.path)
+        .map_err(|e| ErrorMessage::invalid_input(format!("refusing the sif artifact: {e}")))?;
+    Ok(root.join(&a.path))
 }
 
 /// Carry out a `run` request.
