@@ -22,12 +22,13 @@ use common::snapshot;
 use support::project::{TestProject, show};
 
 fn replay(p: &TestProject, archive: &Path, dest: &Path) -> Output {
-    p.kerblam(&[
-        "replay",
-        archive.to_str().unwrap(),
-        dest.to_str().unwrap(),
-        "--no-run",
-    ])
+    replay_with(p, archive, dest, &["--no-run"])
+}
+
+/// `kerblam replay ARCHIVE DEST EXTRA...`.
+fn replay_with(p: &TestProject, archive: &Path, dest: &Path, extra: &[&str]) -> Output {
+    let (archive, dest) = (archive.to_str().unwrap(), dest.to_str().unwrap());
+    p.kerblam(&[&["replay", archive, dest][..], extra].concat())
 }
 
 /// stderr on one line: miette wraps long messages, so a needle may straddle a break.
@@ -165,14 +166,7 @@ fn with_plan(p: &TestProject, edit: impl Fn(&mut serde_json::Value)) -> Vec<u8> 
 /// that passes the host's path checks fails afterwards, for want of a capability, so no engine is
 /// needed to tell the two apart.
 fn replay_to(p: &TestProject, archive: &Path, dest: &Path) -> Output {
-    p.kerblam(&[
-        "replay",
-        archive.to_str().unwrap(),
-        dest.to_str().unwrap(),
-        "--backend",
-        "tarball",
-        "--force",
-    ])
+    replay_with(p, archive, dest, &["--backend", "tarball", "--force"])
 }
 
 const OUTSIDE: &str = "plan.json names a path outside";
