@@ -48,9 +48,17 @@ impl EngineHandle {
         self.output(&["image", "inspect", tag]).status.success()
     }
 
-    /// Remove `tag` if present (ignores "no such image").
+    /// Remove `tag` if present (ignores "no such image"). Not `--force` on podman: there it also
+    /// removes every container using the image, and the tests build in parallel, so it could kill
+    /// another test's build container whose base is a cached layer this tag names ("layer not
+    /// known" mid-build).
     pub fn remove_image(&self, tag: &str) {
-        let _ = self.output(&["image", "rm", "--force", tag]);
+        let force: &[&str] = if self.name == "podman" {
+            &[]
+        } else {
+            &["--force"]
+        };
+        let _ = self.output(&[&["image", "rm"][..], force, &[tag]].concat());
     }
 
     /// The name the engine stores `tag` under: podman prefixes `localhost/` to names without a
