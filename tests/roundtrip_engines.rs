@@ -144,6 +144,7 @@ impl Setup {
         for (k, v) in &self.env {
             c.env(k, v);
         }
+        let _building = support::engines::building();
         c.output().expect("run kerblam")
     }
 
@@ -555,6 +556,7 @@ fn interrupt_after(s: &Setup, args: &[&str], marker: &str) -> (std::process::Exi
     for (k, v) in &s.env {
         c.env(k, v);
     }
+    let _building = support::engines::building();
     let mut child = c.spawn().unwrap();
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut seen = String::new();

@@ -14,7 +14,18 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
+
+/// Podman's storage races when an image is removed while another build looks through its cache
+/// ("checking if cached image exists from a previous build: getting top layer info: layer not
+/// known"; podman#6510). Tests of one process run in parallel, so removals take this lock for
+/// writing and each kerblam run that may build ([`building`]) takes it for reading.
+static STORAGE: RwLock<()> = RwLock::new(());
+
+/// Held while a kerblam command that may build runs: image removals wait for it.
+pub fn building() -> RwLockReadGuard<'static, ()> {
+    STORAGE.read().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The base image's tag (podman stores it as `localhost/<this>`).
 pub const BASE_TAG: &str = "kerblam-test-base:latest";
@@ -53,6 +64,7 @@ impl EngineHandle {
     /// another test's build container whose base is a cached layer this tag names ("layer not
     /// known" mid-build).
     pub fn remove_image(&self, tag: &str) {
+        let _removing = STORAGE.write().unwrap_or_else(|p| p.into_inner());
         let force: &[&str] = if self.name == "podman" {
             &[]
         } else {
