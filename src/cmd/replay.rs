@@ -160,8 +160,8 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
             kerblam_plan::PLAN_SCHEMA
         )));
     }
-    // The plan is the archive author's: before any backend sees it, every host path it names
-    // (mounts, artifact files) must lie inside the destination.
+    // The plan is the archive author's: before any backend sees it, every host path a run of it
+    // uses (its mounts, a SIF to run) must lie inside the destination.
     kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
         invalid(format!(
             "{}: plan.json names a path outside {}: {e}; refusing to run it",

@@ -154,10 +154,13 @@ fn estimate(req: &ExecuteRequest, model: &Model) -> (u64, u64, String) {
     (temp, dest, why)
 }
 
+/// The variables that name where `apptainer build` (or `singularity build`) makes its sandbox.
+const TOOL_TMPDIR_VARS: [&str; 2] = ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"];
+
 /// Where `apptainer build` makes its sandbox: the user's `APPTAINER_TMPDIR` (or
 /// `SINGULARITY_TMPDIR`) when set, else kerblam's temp dir.
 fn tool_temp_dir(req: &ExecuteRequest) -> String {
-    ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"]
+    TOOL_TMPDIR_VARS
         .into_iter()
         .find_map(|v| std::env::var(v).ok().filter(|d| !d.is_empty()))
         .unwrap_or_else(|| req.paths.temp_dir.clone())
@@ -399,7 +402,7 @@ fn build_with_tool(
     // Apptainer builds its sandbox in APPTAINER_TMPDIR (default /tmp): the dir the preflight
     // measured.
     let temp_dir = tool_temp_dir(req);
-    let env: Vec<(&str, Option<&std::ffi::OsStr>)> = ["APPTAINER_TMPDIR", "SINGULARITY_TMPDIR"]
+    let env: Vec<(&str, Option<&std::ffi::OsStr>)> = TOOL_TMPDIR_VARS
         .into_iter()
         .map(|v| (v, Some(temp_dir.as_ref())))
         .collect();

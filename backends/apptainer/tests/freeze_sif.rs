@@ -25,17 +25,8 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
-    let missing: Vec<&str> = ["mksquashfs", "unsquashfs", "siftool", "chroot"]
-        .into_iter()
-        .filter(|t| !common::have(t))
-        .collect();
-    if !missing.is_empty() {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "{missing:?} missing"
-        );
-        eprintln!("skipping: {} not installed", missing.join(", "));
+    if let Some(why) = common::tools_missing(&["mksquashfs", "unsquashfs", "siftool", "chroot"]) {
+        eprintln!("skipping: {why}");
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -135,17 +126,8 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
 /// not run; and the image carries `runscript.help` and `test` as `apptainer build` would write them.
 #[test]
 fn a_native_freeze_counts_no_kerblam_and_says_its_smoke_test_did_not_run() {
-    let missing: Vec<&str> = ["mksquashfs", "unsquashfs", "siftool"]
-        .into_iter()
-        .filter(|t| !common::have(t))
-        .collect();
-    if !missing.is_empty() {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "{missing:?} missing"
-        );
-        eprintln!("skipping: {} not installed", missing.join(", "));
+    if let Some(why) = common::tools_missing(&["mksquashfs", "unsquashfs", "siftool"]) {
+        eprintln!("skipping: {why}");
         return;
     }
     let t = tempfile::tempdir().unwrap();

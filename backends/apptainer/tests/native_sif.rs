@@ -13,21 +13,7 @@ use kerblam_backend_api::{Action, Host};
 use kerblam_backend_apptainer::execute_with;
 
 fn tools_missing() -> Option<String> {
-    let missing: Vec<&str> = ["mksquashfs", "unsquashfs", "siftool", "chroot"]
-        .into_iter()
-        .filter(|t| !common::have(t))
-        .collect();
-    if missing.is_empty() {
-        return None;
-    }
-    let why = format!(
-        "{} not installed (scripts/engines.sh install)",
-        missing.join(", ")
-    );
-    if std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1") {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {why}");
-    }
-    Some(why)
+    common::tools_missing(&["mksquashfs", "unsquashfs", "siftool", "chroot"])
 }
 
 fn run(cmd: &mut Command) -> String {

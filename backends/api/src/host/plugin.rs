@@ -400,15 +400,16 @@ impl Plugin {
         let started = std::time::Instant::now();
         let mut cancelled_at: Option<std::time::Instant> = None;
         let mut timed_out = false;
+        let timed_out_error = |returned| CallError::TimedOut {
+            backend: self.name().to_string(),
+            after: timeout.unwrap_or_default(),
+            returned,
+        };
         loop {
             match rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(_) if timed_out => {
                     session.close();
-                    return Err(CallError::TimedOut {
-                        backend: self.name().to_string(),
-                        after: timeout.unwrap_or_default(),
-                        returned: true,
-                    });
+                    return Err(timed_out_error(true));
                 }
                 Ok(reply) => return self.interpret(&reply),
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
@@ -432,11 +433,7 @@ impl Plugin {
                     session.cancel();
                     session.close();
                     if timed_out {
-                        return Err(CallError::TimedOut {
-                            backend: self.name().to_string(),
-                            after: timeout.unwrap_or_default(),
-                            returned: false,
-                        });
+                        return Err(timed_out_error(false));
                     }
                     return Err(CallError::Unresponsive {
                         backend: self.name().to_string(),

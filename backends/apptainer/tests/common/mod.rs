@@ -138,6 +138,23 @@ pub fn base_archive(dir: &Path) -> Result<PathBuf, String> {
     Err(why)
 }
 
+/// Why a test that needs `tools` must skip, or `None` when they are all on PATH; with
+/// `KERBLAM_REQUIRE_ENGINES=1` (CI) a missing tool is a failure, not a skip.
+pub fn tools_missing(tools: &[&str]) -> Option<String> {
+    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let why = format!(
+        "{} not installed (scripts/engines.sh install)",
+        missing.join(", ")
+    );
+    if std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1") {
+        panic!("KERBLAM_REQUIRE_ENGINES=1 but {why}");
+    }
+    Some(why)
+}
+
 /// Whether a program is on PATH.
 pub fn have(program: &str) -> bool {
     kerblam_backend_api::preflight::find_tool(program).is_some()
