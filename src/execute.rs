@@ -91,12 +91,11 @@ pub fn run_in_container(
 /// How long a backend may take to stop once cancelled (Ctrl-C) before kerblam gives up on it:
 /// `KERBLAM_CANCEL_GRACE` seconds, default 10 (a container engine may need that to stop a build).
 fn cancel_grace() -> std::time::Duration {
-    let secs = std::env::var("KERBLAM_CANCEL_GRACE")
+    std::env::var("KERBLAM_CANCEL_GRACE")
         .ok()
         .and_then(|s| s.parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .unwrap_or(10.0);
-    std::time::Duration::from_secs_f64(secs)
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(std::time::Duration::from_secs(10))
 }
 
 /// The container's exit code from a `run` result, clamped to a process exit code.

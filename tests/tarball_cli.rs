@@ -339,3 +339,18 @@ fn a_terminal_gets_progress_bars_and_quiet_gets_none() {
     assert!(!quiet.contains("archiving precious data"), "{quiet}");
     assert!(!quiet.contains("MiB"), "{quiet}");
 }
+
+/// A `KERBLAM_CANCEL_GRACE` too large for a duration is taken as unset (10 s), as a value that
+/// is not a number is: it used to panic (exit 101) on the first backend call.
+#[test]
+fn a_cancel_grace_out_of_range_falls_back_to_the_default() {
+    let p = TestProject::example("process");
+    for bad in ["1e20", "-1", "soon"] {
+        let o = p
+            .command(&["package", "process", "--backend", "tarball", "--force"])
+            .env("KERBLAM_CANCEL_GRACE", bad)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(0), "{bad}: {}", show(&o));
+    }
+}
