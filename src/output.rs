@@ -102,9 +102,14 @@ pub fn write_stdout(args: std::fmt::Arguments) {
     }
     if let Err(e) = std::io::stdout().lock().write_fmt(args) {
         STDOUT_CLOSED.store(true, Ordering::Relaxed);
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            let _ = STDOUT_ERROR.set(e.to_string());
-        }
+        keep_stdout_error(e);
+    }
+}
+
+/// Keeps a stdout error for [`stdout_error`], unless it is a closed pipe (not an error here).
+fn keep_stdout_error(e: std::io::Error) {
+    if e.kind() != std::io::ErrorKind::BrokenPipe {
+        let _ = STDOUT_ERROR.set(e.to_string());
     }
 }
 
@@ -118,9 +123,7 @@ pub fn write_stderr(args: std::fmt::Arguments) {
 pub fn stdout_error() -> Option<String> {
     if !STDOUT_CLOSED.load(Ordering::Relaxed) {
         if let Err(e) = std::io::stdout().lock().flush() {
-            if e.kind() != std::io::ErrorKind::BrokenPipe {
-                let _ = STDOUT_ERROR.set(e.to_string());
-            }
+            keep_stdout_error(e);
         }
     }
     STDOUT_ERROR.get().cloned()
