@@ -1,73 +1,215 @@
-//! The host side of executing a plan: find the plan's backend plugin, check it can carry the plan
-//! out, send it an `ExecuteRequest`, and turn its answer into kerblam's exit codes.
+//! The host side of carrying out a plan: find the plan's backend plugin, ask it for its part of
+//! the plan, run the checks kerblam can run itself, send it an `ExecuteRequest`, hold its answer to
+//! the plan, and turn the outcome into kerblam's exit codes.
 //!
 //! - Plugins are discovered on the standard search path (`--backend-path` / `KERBLAM_BACKEND_PATH`,
 //!   the executable's directory and `../lib/kerblam/backends`, the user's data dir), see
 //!   [`crate::cmd::backends::find`].
+//! - [`complete`] writes the backend's part into a plan the compiler made (artifacts, checks,
+//!   rendered files, usage); from then on the plan is the contract.
 //! - The request's `paths.root` is the project root (for a replay: the replay directory) and
 //!   `paths.kerblam` this very executable, which `package` bakes into the image.
 //! - The plugin's log lines go to stderr through [`crate::output`]; its progress reports draw an
 //!   indicatif bar on a terminal (nothing otherwise). Ctrl-C sets the flag of [`crate::signals`],
-//!   which the plugin sees through the host's `is_cancelled` callback.
-//! - Errors: `invalid-input` and `unsupported` (and capability refusals) exit 2, `cancelled`
-//!   `128 + signo` (130 for Ctrl-C), anything else 1.
+//!   which the plugin sees through the host's `is_cancelled` callback, as does an [`Abort`] raised
+//!   by work kerblam does beside it (the replay archive).
+//! - After `execute`, [`contract::result_problems`] must find nothing: every planned artifact
+//!   exists with its kind and the result names nothing else. Otherwise the planned files the call
+//!   wrote are removed and kerblam exits 1 naming the backend.
+//! - Exit codes of a backend's status: 0 ok → 0; 1 `backend` → 1; 2 `invalid-input` and 5
+//!   `unsupported` (and capability refusals) → 2; 3 `cancelled` → `128 + signo` (130 for Ctrl-C)
+//!   when kerblam asked it to stop, else 1 (a backend may not cancel on its own); 4 `panic` → 1;
+//!   any other status, or a status whose error kind disagrees with it → 1 (an invalid reply).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use indicatif::{ProgressBar, ProgressStyle};
-use kerblam_backend_api::host::{CallError, HostCallbacks};
+use kerblam_backend_api::host::{CallError, HostCallbacks, Plugin, contract};
 use kerblam_backend_api::{
-    Action, ErrorKind, ExecuteOptions, ExecuteRequest, ExecuteResult, Paths, log_level,
+    Action, ErrorKind, ExecuteOptions, ExecuteRequest, ExecuteResult, Paths, PlanRequest, log_level,
 };
 use kerblam_compiler::Project;
 use kerblam_plan::PackagePlan;
 
 use crate::cli::GlobalArgs;
 use crate::exit::{self, Exit};
-use crate::{output, signals};
+use crate::{output, progress, signals};
 
-/// Executes `action` on `plan` with its backend plugin, `root` being where the plan's relative paths
-/// point. Returns the plugin's result, or an error carrying the exit code.
-pub fn execute(
-    global: &GlobalArgs,
-    action: Action,
-    plan: &PackagePlan,
-    root: &Path,
-    options: ExecuteOptions,
-) -> miette::Result<ExecuteResult> {
-    signals::install()?;
-    let plugin = crate::cmd::backends::find(global, &plan.backend)?;
+/// A flag kerblam raises when work it does beside the backend failed, so the backend is asked to
+/// stop (through `is_cancelled`) without that being a Ctrl-C.
+pub type Abort = Arc<AtomicBool>;
+
+/// The plugin named `name`.
+pub fn load(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
+    crate::cmd::backends::find(global, name)
+}
+
+/// The absolute paths of one execution rooted at `root`: the root, this executable, the output
+/// directory (the root) and the system temporary directory.
+pub fn paths(root: &Path) -> miette::Result<Paths> {
     let root = absolute(root)?;
     let kerblam = std::env::current_exe()
         .and_then(|p| p.canonicalize())
         .map_err(|e| miette::miette!("cannot find the kerblam executable: {e}"))?;
-    let paths = Paths {
+    Ok(Paths {
         root: root.to_string_lossy().into_owned(),
         kerblam: kerblam.to_string_lossy().into_owned(),
         output_dir: root.to_string_lossy().into_owned(),
         temp_dir: std::env::temp_dir().to_string_lossy().into_owned(),
+    })
+}
+
+/// Asks `plugin` for its part of `plan` (made by the compiler, its backend part empty) for
+/// `action` with `options`, and writes it in.
+pub fn complete(
+    plugin: &Plugin,
+    plan: &mut PackagePlan,
+    action: Action,
+    paths: &Paths,
+    options: &ExecuteOptions,
+) -> miette::Result<()> {
+    let request = PlanRequest {
+        request: kerblam_backend_api::PLAN_REQUEST_TAG.to_string(),
+        action,
+        plan: plan.neutral(),
+        paths: paths.clone(),
+        options: options.clone(),
     };
-    let mut request = ExecuteRequest::new(action, plan.clone(), paths);
+    plan.backend = plugin.plan(&request).map_err(|e| call_error(&e, false))?;
+    plan.exclude_backend_artifacts();
+    Ok(())
+}
+
+/// Runs, before any work, every check of the plan on the filesystem kerblam can run itself: room,
+/// writable directories, files that must exist, disk-space checks on one filesystem added up. Not
+/// those at a container engine's own directories, nor the tools a backend runs, which only the
+/// backend knows how to find (`KERBLAM_DOCKER` may name another program than `docker`); it runs
+/// every check again itself.
+pub fn host_preflight(plan: &PackagePlan, paths: &Paths) -> miette::Result<()> {
+    use kerblam_plan::Preflight;
+    let checks: Vec<_> = plan
+        .all_preflight()
+        .filter(|c| !kerblam_backend_api::preflight::names_engine_dir(c))
+        .filter(|c| !matches!(c, Preflight::Tool { .. }))
+        .cloned()
+        .collect();
+    kerblam_backend_api::preflight::check_list(&checks, paths).map_err(|e| {
+        let help = e.help.map(|h| format!("\nhelp: {h}")).unwrap_or_default();
+        Exit {
+            code: exit::FAILURE,
+            message: format!("{}{help}", e.message),
+        }
+        .into()
+    })
+}
+
+/// Executes `action` on `plan` (completed by [`complete`]) with `plugin`, then holds the result to
+/// the plan. `abort`, when given, asks the backend to stop when raised.
+pub fn execute(
+    global: &GlobalArgs,
+    plugin: &Plugin,
+    action: Action,
+    plan: &PackagePlan,
+    paths: &Paths,
+    options: ExecuteOptions,
+    abort: Option<Abort>,
+) -> miette::Result<ExecuteResult> {
+    signals::install()?;
+    let mut request = ExecuteRequest::new(action, plan.clone(), paths.clone());
     request.options = options;
-    let callbacks = Arc::new(CliProgress::default());
+    let before = contract::Before::take(plan, paths);
+    let abort = abort.unwrap_or_default();
+    let callbacks = Arc::new(CliProgress {
+        abort: abort.clone(),
+        works: Default::default(),
+    });
     let result = plugin.execute_watched(
         &request,
         callbacks.clone(),
         cancel_grace(),
         global.backend_timeout,
     );
-    callbacks.clear();
+    progress::bars().clear(&callbacks.works.lock().unwrap_or_else(|p| p.into_inner()));
+    let asked_to_stop = abort.load(Ordering::SeqCst) || signals::interrupted().is_some();
     if let Err(e @ (CallError::Unresponsive { .. } | CallError::TimedOut { .. })) = &result {
-        return Err(call_error(e).into());
+        return Err(call_error(e, asked_to_stop).into());
     }
     signals::check()?;
-    result.map_err(|e| call_error(&e).into())
+    if abort.load(Ordering::SeqCst) {
+        // The caller reports why it asked the backend to stop.
+        return Err(Exit {
+            code: exit::FAILURE,
+            message: format!("backend {:?} was stopped", plugin.name()),
+        }
+        .into());
+    }
+    let result = result.map_err(|e| call_error(&e, asked_to_stop))?;
+    let problems = contract::result_problems(plan, paths, action, &result);
+    if !problems.is_empty() {
+        let removed = remove(&before.written_since());
+        return Err(call_error(
+            &CallError::Broken {
+                backend: plugin.name().to_string(),
+                what: format!("it did not carry out its plan{removed}"),
+                problems,
+            },
+            false,
+        )
+        .into());
+    }
+    Ok(result)
 }
 
-/// `kerblam run` of a pipe with a recipe: build the run image (action `package` of the run plan,
-/// which only produces the engine image), then run it (action `run`) with `extra_args` appended to
-/// the pipe command. Returns the pipe's exit code.
+/// Tells the user what a `package` made: each file artifact on stdout (path and size), an image
+/// on stderr, then the backend's notes, then its usage lines, which name files relative to the
+/// output directory (plans name no machine's paths), so that directory is said first.
+pub fn report(plan: &PackagePlan, paths: &Paths, result: &ExecuteResult) {
+    use kerblam_plan::ArtifactKind;
+    for a in &result.artifacts {
+        match a.kind {
+            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
+            _ => {
+                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                outln!("{}{size}", a.path);
+            }
+        }
+    }
+    for n in &result.notes {
+        output::info(n);
+    }
+    if !plan.backend.usage.is_empty() {
+        let dir = match plan.output.dir.as_str() {
+            "." => PathBuf::from(&paths.output_dir),
+            other => contract::artifact_path(paths, other),
+        };
+        output::info(format!(
+            "to use it, from {}:",
+            kerblam_compiler::sh_quote(&dir.to_string_lossy())
+        ));
+        for u in &plan.backend.usage {
+            output::info(format!("  {u}"));
+        }
+    }
+}
+
+/// Removes `files`, and says which went, for a message.
+pub fn remove(files: &[PathBuf]) -> String {
+    let gone: Vec<String> = files
+        .iter()
+        .filter(|f| std::fs::remove_file(f).is_ok())
+        .map(|f| f.display().to_string())
+        .collect();
+    if gone.is_empty() {
+        String::new()
+    } else {
+        format!(" (kerblam removed what it wrote: {})", gone.join(", "))
+    }
+}
+
+/// `kerblam run` of a pipe with a recipe: complete the run plan with its backend, build the run
+/// image (action `package`, which only produces the engine image), then run it (action `run`)
+/// with `extra_args` appended to the pipe command. Returns the pipe's exit code.
 pub fn run_in_container(
     global: &GlobalArgs,
     project: &Project,
@@ -75,16 +217,20 @@ pub fn run_in_container(
     extra_args: &[String],
     no_cache: bool,
 ) -> miette::Result<u8> {
+    let plugin = load(global, &plan.backend.name)?;
+    let paths = paths(&project.root)?;
     let build = ExecuteOptions {
         no_cache,
         ..ExecuteOptions::default()
     };
-    execute(global, Action::Package, plan, &project.root, build)?;
+    let mut plan = plan.clone();
+    complete(&plugin, &mut plan, Action::Package, &paths, &build)?;
+    execute(global, &plugin, Action::Package, &plan, &paths, build, None)?;
     let run = ExecuteOptions {
         args: extra_args.to_vec(),
         ..ExecuteOptions::default()
     };
-    let result = execute(global, Action::Run, plan, &project.root, run)?;
+    let result = execute(global, &plugin, Action::Run, &plan, &paths, run, None)?;
     Ok(exit_code(&result))
 }
 
@@ -111,53 +257,46 @@ fn absolute(p: &Path) -> miette::Result<PathBuf> {
         .map_err(|e| miette::miette!("cannot resolve {}: {e}", p.display()))
 }
 
-/// A failed call as an [`Exit`] with the right code.
-fn call_error(e: &CallError) -> Exit {
+/// A failed call as an [`Exit`] with the code of the table in the module docs. `asked_to_stop`:
+/// kerblam asked the backend to stop (Ctrl-C, a timeout, an [`Abort`]).
+fn call_error(e: &CallError, asked_to_stop: bool) -> Exit {
+    let interrupted = || signals::code_for_signal(signals::interrupted().unwrap_or(libc::SIGINT));
     let code = match e {
         CallError::Missing { .. } | CallError::Request(_) => exit::INVALID,
         CallError::Failed { error, .. } => match error.kind {
             ErrorKind::InvalidInput | ErrorKind::Unsupported => exit::INVALID,
-            ErrorKind::Cancelled => {
-                signals::code_for_signal(signals::interrupted().unwrap_or(libc::SIGINT))
-            }
-            ErrorKind::Backend | ErrorKind::Panic => exit::FAILURE,
+            ErrorKind::Cancelled if asked_to_stop => interrupted(),
+            ErrorKind::Cancelled | ErrorKind::Backend | ErrorKind::Panic => exit::FAILURE,
         },
-        CallError::Unresponsive { .. } => {
-            signals::code_for_signal(signals::interrupted().unwrap_or(libc::SIGINT))
+        CallError::Unresponsive { .. } => interrupted(),
+        CallError::BadOutput { .. } | CallError::TimedOut { .. } | CallError::Broken { .. } => {
+            exit::FAILURE
         }
-        CallError::BadOutput { .. } | CallError::TimedOut { .. } => exit::FAILURE,
     };
-    Exit {
-        code,
-        message: e.to_string(),
+    let mut message = e.to_string();
+    if let CallError::Failed { backend, error, .. } = e
+        && error.kind == ErrorKind::Cancelled
+        && !asked_to_stop
+    {
+        message = format!(
+            "backend {backend:?} says it was cancelled, but kerblam did not ask it to stop: {}",
+            error.message
+        );
     }
+    Exit { code, message }
 }
 
-/// Host callbacks: log lines through [`output`], progress as an indicatif bar on a terminal, and
-/// cancellation from the signal flag.
-#[derive(Default)]
+/// Host callbacks: log lines through [`output`], progress as bars on a terminal
+/// ([`crate::progress`]), and cancellation from the signal flag or the [`Abort`] flag.
 struct CliProgress {
-    bar: Mutex<Option<(String, ProgressBar)>>,
-}
-
-impl CliProgress {
-    fn clear(&self) {
-        if let Some((_, bar)) = self.bar.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            bar.finish_and_clear();
-        }
-    }
-
-    fn suspend(&self, f: impl FnOnce()) {
-        match &*self.bar.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some((_, bar)) => bar.suspend(f),
-            None => f(),
-        }
-    }
+    abort: Abort,
+    /// The works the backend reported progress of, whose bars go when the call returns.
+    works: std::sync::Mutex<Vec<String>>,
 }
 
 impl HostCallbacks for CliProgress {
     fn log(&self, level: i32, message: &str) {
-        self.suspend(|| match level {
+        progress::bars().suspend(|| match level {
             log_level::ERROR => errln!("error: {message}"),
             log_level::WARN => output::warn(message),
             log_level::INFO => output::info(message),
@@ -168,43 +307,16 @@ impl HostCallbacks for CliProgress {
     }
 
     fn progress(&self, done: u64, total: u64, what: &str) {
-        if !output::progress_enabled() {
-            return;
+        let label = what.split(" (").next().unwrap_or(what);
+        let mut works = self.works.lock().unwrap_or_else(|p| p.into_inner());
+        if !works.iter().any(|w| w == label) {
+            works.push(label.to_string());
         }
-        let mut slot = self.bar.lock().unwrap_or_else(|p| p.into_inner());
-        let label: String = what.split(" (").next().unwrap_or(what).to_string();
-        let same = matches!(&*slot, Some((l, _)) if *l == label);
-        if !same {
-            if let Some((_, old)) = slot.take() {
-                old.finish_and_clear();
-            }
-            let bar = if total > 0 {
-                ProgressBar::new(total).with_style(
-                    ProgressStyle::with_template(
-                        "{msg} [{bar:30}] {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec}",
-                    )
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-                )
-            } else {
-                ProgressBar::new_spinner().with_style(
-                    ProgressStyle::with_template("{spinner} {msg} {binary_bytes}")
-                        .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-                )
-            };
-            *slot = Some((label, bar));
-        }
-        if let Some((_, bar)) = &*slot {
-            bar.set_message(what.to_string());
-            bar.set_position(done);
-            if total > 0 && done >= total {
-                bar.finish_and_clear();
-                *slot = None;
-            }
-        }
+        drop(works);
+        progress::bars().update(done, total, what);
     }
 
     fn is_cancelled(&self) -> bool {
-        signals::interrupted().is_some()
+        signals::interrupted().is_some() || self.abort.load(Ordering::SeqCst)
     }
 }

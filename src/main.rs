@@ -28,6 +28,8 @@ mod fetch;
 mod lock;
 mod output;
 mod profile;
+mod progress;
+mod replay_archive;
 mod signals;
 
 use std::process::ExitCode;

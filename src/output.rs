@@ -36,6 +36,9 @@ pub fn init(global: &GlobalArgs) {
                 .unicode(color)
                 .terminal_links(false)
                 .width(100)
+                // A message is never broken inside a path, a name or a command a user may copy:
+                // the terminal wraps long lines, kerblam does not.
+                .wrap_lines(false)
                 .build(),
         )
     }));

@@ -23,7 +23,7 @@ fn stand_in(dir: &Path) -> PathBuf {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let script = format!(
-        "#!/bin/sh\n# Stand-in for apptainer, which cannot be installed here.\nprintf '%s\\n' \"$@\" > '{}'\nfor a in \"$@\"; do dest=\"$def\"; def=\"$a\"; done\n[ \"$1\" = build ] && printf 'SIF stand-in' > \"$dest\"\necho \"stand-in apptainer $1\"\n",
+        "#!/bin/sh\n# Stand-in for apptainer, which cannot be installed here.\nprintf '%s\\n' \"$@\" > '{}'\nfor a in \"$@\"; do dest=\"$def\"; def=\"$a\"; done\n[ \"$1\" = build ] && printf '%032dSIF_MAGIC\\000stand-in' 0 > \"$dest\"\necho \"stand-in apptainer $1\"\n",
         dir.join("argv").display()
     );
     let p = bin.join("apptainer");
@@ -64,7 +64,7 @@ fn package_and_replay_through_the_apptainer_plugin_with_a_recording_stand_in() {
     );
     assert_eq!(
         std::fs::read(p.path("process.sif")).unwrap(),
-        b"SIF stand-in"
+        b"00000000000000000000000000000000SIF_MAGIC\0stand-in"
     );
     assert!(p.exists("process.kerblam.tar"));
     let argv = std::fs::read_to_string(rec.path().join("argv")).unwrap();

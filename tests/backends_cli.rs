@@ -63,7 +63,7 @@ fn backends_lists_plugins_skipped_files_and_shadowed_names() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("ABI 1.0, plan schema kerblam.plan/v1"),
+        stdout.contains("ABI 1.1, plan schema kerblam.plan/v2"),
         "{stdout}"
     );
     assert!(stdout.contains("\n    actions:   "), "{stdout}");
@@ -89,10 +89,11 @@ fn backends_lists_plugins_skipped_files_and_shadowed_names() {
         .map(|p| p["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, vec!["tarball", "apptainer", "docker", "podman"]);
-    assert_eq!(v["plugins"][0]["abi"], "1.0");
+    assert_eq!(v["plugins"][0]["abi"], "1.1");
+    assert_eq!(v["plugins"][0]["plans"], true);
     assert_eq!(
         v["plugins"][0]["plan_schema"],
-        serde_json::json!({"min": 1, "max": 1})
+        serde_json::json!({"min": 2, "max": 2})
     );
     assert!(
         v["plugins"][0]["capabilities"]["reentrant"].is_boolean(),
@@ -116,15 +117,8 @@ fn backends_check_passes_a_conforming_plugin_and_fails_a_broken_one() {
     );
 
     let t = tempfile::tempdir().unwrap();
-    let so = t.path().join("truncated.so");
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("backends/api/tests/plugins/cplugin.c");
-    let cc = Command::new("gcc")
-        .args(["-shared", "-fPIC", "-pthread", "-DTRUNCATED", "-o"])
-        .arg(&so)
-        .arg(src)
-        .status()
-        .unwrap();
-    assert!(cc.success());
+    let so =
+        kerblam_backend_api::host::testing::c_fixture(t.path(), "truncated.so", &["TRUNCATED"]);
     let out = kerblam(&["backends", "check", "--json", so.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -238,4 +232,33 @@ fn kerblam_backend_path_is_split_on_colons_and_searched_first() {
     assert_eq!(searched[1]["path"], b.path().to_str().unwrap());
     assert_eq!(searched[0]["origin"], "backend-path");
     assert_eq!(searched[2]["origin"], "exe-dir");
+}
+
+/// kerblam links no backend: every backend, first-party ones included, is a plugin it loads. Its
+/// dependency tree holds the plugin contract (`kerblam-backend-api`) and the shared libraries, and
+/// no backend crate.
+#[test]
+fn kerblam_depends_on_no_backend_crate() {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["tree", "--offline", "-p", "kerblam", "-e", "normal,build"])
+        .args(["--prefix", "none", "--format", "{p}"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let tree = text(&out.stdout);
+    assert!(tree.contains("kerblam-backend-api"), "{tree}");
+    for backend in [
+        "kerblam-backend-docker",
+        "kerblam-backend-podman",
+        "kerblam-backend-apptainer",
+        "kerblam-backend-tarball",
+        "kerblam-engine",
+    ] {
+        assert!(
+            !tree.contains(backend),
+            "kerblam depends on {backend}:\n{tree}"
+        );
+    }
 }

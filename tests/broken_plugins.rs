@@ -14,23 +14,9 @@ use support::project::{TestProject, kill, show, wait_timeout};
 
 /// A C plugin named `cbroken` claiming everything, with the given behaviour, in its own dir.
 fn c_plugin(dir: &Path, defines: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("backends/api/tests/plugins/cplugin.c");
-    let mut cmd = std::process::Command::new("gcc");
-    cmd.args([
-        "-shared",
-        "-fPIC",
-        "-pthread",
-        "-DNAME=\"cbroken\"",
-        "-DCLAIM_ALL",
-        "-o",
-    ])
-    .arg(dir.join("libcbroken.so"))
-    .arg(src);
-    for d in defines {
-        cmd.arg(format!("-D{d}"));
-    }
-    let out = cmd.output().expect("gcc");
-    assert!(out.status.success(), "{}", show(&out));
+    let mut all = vec!["NAME=\"cbroken\"", "CLAIM_ALL"];
+    all.extend_from_slice(defines);
+    testing::c_fixture(dir, "libcbroken.so", &all);
     dir.to_path_buf()
 }
 
@@ -186,4 +172,108 @@ fn a_plugin_that_calls_back_after_returning_is_ignored_with_a_warning() {
         msg.contains("backend \"cbroken\" called `log` after its execute call returned; ignored"),
         "{msg}"
     );
+}
+
+/// A plugin that does not do what its part of the plan says: `package` exits 1 naming the backend
+/// and what is wrong, removes the planned files the plugin did write, and leaves no replay
+/// archive. One that keeps its word packages.
+#[test]
+fn a_plugin_that_breaks_its_plan_is_refused_and_leaves_nothing() {
+    let cases: [(&[&str], &str); 3] = [
+        (&["PLAN_ARTIFACT"], "cplugin.out does not exist"),
+        (
+            &["EXTRA_ARTIFACT"],
+            "it reported a sif artifact at /etc/passwd, which its plan does not name",
+        ),
+        (
+            &["PLAN_ARTIFACT", "WRITE_ARTIFACT", "PLAN_TWO"],
+            "cplugin.second does not exist",
+        ),
+    ];
+    let passwd = std::fs::read("/etc/passwd").unwrap();
+    for (defines, says) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let dir = c_plugin(t.path(), defines);
+        let p = TestProject::example("process");
+        let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{defines:?}: {msg}");
+        assert!(
+            msg.contains("backend \"cbroken\": it did not carry out its plan"),
+            "{defines:?}: {msg}"
+        );
+        assert!(msg.contains(says), "{defines:?}: {msg}");
+        nothing_written(&p, &o);
+        assert!(!p.exists("cplugin.out"), "{defines:?}: {msg}");
+        if defines.contains(&"WRITE_ARTIFACT") {
+            let written = p.root().canonicalize().unwrap().join("cplugin.out");
+            assert!(
+                msg.contains(&format!(
+                    "kerblam removed what it wrote: {}",
+                    written.display()
+                )),
+                "{msg}"
+            );
+        }
+    }
+    assert_eq!(std::fs::read("/etc/passwd").unwrap(), passwd);
+
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT"]);
+    let p = TestProject::example("process");
+    let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(p.exists("cplugin.out") && p.exists("process.kerblam.tar"));
+}
+
+/// A reply's status and kind agree, or it is invalid; a backend may not say it was cancelled when
+/// kerblam did not ask it to stop. Both exit 1 (never 130, which means Ctrl-C).
+#[test]
+fn a_status_that_disagrees_with_its_kind_or_a_cancel_nobody_asked_for_exits_1() {
+    let cases = [
+        (
+            "KIND_MISMATCH",
+            "status 1 means backend, but the error's kind is cancelled",
+        ),
+        (
+            "STATUS_3",
+            "backend \"cbroken\" says it was cancelled, but kerblam did not ask it to stop",
+        ),
+    ];
+    for (define, says) in cases {
+        let t = tempfile::tempdir().unwrap();
+        let dir = c_plugin(t.path(), &[define]);
+        let p = TestProject::example("process");
+        let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
+        let msg = text(&o);
+        assert_eq!(o.status.code(), Some(1), "{define}: {msg}");
+        assert!(msg.contains(says), "{define}: {msg}");
+        nothing_written(&p, &o);
+    }
+}
+
+/// Messages are never broken inside a path or a name, however long: the terminal wraps lines,
+/// kerblam does not.
+#[test]
+fn long_messages_keep_paths_and_names_whole() {
+    let t = tempfile::tempdir().unwrap();
+    let deep = t.path().join(
+        "a-very-long-directory-name-for-plugins/that-goes-on-and-on/past-any-terminal-width/engine-image",
+    );
+    std::fs::create_dir_all(&deep).unwrap();
+    let p = TestProject::example("process");
+    let o = run(
+        &p,
+        &deep,
+        &[
+            "package",
+            "process",
+            "--backend",
+            "no-such-backend-anywhere",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains(&deep.display().to_string()), "{stderr}");
+    assert!(stderr.contains("\"no-such-backend-anywhere\""), "{stderr}");
 }

@@ -27,8 +27,11 @@ const SIGINT: i32 = 2;
 const SIGKILL: i32 = 9;
 
 /// The points of a tarball-backend package, `NAME` or `NAME@N`, and whether the package also
-/// writes an OCI archive (`--image-format oci`). Commits: the context archive, (the OCI archive),
-/// then the replay archive.
+/// writes an OCI archive (`--image-format oci`). The plugin commits the context archive, (the OCI
+/// archive); kerblam, which archives the data while the plugin works, commits the replay archive
+/// last. The plugin links its own copy of the fault hook, so it counts its own points: its
+/// `atomic/*-rename@1` is the context archive, `@2` the OCI archive; kerblam's `@1` is the replay
+/// archive, and whichever of the two comes first stops.
 const TARBALL_POINTS: &[(&str, bool)] = &[
     ("host/compiled", false),
     ("tarball/start", false),
@@ -45,9 +48,10 @@ const TARBALL_POINTS: &[(&str, bool)] = &[
     ("atomic/before-rename@1", false),
     ("atomic/after-rename@1", false),
     ("tarball/after-commit@2", true),
-    ("atomic/before-rename@3", true),
-    ("atomic/after-rename@3", true),
+    ("atomic/before-rename@2", true),
+    ("atomic/after-rename@2", true),
     ("host/executed", false),
+    ("host/archived", false),
 ];
 
 /// The points of a docker-backend package.
@@ -376,9 +380,9 @@ fn two_packages_at_once_take_turns() {
     assert!(!p.exists("kerblam.toml.lock"));
 }
 
-/// The disk fills up while the replay archive is written (after the preflight found room: another
-/// program took it): a clear "no space" error naming the file, exit 1, and nothing left on the
-/// full disk but what was there.
+/// The disk fills up while the replay archive's data is written (after the preflight found room:
+/// another program took it): a clear "no space" error naming the file, exit 1, and nothing left
+/// on the full disk but what was there.
 #[test]
 fn a_disk_that_fills_up_while_packaging_gives_a_no_space_error_and_leaves_nothing() {
     let work = tempfile::tempdir().unwrap();
@@ -404,10 +408,10 @@ fn a_disk_that_fills_up_while_packaging_gives_a_no_space_error_and_leaves_nothin
     let mut run = start(
         &p,
         &tmp,
-        "replay/created",
+        "replay/data-file@1",
         &["--backend", "tarball", "-o", &archive_arg],
     );
-    wait_reached(&mut run, "replay/created");
+    wait_reached(&mut run, "replay/data-file@1");
     // Someone else takes the room the preflight saw.
     let filler = disk.path().join("filler");
     let _ = std::process::Command::new("dd")
@@ -508,4 +512,28 @@ fn testing_which(program: &str) -> PathBuf {
         .map(|d| d.join(program))
         .find(|p| p.is_file())
         .unwrap_or_else(|| panic!("{program} is not on PATH"))
+}
+
+/// kerblam archives the precious data itself, while the backend writes its own files: a precious
+/// file that vanished after the plan was made stops the package with an error naming it (exit 1),
+/// and leaves neither a replay archive nor the backend's context archive under a final name.
+#[test]
+fn a_precious_file_that_vanished_stops_the_package_and_leaves_nothing() {
+    let p = project(None);
+    let work = tempfile::tempdir().unwrap();
+    let tmp = work.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut run = start(&p, &tmp, "host/compiled", &["--backend", "tarball"]);
+    wait_reached(&mut run, "host/compiled");
+    let gone = p.path("data/in/second.txt");
+    std::fs::remove_file(&gone).unwrap();
+    std::fs::write(continue_file(&run.reached), "").unwrap();
+    let status = wait_timeout(&mut run.child, Duration::from_secs(60));
+    let out = wait_output(&mut run);
+    assert_eq!(status.code(), Some(1), "{out}");
+    assert!(out.contains("data/in/second.txt"), "{out}");
+    for name in FINAL_NAMES {
+        assert!(!p.exists(name), "{name} was left:\n{out}");
+    }
+    assert_eq!(temporaries(p.root()), Vec::<String>::new(), "{out}");
 }

@@ -66,9 +66,9 @@ fn from_env_writes_a_spec_that_validates_and_plans_with_the_seed_options() {
     assert_eq!(plan["name"], "EESSI_GROMACS_2020.4-foss-2020a");
     assert_eq!(plan["metadata"]["version"], "2023-11-14-paper1");
     assert_eq!(plan["metadata"]["author"], "Jane Doe");
-    assert_eq!(plan["backend"], "apptainer");
+    assert_eq!(plan["backend"]["name"], "apptainer");
     // The default destination is the system temp dir.
-    let sif = plan["artifacts"][0]["path"].as_str().unwrap();
+    let sif = plan["backend"]["artifacts"][0]["path"].as_str().unwrap();
     assert_eq!(
         Path::new(sif).parent().unwrap(),
         std::env::temp_dir().as_path(),
@@ -86,7 +86,7 @@ fn from_env_writes_a_spec_that_validates_and_plans_with_the_seed_options() {
         t.path(),
     );
     assert_eq!(a.stdout, b.stdout);
-    assert_eq!(plan_json(&a)["backend"], "tarball");
+    assert_eq!(plan_json(&a)["backend"]["name"], "tarball");
     // -n, -d, -g, --backend on the command line.
     let dest = t.path().join("dist");
     let plan = plan_json(&kerblam(
@@ -110,7 +110,7 @@ fn from_env_writes_a_spec_that_validates_and_plans_with_the_seed_options() {
     assert_eq!(plan["name"], "Stack");
     assert_eq!(plan["freeze"]["cpu_target"], "x86_64/generic");
     assert_eq!(
-        plan["artifacts"][0]["path"],
+        plan["backend"]["artifacts"][0]["path"],
         format!("{}/Stack-2023-11-14.tar.zst", dest.display())
     );
 }
@@ -590,17 +590,19 @@ fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
     let out = kerblam(&plan_args, &s.env, t.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan = plan_json(&out);
-    let oci = plan["artifacts"]
+    let oci = plan["backend"]["artifacts"]
         .as_array()
         .unwrap()
         .iter()
         .find(|a| a["kind"] == "oci-archive")
-        .unwrap_or_else(|| panic!("no OCI artifact in {}", plan["artifacts"]));
+        .unwrap_or_else(|| panic!("no OCI artifact in {}", plan["backend"]));
     assert_eq!(oci["format"], "oci-archive+zstd");
     assert!(
-        plan["preflight"].to_string().contains("OCI layer blobs"),
+        plan["backend"]["preflight"]
+            .to_string()
+            .contains("OCI layer blobs"),
         "{}",
-        plan["preflight"]
+        plan["backend"]["preflight"]
     );
 
     let mut args = vec!["freeze"];

@@ -116,6 +116,12 @@ fn freeze_on(engine: &EngineHandle, generic: bool) {
         engine.image_exists(&engine.local_tag(&tag)),
         "no image {tag}"
     );
+    // kerblam says how to start this image: the backend's usage lines.
+    let said = text(&out.stderr);
+    assert!(
+        said.contains(&format!("{} run --rm -it {tag}", engine.name)),
+        "{said}"
+    );
     let target = if generic {
         "x86_64/generic"
     } else {
@@ -217,7 +223,7 @@ fn freeze_on(engine: &EngineHandle, generic: bool) {
         config["Entrypoint"],
         serde_json::json!(["/bin/bash", "/kerblam-freeze/start.sh"])
     );
-    // The help text says how to start this image.
+    // The help text in the image says how to use the frozen environment.
     let out = engine.output(&[
         "run",
         "--rm",
@@ -230,7 +236,7 @@ fn freeze_on(engine: &EngineHandle, generic: bool) {
     ]);
     let help = text(&out.stdout);
     assert!(
-        help.contains(&format!("{} run --rm -it {tag}", engine.name)),
+        help.contains("/kerblam-freeze/start.sh [COMMAND]"),
         "{help}"
     );
     engine.remove_image(&engine.local_tag(&tag));
@@ -342,7 +348,7 @@ fn preflight_on(engine: &EngineHandle) {
     let free = kerblam_backend_api::preflight::available_bytes(Path::new(&storage)).unwrap();
     let want = free + (1 << 40);
     let mut raised = 0;
-    for c in &mut plan.preflight {
+    for c in &mut plan.backend.preflight {
         if let Preflight::DiskSpace { path, bytes, why } = c
             && path == ENGINE_STORAGE
         {
@@ -351,7 +357,7 @@ fn preflight_on(engine: &EngineHandle) {
             raised += 1;
         }
     }
-    assert_eq!(raised, 1, "{:?}", plan.preflight);
+    assert_eq!(raised, 1, "{:?}", plan.backend.preflight);
     let tag = plan.image.tag.clone();
     engine.remove_image(&engine.local_tag(&tag));
     let lib = plugins.join(testing::cdylib_file(&format!(

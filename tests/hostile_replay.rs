@@ -221,8 +221,8 @@ fn replay_refuses_a_plan_whose_mounts_or_image_leave_the_destination() {
     };
     let sif = |path: String| {
         move |v: &mut serde_json::Value| {
-            v["backend"] = "apptainer".into();
-            v["artifacts"]
+            v["backend"]["name"] = "apptainer".into();
+            v["backend"]["artifacts"]
                 .as_array_mut()
                 .unwrap()
                 .push(serde_json::json!({

@@ -1,7 +1,8 @@
-//! The plan JSON reader (`plan.json` of a replay archive, a plan a backend receives), with the
-//! round trips that must hold for any plan that reads: compact JSON, `kerblam plan`'s printer,
-//! `plan.json`'s printer and TOML where the plan is representable in TOML; then what the host and
-//! the engine backends do with a plan: the capability check and the Containerfile.
+//! The plan JSON reader (`plan.json` of a replay archive, of any schema version kerblam wrote; a
+//! plan a backend receives), with the round trips that must hold for any plan that reads: compact
+//! JSON, `kerblam plan`'s printer, `plan.json`'s printer and TOML where the plan is representable
+//! in TOML; then what the host and the engine backends do with a plan: the capability check, the
+//! check of a backend's part, the context without the backend's files, and the Containerfile.
 #![no_main]
 
 use kerblam_backend_api::{Action, Capabilities, Describe, ExecuteOptions, missing_capabilities};
@@ -13,7 +14,7 @@ use libfuzzer_sys::fuzz_target;
 const ADDED: [&str; 6] = ["COPY ", "WORKDIR ", "ENV ", "LABEL ", "ENTRYPOINT ", "CMD "];
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(plan) = serde_json::from_slice::<PackagePlan>(data) else {
+    let Ok(plan) = kerblam_plan::upgrade::from_json(data) else {
         return;
     };
     let _ = plan.is_supported_schema();
@@ -45,13 +46,21 @@ fuzz_target!(|data: &[u8]| {
         version: "1".into(),
         description: None,
         abi: kerblam_backend_api::AbiVersion::CURRENT,
-        plan_schema: kerblam_backend_api::SchemaRange { min: 1, max: 1 },
+        plan_schema: kerblam_backend_api::SchemaRange { min: 2, max: 2 },
         sdk: None,
         capabilities: Capabilities::default(),
     };
     for action in [Action::Package, Action::Run] {
         let _ = missing_capabilities(action, &plan, &ExecuteOptions::default(), &describe);
     }
+    let _ = kerblam_backend_api::host::contract::plan_problems(
+        &plan.backend.name,
+        &plan.neutral(),
+        &plan.backend,
+    );
+    let mut without = plan.clone();
+    without.exclude_backend_artifacts();
+    assert!(without.context.files.len() <= plan.context.files.len());
 
     // The recipe text the engine backends would pass for a recipe or archive base.
     let recipe = match plan.base {

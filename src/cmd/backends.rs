@@ -7,8 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use kerblam_backend_api::Hello;
-use kerblam_backend_api::host::{HostCallbacks, Plugin, Registry, SearchConfig};
-use kerblam_backend_api::log_level;
+use kerblam_backend_api::host::{Plugin, Registry, SearchConfig};
 use serde_json::json;
 
 use crate::cli::GlobalArgs;
@@ -52,7 +51,6 @@ pub fn registry(global: &GlobalArgs) -> Registry {
 
 /// The plugin named `name`, warning about shadowed and refused plugins; an unknown name is an
 /// invalid-input error listing the installed backends.
-#[allow(dead_code)] // used by `package`, `run` and `replay` as they land
 pub fn find(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
     let reg = registry(global);
     for w in reg.warnings() {
@@ -65,41 +63,6 @@ pub fn find(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
             message: e.to_string(),
         }
         .into()),
-    }
-}
-
-/// The host callbacks kerblam gives a backend: log lines go through [`output`] (errors and
-/// warnings always, info unless `-q`, debug with `-v`, trace with `-vv`), and cancellation asks
-/// `cancelled` (e.g. `|| signals::interrupted().is_some()`).
-#[allow(dead_code)] // used by `package`, `run` and `replay` as they land
-pub struct CliCallbacks {
-    cancelled: Box<dyn Fn() -> bool + Send + Sync>,
-}
-
-#[allow(dead_code)]
-impl CliCallbacks {
-    /// Callbacks that cancel when `cancelled` returns true.
-    pub fn new(cancelled: impl Fn() -> bool + Send + Sync + 'static) -> CliCallbacks {
-        CliCallbacks {
-            cancelled: Box::new(cancelled),
-        }
-    }
-}
-
-impl HostCallbacks for CliCallbacks {
-    fn log(&self, level: i32, message: &str) {
-        match level {
-            log_level::ERROR => errln!("error: {message}"),
-            log_level::WARN => output::warn(message),
-            log_level::INFO => output::info(message),
-            log_level::DEBUG if output::verbose(1) => errln!("{message}"),
-            l if l >= log_level::TRACE && output::verbose(2) => errln!("{message}"),
-            _ => {}
-        }
-    }
-
-    fn is_cancelled(&self) -> bool {
-        (self.cancelled)()
     }
 }
 
@@ -146,6 +109,7 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
                     "abi": format!("{major}.{minor}"),
                     "plan_schema": d.plan_schema,
                     "sdk": d.sdk,
+                    "plans": p.has_plan(),
                     "capabilities": p.describe_json().get("capabilities"),
                 })
             })
@@ -173,7 +137,15 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
         if let Some(desc) = &d.description {
             outln!("    {desc}");
         }
-        outln!("    ABI {major}.{minor}, plan schema {}", d.plan_schema);
+        outln!(
+            "    ABI {major}.{minor}, plan schema {}{}",
+            d.plan_schema,
+            if p.has_plan() {
+                ""
+            } else {
+                " (no part of its own in plans: ABI 1.0)"
+            }
+        );
         outln!(
             "    actions:   {}",
             if c.actions.is_empty() {
@@ -205,7 +177,6 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
             (c.rootless, "rootless"),
             (c.push, "push"),
             (c.embed_image, "embed-image"),
-            (c.sign, "sign"),
             (c.base_archive, "base-archive"),
             (c.native, "native"),
             (c.reentrant, "reentrant"),

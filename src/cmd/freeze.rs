@@ -19,7 +19,7 @@ use kerblam_backend_api::{Action, ExecuteOptions, Paths};
 use kerblam_compiler::freeze::{self, FreezeOptions, FreezeSpec};
 use kerblam_compiler::render::{self, Format};
 use kerblam_compiler::{CheckOptions, SourceFile, display_path, read_text};
-use kerblam_plan::{ArtifactKind, PackagePlan};
+use kerblam_plan::PackagePlan;
 
 use crate::cli::GlobalArgs;
 use crate::exit::{self, Exit};
@@ -189,7 +189,6 @@ fn compile_source(
         base_dir: root.to_path_buf(),
         temp_dir: std::env::temp_dir(),
         manifest: manifest_name(&name),
-        image_format: overrides.image_format.clone(),
     };
     let plan = freeze::compile_freeze(&spec, &source, &opts)?;
     Ok(Compiled {
@@ -262,14 +261,10 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         let root = std::env::current_dir()
             .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
         // Check (and compile) before writing, so an invalid spec is never left under its name.
-        // The seed options are in the inferred text already; only the output format is not.
-        let only_format = FreezeOverrides {
-            image_format: args.overrides.image_format.clone(),
-            ..FreezeOverrides::default()
-        };
+        // The seed options are in the inferred text already.
         let compiled = compile_source(
             SourceFile::new(name, text.clone()),
-            &only_format,
+            &FreezeOverrides::default(),
             &root,
             false,
         )?;
@@ -297,53 +292,9 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         }
         compiled
     };
-    if args.plan {
-        out!("{}", render::render(&compiled.plan, Format::Json));
-    }
-    if args.plan || args.no_build {
-        return Ok(exit::OK);
-    }
-    carry_out(global, &compiled, &args)
-}
-
-/// Run the plan's preflight checks on the host (but those at a container engine's directories,
-/// which the backend runs), then have the backend plugin carry it out.
-fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Result<u8> {
-    let plan = &c.plan;
-    if let Some(f) = &plan.freeze {
-        output::info(format!(
-            "freezing {} ({} modules, {} trees, {} files, {} bytes after excludes) with {}",
-            plan.image.tag,
-            f.modules.len(),
-            f.trees.len(),
-            f.total_files,
-            f.total_bytes,
-            plan.backend
-        ));
-    }
-    let paths = Paths {
-        root: c.root.to_string_lossy().into_owned(),
-        kerblam: std::env::current_exe()
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        output_dir: c.root.to_string_lossy().into_owned(),
-        temp_dir: std::env::temp_dir().to_string_lossy().into_owned(),
-    };
-    // Checks at the engine's own directories are the backend's: only it knows where they are.
-    let host_checks: Vec<_> = plan
-        .preflight
-        .iter()
-        .filter(|c| !kerblam_backend_api::preflight::names_engine_dir(c))
-        .cloned()
-        .collect();
-    if let Err(e) = kerblam_backend_api::preflight::check_list(&host_checks, &paths) {
-        let help = e.help.map(|h| format!("\nhelp: {h}")).unwrap_or_default();
-        return Err(Exit {
-            code: exit::FAILURE,
-            message: format!("{}{help}", e.message),
-        }
-        .into());
-    }
+    let mut compiled = compiled;
+    let plugin = execute::load(global, &compiled.plan.backend.name)?;
+    let paths = paths(&compiled.root)?;
     let options = ExecuteOptions {
         no_cache: args.no_build_cache,
         force: args.force,
@@ -353,20 +304,53 @@ fn carry_out(global: &GlobalArgs, c: &Compiled, args: &FreezeArgs) -> miette::Re
             .as_deref()
             .map(super::package::base_archive)
             .transpose()?,
+        format: args.overrides.image_format.clone(),
         ..ExecuteOptions::default()
     };
-    let result = execute::execute(global, Action::Package, plan, &c.root, options)?;
-    for a in &result.artifacts {
-        match a.kind {
-            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
-            _ => {
-                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                outln!("{}{size}", a.path);
-            }
-        }
+    execute::complete(
+        &plugin,
+        &mut compiled.plan,
+        Action::Package,
+        &paths,
+        &options,
+    )?;
+    if args.plan {
+        out!("{}", render::render(&compiled.plan, Format::Json));
     }
-    for n in &result.notes {
-        output::info(n);
+    if args.plan || args.no_build {
+        return Ok(exit::OK);
     }
+    carry_out(global, &plugin, &compiled, &paths, options)
+}
+
+/// The paths of a freeze: its root (the spec's directory) is also where relative outputs go.
+fn paths(root: &Path) -> miette::Result<Paths> {
+    execute::paths(root)
+}
+
+/// Run the plan's preflight checks on the host (but those at a container engine's directories,
+/// which the backend runs), then have the backend plugin carry it out.
+fn carry_out(
+    global: &GlobalArgs,
+    plugin: &kerblam_backend_api::host::Plugin,
+    c: &Compiled,
+    paths: &Paths,
+    options: ExecuteOptions,
+) -> miette::Result<u8> {
+    let plan = &c.plan;
+    if let Some(f) = &plan.freeze {
+        output::info(format!(
+            "freezing {} ({} modules, {} trees, {} files, {} bytes after excludes) with {}",
+            plan.image.tag,
+            f.modules.len(),
+            f.trees.len(),
+            f.total_files,
+            f.total_bytes,
+            plan.backend.name
+        ));
+    }
+    execute::host_preflight(plan, paths)?;
+    let result = execute::execute(global, plugin, Action::Package, plan, paths, options, None)?;
+    execute::report(plan, paths, &result);
     Ok(exit::OK)
 }

@@ -1,7 +1,9 @@
-//! `kerblam package <pipe>`: compile the package plan and have the backend plugin carry it out: build
-//! the image (kerblam and a replay script baked in) and write `<pipe>.kerblam.tar` (or `-o PATH`).
+//! `kerblam package <pipe>`: compile the package plan, have the backend plugin fill in its part and
+//! carry it out (build the image, kerblam and a replay script baked in), and write
+//! `<pipe>.kerblam.tar` (or `-o PATH`) meanwhile: the replay archive is kerblam's own.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 
 use clap::Args;
 use kerblam_backend_api::{Action, ExecuteOptions};
@@ -10,8 +12,8 @@ use kerblam_plan::ArtifactKind;
 
 use crate::cli::GlobalArgs;
 use crate::cmd::plan::{PipeArgs, ReplayFormatArg, compile, load_project};
-use crate::exit;
-use crate::{execute, output};
+use crate::exit::{self, Exit};
+use crate::{execute, output, replay_archive};
 
 #[derive(Debug, Args)]
 pub struct PackageArgs {
@@ -63,9 +65,14 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         replay_format: args.format.into(),
         embed_image: args.embed_image,
         sign: args.sign,
-        image_format: args.image_format.clone(),
         ..Default::default()
     };
+    if args.embed_image && args.format == ReplayFormatArg::KerblamV1 {
+        return Err(invalid(
+            "--embed-image needs kerblam's own archive format; Kerblam! 1.x archives cannot hold an image"
+                .into(),
+        ));
+    }
     let base_archive = args.base.as_deref().map(base_archive).transpose()?;
     let mut pipe_opts = args.pipe_opts.clone();
     if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
@@ -77,32 +84,130 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     }
     crate::signals::install()?;
     let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
-    let plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
-    kerblam_archive::fault::point("host/compiled");
-    let options = ExecuteOptions {
+    let mut plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
+    let plugin = execute::load(global, &plan.backend.name)?;
+    let paths = execute::paths(&project.root)?;
+    let mut options = ExecuteOptions {
         no_cache: args.no_build_cache,
         embed_image: args.embed_image,
-        sign: args.sign,
         force: args.force,
         native: args.native,
         base_archive,
+        format: args.image_format.clone(),
         ..ExecuteOptions::default()
     };
-    let result = execute::execute(global, Action::Package, &plan, &project.root, options)?;
-    kerblam_archive::fault::point("host/executed");
-    for a in &result.artifacts {
-        match a.kind {
-            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
-            _ => {
-                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                outln!("{}{size}", a.path);
+    execute::complete(&plugin, &mut plan, Action::Package, &paths, &options)?;
+    kerblam_archive::fault::point("host/compiled");
+    execute::host_preflight(&plan, &paths)?;
+    let Some(artifact) = plan.artifact(ArtifactKind::ReplayArchive).cloned() else {
+        return Err(invalid(format!(
+            "the plan of {} has no replay archive",
+            plan.name
+        )));
+    };
+    let mut archive =
+        replay_archive::Pending::start(&plan, &artifact, &project.root, args.force, args.sign)?;
+    // The image the backend saves for --embed-image: a temporary file of kerblam's.
+    let saved = args
+        .embed_image
+        .then(|| {
+            tempfile::Builder::new()
+                .prefix("kerblam-image-")
+                .suffix(".tar")
+                .tempfile()
+        })
+        .transpose()
+        .map_err(|e| miette::miette!("cannot create a temporary file for the image: {e}"))?;
+    options.save_image = saved
+        .as_ref()
+        .map(|f| f.path().to_string_lossy().into_owned());
+
+    // The backend builds while kerblam archives the precious data: one keeps the engine busy,
+    // the other the cores (zstd). A failure on either side stops the other.
+    let stop: execute::Abort = Default::default();
+    let (result, archived) = std::thread::scope(|s| {
+        let backend = s.spawn(|| {
+            let result = execute::execute(
+                global,
+                &plugin,
+                Action::Package,
+                &plan,
+                &paths,
+                options,
+                Some(stop.clone()),
+            );
+            if result.is_err() {
+                stop.store(true, Ordering::SeqCst);
             }
+            result
+        });
+        let archived = archive.add_data(&plan, &project.root, &stop);
+        if matches!(archived, Err(Some(_))) {
+            stop.store(true, Ordering::SeqCst);
         }
+        let result = backend
+            .join()
+            .unwrap_or_else(|_| Err(miette::miette!("the backend's thread panicked")));
+        (result, archived)
+    });
+    kerblam_archive::fault::point("host/executed");
+    // A failure on one side stopped the other: report the failure, not the stop it caused.
+    match archived {
+        Err(Some(why)) => {
+            // The backend may have finished before it saw the stop: a package without its
+            // replay archive is no package, so what it wrote goes too.
+            let removed = match &result {
+                Ok(r) => execute::remove(&planned_files(&plan, &paths, r)),
+                Err(_) => String::new(),
+            };
+            return Err(Exit {
+                message: format!("{}{removed}", why.message),
+                ..why
+            }
+            .into());
+        }
+        Err(None) => {
+            result?;
+            crate::signals::check()?;
+            return Err(miette::miette!(
+                "archiving the precious data stopped before it was done"
+            ));
+        }
+        Ok(()) => {}
     }
-    for n in &result.notes {
-        output::info(n);
-    }
+    let result = result?;
+    kerblam_archive::fault::point("host/archived");
+    let written = archive
+        .finish(saved.as_ref().map(|f| f.path()))
+        .map_err(|e| {
+            let removed = execute::remove(&planned_files(&plan, &paths, &result));
+            miette::Report::new(Exit {
+                message: format!("{}{removed}", e.message),
+                ..e
+            })
+        })?;
+    outln!("{} ({} bytes)", written.path.display(), written.bytes);
+    execute::report(&plan, &paths, &result);
+    output::info(format!(
+        "replay it with: kerblam replay {}",
+        kerblam_compiler::sh_quote(&written.path.to_string_lossy())
+    ));
     Ok(exit::OK)
+}
+
+/// The files a successful backend wrote: removed again when the package cannot be completed.
+fn planned_files(
+    plan: &kerblam_plan::PackagePlan,
+    paths: &kerblam_backend_api::Paths,
+    result: &kerblam_backend_api::ExecuteResult,
+) -> Vec<PathBuf> {
+    result
+        .artifacts
+        .iter()
+        .filter(|a| a.kind.is_file())
+        .filter(|a| plan.backend.artifacts.iter().any(|p| p.kind == a.kind))
+        .map(|a| kerblam_backend_api::host::contract::artifact_path(paths, &a.path))
+        .collect()
 }
 
 /// `-o PATH` as the user meant it: relative to where kerblam was started (not the project root).

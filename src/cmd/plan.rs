@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
+use kerblam_backend_api::{Action, ExecuteOptions};
 use kerblam_compiler::render::{self, Format};
 use kerblam_compiler::{CheckOptions, PipeOptions, Project, ReplayFormat};
 use kerblam_plan::PackagePlan;
@@ -10,7 +11,7 @@ use miette::IntoDiagnostic;
 
 use crate::cli::GlobalArgs;
 use crate::exit;
-use crate::output;
+use crate::{execute, output};
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
@@ -46,14 +47,22 @@ pub struct PlanArgs {
     /// Compare FILE with the plan that would be generated: exit 0 when equal, else print a diff and exit 1.
     #[arg(long, value_name = "FILE")]
     pub check: Option<PathBuf>,
-    /// Print the Apptainer definition file the plan would be built from, instead of the plan
-    /// (needs `--backend apptainer` or `execution.backend = "apptainer"`).
+    /// Print the file the backend renders to build from (NAME as its plan lists it in
+    /// `backend.rendered`: `Containerfile` for docker, podman and tarball, `definition.def` for
+    /// apptainer) instead of the plan.
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["check", "format", "show_def"])]
+    pub show: Option<String>,
+    /// Print the definition file the backend renders (the rendered file whose name ends in
+    /// `.def`; apptainer's), instead of the plan.
     #[arg(long, conflicts_with_all = ["check", "format"])]
     pub show_def: bool,
-    /// With --show-def: the base image archive (OCI or docker) that `kerblam package --base FILE`
-    /// would build on, so the definition file shown is the one that build uses.
-    #[arg(long, value_name = "FILE", requires = "show_def")]
+    /// The base image archive (OCI or docker) that `kerblam package --base FILE` would build on,
+    /// so the plan (and the file shown) is the one that build uses.
+    #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
+    /// The plan as `package --native` would carry it out (apptainer: without apptainer).
+    #[arg(long)]
+    pub native: bool,
 }
 
 /// Options shared by every command that compiles a pipe.
@@ -130,11 +139,10 @@ pub fn compile(
 }
 
 pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
-    let (plan, root) = match &args.freeze {
+    let (mut plan, root) = match &args.freeze {
         Some(spec) => {
             let overrides = super::freeze::FreezeOverrides {
                 backend: args.pipe_opts.backend.clone(),
-                image_format: args.image_format.clone(),
                 ..Default::default()
             };
             let compiled = super::freeze::compile_file(
@@ -153,23 +161,41 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
                 output: args.archive.clone(),
                 digests: args.digests,
                 replay_format: args.replay_format.into(),
-                image_format: args.image_format.clone(),
                 ..Default::default()
             };
             let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
             (plan, project.root)
         }
     };
-    if args.show_def {
-        let base = args
+    // The backend's part: what only the installed plugin knows.
+    let plugin = execute::load(global, &plan.backend.name)?;
+    let options = ExecuteOptions {
+        format: args.image_format.clone(),
+        native: args.native,
+        base_archive: args
             .base
             .as_deref()
             .map(super::package::base_archive)
-            .transpose()?;
-        return show_def(&root, &plan, base.as_deref(), args.output.as_deref());
+            .transpose()?,
+        ..ExecuteOptions::default()
+    };
+    let paths = execute::paths(&root)?;
+    execute::complete(&plugin, &mut plan, Action::Package, &paths, &options)?;
+    if args.show.is_some() || args.show_def {
+        return show(&plan, args.show.as_deref(), args.output.as_deref());
     }
-    if plan.backend == "apptainer" && args.check.is_none() {
-        output::info("add --show-def to see the Apptainer definition file this plan builds");
+    if !plan.backend.rendered.is_empty() && args.check.is_none() && args.output.is_none() {
+        let names: Vec<&str> = plan
+            .backend
+            .rendered
+            .iter()
+            .map(|r| r.name.as_str())
+            .collect();
+        output::info(format!(
+            "add --show {} to see the file the {} backend builds from",
+            names.join(" or --show "),
+            plan.backend.name
+        ));
     }
     let format = args
         .format
@@ -258,33 +284,34 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
     Ok(())
 }
 
-/// `--show-def`: print (or write) the Apptainer definition file of `plan`.
-fn show_def(
-    root: &Path,
-    plan: &PackagePlan,
-    base: Option<&str>,
-    output: Option<&Path>,
-) -> miette::Result<u8> {
-    if plan.backend != "apptainer" {
+/// `--show NAME` (or `--show-def`, the rendered file whose name ends in `.def`): print (or write)
+/// a file the backend renders, from its part of the plan.
+fn show(plan: &PackagePlan, name: Option<&str>, output: Option<&Path>) -> miette::Result<u8> {
+    let part = &plan.backend;
+    let found = match name {
+        Some(n) => part.rendered(n),
+        None => part.rendered.iter().find(|r| r.name.ends_with(".def")),
+    };
+    let Some(file) = found else {
+        let wanted = name.map_or("a definition file (*.def)".to_string(), str::to_string);
+        let has = if part.rendered.is_empty() {
+            "renders no file".to_string()
+        } else {
+            let names: Vec<&str> = part.rendered.iter().map(|r| r.name.as_str()).collect();
+            format!("renders {}", names.join(", "))
+        };
         return Err(exit::Exit {
             code: exit::INVALID,
             message: format!(
-                "--show-def shows Apptainer definition files, but the plan is for the {} backend; add --backend apptainer",
-                plan.backend
+                "the {} backend {has} for this plan, not {wanted}",
+                part.name
             ),
         }
         .into());
-    }
-    let kerblam = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("kerblam"));
-    let text =
-        kerblam_backend_apptainer::definition_for_plan(plan, root, &kerblam, base.map(Path::new))
-            .map_err(|message| exit::Exit {
-            code: exit::INVALID,
-            message,
-        })?;
+    };
     match output {
-        Some(path) => write_atomic(path, text.as_bytes())?,
-        None => out!("{text}"),
+        Some(path) => write_atomic(path, file.text.as_bytes())?,
+        None => out!("{}", file.text),
     }
     Ok(exit::OK)
 }

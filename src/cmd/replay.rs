@@ -142,24 +142,17 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
 
     let mut plan = match archive.layout() {
         Layout::V2 => {
+            // Archives made by any version of kerblam: older plans are read as today's.
             let bytes = archive.plan_json().unwrap_or_default();
-            serde_json::from_slice::<PackagePlan>(bytes).map_err(|e| {
+            kerblam_plan::upgrade::from_json(bytes).map_err(|e| {
                 invalid(format!(
-                    "{}: plan.json is not a kerblam plan: {e}",
+                    "{}: plan.json is not a plan this kerblam can replay: {e}",
                     archive_path.display()
                 ))
             })?
         }
         Layout::KerblamV1 { .. } => v1_plan(&dest, &archive)?,
     };
-    if !plan.is_supported_schema() {
-        return Err(invalid(format!(
-            "{}: plan schema {:?} is not {}; use a newer kerblam",
-            archive_path.display(),
-            plan.schema,
-            kerblam_plan::PLAN_SCHEMA
-        )));
-    }
     // The plan is the archive author's: before any backend sees it, every host path a run of it
     // uses (its mounts, a SIF to run) must lie inside the destination.
     kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
@@ -172,9 +165,30 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if let Some(tag) = &args.tag {
         plan.image.tag = tag.clone();
     }
-    match &args.backend {
-        Some(backend) => plan.backend = backend.clone(),
-        None => plan.backend = runner(global, &plan.backend, &dest),
+    let backend = match &args.backend {
+        Some(backend) => backend.clone(),
+        None => runner(global, &plan.backend.name, &dest),
+    };
+    let plugin = execute::load(global, &backend)?;
+    let paths = execute::paths(&dest)?;
+    if backend != plan.backend.name {
+        // Another backend runs it: its own part of the plan, for running, which must stay inside
+        // the destination too (it names files after the archive's plan).
+        plan.backend.name = backend;
+        execute::complete(
+            &plugin,
+            &mut plan,
+            Action::Run,
+            &paths,
+            &ExecuteOptions::default(),
+        )?;
+        kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
+            invalid(format!(
+                "the {} backend would run a path outside {}: {e}",
+                plan.backend.name,
+                dest.display()
+            ))
+        })?;
     }
     // A package plan's entrypoint is kerblam's replay script, which hands its arguments to
     // `kerblam run PIPE --local`; that takes the pipe's extra arguments after `--`.
@@ -195,7 +209,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         ),
         ..ExecuteOptions::default()
     };
-    let result = execute::execute(global, Action::Run, &plan, &dest, options)?;
+    let result = execute::execute(global, &plugin, Action::Run, &plan, &paths, options, None)?;
     let code = execute::exit_code(&result);
     if code != exit::OK {
         errln!("kerblam: the replayed pipe failed with exit code {code}");
@@ -269,7 +283,10 @@ fn v1_plan(dest: &Path, archive: &ReplayArchive) -> miette::Result<PackagePlan> 
         },
         root: ".".into(),
         name: tag.clone(),
-        backend: m.execution.backend.clone(),
+        output: kerblam_plan::Output {
+            dir: ".".into(),
+            stem: tag.clone(),
+        },
         purpose: kerblam_plan::Purpose::Run,
         image: kerblam_plan::Image {
             tag,
@@ -298,6 +315,7 @@ fn v1_plan(dest: &Path, archive: &ReplayArchive) -> miette::Result<PackagePlan> 
         preflight: vec![],
         pipe: None,
         freeze: None,
+        backend: kerblam_plan::BackendPlan::named(m.execution.backend.clone()),
     })
 }
 

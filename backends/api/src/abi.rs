@@ -6,8 +6,9 @@ use std::ffi::c_void;
 
 /// The ABI major version. A host refuses a plugin whose major differs from its own.
 pub const ABI_MAJOR: u32 = 1;
-/// The ABI minor version: bumped for additions (new [`HostV1`] fields, new optional JSON fields).
-pub const ABI_MINOR: u32 = 0;
+/// The ABI minor version: bumped for additions (new [`HostV1`] fields, new optional JSON fields,
+/// new optional symbols). 1.1 added `kerblam_backend_plan`.
+pub const ABI_MINOR: u32 = 1;
 /// What `kerblam_backend_abi_version` returns: `major << 16 | minor`.
 pub const ABI_VERSION: u32 = (ABI_MAJOR << 16) | ABI_MINOR;
 
@@ -24,6 +25,9 @@ pub const SYM_DESCRIBE: &str = "kerblam_backend_describe";
 pub const SYM_EXECUTE: &str = "kerblam_backend_execute";
 /// `void kerblam_backend_free(KerblamBuf buf)`.
 pub const SYM_FREE: &str = "kerblam_backend_free";
+/// `int32_t kerblam_backend_plan(const uint8_t *req, size_t req_len, KerblamBuf *out)`: optional
+/// (ABI 1.1); a plugin without it has no artifacts, checks or rendered files of its own.
+pub const SYM_PLAN: &str = "kerblam_backend_plan";
 
 /// Signature of `kerblam_backend_abi_version`.
 pub type AbiVersionFn = unsafe extern "C" fn() -> u32;
@@ -33,6 +37,8 @@ pub type DescribeFn = unsafe extern "C" fn(*const u8, usize, *mut Buf) -> i32;
 pub type ExecuteFn = unsafe extern "C" fn(*const u8, usize, *const HostV1, *mut Buf) -> i32;
 /// Signature of `kerblam_backend_free`.
 pub type FreeFn = unsafe extern "C" fn(Buf);
+/// Signature of `kerblam_backend_plan`.
+pub type PlanFn = unsafe extern "C" fn(*const u8, usize, *mut Buf) -> i32;
 
 /// A byte buffer allocated by the plugin and handed to the host, which gives it back, unchanged, to
 /// the plugin's `kerblam_backend_free`. `cap` is the plugin's own bookkeeping (the Rust SDK stores the

@@ -46,7 +46,9 @@ fn json_name<T: serde::Serialize>(v: &T) -> String {
 
 /// The capabilities a request needs that `describe` does not claim, each as a short phrase such as
 /// `base kind "recipe"` or `action "package" (not implemented yet)`. Empty when the backend can
-/// carry the request out. The host calls this before it executes anything.
+/// carry the request out. The host calls this before it asks the backend for its part of the plan
+/// (the artifacts are then the backend's own, so claimed by construction) and again before it
+/// executes anything.
 pub fn missing_capabilities(
     action: Action,
     plan: &PackagePlan,
@@ -84,14 +86,14 @@ pub fn missing_capabilities(
         need(plan.mounts.is_empty() || caps.mounts, "mounts".to_string());
     }
     if action == Action::Package {
-        for artifact in &plan.artifacts {
+        for artifact in &plan.backend.artifacts {
             need(
                 caps.artifact_kinds.contains(&artifact.kind),
                 format!("artifact kind {:?}", json_name(&artifact.kind)),
             );
         }
     }
-    for check in &plan.preflight {
+    for check in plan.all_preflight() {
         let k = preflight_kind(check);
         need(
             caps.preflight_checks.contains(&k),
@@ -105,10 +107,9 @@ pub fn missing_capabilities(
         );
     }
     need(
-        !options.embed_image || caps.embed_image,
+        !(options.embed_image || options.save_image.is_some()) || caps.embed_image,
         "embed_image".to_string(),
     );
-    need(!options.sign || caps.sign, "sign".to_string());
     need(
         options.base_archive.is_none() || caps.base_archive,
         "base_archive".to_string(),

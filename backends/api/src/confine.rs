@@ -67,7 +67,7 @@ pub fn check_plan(plan: &PackagePlan, root: &Path) -> Result<(), String> {
     for m in &plan.mounts {
         within(root, &m.host).map_err(|e| format!("the mount of {}: {e}", m.container))?;
     }
-    for a in &plan.artifacts {
+    for a in plan.all_artifacts() {
         if a.kind == ArtifactKind::Sif {
             within(root, &a.path).map_err(|e| format!("the {:?} artifact: {e}", a.kind))?;
         }

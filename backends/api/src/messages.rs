@@ -1,9 +1,9 @@
 //! The JSON messages that cross the boundary: [`Hello`] (host → describe), [`Describe`] (describe →
-//! host), [`ExecuteRequest`] (host → execute), [`ExecuteResult`] and [`ErrorMessage`] (execute or
-//! describe → host). Unknown fields are ignored on purpose: newer hosts and plugins may add optional
+//! host), [`PlanRequest`] (host → plan) and its reply, the plan's [`BackendPlan`],
+//! [`ExecuteRequest`] (host → execute), [`ExecuteResult`] and [`ErrorMessage`] (any call → host). Unknown fields are ignored on purpose: newer hosts and plugins may add optional
 //! fields within one ABI major.
 
-use kerblam_plan::{ArtifactKind, PackagePlan, SourceKind};
+use kerblam_plan::{ArtifactKind, BackendPlan, PackagePlan, SourceKind};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +13,8 @@ pub const HELLO_TAG: &str = "kerblam.hello/v1";
 pub const DESCRIBE_TAG: &str = "kerblam.describe/v1";
 /// The `request` tag of an [`ExecuteRequest`].
 pub const REQUEST_TAG: &str = "kerblam.execute/v1";
+/// The `request` tag of a [`PlanRequest`].
+pub const PLAN_REQUEST_TAG: &str = "kerblam.plan-request/v1";
 
 /// An ABI version as a pair.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -267,8 +269,6 @@ pub struct Capabilities {
     pub push: bool,
     /// Whether `options.embed_image` is supported (save the image into the replay archive).
     pub embed_image: bool,
-    /// Whether `options.sign` is supported (write `signature.json`).
-    pub sign: bool,
     /// Whether `options.base_archive` is supported (`--base FILE`).
     pub base_archive: bool,
     /// Whether `options.native` is supported (build without the engine's own tool).
@@ -277,6 +277,45 @@ pub struct Capabilities {
     /// serializes them.
     pub reentrant: bool,
 }
+
+/// What the host asks a backend before anything runs, passed to `kerblam_backend_plan` (ABI 1.1):
+/// the plan as the compiler made it, whose `backend` part holds only the backend's name. The reply
+/// (status 0) is the backend's part of the plan, a [`BackendPlan`]: the artifacts it will write,
+/// its own preflight checks, what it renders, and how to use what it makes. It must be
+/// deterministic (the same request gives the same bytes), quick, and write nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "kerblam backend plan request", extend("$id" = "https://kerblam.dev/schemas/backend-plan-request.json"))]
+pub struct PlanRequest {
+    /// Always `kerblam.plan-request/v1`.
+    pub request: String,
+    /// What the plan will be carried out with (`package` builds; `run` runs what was built).
+    pub action: Action,
+    /// The plan without the backend's part.
+    pub plan: PackagePlan,
+    /// Absolute paths the plan's relative paths are resolved against (read the project's files
+    /// there if the rendering needs them; write nothing).
+    pub paths: Paths,
+    /// The user's choices that shape the backend's part (`format`, `native`, `base_archive`,
+    /// `save_image`, ...).
+    #[serde(default)]
+    pub options: ExecuteOptions,
+}
+
+impl PlanRequest {
+    /// The plan request for carrying out `request`: its plan without the backend's part.
+    pub fn for_execute(request: &ExecuteRequest) -> PlanRequest {
+        PlanRequest {
+            request: PLAN_REQUEST_TAG.to_string(),
+            action: request.action,
+            plan: request.plan.neutral(),
+            paths: request.paths.clone(),
+            options: request.options.clone(),
+        }
+    }
+}
+
+/// The reply of `kerblam_backend_plan`, as its JSON Schema names it.
+pub type PlanReply = BackendPlan;
 
 /// What the host asks a backend to do, passed to `kerblam_backend_execute`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -327,8 +366,14 @@ pub struct Paths {
 pub struct ExecuteOptions {
     /// Build without the engine's cache.
     pub no_cache: bool,
-    /// `package`: also save the image into the replay archive.
+    /// `package`: the user asked for the image inside the replay archive (`--embed-image`); the
+    /// host then names a file in `save_image`.
     pub embed_image: bool,
+    /// `package`: an absolute path where the backend writes the built image as a `docker save`
+    /// archive, for the host to put into the replay archive (it is a temporary file of the host's;
+    /// the backend does not report it as an artifact). Needs the `embed_image` capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub save_image: Option<String>,
     /// Overwrite existing outputs.
     pub force: bool,
     /// Apptainer: assemble the SIF without apptainer.
@@ -337,8 +382,6 @@ pub struct ExecuteOptions {
     pub base_archive: Option<String>,
     /// A backend-specific output format, e.g. `oci` or `kerblam-v1`; null for the default.
     pub format: Option<String>,
-    /// Write `signature.json` into the replay archive.
-    pub sign: bool,
     /// `run`: extra arguments appended to the entrypoint.
     pub args: Vec<String>,
     /// `run`: an absolute path to an image archive to load when the tag is missing. The docker and
@@ -369,7 +412,8 @@ pub struct ExecuteResult {
     pub notes: Vec<String>,
 }
 
-/// One artifact an execution wrote.
+/// One artifact an execution wrote: each must be one the plan's `backend.artifacts` names, with
+/// the same kind and path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ProducedArtifact {
     /// The kind, as in the plan.
@@ -379,7 +423,8 @@ pub struct ProducedArtifact {
     /// Its size in bytes, when it is a file.
     #[serde(default)]
     pub bytes: Option<u64>,
-    /// `sha256:<hex>` of the file, when computed.
+    /// `sha256:<hex>` of the file, when computed; for an engine image, its image ID (required:
+    /// the host cannot look into the engine).
     #[serde(default)]
     pub sha256: Option<String>,
 }

@@ -161,9 +161,20 @@ pub fn check(paths: &Paths, check: &Preflight) -> Result<(), String> {
     }
 }
 
-/// Run every check of the plan; all failures are reported together as one backend error.
+/// Tar header and padding per entry, at most (a 512-byte header, up to 511 bytes of padding and a
+/// 512-byte PAX header for long names), rounded up: what an archive of N entries adds to their
+/// bytes.
+pub const TAR_BYTES_PER_ENTRY: u64 = 1536;
+/// Filesystem block rounding per entry, at most, when trees are written out as files.
+pub const BLOCK_BYTES_PER_ENTRY: u64 = 4096;
+/// Room for small files written next to the big ones (metadata, headers) and slack.
+pub const SLACK_BYTES: u64 = 1024 * 1024;
+
+/// Run every check of the plan, its own and its backend's; all failures are reported together as
+/// one backend error.
 pub fn check_all(plan: &PackagePlan, paths: &Paths) -> Result<(), ErrorMessage> {
-    check_list(&plan.preflight, paths)
+    let checks: Vec<Preflight> = plan.all_preflight().cloned().collect();
+    check_list(&checks, paths)
 }
 
 /// Run `checks` (see [`check_all`]). Disk-space checks on the same filesystem are added up: the

@@ -1,6 +1,6 @@
 use serde_json::Value;
 
-use crate::{Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello};
+use crate::{Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello, PlanRequest};
 
 /// Give enum tag properties (`{"const": "recipe"}` under `kind`/`check`), which schemars leaves
 /// bare, a description, so that every field of every schema is described.
@@ -52,8 +52,30 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
     vec![
         ("backend-hello.json", schema::<Hello>()),
         ("backend-describe.json", schema::<Describe>()),
+        ("backend-plan-request.json", schema::<PlanRequest>()),
+        ("backend-plan.json", plan_reply_schema()),
         ("backend-execute-request.json", schema::<ExecuteRequest>()),
         ("backend-execute-result.json", schema::<ExecuteResult>()),
         ("backend-error.json", schema::<ErrorMessage>()),
     ]
+}
+
+/// The schema of `kerblam_backend_plan`'s reply: the plan's `backend` part, with its own `$id`.
+fn plan_reply_schema() -> Value {
+    let mut v = schema::<kerblam_plan::BackendPlan>();
+    if let Value::Object(map) = &mut v {
+        let mut sorted = serde_json::Map::new();
+        if let Some(s) = map.remove("$schema") {
+            sorted.insert("$schema".into(), s);
+        }
+        sorted.insert(
+            "$id".into(),
+            Value::String("https://kerblam.dev/schemas/backend-plan.json".into()),
+        );
+        sorted.insert("title".into(), Value::String("kerblam backend plan".into()));
+        map.remove("title");
+        sorted.append(map);
+        return Value::Object(sorted);
+    }
+    v
 }

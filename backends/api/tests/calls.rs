@@ -179,7 +179,7 @@ fn a_rust_plugin_refuses_by_itself_what_its_describe_does_not_claim() {
     let p = load(&first_party("kerblam_backend_docker"));
     // Docker never writes SIF images.
     let mut plan = minimal_plan();
-    plan.artifacts.push(Artifact {
+    plan.backend.artifacts.push(Artifact {
         kind: ArtifactKind::Sif,
         path: "x.sif".into(),
         format: None,

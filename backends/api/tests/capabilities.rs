@@ -54,7 +54,7 @@ fn every_missing_capability_is_named_once() {
     };
     p.layers.push(host("/a"));
     p.layers.push(host("/b"));
-    p.artifacts.push(Artifact {
+    p.backend.artifacts.push(Artifact {
         kind: ArtifactKind::Sif,
         path: "x.sif".into(),
         format: None,

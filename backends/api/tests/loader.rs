@@ -58,7 +58,9 @@ fn bad_libraries_are_skipped_or_refused_with_reasons_and_good_ones_load() {
     let (k, r) = reason_for(&reg, "abi2.so");
     assert_eq!(k, LoadErrorKind::Refused);
     assert!(
-        r.contains("backend ABI 2.0") && r.contains("speaks ABI 1.0"),
+        r.contains("backend ABI 2.0")
+            && r.contains("speaks ABI 1.1")
+            && r.contains("KERBLAM_BACKEND_ABI_VERSION of kerblam_backend.h"),
         "{r}"
     );
 

@@ -13,13 +13,15 @@
 //!   definition file and the JSON labels as data objects.
 //!
 //! The `run` action ([`run`]) runs the SIF with `apptainer run --bind host:container`.
-//! [`definition_for_plan`] is what `kerblam plan --backend apptainer --show-def` prints.
+//! The backend's part of a plan ([`plan`]) names the SIF, the tools and room it needs, and the
+//! definition file, which `kerblam plan --backend apptainer --show definition.def` prints.
 
 pub mod def;
 pub mod escape;
 pub mod image;
 pub mod model;
 pub mod package;
+pub mod plan;
 pub mod recipe;
 pub mod rootfs;
 pub mod run;
@@ -29,10 +31,10 @@ pub mod tool;
 
 use std::path::{Path, PathBuf};
 
-use kerblam_backend_api::plan::{ArtifactKind as A, PackagePlan, SourceKind};
+use kerblam_backend_api::plan::{ArtifactKind as A, BackendPlan, SourceKind};
 use kerblam_backend_api::{
     Action, Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest,
-    ExecuteResult, Host,
+    ExecuteResult, Host, PlanRequest,
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
 
@@ -46,27 +48,6 @@ pub(crate) fn abs(base: &Path, p: &str) -> PathBuf {
     } else {
         base.join(path)
     }
-}
-
-/// The definition file `plan` would be built from, for display: `root` is the project root,
-/// `kerblam` the executable baked in, `base_archive` the `--base FILE`. `%files` sources are shown
-/// under `$TMPDIR/kerblam-apptainer-stage`, where the real build stages them.
-pub fn definition_for_plan(
-    plan: &PackagePlan,
-    root: &Path,
-    kerblam: &Path,
-    base_archive: Option<&Path>,
-) -> Result<String, String> {
-    let model = model::build(
-        plan,
-        model::Inputs {
-            root,
-            kerblam,
-            base_archive,
-        },
-    )?;
-    let tmp = std::env::temp_dir().join("kerblam-apptainer-stage");
-    def::definition(&model, &tmp.to_string_lossy()).map(|r| r.text)
 }
 
 /// Carry out a request with explicit [`Settings`] (the plugin uses [`Settings::detect`]).
@@ -95,13 +76,12 @@ impl Backend for Apptainer {
                 base_kinds: vec![B::Recipe, B::Image, B::Archive, B::Scratch],
                 layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
                 mounts: true,
-                artifact_kinds: vec![A::Sif, A::ReplayArchive],
+                artifact_kinds: vec![A::Sif],
                 preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
-                formats: vec!["kerblam-v1".into()],
+                formats: vec![],
                 rootless: true,
                 push: false,
                 embed_image: false,
-                sign: true,
                 base_archive: true,
                 native: true,
                 reentrant: false,
@@ -110,6 +90,10 @@ impl Backend for Apptainer {
         d.description =
             Some("builds SIF images with apptainer/singularity, or natively without them".into());
         d
+    }
+
+    fn plan(&self, req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
+        plan::plan(req)
     }
 
     /// The plan's checks are packaging checks (the recipe exists, room for the archive); a `run`

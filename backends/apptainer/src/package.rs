@@ -1,4 +1,4 @@
-//! The `package` action: the SIF (through apptainer, or natively) and the replay archive.
+//! The `package` action: the SIF, through apptainer or natively. The replay archive is kerblam's.
 
 use std::fs::File;
 use std::io::Read;
@@ -204,8 +204,7 @@ fn preflight(
     // are added up.
     checks.extend(
         req.plan
-            .preflight
-            .iter()
+            .all_preflight()
             .filter(|c| matches!(c, Preflight::DiskSpace { .. }))
             .cloned(),
     );
@@ -232,31 +231,24 @@ pub fn package(
 ) -> Result<ExecuteResult, ErrorMessage> {
     let plan = &req.plan;
     let model = model_of(req)?;
-    let Some(sif_artifact) = plan.artifact(ArtifactKind::Sif) else {
-        // Carry out what the plan asks for, which is no image: at most the replay archive.
-        let artifacts: Vec<ProducedArtifact> = match plan.artifact(ArtifactKind::ReplayArchive) {
-            Some(r) => {
-                let tar = kerblam_archive::TarOptions {
-                    mtime: settings.time,
-                };
-                vec![kerblam_backend_api::sdk::replay::write_with(
-                    req, r, tar, host,
-                )?]
-            }
-            None => Vec::new(),
-        };
+    let Some(sif_artifact) = plan
+        .backend
+        .artifacts
+        .iter()
+        .find(|a| a.kind == ArtifactKind::Sif)
+    else {
+        // Carry out what the plan asks for, which is no image.
         return Ok(ExecuteResult {
-            artifacts,
+            artifacts: Vec::new(),
             exit_code: None,
-            notes: vec![
-                "the plan asks for no SIF (compile it with --backend apptainer for one)".into(),
-            ],
+            notes: vec!["the plan asks for no SIF".into()],
         });
     };
     if let Some(a) = plan
+        .backend
         .artifacts
         .iter()
-        .find(|a| !matches!(a.kind, ArtifactKind::Sif | ArtifactKind::ReplayArchive))
+        .find(|a| a.kind != ArtifactKind::Sif)
     {
         return Err(ErrorMessage::unsupported(format!(
             "the apptainer backend does not write {:?} artifacts ({})",
@@ -264,14 +256,11 @@ pub fn package(
         )));
     }
     let sif_path = out_path(req, &sif_artifact.path);
-    let replay = plan.artifact(ArtifactKind::ReplayArchive);
-    for p in std::iter::once(sif_path.clone()).chain(replay.map(|r| out_path(req, &r.path))) {
-        if !req.options.force && p.symlink_metadata().is_ok() {
-            return Err(ErrorMessage::invalid_input(format!(
-                "{} already exists (use --force to overwrite it)",
-                p.display()
-            )));
-        }
+    if !req.options.force && sif_path.symlink_metadata().is_ok() {
+        return Err(ErrorMessage::invalid_input(format!(
+            "{} already exists (use --force to overwrite it)",
+            sif_path.display()
+        )));
     }
     let native = req.options.native || settings.apptainer.is_none();
     let mut notes = Vec::new();
@@ -327,25 +316,12 @@ pub fn package(
         )?;
     }
     let (bytes, sha256) = file_digest(&sif_path)?;
-    let mut artifacts = vec![ProducedArtifact {
+    let artifacts = vec![ProducedArtifact {
         kind: ArtifactKind::Sif,
         path: sif_path.to_string_lossy().into_owned(),
         bytes: Some(bytes),
         sha256: Some(sha256),
     }];
-    if let Some(r) = replay {
-        host.check_cancelled()?;
-        let tar = kerblam_archive::TarOptions {
-            mtime: settings.time,
-        };
-        artifacts.push(kerblam_backend_api::sdk::replay::write_with(
-            req, r, tar, host,
-        )?);
-    }
-    notes.push(format!(
-        "run it with: apptainer run {}",
-        crate::escape::sh_word(&sif_path.to_string_lossy()).unwrap_or_default()
-    ));
     Ok(ExecuteResult {
         artifacts,
         exit_code: None,
@@ -445,7 +421,8 @@ fn build_native(
 ) -> Result<(), ErrorMessage> {
     // The definition file is stored in the SIF as a record of what the image means; its staged
     // paths are nominal.
-    let rendered = def::definition(model, "/kerblam-stage").map_err(ErrorMessage::invalid_input)?;
+    let rendered =
+        def::definition(model, crate::plan::SHOWN_STAGE).map_err(ErrorMessage::invalid_input)?;
     let root = stage.join("rootfs");
     std::fs::create_dir_all(&root)
         .map_err(|e| backend(format!("cannot create {}: {e}", root.display())))?;

@@ -289,7 +289,6 @@ fn definition_files_of_freeze_plans() {
             base_dir: t.path().to_path_buf(),
             temp_dir: t.path().join("tmp"),
             manifest: "freeze.toml".into(),
-            image_format: None,
         };
         let plan = compile_freeze(&spec, &source, &opts).unwrap();
         let text = render(&plan, t.path());

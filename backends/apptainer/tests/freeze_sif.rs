@@ -54,11 +54,9 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
             base_dir: t.path().to_path_buf(),
             temp_dir: work.join("tmp"),
             manifest: "freeze.toml".into(),
-            image_format: None,
         },
     )
     .unwrap();
-    let sif = plan.artifact(ArtifactKind::Sif).unwrap().path.clone();
     let mut req = common::request(
         Action::Package,
         plan,
@@ -66,6 +64,7 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
         &work.join("tmp"),
         Path::new("/k"),
     );
+    let sif = req.plan.artifact(ArtifactKind::Sif).unwrap().path.clone();
     req.options.base_archive = Some(base.to_string_lossy().into());
     let res = execute_with(&req, &Host::none(), &common::settings(None, 1000, &work)).unwrap();
     assert_eq!(res.artifacts.len(), 1);
@@ -148,7 +147,6 @@ fn a_native_freeze_counts_no_kerblam_and_says_its_smoke_test_did_not_run() {
             base_dir: t.path().to_path_buf(),
             temp_dir: work.join("tmp"),
             manifest: "freeze.toml".into(),
-            image_format: None,
         },
     )
     .unwrap();

@@ -73,6 +73,8 @@ mod gzip;
 mod hashio;
 mod manifest;
 mod paths;
+#[cfg(feature = "plugin")]
+pub mod plugin;
 mod read;
 mod signature;
 mod sums;

@@ -7,7 +7,7 @@ use std::sync::Once;
 
 use kerblam_backend_api::host::{Plugin, StderrCallbacks, testing};
 use kerblam_backend_api::{Action, ExecuteRequest, Hello, Paths};
-use kerblam_conformance::{Options, Outcome, Report, check_plugin, golden_plans, golden_texts};
+use kerblam_conformance::{Options, Outcome, Report, check_plugin, golden, golden_texts};
 
 fn init() {
     static ONCE: Once = Once::new();
@@ -76,6 +76,7 @@ fn first_party_conforms(lib: &str, name: &str, unclaimed: &[&str]) {
     let required = std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1");
     let plugin = Plugin::load(&first_party(lib), &Hello::new("test", "0")).unwrap();
     let caps = &plugin.describe().capabilities;
+    assert_eq!(outcome(&r, "plan"), &Outcome::Pass, "{r}");
     for c in &r.checks {
         let Outcome::Skip(why) = &c.outcome else {
             continue;
@@ -105,30 +106,22 @@ fn first_party_conforms(lib: &str, name: &str, unclaimed: &[&str]) {
 
 #[test]
 fn docker_conforms() {
-    first_party_conforms("kerblam_backend_docker", "docker", &["oci-archive", "sif"]);
+    first_party_conforms("kerblam_backend_docker", "docker", &["oci-image"]);
 }
 
 #[test]
 fn podman_conforms() {
-    first_party_conforms("kerblam_backend_podman", "podman", &["oci-archive", "sif"]);
+    first_party_conforms("kerblam_backend_podman", "podman", &["oci-image"]);
 }
 
 #[test]
 fn apptainer_conforms() {
-    first_party_conforms(
-        "kerblam_backend_apptainer",
-        "apptainer",
-        &["engine-image", "oci-archive"],
-    );
+    first_party_conforms("kerblam_backend_apptainer", "apptainer", &["oci-image"]);
 }
 
 #[test]
 fn tarball_conforms() {
-    first_party_conforms(
-        "kerblam_backend_tarball",
-        "tarball",
-        &["engine-image", "sif"],
-    );
+    first_party_conforms("kerblam_backend_tarball", "tarball", &[]);
 }
 
 #[test]
@@ -136,12 +129,11 @@ fn the_out_of_tree_example_backend_conforms() {
     init();
     let r = check_plugin(&example(), &Options::default());
     assert_eq!(r.backend.as_deref(), Some("script"));
-    assert_all_pass_except_skips(&r, &["golden/oci-archive", "golden/sif"]);
+    assert_all_pass_except_skips(&r, &["golden/oci-image"]);
     assert_eq!(
         r.get("golden/minimal").unwrap().detail.as_deref(),
-        Some("ok with 0 artifact(s)")
+        Some("ok with 1 artifact(s)")
     );
-    assert_eq!(outcome(&r, "golden/engine-image"), &Outcome::Pass, "{r}");
     let pre = r
         .get("golden/preflight-fails")
         .unwrap()
@@ -156,7 +148,7 @@ fn the_out_of_tree_example_backend_conforms() {
 }
 
 #[test]
-fn the_example_backend_writes_the_plan_and_a_build_script_that_parses() {
+fn the_example_backend_writes_a_build_script_that_parses() {
     init();
     let plugin = Plugin::load(&example(), &Hello::new("test", "0")).unwrap();
     let t = tempfile::tempdir().unwrap();
@@ -167,30 +159,44 @@ fn the_example_backend_writes_the_plan_and_a_build_script_that_parses() {
         output_dir: s(t.path()),
         temp_dir: s(t.path()),
     };
-    let (_, mut plan) = golden_plans().into_iter().next().unwrap();
-    plan.backend = "script".into();
+    let mut plan = golden("minimal").plan;
+    plan.backend.name = "script".into();
+    testing::complete(
+        &plugin,
+        &mut plan,
+        Action::Package,
+        t.path(),
+        &Default::default(),
+    );
+    let names: Vec<&str> = plan
+        .backend
+        .artifacts
+        .iter()
+        .map(|a| a.path.as_str())
+        .collect();
+    assert_eq!(names, ["golden.build.sh"]);
+    assert_eq!(
+        plan.backend.usage,
+        ["build the image with: sh golden.build.sh"]
+    );
     let req = ExecuteRequest::new(Action::Package, plan.clone(), paths);
     let result = plugin
         .execute(&req, std::sync::Arc::new(StderrCallbacks), None)
         .unwrap();
     let script = t.path().join("golden.build.sh");
-    assert_eq!(
-        result.notes,
-        vec![format!("build the image with: sh {}", script.display())]
-    );
-    let written: kerblam_backend_api::plan::PackagePlan =
-        serde_json::from_str(&std::fs::read_to_string(t.path().join("golden.plan.json")).unwrap())
-            .unwrap();
-    assert_eq!(written, plan);
+    assert_eq!(result.artifacts.len(), 1);
+    assert_eq!(result.artifacts[0].path, script.display().to_string());
     let text = std::fs::read_to_string(&script).unwrap();
+    let dockerfile = &plan.backend.rendered("Containerfile").unwrap().text;
     assert!(
-        text.contains("FROM scratch\nCOPY l0 /kerblam-conformance.txt\n"),
-        "{text}"
+        dockerfile.starts_with("FROM scratch\nCOPY l0 /kerblam-conformance.txt\n"),
+        "{dockerfile}"
     );
     assert!(
         text.contains("build -t 'kerblam-conformance-golden:v1'"),
         "{text}"
     );
+    assert!(text.contains(dockerfile.trim_end()), "{text}");
     let sh = Command::new("sh").arg("-n").arg(&script).output().unwrap();
     assert!(
         sh.status.success(),
@@ -202,13 +208,13 @@ fn the_example_backend_writes_the_plan_and_a_build_script_that_parses() {
         .execute(&req, std::sync::Arc::new(StderrCallbacks), None)
         .unwrap_err()
         .to_string();
-    assert!(err.contains("golden.plan.json exists"), "{err}");
+    assert!(err.contains("golden.build.sh exists"), "{err}");
     let mut names: Vec<String> = std::fs::read_dir(t.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     names.sort();
-    assert_eq!(names, vec!["golden.build.sh", "golden.plan.json"]);
+    assert_eq!(names, vec!["golden.build.sh"]);
 }
 
 #[test]
@@ -247,21 +253,16 @@ fn golden_plans_parse_and_are_canonical() {
             "golden/{name}.json is not canonical"
         );
     }
-    assert!(golden_plans().iter().any(|(_, p)| !p.preflight.is_empty()));
+    assert!(!golden("preflight-fails").plan.preflight.is_empty());
+    for name in kerblam_conformance::GOLDEN_NAMES {
+        let g = golden(name);
+        assert!(g.plan.backend.artifacts.is_empty(), "{name}");
+        assert_eq!(g.plan.backend.name, "any", "{name}");
+    }
 }
 
 fn gcc_plugin(dir: &Path, defines: &[&str]) -> PathBuf {
-    let src = workspace().join("backends/api/tests/plugins/cplugin.c");
-    let out = dir.join("p.so");
-    let mut cmd = Command::new("gcc");
-    cmd.args(["-shared", "-fPIC", "-pthread", "-o"])
-        .arg(&out)
-        .arg(src);
-    for d in defines {
-        cmd.arg(format!("-D{d}"));
-    }
-    assert!(cmd.status().unwrap().success());
-    out
+    testing::c_fixture(dir, "p.so", defines)
 }
 
 #[test]
@@ -336,6 +337,34 @@ fn the_kit_fails_plugins_that_break_the_contract() {
         matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("did not finish")),
         "{r}"
     );
+
+    // Liars: success without the artifact its plan names; an artifact no plan names; a status
+    // and a kind that disagree.
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["PLAN_ARTIFACT"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("the file artifact") && m.contains("cplugin.out does not exist")),
+        "{r}"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["EXTRA_ARTIFACT"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("a sif artifact at /etc/passwd, which its plan does not name")),
+        "{r}"
+    );
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["KIND_MISMATCH"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("status 1 (backend) but the error's kind is Cancelled")),
+        "{r}"
+    );
+    // ... and one that keeps its word passes the same check.
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(
+        &gcc_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT"]),
+        &quick,
+    );
+    assert_eq!(outcome(&r, "golden/minimal"), &Outcome::Pass, "{r}");
 
     let t = tempfile::tempdir().unwrap();
     let r = check_plugin(&gcc_plugin(t.path(), &["ABI=(2u<<16)"]), &quick);

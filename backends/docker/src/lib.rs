@@ -1,7 +1,10 @@
 //! The docker backend plugin: `kerblam-engine`'s plan executor ([`kerblam_engine::plugin`]) with the
 //! docker CLI (`KERBLAM_DOCKER` or `docker` on PATH).
 
-use kerblam_backend_api::{Backend, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+use kerblam_backend_api::plan::BackendPlan;
+use kerblam_backend_api::{
+    Backend, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Host, PlanRequest,
+};
 use kerblam_engine::{Engine, Flavor, plugin};
 
 /// The docker backend.
@@ -16,6 +19,10 @@ impl Backend for Docker {
         );
         d.description = Some("builds and runs images with Docker (legacy builder or BuildKit, as DOCKER_BUILDKIT says)".into());
         d
+    }
+
+    fn plan(&self, req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
+        plugin::plan_part(&Engine::docker(), req)
     }
 
     fn preflight(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<(), ErrorMessage> {

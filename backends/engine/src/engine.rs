@@ -174,6 +174,28 @@ impl Engine {
         }
     }
 
+    /// The image ID of `tag` (`sha256:<hex>`, the digest of its configuration), as
+    /// `image inspect` reports it.
+    pub fn image_id(&self, tag: &str) -> Result<String> {
+        let mut cmd = self.command();
+        cmd.args(["image", "inspect", "--format", "{{.Id}}", tag]);
+        let out = process::run_captured(&mut cmd, &self.name)?;
+        if !out.status.success() {
+            return Err(process::failed(
+                &cmd,
+                out.status,
+                process::output_tail(&out),
+            ));
+        }
+        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        // podman prints the bare hex; docker prefixes it with the algorithm.
+        Ok(if id.contains(':') {
+            id
+        } else {
+            format!("sha256:{id}")
+        })
+    }
+
     /// Remove the image `tag` (untag it if it has other names). `Ok(false)` if it was not there.
     pub fn remove_image(&self, tag: &str) -> Result<bool> {
         if !self.image_exists(tag)? {

@@ -1,7 +1,10 @@
 //! The podman backend plugin: `kerblam-engine`'s plan executor ([`kerblam_engine::plugin`]) with the
 //! podman CLI (`KERBLAM_PODMAN` or `podman` on PATH).
 
-use kerblam_backend_api::{Backend, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
+use kerblam_backend_api::plan::BackendPlan;
+use kerblam_backend_api::{
+    Backend, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Host, PlanRequest,
+};
 use kerblam_engine::{Engine, Flavor, plugin};
 
 /// The podman backend.
@@ -16,6 +19,10 @@ impl Backend for Podman {
         );
         d.description = Some("builds and runs images with Podman".into());
         d
+    }
+
+    fn plan(&self, req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
+        plugin::plan_part(&Engine::podman(), req)
     }
 
     fn preflight(&self, req: &ExecuteRequest, host: &Host<'_>) -> Result<(), ErrorMessage> {

@@ -57,7 +57,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         .freeze
         .as_ref()
         .ok_or_else(|| ErrorMessage::invalid_input("a freeze plan without its `freeze` section"))?;
-    for a in &plan.artifacts {
+    for a in &plan.backend.artifacts {
         if !matches!(
             a.kind,
             ArtifactKind::Tarball
@@ -80,13 +80,6 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         let p = write_tarball(req, info, a, &path, tar, host)?;
         let (sha, bytes) = p.digest();
         let name = file_name(&path);
-        notes.push(format!(
-            "unpack with: mkdir -p DIR && tar -xf {name} -C DIR, then: . ./{} DIR",
-            plan.artifact(ArtifactKind::ActivateScript)
-                .map_or("activate.sh".to_string(), |s| file_name(&artifact_path(
-                    req, &s.path
-                )))
-        ));
         tarball = Some((name, sha, bytes));
         pending.push(p);
         host.check_cancelled()?;
@@ -122,7 +115,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
     for p in pending {
         produced.push(p.commit()?);
     }
-    produced.sort_by_key(|p| plan.artifacts.iter().position(|a| a.kind == p.kind));
+    produced.sort_by_key(|p| plan.backend.artifacts.iter().position(|a| a.kind == p.kind));
     Ok(ExecuteResult {
         artifacts: produced,
         exit_code: None,

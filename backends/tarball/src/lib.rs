@@ -10,13 +10,13 @@
 //! - `<pipe>.oci.tar` (`oci.rs`) when the plan asks for one: an OCI image layout archive whose layers
 //!   are the plan's own on top of `scratch` or a base archive (`--base FILE`, an OCI or docker
 //!   archive, `base_archive.rs`);
-//! - the replay archive, through the SDK's `sdk::replay` (the one implementation every backend
-//!   uses).
+//! - (the replay archive is kerblam's own, written while this backend works).
 //!
 //! For a freeze plan (`freeze.rs`) it writes the compressed tarball of the frozen trees, an
 //! `activate.sh` and the metadata JSON (and an OCI archive when the plan asks for one).
 //!
-//! Before any of that, `room.rs` refuses a destination that is not writable or lacks room, and
+//! What it will write, and the room that takes, is its part of the plan (`plan.rs`). Before any
+//! of it, `room.rs` refuses a destination that is not writable or lacks room, and
 //! refuses to replace existing artifacts without `force`. Progress goes to the host's progress
 //! callback (the SDK's `sdk::Reporter`).
 
@@ -28,12 +28,13 @@ mod layer;
 mod oci;
 mod package;
 mod pending;
+mod plan;
 mod room;
 
-use kerblam_backend_api::plan::{ArtifactKind as A, SourceKind};
+use kerblam_backend_api::plan::{ArtifactKind as A, BackendPlan, SourceKind};
 use kerblam_backend_api::{
     Action, Backend, BaseKind as B, Capabilities, Describe, ErrorMessage, ExecuteRequest,
-    ExecuteResult, Host,
+    ExecuteResult, Host, PlanRequest,
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
 
@@ -52,7 +53,6 @@ impl Backend for Tarball {
                 layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
                 mounts: false,
                 artifact_kinds: vec![
-                    A::ReplayArchive,
                     A::ContextArchive,
                     A::OciArchive,
                     A::Tarball,
@@ -60,21 +60,24 @@ impl Backend for Tarball {
                     A::MetadataJson,
                 ],
                 preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
-                formats: package::FORMATS.iter().map(|s| s.to_string()).collect(),
+                formats: plan::FORMATS.iter().map(|s| s.to_string()).collect(),
                 rootless: true,
                 push: false,
                 embed_image: false,
-                sign: true,
                 base_archive: true,
                 native: false,
                 reentrant: true,
             },
         );
         d.description = Some(
-            "writes replay, context and OCI archives or frozen tarballs; no container engine needed"
+            "writes build-context and OCI archives or frozen tarballs; no container engine needed"
                 .into(),
         );
         d
+    }
+
+    fn plan(&self, req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
+        plan::plan(req)
     }
 
     fn preflight(&self, req: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {

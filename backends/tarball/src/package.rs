@@ -1,20 +1,26 @@
 //! Carrying out a package plan: which artifacts to write, in which order, and committing them
 //! together so that an error leaves no file under a final name.
 
+use std::path::PathBuf;
+
 use kerblam_archive::{TarOptions, fault};
 use kerblam_backend_api::plan::{ArtifactKind, SourceKind};
 use kerblam_backend_api::{Action, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
 use crate::errors;
 use crate::pending::Pending;
+use crate::plan::FORMATS;
 use crate::{context_archive, oci};
-use kerblam_backend_api::sdk::replay;
 
-/// The values of `options.format` this backend accepts: replay archive layouts (which the plan's
-/// artifact also names) and OCI layer compressions.
-pub const FORMATS: &[&str] = &["kerblam-v1", "kerblam-v2", "oci", "oci+gzip", "oci+zstd"];
-
-pub use kerblam_backend_api::sdk::replay::artifact_path;
+/// The absolute path of an artifact: as is when absolute, else under `paths.output_dir`.
+pub fn artifact_path(req: &ExecuteRequest, path: &str) -> PathBuf {
+    let p = std::path::Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        std::path::Path::new(&req.paths.output_dir).join(p)
+    }
+}
 
 /// Carries out `req` (action `package`).
 pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
@@ -44,10 +50,10 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
             "a pipe plan without its `pipe` section",
         ));
     }
-    for a in &plan.artifacts {
+    for a in &plan.backend.artifacts {
         if !matches!(
             a.kind,
-            ArtifactKind::ContextArchive | ArtifactKind::OciArchive | ArtifactKind::ReplayArchive
+            ArtifactKind::ContextArchive | ArtifactKind::OciArchive
         ) {
             return Err(ErrorMessage::unsupported(format!(
                 "the tarball backend cannot produce a {:?} artifact ({}) for a pipe",
@@ -64,12 +70,6 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         pending.push(context_archive::write(req, &path, tar, host)?);
         fault::point("tarball/context-written");
         host.check_cancelled()?;
-        for engine in ["docker", "podman"] {
-            notes.push(format!(
-                "build the image with: {}",
-                context_archive::build_command(engine, plan, &path)
-            ));
-        }
     }
     if let Some(a) = plan.artifact(ArtifactKind::OciArchive) {
         let path = artifact_path(req, &a.path);
@@ -91,12 +91,7 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         ));
         pending.push(written.pending);
     }
-    let replay = match plan.artifact(ArtifactKind::ReplayArchive) {
-        Some(a) => Some(replay::prepare(req, a, tar, host)?),
-        None => None,
-    };
-    // Every artifact is complete under its temporary name: rename them all, the replay archive
-    // last (it is what a user hands on).
+    // Every artifact is complete under its temporary name: rename them all.
     fault::point("tarball/before-commit");
     host.check_cancelled()?;
     let mut produced = Vec::new();
@@ -104,12 +99,10 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         produced.push(p.commit()?);
         fault::point("tarball/after-commit");
     }
-    if let Some(r) = replay {
-        produced.push(replay::commit(r)?);
-    }
     // Report in the plan's order.
     produced.sort_by_key(|p| {
-        plan.artifacts
+        plan.backend
+            .artifacts
             .iter()
             .position(|a| a.kind == p.kind)
             .unwrap_or(usize::MAX)

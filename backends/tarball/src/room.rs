@@ -37,7 +37,8 @@ pub fn estimate(req: &ExecuteRequest) -> Vec<(ArtifactKind, PathBuf, u64)> {
         })
         .sum();
     let layered = plan.context.total_bytes * 2 + kerblam + generated + entries * PER_ENTRY;
-    plan.artifacts
+    plan.backend
+        .artifacts
         .iter()
         .map(|a| {
             let bytes = match a.kind {
@@ -50,12 +51,6 @@ pub fn estimate(req: &ExecuteRequest) -> Vec<(ArtifactKind, PathBuf, u64)> {
                             .and_then(|p| std::fs::metadata(p).ok())
                             .map_or(0, |m| m.len())
                         + 1024 * 1024
-                }
-                ArtifactKind::ReplayArchive => {
-                    let pipe = plan.pipe.as_ref();
-                    pipe.map_or(0, |p| {
-                        p.precious.iter().map(|f| f.size + PER_ENTRY).sum::<u64>()
-                    }) + 1024 * 1024
                 }
                 ArtifactKind::Tarball => plan
                     .freeze

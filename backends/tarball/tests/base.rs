@@ -150,10 +150,10 @@ fn zstd_layers_on_request() {
     // The plan decides the layer compression (`--image-format oci+zstd`).
     let plan = plan_with_image_format(&root, "z:1", Some("oci+zstd"));
     assert_eq!(
-        plan.artifacts[1].format.as_deref(),
+        plan.backend.artifacts[1].format.as_deref(),
         Some("oci-archive+zstd"),
         "{:?}",
-        plan.artifacts
+        plan.backend.artifacts
     );
     let req = request(plan, &root, &out, &kerblam);
     execute(&req).0.unwrap_or_else(|e| panic!("{e}"));

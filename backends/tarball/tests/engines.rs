@@ -13,7 +13,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use kerblam_archive::{ExtractOptions, ReplayArchive};
 use kerblam_backend_api::plan::PackagePlan;
 use support::engines::{self, EngineHandle};
 use support::*;
@@ -54,25 +53,27 @@ fn package(
     let plan = plan(&root, tag, oci);
     let mut req = request(plan.clone(), &root, &out, &kerblam);
     req.options.base_archive = base.map(|b| b.to_string_lossy().into_owned());
-    let result = execute(&req).0.unwrap_or_else(|err| panic!("{err}"));
-    let printed = result
-        .notes
+    execute(&req).0.unwrap_or_else(|err| panic!("{err}"));
+    let printed = plan
+        .backend
+        .usage
         .iter()
         .find_map(|n| n.strip_prefix(&format!("build the image with: {} ", e.name)))
-        .unwrap_or_else(|| panic!("no {} command in {:?}", e.name, result.notes))
+        .unwrap_or_else(|| panic!("no {} command in {:?}", e.name, plan.backend.usage))
         .to_string();
-    let ctx = out.join("process.context.tar");
-    assert_eq!(printed, format!("build -t {tag} - < {}", ctx.display()));
+    assert_eq!(printed, format!("build -t {tag} - < process.context.tar"));
     (plan, out)
 }
 
-/// Unpacks the replay archive's data into `replay` and runs the image as a replay does: the plan's
-/// mounts, network none, the image's entrypoint (the replay script).
-fn replay(e: &EngineHandle, plan: &PackagePlan, archive: &Path, replay: &Path, image: &str) {
-    let a = ReplayArchive::open(archive).unwrap();
-    assert_eq!(a.image_name(), Some(plan.image.tag.as_str()));
-    a.extract_data(replay, &ExtractOptions::default(), None)
-        .unwrap();
+/// Puts the plan's precious data into `replay` (as a replay archive would: kerblam's own, tested
+/// elsewhere) and runs the image as a replay does: the plan's mounts, network none, the image's
+/// entrypoint (the replay script).
+fn replay(e: &EngineHandle, plan: &PackagePlan, root: &Path, replay: &Path, image: &str) {
+    for f in &plan.pipe.as_ref().unwrap().precious {
+        let to = replay.join(&f.path);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(root.join(&f.path), &to).unwrap();
+    }
     assert!(replay.join("data/in/precious.txt").is_file());
     // The remote input as an earlier `kerblam data fetch` left it (fetch skips existing files), so
     // the container needs no network.
@@ -148,7 +149,7 @@ fn context_archive_builds_and_replays(name: &str) {
     replay(
         &e,
         &plan,
-        &out.join("process.kerblam.tar"),
+        &t.path().join("project"),
         &t.path().join("replay"),
         &image,
     );
@@ -288,7 +289,7 @@ fn oci_on_base(base_kind: &str) {
     replay(
         &p,
         &plan,
-        &out.join("process.kerblam.tar"),
+        &t.path().join("w/project"),
         &t.path().join("replay"),
         &image,
     );

@@ -1,16 +1,15 @@
-//! Packaging a pipe with the real tarball plugin: the context archive, the replay archive and the
-//! OCI archive it writes, what they hold, and the progress it reports.
+//! Packaging a pipe with the real tarball plugin: the context archive and the OCI archive it
+//! writes (the replay archive is kerblam's), what they hold, and the progress it reports.
 
 mod support;
 
 use std::path::Path;
 
-use kerblam_archive::ReplayArchive;
 use kerblam_backend_api::plan::ArtifactKind;
 use support::*;
 
 #[test]
-fn a_pipe_plan_gives_a_context_archive_and_the_shared_replay_archive() {
+fn a_pipe_plan_gives_a_context_archive_and_leaves_the_replay_archive_to_kerblam() {
     let t = tempfile::tempdir().unwrap();
     let root = process_project(t.path(), None);
     let out = t.path().join("out");
@@ -20,17 +19,14 @@ fn a_pipe_plan_gives_a_context_archive_and_the_shared_replay_archive() {
     let req = request(plan.clone(), &root, &out, &kerblam);
     let (result, rec) = execute(&req);
     let result = result.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        listing(&out),
-        ["process.context.tar", "process.kerblam.tar"]
-    );
+    assert_eq!(listing(&out), ["process.context.tar"]);
 
-    // The result lists both, in plan order, with sizes and digests of the files on disk.
+    // The result lists what the backend's part of the plan names, with sizes and digests of the
+    // files on disk.
     let kinds: Vec<_> = result.artifacts.iter().map(|a| a.kind).collect();
-    assert_eq!(
-        kinds,
-        [ArtifactKind::ContextArchive, ArtifactKind::ReplayArchive]
-    );
+    assert_eq!(kinds, [ArtifactKind::ContextArchive]);
+    let planned: Vec<_> = plan.backend.artifacts.iter().map(|a| a.kind).collect();
+    assert_eq!(planned, kinds);
     for a in &result.artifacts {
         let bytes = std::fs::read(&a.path).unwrap();
         assert_eq!(a.bytes, Some(bytes.len() as u64));
@@ -65,6 +61,11 @@ fn a_pipe_plan_gives_a_context_archive_and_the_shared_replay_archive() {
             .containerfile,
         "the context archive carries the shared rendering"
     );
+    assert_eq!(
+        plan.backend.rendered("Containerfile").unwrap().text,
+        dockerfile,
+        "the plan shows the Containerfile the archive holds"
+    );
     assert!(dockerfile.contains("COPY [\".kerblam/kerblam\", \"/kerblam\"]\n"));
     assert!(dockerfile.contains("ENTRYPOINT [\"/bin/sh\",\"/kerblam-replay.sh\"]\nCMD []\n"));
     assert_eq!(
@@ -85,37 +86,17 @@ fn a_pipe_plan_gives_a_context_archive_and_the_shared_replay_archive() {
         assert_eq!((h.uid().unwrap(), h.gid().unwrap()), (0, 0));
     }
 
-    // The printed command needs no -f.
-    let cmd = format!("docker build -t process_exec - < {}", ctx.display());
+    // The command the plan's usage gives needs no -f; it names the archive in the output dir.
+    let cmd = "docker build -t process_exec - < process.context.tar";
     assert!(
-        result
-            .notes
+        plan.backend
+            .usage
             .contains(&format!("build the image with: {cmd}")),
         "{:?}",
-        result.notes
+        plan.backend.usage
     );
 
-    // The replay archive: kerblam-archive reads and verifies it; name = the plan's tag.
-    let replay = ReplayArchive::open(&out.join("process.kerblam.tar")).unwrap();
-    assert!(replay.verified());
-    assert_eq!(replay.image_name(), Some("process_exec"));
-    assert_eq!(
-        replay.plan_json(),
-        Some(kerblam_render::plan_json(&plan).as_slice())
-    );
-    assert_eq!(
-        replay.manifest(),
-        std::fs::read(root.join("kerblam.toml")).unwrap().as_slice()
-    );
-    replay.verify(None).unwrap();
-    let sums =
-        String::from_utf8(tar_member(&out.join("process.kerblam.tar"), "SHA256SUMS")).unwrap();
-    assert!(
-        sums.contains("  data.tar.zst:data/in/precious.txt\n"),
-        "{sums}"
-    );
-
-    // Progress was reported for the context and the data, with bytes and file counts.
+    // Progress was reported for the context, with bytes and file counts.
     let progress = rec.progress.lock().unwrap().clone();
     let last_ctx = progress
         .iter()
@@ -124,12 +105,6 @@ fn a_pipe_plan_gives_a_context_archive_and_the_shared_replay_archive() {
         .unwrap();
     assert_eq!(last_ctx.2, "writing process.context.tar (8 files)");
     assert!(last_ctx.0 >= plan.context.total_bytes);
-    assert!(
-        progress
-            .iter()
-            .any(|p| p.2 == "archiving precious data (2 files)"),
-        "{progress:?}"
-    );
 }
 
 #[test]
@@ -141,7 +116,7 @@ fn a_project_with_its_own_dockerfile_gets_the_recipe_under_kerblam() {
     std::fs::create_dir(&out).unwrap();
     let kerblam = fake_kerblam(t.path());
     let req = request(plan(&root, "p:1", false), &root, &out, &kerblam);
-    let result = execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
+    execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
     let ctx = out.join("process.context.tar");
     assert_eq!(tar_member(&ctx, "Dockerfile"), b"FROM nothing\n");
     assert!(
@@ -149,37 +124,15 @@ fn a_project_with_its_own_dockerfile_gets_the_recipe_under_kerblam() {
             .unwrap()
             .contains("ENTRYPOINT")
     );
-    let cmd = format!(
-        "podman build -t p:1 -f .kerblam/Containerfile - < {}",
-        ctx.display()
-    );
+    let cmd = "podman build -t p:1 -f .kerblam/Containerfile - < process.context.tar";
     assert!(
-        result
-            .notes
+        req.plan
+            .backend
+            .usage
             .contains(&format!("build the image with: {cmd}")),
         "{:?}",
-        result.notes
+        req.plan.backend.usage
     );
-}
-
-#[test]
-fn kerblam_v1_replay_archives_follow_the_plan() {
-    let t = tempfile::tempdir().unwrap();
-    let root = process_project(t.path(), None);
-    let out = t.path().join("out");
-    std::fs::create_dir(&out).unwrap();
-    let kerblam = fake_kerblam(t.path());
-    let mut plan = plan(&root, "process_exec", false);
-    let a = plan
-        .artifacts
-        .iter_mut()
-        .find(|a| a.kind == ArtifactKind::ReplayArchive)
-        .unwrap();
-    a.format = Some("kerblam-v1".into());
-    let req = request(plan, &root, &out, &kerblam);
-    execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
-    let names = tar_names(&out.join("process.kerblam.tar"));
-    assert_eq!(names, ["kerblam.toml", "data.tar.gz", "name"]);
 }
 
 #[test]
@@ -192,14 +145,7 @@ fn an_oci_archive_has_the_plan_layers_on_scratch() {
     let plan = plan(&root, "process_exec", true);
     let req = request(plan.clone(), &root, &out, &kerblam);
     let result = execute(&req).0.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        listing(&out),
-        [
-            "process.context.tar",
-            "process.kerblam.tar",
-            "process.oci.tar"
-        ]
-    );
+    assert_eq!(listing(&out), ["process.context.tar", "process.oci.tar"]);
     let oci = out.join("process.oci.tar");
     check_oci_layout(&oci);
     let index: serde_json::Value = serde_json::from_slice(&tar_member(&oci, "index.json")).unwrap();

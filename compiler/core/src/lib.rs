@@ -45,3 +45,67 @@ pub use project::{MANIFEST_FILE, Project, display_path, read_text};
 pub use schema_check::{CheckOptions, check_toml, did_you_mean};
 pub use tag::{check_tag, default_tag};
 pub use toml_doc::{Seg, TomlDoc};
+
+#[cfg(test)]
+mod tests {
+    /// The compiler knows no backend by name: the only string literals naming a first-party
+    /// backend in its sources are defaults (what a manifest or spec that names none gets), the
+    /// examples the schemas show editors, and the name of the `tarball` artifact kind.
+    #[test]
+    fn no_backend_is_named_outside_defaults() {
+        let allowed: &[(&str, &str)] = &[
+            (
+                "core/src/manifest/model.rs",
+                "example = &\"docker\", example = &\"podman\"",
+            ),
+            ("core/src/manifest/model.rs", "\"docker\".into()"),
+            ("core/src/freeze/spec.rs", "example = &\"apptainer\""),
+            ("core/src/freeze/spec.rs", "\"apptainer\".into()"),
+            (
+                "plan/src/artifact.rs",
+                "ArtifactKind::Tarball => \"tarball\"",
+            ),
+        ];
+        let names = ["docker", "podman", "apptainer", "singularity", "tarball"];
+        let compiler = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut found = Vec::new();
+        let mut stack = vec![compiler.clone()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                let rel = p
+                    .strip_prefix(&compiler)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                if p.is_dir() {
+                    if !rel.ends_with("tests") {
+                        stack.push(p);
+                    }
+                    continue;
+                }
+                if !rel.ends_with(".rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&p).unwrap();
+                for line in text.lines().take_while(|l| !l.starts_with("#[cfg(test)]")) {
+                    let code = line.trim_start();
+                    if code.starts_with("//") {
+                        continue;
+                    }
+                    for n in names {
+                        if code.contains(&format!("\"{n}\""))
+                            && !allowed.iter().any(|(f, l)| *f == rel && code.contains(l))
+                        {
+                            found.push(format!("{rel}: {code}"));
+                        }
+                    }
+                }
+            }
+        }
+        assert!(
+            found.is_empty(),
+            "backend names in the compiler: {found:#?}"
+        );
+    }
+}

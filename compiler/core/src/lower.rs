@@ -3,9 +3,9 @@
 use std::collections::BTreeMap;
 
 use kerblam_plan::{
-    Artifact, ArtifactKind, Base, DataPaths, EnvVar, ExclusionReason, Image, Layer, LayerSource,
-    Metadata, Mount, PLAN_SCHEMA, PackagePlan, PipeInfo, PipeKind, Preflight, Purpose, Source,
-    SourceKind,
+    Artifact, ArtifactKind, BackendPlan, Base, DataPaths, EnvVar, ExclusionReason, Image, Layer,
+    LayerSource, Metadata, Mount, Output, PLAN_SCHEMA, PackagePlan, PipeInfo, PipeKind, Preflight,
+    Purpose, Source, SourceKind,
 };
 
 use crate::Error;
@@ -65,13 +65,12 @@ pub struct PipeOptions {
     pub embed_image: bool,
     /// Write a signature into the replay archive.
     pub sign: bool,
-    /// An image format for backends that write images as files (`oci` for the tarball backend).
-    pub image_format: Option<String>,
     /// RFC 3339 creation time to record (from `SOURCE_DATE_EPOCH`); `None` keeps plans timeless.
     pub created: Option<String>,
 }
 
-/// Compile a pipe of `project` into a plan.
+/// Compile a pipe of `project` into a plan: everything that does not depend on the backend. The
+/// plan's `backend` part holds only the backend's name; the host asks the backend for the rest.
 pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan, Error> {
     let m = &project.manifest;
     let pipe = discover::find_pipe(project, &opts.pipe)?;
@@ -79,17 +78,10 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
         .backend
         .clone()
         .unwrap_or_else(|| m.execution.backend.clone());
-    let needs_recipe = !(opts.run && backend == "tarball");
-    let recipe = match (&pipe.recipe, needs_recipe) {
-        (Some(r), _) => Some(r.clone()),
-        (None, true) => {
-            return Err(Error::NoRecipe {
-                pipe: pipe.name.clone(),
-                tried: recipe_candidates(&normalize(&m.code.env_dir), &pipe.name).to_vec(),
-            });
-        }
-        (None, false) => None,
-    };
+    let recipe = pipe.recipe.clone().ok_or_else(|| Error::NoRecipe {
+        pipe: pipe.name.clone(),
+        tried: recipe_candidates(&normalize(&m.code.env_dir), &pipe.name).to_vec(),
+    })?;
     let tag = match &opts.tag {
         Some(t) => {
             check_tag(t).map_err(|message| Error::InvalidOption {
@@ -200,55 +192,7 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
         .output
         .clone()
         .unwrap_or_else(|| format!("{}.kerblam.tar", pipe.name));
-    let oci_format = oci_format(opts.image_format.as_deref(), &backend, opts.run)?;
     let mut artifacts = Vec::new();
-    match backend.as_str() {
-        "tarball" if !opts.run => {
-            artifacts.push(Artifact {
-                kind: ArtifactKind::ContextArchive,
-                path: format!("{}.context.tar", pipe.name),
-                format: Some("docker-build-context".into()),
-                contents: vec![
-                    "the build context".into(),
-                    ".kerblam/Containerfile".into(),
-                    ".kerblam/kerblam".into(),
-                    ".kerblam/replay.sh".into(),
-                ],
-            });
-            if let Some(format) = oci_format {
-                artifacts.push(Artifact {
-                    kind: ArtifactKind::OciArchive,
-                    path: format!("{}.oci.tar", pipe.name),
-                    format: Some(format.into()),
-                    contents: vec![
-                        "index.json".into(),
-                        "oci-layout".into(),
-                        "blobs/sha256/".into(),
-                    ],
-                });
-            }
-        }
-        "apptainer" if !opts.run => artifacts.push(Artifact {
-            kind: ArtifactKind::Sif,
-            path: format!("{}.sif", pipe.name),
-            format: Some("sif".into()),
-            contents: vec![
-                "squashfs root filesystem".into(),
-                "definition file".into(),
-                "labels".into(),
-            ],
-        }),
-        _ => artifacts.push(Artifact {
-            kind: ArtifactKind::EngineImage,
-            path: tag.clone(),
-            format: None,
-            contents: vec![format!(
-                "{} + {} layers",
-                recipe.as_ref().map_or("scratch", |r| r.path.as_str()),
-                layers.len()
-            )],
-        }),
-    }
     if !opts.run {
         artifacts.push(Artifact {
             kind: ArtifactKind::ReplayArchive,
@@ -282,36 +226,19 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
     labels.insert("dev.kerblam.version".into(), KERBLAM_VERSION.into());
     labels.insert("dev.kerblam.manifest-digest".into(), digest.clone());
 
-    let mut preflight = Vec::new();
-    if let Some(r) = &recipe {
-        preflight.push(Preflight::FileExists {
-            path: r.path.clone(),
-        });
-    }
-    match backend.as_str() {
-        "docker" | "podman" => preflight.push(Preflight::Tool {
-            names: vec![backend.clone()],
-        }),
-        "apptainer" => {}
-        _ => {}
-    }
+    let mut preflight = vec![Preflight::FileExists {
+        path: recipe.path.clone(),
+    }];
     if !opts.run {
         let out_dir = parent_dir(&archive_path);
         preflight.push(Preflight::Writable {
             path: out_dir.clone(),
         });
         let precious: u64 = inventory.precious.iter().map(|f| f.size).sum();
-        let mut bytes = precious + manifest_bytes.len() as u64 + 1024 * 1024;
-        let mut why = format!(
-            "{precious} bytes of precious data, stored at most uncompressed, plus the manifest and 1 MiB for the plan, names and checksums"
+        let bytes = precious + manifest_bytes.len() as u64 + 1024 * 1024;
+        let why = format!(
+            "the replay archive holds {precious} bytes of precious data, stored at most uncompressed, plus the manifest and 1 MiB for the plan, names and checksums"
         );
-        if backend == "tarball" {
-            bytes += context.total_bytes;
-            why.push_str(&format!(
-                ", plus {} bytes of build context",
-                context.total_bytes
-            ));
-        }
         preflight.push(Preflight::DiskSpace {
             path: out_dir,
             bytes,
@@ -328,19 +255,15 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
         },
         root: ".".into(),
         name: pipe.name.clone(),
-        backend,
         purpose: if opts.run {
             Purpose::Run
         } else {
             Purpose::Package
         },
         image: Image { tag, labels },
-        base: match &recipe {
-            Some(r) => Base::Recipe {
-                path: r.path.clone(),
-                default: r.default,
-            },
-            None => Base::Scratch,
+        base: Base::Recipe {
+            path: recipe.path.clone(),
+            default: recipe.default,
         },
         context,
         layers,
@@ -348,6 +271,10 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
         workdir,
         env: Vec::<EnvVar>::new(),
         entrypoint,
+        output: Output {
+            dir: ".".into(),
+            stem: pipe.name.clone(),
+        },
         artifacts,
         metadata: Metadata {
             author: None,
@@ -366,6 +293,7 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
             remote: inventory.remote,
         }),
         freeze: None,
+        backend: BackendPlan::named(backend),
     })
 }
 
@@ -427,39 +355,4 @@ pub fn sh_quote(s: &str) -> String {
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
-}
-
-/// The OCI archive's artifact format for `--image-format`: `oci` and `oci+gzip` give
-/// `oci-archive` (gzip layers), `oci+zstd` gives `oci-archive+zstd`. Only the tarball backend
-/// writes images as files, and only when packaging.
-pub(crate) fn oci_format(
-    image_format: Option<&str>,
-    backend: &str,
-    run: bool,
-) -> Result<Option<&'static str>, Error> {
-    let Some(f) = image_format else {
-        return Ok(None);
-    };
-    let format = match f {
-        "oci" | "oci+gzip" => "oci-archive",
-        "oci+zstd" => "oci-archive+zstd",
-        other => {
-            return Err(Error::InvalidOption {
-                option: "--image-format".into(),
-                message: format!("unknown image format {other:?}"),
-                help: Some("use oci (gzip layers), oci+gzip or oci+zstd".into()),
-            });
-        }
-    };
-    if backend != "tarball" || run {
-        return Err(Error::InvalidOption {
-            option: "--image-format".into(),
-            message: format!(
-                "the {backend} backend does not write images as files{}",
-                if run { " when running" } else { "" }
-            ),
-            help: Some("package with `--backend tarball --image-format oci`".into()),
-        });
-    }
-    Ok(Some(format))
 }

@@ -5,13 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use kerblam_compiler::freeze::{
-    self, BLOCK_BYTES_PER_ENTRY, DOCKER_COPIES, FreezeOptions, FreezeSpec, PODMAN_STORAGE_COPIES,
-    PODMAN_TMPDIR_COPIES, TAR_BYTES_PER_ENTRY, compile_freeze, spec_from_env, synthetic, walk,
+    self, FreezeOptions, FreezeSpec, compile_freeze, spec_from_env, synthetic, walk,
 };
 use kerblam_compiler::{CheckOptions, Error, SourceFile};
-use kerblam_plan::{
-    ArtifactKind, ENGINE_STORAGE, ENGINE_TMPDIR, LayerSource, PackagePlan, Preflight,
-};
+use kerblam_plan::{LayerSource, PackagePlan, Preflight};
 
 const EPOCH: i64 = 1_700_000_000; // 2023-11-14
 
@@ -21,7 +18,6 @@ fn opts(dir: &Path) -> FreezeOptions {
         base_dir: dir.to_path_buf(),
         temp_dir: dir.join("tmp"),
         manifest: "freeze.toml".into(),
-        image_format: None,
     }
 }
 
@@ -258,10 +254,9 @@ fn name_and_version_defaults() {
         plan.metadata.created.as_deref(),
         Some("2023-11-14T22:13:20Z")
     );
-    // Default destination: the temp dir given by the caller; apptainer writes a SIF there.
-    let sif = plan.artifact(ArtifactKind::Sif).unwrap();
+    // Default destination: the temp dir given by the caller; a backend writes its files there.
     assert_eq!(
-        sif.path,
+        plan.output.file(".sif"),
         format!(
             "{}/EESSI_GROMACS_2020.4-foss-2020a-2023-11-14.sif",
             t.path().join("tmp").display()
@@ -274,9 +269,8 @@ fn name_and_version_defaults() {
     assert_eq!(plan.metadata.version.as_deref(), Some("2023-11-14-paper1"));
     assert_eq!(plan.image.tag, "mystack:2023-11-14-paper1");
     assert!(
-        plan.artifact(ArtifactKind::Sif)
-            .unwrap()
-            .path
+        plan.output
+            .file(".sif")
             .ends_with("/out/MyStack-2023-11-14-paper1.sif")
     );
     let labels = &plan.image.labels;
@@ -478,127 +472,59 @@ fn missing_trees_are_located_errors() {
     assert!(findings[0].line_col().is_some());
 }
 
+/// The compiler measures the trees after excludes and leaves what a backend makes of them to the
+/// backend: the plan names no backend's artifacts or checks, only the trees that must exist, the
+/// destination, and the figures (bytes, files, entries) each backend sizes its room by.
 #[test]
-fn preflight_figures_come_from_the_trees_after_excludes() {
+fn freeze_figures_come_from_the_trees_after_excludes_and_name_no_backend() {
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(t.path(), false);
     let mut spec = spec_for(&s.env);
-    spec.backend = "tarball".into();
     spec.destination = Some("/dest".into());
-    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
+    let mut plans = Vec::new();
+    for backend in ["tarball", "apptainer", "docker", "podman", "someone-elses"] {
+        spec.backend = backend.into();
+        let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
+        assert_eq!(plan.backend, kerblam_plan::BackendPlan::named(backend));
+        plans.push(plan);
+    }
+    let plan = &plans[0];
     let f = plan.freeze.as_ref().unwrap();
-    let (bytes, why) = plan
-        .preflight
-        .iter()
-        .find_map(|p| match p {
-            Preflight::DiskSpace { path, bytes, why } if path == "/dest" => {
-                Some((*bytes, why.clone()))
-            }
-            _ => None,
-        })
-        .expect("a disk space check at the destination");
     // Excluded files are not counted: the 4 KiB var/cache file would dominate otherwise.
     assert!(f.total_bytes < 4096, "{}", f.total_bytes);
-    assert!(bytes > f.total_bytes + f.total_files * TAR_BYTES_PER_ENTRY);
-    assert!(bytes < f.total_bytes + 4 * 1024 * 1024, "{bytes}");
+    // Entries: every file and directory of the trees, the generated files and the root.
+    let generated = plan
+        .layers
+        .iter()
+        .filter(|l| matches!(l.from, kerblam_plan::LayerSource::Generated { .. }))
+        .count() as u64;
+    assert!(f.entries > f.total_files + generated, "{f:?}");
+    assert_eq!(plan.output.dir, "/dest");
     assert!(
-        why.contains(&format!("{} bytes of the 5 trees", f.total_bytes)),
-        "{why}"
+        plan.output.stem.starts_with(&plan.name),
+        "{:?}",
+        plan.output
     );
-    assert!(
-        why.contains("nothing is staged in the temporary directory"),
-        "{why}"
-    );
-    assert!(
-        !plan
-            .preflight
-            .iter()
-            .any(|p| matches!(p, Preflight::DiskSpace { path, .. } if path == "$TMPDIR"))
-    );
-    assert!(plan.preflight.contains(&Preflight::Writable {
-        path: "/dest".into()
-    }));
-    let kinds: Vec<_> = plan.artifacts.iter().map(|a| a.kind).collect();
-    assert_eq!(
-        kinds,
-        [
-            ArtifactKind::Tarball,
-            ArtifactKind::ActivateScript,
-            ArtifactKind::MetadataJson
-        ]
-    );
-    // apptainer also stages in the temp dir; docker needs its tool.
-    spec.backend = "apptainer".into();
-    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
-    assert!(plan.preflight.iter().any(|p| matches!(p, Preflight::DiskSpace { path, bytes, .. } if path == "$TMPDIR" && *bytes >= f.total_bytes)));
-    spec.backend = "docker".into();
-    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
-    assert!(plan.preflight.contains(&Preflight::Tool {
-        names: vec!["docker".into()]
-    }));
-    assert_eq!(plan.artifacts[0].kind, ArtifactKind::EngineImage);
-    assert_eq!(plan.artifacts[0].path, plan.image.tag);
-}
-
-/// The disk-space checks of an engine freeze: in the engine's own directories (kerblam stages
-/// nothing), as many copies of the trees after excludes as the engine was measured to hold.
-#[test]
-fn engine_freezes_check_room_in_the_engine_dirs_for_the_copies_it_holds() {
-    let t = tempfile::tempdir().unwrap();
-    let s = synthetic::create(t.path(), false);
-    let mut spec = spec_for(&s.env);
-    let disk = |plan: &PackagePlan| -> Vec<(String, u64, String)> {
-        plan.preflight
-            .iter()
-            .filter_map(|p| match p {
-                Preflight::DiskSpace { path, bytes, why } => {
-                    Some((path.clone(), *bytes, why.clone()))
-                }
-                _ => None,
-            })
-            .collect()
-    };
-    spec.backend = "docker".into();
-    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
-    let f = plan.freeze.as_ref().unwrap();
-    let checks = disk(&plan);
-    assert_eq!(checks.len(), 1, "{checks:?}");
-    let (path, bytes, why) = &checks[0];
-    assert_eq!(path, ENGINE_STORAGE);
-    // Three copies, each at least the trees' bytes plus a block per file, at most 4 MiB more.
-    let low = f.total_bytes + f.total_files * BLOCK_BYTES_PER_ENTRY;
-    assert!(*bytes >= DOCKER_COPIES * low, "{bytes}");
-    assert!(*bytes < DOCKER_COPIES * (low + 4 * 1024 * 1024), "{bytes}");
-    assert!(why.contains("docker holds 3 copies"), "{why}");
-    assert!(
-        why.contains(&format!(
-            "{} bytes of the 5 trees after excludes",
-            f.total_bytes
-        )),
-        "{why}"
-    );
-    assert!(why.contains("stages nothing"), "{why}");
-
-    spec.backend = "podman".into();
-    let plan = compile_text(&spec.to_toml(), t.path()).unwrap();
-    let checks = disk(&plan);
-    let paths: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
-    assert_eq!(paths, [ENGINE_STORAGE, ENGINE_TMPDIR]);
-    assert!(checks[0].1 >= PODMAN_STORAGE_COPIES * low);
-    assert!(checks[1].1 >= PODMAN_TMPDIR_COPIES * low);
-    assert!(checks[1].1 > checks[0].1);
-    assert!(
-        checks[1].2.contains("temporary directory"),
-        "{}",
-        checks[1].2
-    );
-    // Nothing at the destination or kerblam's temp dir: nothing is written there.
-    assert!(
-        !plan
-            .preflight
-            .iter()
-            .any(|p| matches!(p, Preflight::Writable { .. }))
-    );
+    assert!(plan.artifacts.is_empty(), "{:?}", plan.artifacts);
+    let trees: Vec<Preflight> = f
+        .trees
+        .iter()
+        .map(|t| Preflight::FileExists {
+            path: t.path.clone(),
+        })
+        .collect();
+    assert_eq!(plan.preflight, trees);
+    // Only the backend's name differs between backends (and the digest of the spec that named it).
+    for other in &plans[1..] {
+        let mut same = other.clone();
+        same.backend = plan.backend.clone();
+        same.source.digest = plan.source.digest.clone();
+        let digest = "dev.kerblam.manifest-digest".to_string();
+        same.image
+            .labels
+            .insert(digest.clone(), plan.image.labels[&digest].clone());
+        assert!(&same == plan, "{} differs", other.backend.name);
+    }
 }
 
 /// Unpack the plan the way a tarball backend does: every host tree under `dir` at its absolute

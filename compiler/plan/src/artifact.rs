@@ -39,4 +39,57 @@ pub enum ArtifactKind {
     ActivateScript,
     /// A JSON file describing a frozen environment.
     MetadataJson,
+    /// Any other file a backend writes (a build script, a rendered recipe); `format` says what it
+    /// is.
+    File,
+}
+
+impl ArtifactKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ArtifactKind; 10] = [
+        ArtifactKind::EngineImage,
+        ArtifactKind::ReplayArchive,
+        ArtifactKind::ContextArchive,
+        ArtifactKind::OciArchive,
+        ArtifactKind::ImageArchive,
+        ArtifactKind::Sif,
+        ArtifactKind::Tarball,
+        ArtifactKind::ActivateScript,
+        ArtifactKind::MetadataJson,
+        ArtifactKind::File,
+    ];
+
+    /// The name used in plans and messages, e.g. `replay-archive`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ArtifactKind::EngineImage => "engine-image",
+            ArtifactKind::ReplayArchive => "replay-archive",
+            ArtifactKind::ContextArchive => "context-archive",
+            ArtifactKind::OciArchive => "oci-archive",
+            ArtifactKind::ImageArchive => "image-archive",
+            ArtifactKind::Sif => "sif",
+            ArtifactKind::Tarball => "tarball",
+            ArtifactKind::ActivateScript => "activate-script",
+            ArtifactKind::MetadataJson => "metadata-json",
+            ArtifactKind::File => "file",
+        }
+    }
+
+    /// Whether the artifact is a file on disk (every kind but an engine image, which lives in
+    /// its engine's storage).
+    pub fn is_file(self) -> bool {
+        self != ArtifactKind::EngineImage
+    }
+
+    /// Whether kerblam writes artifacts of this kind itself: the replay archive is the host's,
+    /// never a backend's.
+    pub fn is_host_written(self) -> bool {
+        self == ArtifactKind::ReplayArchive
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

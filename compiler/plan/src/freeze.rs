@@ -19,6 +19,9 @@ pub struct FreezeInfo {
     pub total_bytes: u64,
     /// The files in the trees after excludes.
     pub total_files: u64,
+    /// The entries an archive of the trees holds: files, directories and links of the trees after
+    /// excludes, the generated files and the root. Backends size headers and block rounding by it.
+    pub entries: u64,
     /// A smoke-test command run at build time, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<String>,

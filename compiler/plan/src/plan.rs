@@ -4,7 +4,8 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    Artifact, Base, Context, FreezeInfo, Layer, Metadata, Mount, PLAN_SCHEMA, PipeInfo, Preflight,
+    Artifact, ArtifactKind, BackendPlan, Base, Context, FreezeInfo, Layer, Metadata, Mount, Output,
+    PLAN_SCHEMA, PipeInfo, Preflight,
 };
 
 /// A package plan: everything a backend needs to build an image, an archive or a SIF, decided ahead of
@@ -13,7 +14,7 @@ use crate::{
 #[serde(deny_unknown_fields)]
 #[schemars(title = "kerblam package plan", extend("$id" = "https://kerblam.dev/schemas/plan.json"))]
 pub struct PackagePlan {
-    /// The plan schema identifier, always `kerblam.plan/v1` for this version.
+    /// The plan schema identifier, always `kerblam.plan/v2` for this version.
     pub schema: String,
     /// What the plan was compiled from.
     pub source: Source,
@@ -22,9 +23,6 @@ pub struct PackagePlan {
     pub root: String,
     /// A short name for the package: the pipe name, or the freeze image name.
     pub name: String,
-    /// The backend the plan was compiled for (`docker`, `podman`, `apptainer`, `tarball`, or a
-    /// third-party backend's name). Artifacts and preflight checks depend on it.
-    pub backend: String,
     /// Why the plan exists: to package (image + replay archive) or to run a pipe in a container.
     pub purpose: Purpose,
     /// The image to produce.
@@ -43,11 +41,16 @@ pub struct PackagePlan {
     pub env: Vec<EnvVar>,
     /// The command the image runs by default (argv form).
     pub entrypoint: Vec<String>,
-    /// What carrying out the plan leaves behind.
+    /// Where the backend writes the files it makes.
+    pub output: Output,
+    /// What kerblam itself writes, whatever the backend: the replay archive of a pipe package.
+    /// The backend's own artifacts are in `backend.artifacts`.
     pub artifacts: Vec<Artifact>,
     /// Descriptive metadata, also used for image labels.
     pub metadata: Metadata,
-    /// Checks a backend must pass before it starts any work.
+    /// Checks that follow from the plan whatever the backend (a recipe that must exist, room for
+    /// the replay archive), run before any work by kerblam and by the backend. The backend's own
+    /// checks are in `backend.preflight`.
     pub preflight: Vec<Preflight>,
     /// The pipe this plan packages, for plans compiled from a `kerblam.toml`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +58,8 @@ pub struct PackagePlan {
     /// The software environment this plan freezes, for plans compiled from a freeze spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub freeze: Option<FreezeInfo>,
+    /// The backend's part: its name, the artifacts it writes, its own checks and what it renders.
+    pub backend: BackendPlan,
 }
 
 impl PackagePlan {
@@ -63,9 +68,63 @@ impl PackagePlan {
         self.schema == PLAN_SCHEMA
     }
 
-    /// The artifact of the given kind, if the plan produces one.
-    pub fn artifact(&self, kind: crate::ArtifactKind) -> Option<&Artifact> {
-        self.artifacts.iter().find(|a| a.kind == kind)
+    /// The artifact of the given kind, if the plan produces one (kerblam's or the backend's).
+    pub fn artifact(&self, kind: ArtifactKind) -> Option<&Artifact> {
+        self.all_artifacts().find(|a| a.kind == kind)
+    }
+
+    /// Every artifact of the plan: kerblam's own, then the backend's.
+    pub fn all_artifacts(&self) -> impl Iterator<Item = &Artifact> {
+        self.artifacts.iter().chain(&self.backend.artifacts)
+    }
+
+    /// Every preflight check of the plan: the plan's own, then the backend's.
+    pub fn all_preflight(&self) -> impl Iterator<Item = &Preflight> {
+        self.preflight.iter().chain(&self.backend.preflight)
+    }
+
+    /// Takes the files the backend's part writes (and their temporaries, `<path>.tmp-...`) out of
+    /// the build context, recording each as a kerblam artifact: what a package wrote into the
+    /// project must not go into the next package's image, nor make a checked-in plan stale.
+    pub fn exclude_backend_artifacts(&mut self) {
+        let prefix = match self.context.root.as_str() {
+            "." | "" => String::new(),
+            root => format!("{}/", root.trim_end_matches('/')),
+        };
+        let written: Vec<String> = self
+            .backend
+            .artifacts
+            .iter()
+            .filter(|a| a.kind.is_file())
+            .filter_map(|a| a.path.strip_prefix(&prefix).map(str::to_string))
+            .collect();
+        let ours = |path: &str| {
+            written
+                .iter()
+                .any(|w| path == w || path.starts_with(&format!("{w}.tmp-")))
+        };
+        let context = &mut self.context;
+        let before = context.files.len();
+        for f in context.files.iter().filter(|f| ours(&f.path)) {
+            context.excluded.push(crate::Exclusion {
+                path: f.path.clone(),
+                reason: crate::ExclusionReason::KerblamArtifact,
+            });
+        }
+        context.files.retain(|f| !ours(&f.path));
+        if context.files.len() != before {
+            context.total_bytes = context.files.iter().map(|f| f.size).sum();
+            context.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+    }
+
+    /// The plan without the backend's part, as the compiler made it: what a backend's
+    /// `kerblam_backend_plan` is given.
+    pub fn neutral(&self) -> PackagePlan {
+        PackagePlan {
+            backend: BackendPlan::named(self.backend.name.clone()),
+            ..self.clone()
+        }
     }
 }
 

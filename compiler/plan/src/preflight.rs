@@ -17,11 +17,12 @@ pub enum Preflight {
     /// The filesystem holding `path` must have at least `bytes` free. Checks whose paths are on the
     /// same filesystem need their bytes together.
     DiskSpace {
-        /// The directory to check; relative to the root unless absolute. `$TMPDIR` means the system
-        /// temporary directory. `$ENGINE_STORAGE` and `$ENGINE_TMPDIR` mean the image storage and
-        /// the temporary directory of the container engine the backend drives (docker: its root
-        /// dir for both; podman: its graph root, and its image copy temp dir), which only that
-        /// backend can resolve.
+        /// The directory to check; relative to the root unless absolute. `$TMPDIR` means the
+        /// temporary directory the host names for the call (`paths.temp_dir`, the system one).
+        /// `$ENGINE_STORAGE` and `$ENGINE_TMPDIR` mean the image storage and the temporary
+        /// directory of the container engine the backend drives (docker: its root dir for both;
+        /// podman: its graph root, and its image copy temp dir), which only that backend can
+        /// resolve.
         path: String,
         /// The bytes needed there.
         bytes: u64,

@@ -132,6 +132,16 @@ pub enum CallError {
         /// The grace period it was given after cancellation.
         grace: Duration,
     },
+    /// The plugin answered well-formed messages that break its contract: a part of the plan that
+    /// cannot be written into it, or a result that does not match the plan.
+    Broken {
+        /// The backend name.
+        backend: String,
+        /// What was broken, e.g. "it did not carry out its plan".
+        what: String,
+        /// Each problem, naming the artifact or field.
+        problems: Vec<String>,
+    },
     /// The request could not be serialized.
     Request(String),
 }
@@ -142,7 +152,7 @@ impl CallError {
         match self {
             CallError::Missing { .. } => Status::Unsupported,
             CallError::Failed { status, .. } => *status,
-            CallError::BadOutput { .. } => Status::BackendError,
+            CallError::BadOutput { .. } | CallError::Broken { .. } => Status::BackendError,
             CallError::TimedOut { .. } | CallError::Unresponsive { .. } => Status::Cancelled,
             CallError::Request(_) => Status::InvalidInput,
         }
@@ -204,6 +214,17 @@ impl std::fmt::Display for CallError {
                 "backend {backend:?} ignored cancellation: it had not stopped {:.1}s after it was asked to, so kerblam gave up on it",
                 grace.as_secs_f64()
             ),
+            CallError::Broken {
+                backend,
+                what,
+                problems,
+            } => {
+                write!(f, "backend {backend:?}: {what}:")?;
+                for p in problems {
+                    write!(f, "\n- {p}")?;
+                }
+                Ok(())
+            }
             CallError::Request(e) => write!(f, "cannot serialize the request: {e}"),
         }
     }

@@ -10,12 +10,16 @@ use serde::de::DeserializeOwned;
 
 use super::callbacks::{HostCallbacks, Session};
 use super::{CallError, LoadError, LoadErrorKind, elf};
+use kerblam_plan::BackendPlan;
+
+use super::contract;
 use crate::abi::{
-    AbiVersionFn, DescribeFn, ExecuteFn, FreeFn, SYM_ABI_VERSION, SYM_DESCRIBE, SYM_EXECUTE,
-    SYM_FREE,
+    AbiVersionFn, DescribeFn, ExecuteFn, FreeFn, PlanFn, SYM_ABI_VERSION, SYM_DESCRIBE,
+    SYM_EXECUTE, SYM_FREE, SYM_PLAN,
 };
 use crate::{
-    Buf, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello, Status, split_abi_version,
+    Buf, Describe, ErrorMessage, ExecuteRequest, ExecuteResult, Hello, PlanRequest, Status,
+    split_abi_version,
 };
 
 /// How long a plugin that timed out gets to honour cancellation before it is abandoned.
@@ -24,10 +28,15 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 /// How long `kerblam_backend_describe` may take at load time before the plugin is refused.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long `kerblam_backend_plan` may take (it renders text and may read the project's recipe)
+/// before the call is given up.
+pub const PLAN_TIMEOUT: Duration = Duration::from_secs(30);
+
 struct Fns {
     describe: DescribeFn,
     execute: ExecuteFn,
     free: FreeFn,
+    plan: Option<PlanFn>,
 }
 
 struct Inner {
@@ -149,6 +158,15 @@ pub fn interpret_reply(
         return decode::<ExecuteResult>(&raw.bytes, "execute result").map_err(bad);
     }
     let error = decode::<ErrorMessage>(&raw.bytes, "error message").map_err(bad)?;
+    if error.kind.status() != status {
+        return Err(bad(format!(
+            "status {} means {}, but the error's kind is {} ({})",
+            raw.code,
+            status.name(),
+            error.kind.status().name(),
+            error.message
+        )));
+    }
     Err(CallError::Failed {
         backend: backend.to_string(),
         status,
@@ -202,10 +220,12 @@ impl Plugin {
         let (major, minor) = split_abi_version(abi_version);
         if major != crate::ABI_MAJOR {
             return Err(refuse(format!(
-                "built for backend ABI {major}.{minor}, but this kerblam speaks ABI {}.{}; rebuild it against kerblam-backend-api with ABI {}",
+                "built for backend ABI {major}.{minor}, but this kerblam speaks ABI {}.{}; its author must build it for ABI {} (kerblam_backend_abi_version returning {:#010x}, KERBLAM_BACKEND_ABI_VERSION of kerblam_backend.h; or kerblam-backend-api {} for a Rust plugin)",
                 crate::ABI_MAJOR,
                 crate::ABI_MINOR,
-                crate::ABI_MAJOR
+                crate::ABI_MAJOR,
+                crate::ABI_VERSION,
+                env!("CARGO_PKG_VERSION")
             )));
         }
         let missing = |s: &str| refuse(format!("missing symbol `{s}`"));
@@ -213,6 +233,7 @@ impl Plugin {
             describe: sym(lib, SYM_DESCRIBE).ok_or_else(|| missing(SYM_DESCRIBE))?,
             execute: sym(lib, SYM_EXECUTE).ok_or_else(|| missing(SYM_EXECUTE))?,
             free: sym(lib, SYM_FREE).ok_or_else(|| missing(SYM_FREE))?,
+            plan: sym(lib, SYM_PLAN),
         };
         let hello_bytes = serde_json::to_vec(hello).map_err(|e| refuse(e.to_string()))?;
         let (tx, rx) = mpsc::channel();
@@ -299,6 +320,73 @@ impl Plugin {
     /// Call `kerblam_backend_describe` with arbitrary bytes (for the conformance kit).
     pub fn raw_describe(&self, hello: &[u8]) -> RawReply {
         Self::call_describe(self.inner.fns.describe, self.inner.fns.free, hello)
+    }
+
+    /// Whether the plugin exports `kerblam_backend_plan` (ABI 1.1); without it, its part of every
+    /// plan is empty.
+    pub fn has_plan(&self) -> bool {
+        self.inner.fns.plan.is_some()
+    }
+
+    /// Call `kerblam_backend_plan` with arbitrary bytes (for the conformance kit); `None` when the
+    /// plugin does not export it.
+    pub fn raw_plan(&self, request: &[u8]) -> Option<RawReply> {
+        let plan = self.inner.fns.plan?;
+        let mut out = Buf::EMPTY;
+        // SAFETY: ABI contract; `request` outlives the call.
+        let code = unsafe { plan(request.as_ptr(), request.len(), &mut out) };
+        Some(Self::take(self.inner.fns.free, code, out))
+    }
+
+    /// The backend's part of `request.plan`: refused before the call when a capability is
+    /// missing; the plugin's reply, checked ([`contract::plan_problems`]), when it exports
+    /// `kerblam_backend_plan`; an empty part (its name only) when it does not.
+    pub fn plan(&self, request: &PlanRequest) -> Result<BackendPlan, CallError> {
+        let missing = crate::missing_capabilities(
+            request.action,
+            &request.plan,
+            &request.options,
+            self.describe(),
+        );
+        if !missing.is_empty() {
+            return Err(CallError::Missing {
+                backend: self.name().to_string(),
+                missing,
+            });
+        }
+        if self.inner.fns.plan.is_none() {
+            return Ok(BackendPlan::named(self.name()));
+        }
+        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let (tx, rx) = mpsc::channel();
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name(format!("backend-{}-plan", self.name()))
+            .spawn(move || {
+                let _ = tx.send(this.raw_plan(&bytes));
+            })
+            .map_err(|e| CallError::Request(format!("cannot start a thread: {e}")))?;
+        let raw = match rx.recv_timeout(PLAN_TIMEOUT) {
+            Ok(Some(raw)) => raw,
+            Ok(None) => return Ok(BackendPlan::named(self.name())),
+            Err(_) => {
+                return Err(CallError::TimedOut {
+                    backend: self.name().to_string(),
+                    after: PLAN_TIMEOUT,
+                    returned: false,
+                });
+            }
+        };
+        let part = self.interpret_as::<BackendPlan>(&raw, "plan reply")?;
+        let problems = contract::plan_problems(self.name(), &request.plan, &part);
+        if !problems.is_empty() {
+            return Err(CallError::Broken {
+                backend: self.name().to_string(),
+                what: "its part of the plan is invalid".into(),
+                problems,
+            });
+        }
+        Ok(part)
     }
 
     /// Call `kerblam_backend_free` on the empty buffer, which must be a no-op.
@@ -449,6 +537,27 @@ impl Plugin {
     /// valid message of the kind the status announces.
     pub fn interpret(&self, raw: &RawReply) -> Result<ExecuteResult, CallError> {
         interpret_reply(self.name(), self.path(), raw)
+    }
+
+    /// [`Plugin::interpret`] for a reply of another message type, `what` naming it.
+    fn interpret_as<T: DeserializeOwned>(
+        &self,
+        raw: &RawReply,
+        what: &str,
+    ) -> Result<T, CallError> {
+        let bad = |reason: String| CallError::BadOutput {
+            backend: self.name().to_string(),
+            path: self.path().to_path_buf(),
+            code: raw.code,
+            reason,
+        };
+        if raw.code == Status::Ok.code() {
+            return decode::<T>(&raw.bytes, what).map_err(bad);
+        }
+        match interpret_reply(self.name(), self.path(), raw) {
+            Err(e) => Err(e),
+            Ok(_) => Err(bad(format!("status {} with a result", raw.code))),
+        }
     }
 
     /// The capabilities `request` needs that this plugin lacks (empty when it can run it).

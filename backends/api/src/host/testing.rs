@@ -117,3 +117,52 @@ pub fn build_standalone(manifest: &Path) -> Result<PathBuf, String> {
         Ok(target.join("debug"))
     })
 }
+
+/// Compile the C test fixture `backends/api/tests/plugins/cplugin.c` (deliberately broken plugins,
+/// chosen with `-D` definitions) against `include/kerblam_backend.h` into `dir/file`, with `$CC`
+/// or `cc`. Panics with the compiler's output when it fails.
+pub fn c_fixture(dir: &Path, file: &str, defines: &[&str]) -> PathBuf {
+    let api = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = dir.join(file);
+    let mut cmd = Command::new(std::env::var_os("CC").unwrap_or_else(|| "cc".into()));
+    cmd.args(["-shared", "-fPIC", "-O1", "-pthread", "-I"])
+        .arg(api.join("include"))
+        .arg("-o")
+        .arg(&out)
+        .arg(api.join("tests/plugins/cplugin.c"));
+    for d in defines {
+        cmd.arg(format!("-D{d}"));
+    }
+    if let Err(e) = run(&mut cmd) {
+        panic!("a C compiler is needed to build the test plugins: {e}");
+    }
+    out
+}
+
+/// Writes `plugin`'s part into `plan` (compiled for it, its backend part empty), as kerblam does
+/// before anything runs: the plan request has paths rooted at `root` (outputs there too) and
+/// `options`. Panics with the reason when the plugin refuses.
+pub fn complete(
+    plugin: &super::Plugin,
+    plan: &mut kerblam_plan::PackagePlan,
+    action: crate::Action,
+    root: &Path,
+    options: &crate::ExecuteOptions,
+) {
+    let s = |p: &Path| p.to_string_lossy().into_owned();
+    let request = crate::PlanRequest {
+        request: crate::PLAN_REQUEST_TAG.to_string(),
+        action,
+        plan: plan.neutral(),
+        paths: crate::Paths {
+            root: s(root),
+            kerblam: "kerblam".into(),
+            output_dir: s(root),
+            temp_dir: s(&std::env::temp_dir()),
+        },
+        options: options.clone(),
+    };
+    plan.backend = plugin
+        .plan(&request)
+        .unwrap_or_else(|e| panic!("{} refused the plan: {e}", plugin.name()));
+}

@@ -1,5 +1,5 @@
 //! The Rust SDK for backend authors: implement [`Backend`], then call [`export_backend!`](crate::export_backend)
-//! once. The macro emits the four C symbols and wraps each in `catch_unwind`, so a panic becomes
+//! once. The macro emits the five C symbols and wraps each in `catch_unwind`, so a panic becomes
 //! status [`Status::Panic`](crate::Status::Panic) with an error message instead of unwinding into the host.
 //!
 //! ```no_run
@@ -15,17 +15,17 @@
 
 mod host;
 pub mod progress;
-#[cfg(feature = "replay")]
-pub mod replay;
 #[doc(hidden)]
 pub mod rt;
 
 pub use host::Host;
 pub use progress::Reporter;
 
+use kerblam_plan::BackendPlan;
+
 use crate::{
     AbiVersion, Capabilities, DESCRIBE_TAG, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
-    SchemaRange,
+    PlanRequest, SchemaRange,
 };
 
 /// The SDK's identification, put into [`Describe::sdk`].
@@ -37,8 +37,8 @@ pub const CONFORMANCE_ENV: &str = "KERBLAM_CONFORMANCE";
 
 /// A backend, as its author writes it.
 ///
-/// The SDK calls [`Backend::describe`] for `kerblam_backend_describe` and, for
-/// `kerblam_backend_execute`, parses and checks the request (tag, plan schema range, cancellation,
+/// The SDK calls [`Backend::describe`] for `kerblam_backend_describe`, [`Backend::plan`] for
+/// `kerblam_backend_plan` and, for `kerblam_backend_execute`, parses and checks the request (tag, plan schema range, cancellation,
 /// and every capability the request needs, see [`crate::missing_capabilities`]: a backend never
 /// sees a request its describe does not claim), runs [`Backend::preflight`], then calls
 /// [`Backend::execute`]. Methods may be called from any thread; `execute` concurrently only when
@@ -46,6 +46,15 @@ pub const CONFORMANCE_ENV: &str = "KERBLAM_CONFORMANCE";
 pub trait Backend: Send + Sync + 'static {
     /// Describe the backend. The SDK fills in the `describe` tag, `abi` and `sdk` fields.
     fn describe(&self) -> Describe;
+
+    /// The backend's part of the plan in `request` (whose own `backend` part holds only the
+    /// name): the artifacts `execute` will write, where, and of which kind; the checks it needs
+    /// beyond the plan's; the files it renders; how to use the result. The SDK fills in the name.
+    /// Must be deterministic and write nothing. The default is a backend that writes nothing of
+    /// its own (a `run`-only backend, say).
+    fn plan(&self, _request: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
+        Ok(BackendPlan::default())
+    }
 
     /// Check the plan's preflights before any work; the default runs them all with
     /// [`crate::preflight::check_all`].
@@ -62,7 +71,8 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<ExecuteResult, ErrorMessage>;
 }
 
-/// A [`Describe`] for this SDK: the given name, version and capabilities; plan schema `v1..v1`.
+/// A [`Describe`] for this SDK: the given name, version and capabilities; the plan schema this
+/// crate writes (`v2..v2`).
 pub fn describe(name: &str, version: &str, capabilities: Capabilities) -> Describe {
     Describe {
         describe: DESCRIBE_TAG.to_string(),
@@ -79,7 +89,7 @@ pub fn describe(name: &str, version: &str, capabilities: Capabilities) -> Descri
     }
 }
 
-/// Export a [`Backend`] as the four C symbols of the ABI. Call it once, at the crate root of a
+/// Export a [`Backend`] as the five C symbols of the ABI. Call it once, at the crate root of a
 /// `cdylib`, with an expression that builds the backend (evaluated once, on first use).
 #[macro_export]
 macro_rules! export_backend {
@@ -130,6 +140,19 @@ macro_rules! export_backend {
                     out,
                 )
             }
+        }
+
+        /// The backend's part of a plan (JSON in `out`).
+        ///
+        /// # Safety
+        /// See the kerblam backend ABI specification.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn kerblam_backend_plan(
+            request: *const u8,
+            request_len: usize,
+            out: *mut $crate::Buf,
+        ) -> i32 {
+            unsafe { $crate::sdk::rt::plan(__kerblam_backend_instance, request, request_len, out) }
         }
 
         /// Free a buffer this plugin returned.

@@ -36,11 +36,12 @@ impl<'h> Reporter<'h> {
             return;
         }
         self.last.set((bytes, files));
-        self.host.progress(
-            bytes,
-            self.total,
-            &format!("{} ({files} files)", self.label),
-        );
+        let what = if files == 0 {
+            self.label.clone()
+        } else {
+            format!("{} ({files} files)", self.label)
+        };
+        self.host.progress(bytes, self.total, &what);
     }
 
     /// Reports completion.

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use super::{Backend, CONFORMANCE_ENV, Host};
 use crate::{
     AbiVersion, Buf, DESCRIBE_TAG, ErrorKind, ErrorMessage, ExecuteRequest, HELLO_TAG, Hello,
-    HostV1, REQUEST_TAG, SDK_ID, Status,
+    HostV1, PLAN_REQUEST_TAG, PlanRequest, REQUEST_TAG, SDK_ID, Status,
 };
 
 type Instance = fn() -> &'static dyn Backend;
@@ -128,13 +128,19 @@ pub unsafe fn describe(instance: Instance, hello: *const u8, len: usize, out: *m
     }
 }
 
-fn parse_request(text: &str, d: &crate::Describe) -> Result<ExecuteRequest, ErrorMessage> {
+/// Parse a request whose `request` tag must be `expected` and whose plan schema must be in the
+/// backend's range.
+fn parse_request<T: serde::de::DeserializeOwned>(
+    text: &str,
+    expected: &str,
+    d: &crate::Describe,
+) -> Result<T, ErrorMessage> {
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| ErrorMessage::invalid_input(format!("the request is not valid JSON: {e}")))?;
     let tag = value.get("request").and_then(|v| v.as_str()).unwrap_or("");
-    if tag != REQUEST_TAG {
+    if tag != expected {
         return Err(ErrorMessage::invalid_input(format!(
-            "the request tag is {tag:?}, expected {REQUEST_TAG:?}"
+            "the request tag is {tag:?}, expected {expected:?}"
         )));
     }
     let schema = value
@@ -160,9 +166,50 @@ fn parse_request(text: &str, d: &crate::Describe) -> Result<ExecuteRequest, Erro
     }
     serde_json::from_value(value).map_err(|e| {
         ErrorMessage::invalid_input(format!(
-            "the request is not a valid {REQUEST_TAG} message: {e}"
+            "the request is not a valid {expected} message: {e}"
         ))
     })
+}
+
+fn refuse_missing(
+    d: &crate::Describe,
+    action: crate::Action,
+    plan: &kerblam_plan::PackagePlan,
+    options: &crate::ExecuteOptions,
+) -> Result<(), ErrorMessage> {
+    let missing = crate::missing_capabilities(action, plan, options, d);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ErrorMessage::unsupported(format!(
+        "backend {} {} cannot carry out this request: it does not support {}",
+        d.name,
+        d.version,
+        missing.join(", ")
+    )))
+}
+
+/// `kerblam_backend_plan`.
+///
+/// # Safety
+/// ABI contract: `request` points to `len` bytes, `out` to a writable [`Buf`].
+pub unsafe fn plan(instance: Instance, request: *const u8, len: usize, out: *mut Buf) -> i32 {
+    // SAFETY: forwarded ABI contract.
+    unsafe {
+        guarded(out, || {
+            let result = (|| {
+                let backend = instance();
+                let d = full_describe(backend);
+                let text = input(request, len, "the request")?;
+                let req: PlanRequest = parse_request(text, PLAN_REQUEST_TAG, &d)?;
+                refuse_missing(&d, req.action, &req.plan, &req.options)?;
+                let mut part = backend.plan(&req)?;
+                part.name = d.name;
+                Ok(part)
+            })();
+            reply(out, result)
+        })
+    }
 }
 
 /// `kerblam_backend_execute`.
@@ -185,7 +232,7 @@ pub unsafe fn execute(
                 let backend = instance();
                 let d = full_describe(backend);
                 let text = input(request, len, "the request")?;
-                let req = parse_request(text, &d)?;
+                let req: ExecuteRequest = parse_request(text, REQUEST_TAG, &d)?;
                 host.check_cancelled()?;
                 if req.options.conformance_panic
                     && std::env::var(CONFORMANCE_ENV).as_deref() == Ok("1")
@@ -196,15 +243,7 @@ pub unsafe fn execute(
                         "conformance: injected panic (options.conformance_panic with {CONFORMANCE_ENV}=1)"
                     )));
                 }
-                let missing = crate::missing_capabilities(req.action, &req.plan, &req.options, &d);
-                if !missing.is_empty() {
-                    return Err(ErrorMessage::unsupported(format!(
-                        "backend {} {} cannot carry out this request: it does not support {}",
-                        d.name,
-                        d.version,
-                        missing.join(", ")
-                    )));
-                }
+                refuse_missing(&d, req.action, &req.plan, &req.options)?;
                 backend.preflight(&req, &host)?;
                 host.check_cancelled()?;
                 backend.execute(&req, &host)

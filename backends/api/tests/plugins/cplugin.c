@@ -1,7 +1,10 @@
-/* A kerblam backend plugin in C, used by the loader tests. Its behaviour is chosen at compile
- * time with -D flags so the tests can build well-behaved and deliberately broken plugins:
+/* A TEST FIXTURE, not an example: a kerblam backend plugin in C whose behaviour is chosen at
+ * compile time with -D flags, so the tests can build deliberately broken plugins (and the
+ * conformance kit must fail most of them). Without flags it answers every request with ok, ignoring
+ * preflight checks and cancellation: a liar. For a complete, conforming backend in C, read
+ * examples/backend-c. Flags:
  *   NAME="x"          backend name (default "cplugin")
- *   ABI=N             value of kerblam_backend_abi_version (default 1 << 16, ABI 1.0)
+ *   ABI=N             value of kerblam_backend_abi_version (default KERBLAM_BACKEND_ABI_VERSION)
  *   NO_EXECUTE        leave out kerblam_backend_execute (a missing symbol)
  *   GARBAGE_DESCRIBE  describe returns bytes that are not JSON
  *   NON_UTF8          execute returns a buffer that is not UTF-8
@@ -16,33 +19,34 @@
  *   IGNORE_CANCEL     execute polls is_cancelled twice, ignores what it says and returns ok
  *   WRONG_TAG         describe's tag is not kerblam.describe/v1
  *   BAD_NAME          describe's name is not a valid backend name
- *   SCHEMA_RANGE      describe claims plan schemas v2..v3 only
+ *   SCHEMA_RANGE      describe claims plan schemas v3..v4 only
  *   DESCRIBE_ABI2     describe says ABI 2.0 while kerblam_backend_abi_version says 1.0
  *   CLAIM_ALL         describe claims every capability (so the CLI hands it any plan)
  *   EXIT_CODE=N       the ok reply says exit_code N (a `run` result)
+ *   PLAN_ARTIFACT     exports kerblam_backend_plan, whose part of the plan names a file artifact
+ *                     `cplugin.out`; execute reports it as written but writes nothing
+ *   WRITE_ARTIFACT    with PLAN_ARTIFACT: execute does write `cplugin.out` (in paths.output_dir,
+ *                     found crudely in the request), then reports it
+ *   PLAN_TWO          with PLAN_ARTIFACT: the plan also names `cplugin.second`, which execute
+ *                     reports but never writes
+ *   EXTRA_ARTIFACT    execute reports a sif artifact at /etc/passwd that no plan names
+ *   KIND_MISMATCH     execute fails with status 1 (backend) but an error of kind "cancelled"
+ *   STATUS_3          execute returns status 3 (cancelled) whatever the host says
  * With LATE_CALLBACK, every call after the first takes 300 ms, so a host making two calls (`kerblam
  * run`: build, then run) is still alive when the first call's late callback comes.
  */
+#include <kerblam_backend.h>
 #include <pthread.h>
-#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-typedef struct { uint8_t *ptr; size_t len; size_t cap; } KerblamBuf;
-typedef struct {
-    size_t struct_size;
-    void *ctx;
-    void (*log)(void *, int32_t, const uint8_t *, size_t);
-    void (*progress)(void *, uint64_t, uint64_t, const uint8_t *, size_t);
-    int32_t (*is_cancelled)(void *);
-} KerblamHostV1;
 
 #ifndef NAME
 #define NAME "cplugin"
 #endif
 #ifndef ABI
-#define ABI (1u << 16)
+#define ABI KERBLAM_BACKEND_ABI_VERSION
 #endif
 #ifdef REENTRANT
 #define REENTRANT_JSON "true"
@@ -74,14 +78,14 @@ uint32_t kerblam_backend_abi_version(void) { return ABI; }
 #define DESCRIBE_NAME NAME
 #endif
 #ifdef SCHEMA_RANGE
-#define SCHEMA_JSON "{\"min\":2,\"max\":3}"
+#define SCHEMA_JSON "{\"min\":3,\"max\":4}"
 #else
-#define SCHEMA_JSON "{\"min\":1,\"max\":1}"
+#define SCHEMA_JSON "{\"min\":2,\"max\":2}"
 #endif
 #ifdef DESCRIBE_ABI2
 #define DESCRIBE_ABI_JSON "{\"major\":2,\"minor\":0}"
 #else
-#define DESCRIBE_ABI_JSON "{\"major\":1,\"minor\":0}"
+#define DESCRIBE_ABI_JSON "{\"major\":1,\"minor\":1}"
 #endif
 
 #ifdef CLAIM_ALL
@@ -89,13 +93,14 @@ uint32_t kerblam_backend_abi_version(void) { return ABI; }
     "\"actions\":[\"package\",\"run\"],\"sources\":[\"pipe\",\"freeze\"]," \
     "\"base_kinds\":[\"scratch\",\"image\",\"recipe\",\"archive\"]," \
     "\"layer_sources\":[\"generated\",\"context\",\"kerblam\",\"host\"],\"mounts\":true," \
-    "\"artifact_kinds\":[\"engine-image\",\"replay-archive\",\"context-archive\",\"oci-archive\"," \
-    "\"image-archive\",\"sif\",\"tarball\",\"activate-script\",\"metadata-json\"]," \
+    "\"artifact_kinds\":[\"engine-image\",\"context-archive\",\"oci-archive\"," \
+    "\"image-archive\",\"sif\",\"tarball\",\"activate-script\",\"metadata-json\",\"file\"]," \
     "\"preflight_checks\":[\"disk-space\",\"writable\",\"tool\",\"file-exists\"],"
 #else
 #define CAPS_JSON \
     "\"actions\":[\"package\"],\"sources\":[\"pipe\"],\"base_kinds\":[\"scratch\"]," \
-    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"],"
+    "\"layer_sources\":[\"generated\"],\"preflight_checks\":[\"file-exists\"]," \
+    "\"artifact_kinds\":[\"file\"],"
 #endif
 
 static const char *DESCRIBE =
@@ -126,6 +131,42 @@ static void *late(void *arg) {
     saved.log(saved.ctx, 2, (const uint8_t *)"late", 4);
     return NULL;
 }
+
+#ifdef PLAN_ARTIFACT
+int32_t kerblam_backend_plan(const uint8_t *req, size_t len, KerblamBuf *out) {
+    if (len == 0 || req[0] != '{') {
+        *out = make_str("{\"kind\":\"invalid-input\",\"message\":\"the request is not JSON\"}");
+        return KERBLAM_STATUS_INVALID_INPUT;
+    }
+#ifdef PLAN_TWO
+    *out = make_str("{\"name\":\"" NAME "\",\"artifacts\":[{\"kind\":\"file\",\"path\":\"cplugin.out\","
+                    "\"contents\":[]},{\"kind\":\"file\",\"path\":\"cplugin.second\",\"contents\":[]}]}");
+#else
+    *out = make_str("{\"name\":\"" NAME "\",\"artifacts\":[{\"kind\":\"file\",\"path\":\"cplugin.out\","
+                    "\"contents\":[\"what the fixture says it writes\"]}]}");
+#endif
+    return KERBLAM_STATUS_OK;
+}
+
+/* The value of "output_dir" in a request, crudely (the fixture has no JSON parser). */
+static void output_dir(const uint8_t *req, size_t len, char *dir, size_t cap) {
+    const char *key = "\"output_dir\":\"";
+    char *text = malloc(len + 1);
+    memcpy(text, req, len);
+    text[len] = 0;
+    char *at = strstr(text, key);
+    dir[0] = 0;
+    if (at) {
+        at += strlen(key);
+        char *end = strchr(at, '"');
+        size_t n = end ? (size_t)(end - at) : 0;
+        if (n >= cap) n = cap - 1;
+        memcpy(dir, at, n);
+        dir[n] = 0;
+    }
+    free(text);
+}
+#endif
 
 #ifndef NO_EXECUTE
 int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHostV1 *host, KerblamBuf *out) {
@@ -167,6 +208,52 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
     while (!host->is_cancelled(host->ctx)) usleep(10000);
     *out = make_str("{\"kind\":\"cancelled\",\"message\":\"stopped when asked\"}");
     return 3;
+#elif defined(KIND_MISMATCH)
+    (void)req;
+    (void)len;
+    *out = make_str("{\"kind\":\"cancelled\",\"message\":\"a failure that says it was cancelled\"}");
+    return KERBLAM_STATUS_BACKEND_ERROR;
+#elif defined(STATUS_3)
+    (void)req;
+    (void)len;
+    *out = make_str("{\"kind\":\"cancelled\",\"message\":\"stopped on its own\"}");
+    return KERBLAM_STATUS_CANCELLED;
+#elif defined(EXTRA_ARTIFACT)
+    (void)host;
+    if (len > 0 && req[0] == '{') {
+        *out = make_str("{\"artifacts\":[{\"kind\":\"sif\",\"path\":\"/etc/passwd\",\"bytes\":null,"
+                        "\"sha256\":null}],\"exit_code\":null,\"notes\":[]}");
+        return KERBLAM_STATUS_OK;
+    }
+#elif defined(PLAN_ARTIFACT)
+    if (len > 0 && req[0] == '{') {
+        char dir[4096];
+        output_dir(req, len, dir, sizeof dir);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/cplugin.out", dir);
+#ifdef WRITE_ARTIFACT
+        FILE *f = fopen(path, "w");
+        if (f) {
+            fputs("written by the fixture\n", f);
+            fclose(f);
+        }
+#endif
+        char reply[9000];
+#ifdef PLAN_TWO
+        snprintf(reply, sizeof reply,
+                 "{\"artifacts\":[{\"kind\":\"file\",\"path\":\"%s\"},"
+                 "{\"kind\":\"file\",\"path\":\"%s/cplugin.second\"}],\"exit_code\":null,\"notes\":[]}",
+                 path, dir);
+#else
+        snprintf(reply, sizeof reply,
+                 "{\"artifacts\":[{\"kind\":\"file\",\"path\":\"%s\",\"bytes\":null,\"sha256\":null}],"
+                 "\"exit_code\":null,\"notes\":[]}",
+                 path);
+#endif
+        *out = make_str(reply);
+        (void)host;
+        return KERBLAM_STATUS_OK;
+    }
 #endif
     if (len == 0 || req[0] != '{') {
         *out = make_str("{\"kind\":\"invalid-input\",\"message\":\"the request is not JSON\"}");

@@ -12,24 +12,7 @@ use kerblam_backend_api::{Action, ExecuteRequest, Paths};
 
 /// Compile `plugins/cplugin.c` into `dir/file` with the given `-D` definitions.
 pub fn cplugin(dir: &Path, file: &str, defines: &[&str]) -> PathBuf {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/plugins/cplugin.c");
-    let out = dir.join(file);
-    let mut cmd = Command::new(std::env::var_os("CC").unwrap_or_else(|| "gcc".into()));
-    cmd.args(["-shared", "-fPIC", "-O1", "-pthread", "-o"])
-        .arg(&out)
-        .arg(&src);
-    for d in defines {
-        cmd.arg(format!("-D{d}"));
-    }
-    let o = cmd
-        .output()
-        .expect("a C compiler (gcc, or $CC) is needed to build the test plugins");
-    assert!(
-        o.status.success(),
-        "{cmd:?} failed:\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    out
+    testing::c_fixture(dir, file, defines)
 }
 
 /// A shared library with no kerblam symbols.

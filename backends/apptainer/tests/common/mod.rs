@@ -56,6 +56,8 @@ pub fn plan(root: &Path, pipe: &str, run: bool) -> PackagePlan {
 }
 
 /// A request for `plan` rooted at `root`, temp files in `tmp`, with `kerblam` as the executable.
+/// A plan the compiler made (its backend part empty) gets the apptainer backend's part first, as
+/// kerblam writes it in before anything runs.
 pub fn request(
     action: Action,
     plan: PackagePlan,
@@ -64,7 +66,7 @@ pub fn request(
     kerblam: &Path,
 ) -> ExecuteRequest {
     std::fs::create_dir_all(tmp).unwrap();
-    ExecuteRequest::new(
+    let mut req = ExecuteRequest::new(
         action,
         plan,
         Paths {
@@ -73,7 +75,13 @@ pub fn request(
             output_dir: root.to_string_lossy().into(),
             temp_dir: tmp.to_string_lossy().into(),
         },
-    )
+    );
+    if req.plan.backend == kerblam_backend_api::plan::BackendPlan::named("apptainer") {
+        let asked = kerblam_backend_api::PlanRequest::for_execute(&req);
+        req.plan.backend = kerblam_backend_apptainer::plan::plan(&asked).unwrap();
+        req.plan.backend.name = "apptainer".into();
+    }
+    req
 }
 
 /// A fake kerblam executable that prints how it was called and where.

@@ -1,6 +1,5 @@
 //! Engine and archive errors as the plugin's [`ErrorMessage`]s.
 
-use kerblam_archive::ErrorKind as ArchiveKind;
 use kerblam_backend_api::ErrorMessage;
 
 use crate::EngineError;
@@ -21,16 +20,5 @@ pub fn engine(e: EngineError) -> ErrorMessage {
     }
 }
 
-/// An archive error: bad input stays "invalid input", the rest is a backend failure.
-pub fn archive(e: kerblam_archive::Error) -> ErrorMessage {
-    let msg = e.message().to_string();
-    match e.kind() {
-        ArchiveKind::InvalidInput | ArchiveKind::InvalidArchive => ErrorMessage::invalid_input(msg),
-        ArchiveKind::Conflict => ErrorMessage::invalid_input(msg)
-            .with_help("pass --force to overwrite, or choose another output with -o"),
-        ArchiveKind::ChangedWhileReading => ErrorMessage::backend(msg).with_help(
-            "something is writing to the project while it is packaged; wait for it and retry",
-        ),
-        ArchiveKind::Io => ErrorMessage::backend(msg),
-    }
-}
+/// An archive error as an error message (the one mapping every plugin uses).
+pub use kerblam_archive::plugin::error_message as archive;

@@ -15,9 +15,7 @@
 
 use kerblam_archive::TarOptions;
 use kerblam_backend_api::plan::{ArtifactKind, Base};
-use kerblam_backend_api::{
-    ErrorKind, ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact,
-};
+use kerblam_backend_api::{ErrorKind, ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
 use super::errors;
 use super::package::{Stream, build_network, stream};
@@ -35,8 +33,7 @@ pub fn package(
         .as_ref()
         .ok_or_else(|| ErrorMessage::invalid_input("a freeze plan without its `freeze` section"))?;
     if let Some(a) = plan
-        .artifacts
-        .iter()
+        .all_artifacts()
         .find(|a| a.kind != ArtifactKind::EngineImage)
     {
         return Err(ErrorMessage::unsupported(format!(
@@ -56,12 +53,7 @@ pub fn package(
     }
     let tar = TarOptions::from_env().map_err(errors::archive)?;
     let network = build_network()?.or(Some(Network::None));
-    let rendered = kerblam_render::render(plan, None).map_err(|e| {
-        ErrorMessage::invalid_input(format!(
-            "cannot write the Containerfile of {}: {e}",
-            plan.name
-        ))
-    })?;
+    let rendered = super::package::render(plan, std::path::Path::new(&req.paths.root))?;
     engine.check_available().map_err(errors::engine)?;
     host.check_cancelled()?;
     let tag = &plan.image.tag;
@@ -91,20 +83,14 @@ pub fn package(
         }
         m
     })?;
-    let mut notes = vec![format!(
-        "start it with: {} run --rm -it {tag}   (a shell with the modules loaded; append a command to run it instead)",
-        engine.name()
-    )];
+    let mut notes = Vec::new();
     if info.test.is_some() {
         notes.push("the smoke test passed while building".into());
     }
     Ok(ExecuteResult {
-        artifacts: vec![ProducedArtifact {
-            kind: ArtifactKind::EngineImage,
-            path: tag.clone(),
-            bytes: None,
-            sha256: None,
-        }],
+        artifacts: super::package::built_image(engine, plan)?
+            .into_iter()
+            .collect(),
         exit_code: None,
         notes,
     })

@@ -2,11 +2,14 @@
 //! plugins share. Each plugin is a few lines wiring [`Backend`](kerblam_backend_api::Backend) to
 //! [`describe`], [`preflight`] and [`execute`] with its [`Engine`].
 //!
+//! - **plan** ([`plan`]): the backend's part of a plan: the engine image, the engine as a tool, a
+//!   freeze's room in the engine's storage, and the rendered Containerfile.
 //! - **package** ([`package`]): render the Containerfile (the user's recipe followed by one
 //!   single-source `COPY` per plan layer, `WORKDIR`, `ENV`, `LABEL`s, `ENTRYPOINT`, through
 //!   `kerblam-render`, which every builder accepts), stream the build context (plan context files,
 //!   `.kerblam/Containerfile`, `.kerblam/kerblam`, generated files) straight into `engine build -`,
-//!   then write the replay archive with `kerblam-archive` (optionally embedding `engine save`).
+//!   and save the image into the host's file when it asks (`--embed-image`). The replay archive is
+//!   the host's.
 //! - **run** ([`run`]): run the image with the plan's mounts (host paths under `paths.root`,
 //!   created when missing, never outside it), workdir and entrypoint plus `options.args`, network
 //!   `none` (or `host` when `options.network` says so); load `options.image_archive` (a replay
@@ -19,11 +22,11 @@ mod errors;
 mod freeze;
 mod package;
 mod pipe;
-mod progress;
+pub mod plan;
 mod run;
 
 use kerblam_backend_api::plan::{
-    ArtifactKind as A, ENGINE_STORAGE, ENGINE_TMPDIR, Preflight, SourceKind,
+    ArtifactKind, ENGINE_STORAGE, ENGINE_TMPDIR, Preflight, SourceKind,
 };
 use kerblam_backend_api::preflight::names_engine_dir;
 use kerblam_backend_api::{
@@ -43,13 +46,12 @@ pub fn capabilities(flavor: Flavor) -> Capabilities {
         base_kinds: vec![B::Recipe, B::Image, B::Scratch],
         layer_sources: vec![L::Kerblam, L::Generated, L::Context, L::Host],
         mounts: true,
-        artifact_kinds: vec![A::EngineImage, A::ReplayArchive],
+        artifact_kinds: vec![ArtifactKind::EngineImage],
         preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
-        formats: vec!["kerblam-v1".into()],
+        formats: vec![],
         rootless: flavor == Flavor::Podman,
         push: false,
         embed_image: true,
-        sign: true,
         base_archive: false,
         native: false,
         reentrant: false,
@@ -75,7 +77,7 @@ pub fn preflight(
     if req.action != Action::Package {
         return Ok(());
     }
-    let (mine, others): (Vec<_>, Vec<_>) = req.plan.preflight.iter().cloned().partition(
+    let (mine, others): (Vec<_>, Vec<_>) = req.plan.all_preflight().cloned().partition(
         |c| matches!(c, Preflight::Tool { names } if names.iter().any(|n| n == engine.name())),
     );
     if !mine.is_empty() {
@@ -118,6 +120,14 @@ fn resolve_engine_dir(check: &Preflight, dirs: &StorageDirs) -> Option<Preflight
         Preflight::FileExists { path } => Preflight::FileExists { path: swap(path)? },
         Preflight::Tool { .. } => check.clone(),
     })
+}
+
+/// The backend's part of `req.plan` with `engine` (see [`plan`]).
+pub fn plan_part(
+    engine: &Engine,
+    req: &kerblam_backend_api::PlanRequest,
+) -> Result<kerblam_backend_api::plan::BackendPlan, ErrorMessage> {
+    plan::plan(engine, req)
 }
 
 /// Carries out `req` with `engine`.

@@ -1,10 +1,7 @@
-//! Action `package`: build `plan.image.tag` from a streamed build context, then write the replay
-//! archive (manifest, name, plan, precious data, optionally the saved image, signature, checksums).
+//! Action `package`: build `plan.image.tag` from a streamed build context, and, when the host asks
+//! for it (`options.save_image`, for `--embed-image`), save the image into the file it names.
 //!
-//! Order of work, so that a failure leaves nothing behind under a final name: the replay archive is
-//! opened first under its temporary name (this refuses an existing archive before any build), then
-//! the image is built, then the data and image are streamed into the archive, which is renamed into
-//! place last. Any error drops the writer, which removes the temporary file.
+//! The replay archive is the host's: it archives the precious data while the image builds here.
 //!
 //! The image is built in two stages when kerblam adds its own files (see [`build`]), so that the
 //! user's `COPY . .` never copies the kerblam executable into the image a second time.
@@ -12,18 +9,15 @@
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use kerblam_archive::{
-    ExtraEntry, ExtraSource, ReplayFormat, ReplayWriter, TarOptions, write_build_context,
-};
+use kerblam_archive::{ExtraEntry, ExtraSource, TarOptions, write_build_context};
 use kerblam_backend_api::plan::{ArtifactKind, Base, Context, LayerSource, PackagePlan};
-use kerblam_backend_api::sdk::replay as sdk_replay;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
 use kerblam_render::{ContextEntry, EntrySource, Rendered};
 
 use super::errors;
 use super::pipe::pipe;
-use super::progress::Reporter;
 use crate::{BuildOptions, Engine, Flavor, Network};
+use kerblam_backend_api::sdk::Reporter;
 
 /// Where the generated Containerfile sits in the build context (passed to the engine with `-f`).
 pub const CONTAINERFILE: &str = ".kerblam/Containerfile";
@@ -40,79 +34,42 @@ pub fn package(
     let rendered = render(plan, root)?;
     engine.check_available().map_err(errors::engine)?;
     host.check_cancelled()?;
-
-    // Open the archive first: an existing archive is refused before minutes of building.
-    let mut replay = match plan.artifact(ArtifactKind::ReplayArchive) {
-        Some(artifact) => {
-            let format = sdk_replay::format(artifact)?;
-            if req.options.embed_image && format != ReplayFormat::V2 {
-                return Err(ErrorMessage::invalid_input(
-                    "--embed-image needs the kerblam.replay/v2 format; Kerblam! 1.x archives cannot hold an image",
-                ));
-            }
-            // Signing needs git's user.name/user.email: fail before building, not after.
-            let signature = sdk_replay::signature(req, tar)?;
-            let (writer, _) = sdk_replay::start(req, artifact, tar)?;
-            Some((writer, signature))
-        }
-        None => None,
-    };
-
-    // The image builds while the precious data is archived: one keeps the engine busy, the other
-    // the cores (zstd), and neither waits for the other.
     kerblam_archive::fault::point("engine/before-build");
-    let (built, archived) = std::thread::scope(|s| {
-        let builder = s.spawn(|| build(engine, req, &rendered, tar, host));
-        let archived = replay
-            .as_mut()
-            .map(|(writer, _)| sdk_replay::add_data(writer, req, host));
-        let built = builder
-            .join()
-            .unwrap_or_else(|_| Err(ErrorMessage::backend("the image build thread panicked")));
-        (built, archived)
-    });
-    built?;
-    archived.transpose()?;
+    build(engine, req, &rendered, tar, host)?;
     kerblam_archive::fault::point("engine/built");
-    // The image is reported when the plan asks for it (a plan may ask for nothing but a build).
-    let mut produced: Vec<ProducedArtifact> = plan
-        .artifact(ArtifactKind::EngineImage)
-        .map(|_| ProducedArtifact {
-            kind: ArtifactKind::EngineImage,
-            path: plan.image.tag.clone(),
-            bytes: None,
-            sha256: None,
-        })
-        .into_iter()
-        .collect();
-    let mut notes = Vec::new();
-    if let Some((mut writer, signature)) = replay {
-        if req.options.embed_image {
-            host.check_cancelled()?;
-            embed_image(engine, &mut writer, &plan.image.tag, host)?;
-        }
-        host.check_cancelled()?;
-        let written = sdk_replay::finish(writer, signature.as_deref())?;
-        host.info(&format!(
-            "wrote {} ({} bytes)",
-            written.path,
-            written.bytes.unwrap_or(0)
-        ));
-        notes.push(format!(
-            "replay it with: kerblam replay {}",
-            shell_word(&written.path)
-        ));
-        produced.push(written);
+    host.check_cancelled()?;
+    if let Some(file) = &req.options.save_image {
+        save_image(engine, &plan.image.tag, Path::new(file), host)?;
     }
     Ok(ExecuteResult {
-        artifacts: produced,
+        artifacts: built_image(engine, plan)?.into_iter().collect(),
         exit_code: None,
-        notes,
+        notes: Vec::new(),
     })
 }
 
-/// The Containerfile: the recipe's text (read from the project) followed by kerblam's lines.
-fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
+/// The engine image the plan asks for, as built, with its image ID (a plan may ask for nothing
+/// but a build).
+pub(super) fn built_image(
+    engine: &Engine,
+    plan: &PackagePlan,
+) -> Result<Option<ProducedArtifact>, ErrorMessage> {
+    let Some(a) = plan.artifact(ArtifactKind::EngineImage) else {
+        return Ok(None);
+    };
+    let id = engine.image_id(&a.path).map_err(errors::engine)?;
+    Ok(Some(ProducedArtifact {
+        kind: ArtifactKind::EngineImage,
+        path: a.path.clone(),
+        bytes: None,
+        sha256: Some(id),
+    }))
+}
+
+/// The Containerfile and the context entries it reads. The text must be the one the plan shows
+/// (`backend.rendered`): when the project changed since the plan was made, the build would not be
+/// what the plan says, so it is refused.
+pub(super) fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
     let recipe = match &plan.base {
         Base::Recipe { path, .. } => {
             let p = root.join(path);
@@ -121,20 +78,24 @@ fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
             })?;
             Some(text)
         }
-        Base::Archive { path } => {
-            return Err(ErrorMessage::unsupported(format!(
-                "the {} backend cannot start from the base archive {path}; load it into the engine and use an image base",
-                plan.backend
-            )));
-        }
         _ => None,
     };
-    kerblam_render::render(plan, recipe.as_deref()).map_err(|e| {
+    let rendered = kerblam_render::render(plan, recipe.as_deref()).map_err(|e| {
         ErrorMessage::invalid_input(format!(
             "cannot write the Containerfile of {}: {e}",
             plan.name
         ))
-    })
+    })?;
+    if let Some(shown) = plan.backend.rendered(super::plan::RENDERED)
+        && shown.text != rendered.containerfile
+    {
+        return Err(ErrorMessage::invalid_input(format!(
+            "the Containerfile of {} is not the one its plan shows: the recipe changed since the plan was made",
+            plan.name
+        ))
+        .with_help("make the plan again (kerblam plan) and carry out that one"));
+    }
+    Ok(rendered)
 }
 
 /// The line `kerblam-render` starts its own instructions with, after the user's recipe.
@@ -353,7 +314,7 @@ pub(super) fn stream(
                 } else {
                     return Err(ErrorMessage::unsupported(format!(
                         "the host layer {path} is not a file or a directory; the {} backend cannot copy it",
-                        plan.backend
+                        plan.backend.name
                     )));
                 }
             }
@@ -411,48 +372,51 @@ pub(super) fn stream(
     })
 }
 
-/// Streams `engine save TAG` into the archive's `image.tar`.
-fn embed_image(
+/// Saves the image `tag` into `file` (a `docker save` archive), which the host created and will
+/// put into the replay archive.
+fn save_image(
     engine: &Engine,
-    writer: &mut ReplayWriter,
     tag: &str,
+    file: &Path,
     host: &Host<'_>,
 ) -> Result<(), ErrorMessage> {
-    host.info(&format!("saving {tag} into the replay archive"));
-    let reporter = Reporter::new(host, format!("embedding {tag}"), 0);
-    let cancelled = || host.is_cancelled();
-    let (mut out, mut input) = pipe(&cancelled);
-    std::thread::scope(|s| {
-        let saver = s.spawn(move || match engine.save(tag, &mut out) {
-            Ok(_) => {
-                out.finish();
-                Ok(())
-            }
-            Err(e) => {
-                out.fail(e.to_string());
-                Err(e)
-            }
-        });
-        let callback = reporter.callback();
-        let added = writer.add_image(&mut input, Some(&callback));
-        drop(input);
-        let saved = saver.join().unwrap_or_else(|_| {
-            Err(crate::EngineError::Unsupported(
-                "the image saver thread panicked".into(),
+    host.info(&format!("saving {tag} for the replay archive"));
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .truncate(true)
+        .open(file)
+        .map_err(|e| {
+            ErrorMessage::backend(format!(
+                "cannot open {} to save the image into: {e}",
+                file.display()
             ))
-        });
-        host.check_cancelled()?;
-        saved.map_err(errors::engine)?;
-        added.map_err(errors::archive).map(|_| ())
-    })
+        })?;
+    let reporter = Reporter::new(host, format!("saving {tag}"), 0);
+    let callback = reporter.callback();
+    let mut counting = Counting {
+        inner: &mut out,
+        written: 0,
+        report: &callback,
+    };
+    engine.save(tag, &mut counting).map_err(errors::engine)?;
+    host.check_cancelled()
 }
 
-fn shell_word(s: &str) -> String {
-    if s.bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+:@".contains(&b))
-    {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
+/// A writer that reports how much went through it.
+struct Counting<'a, W: std::io::Write> {
+    inner: &'a mut W,
+    written: u64,
+    report: &'a dyn Fn(u64, u64),
+}
+
+impl<W: std::io::Write> std::io::Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        (self.report)(self.written, 0);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

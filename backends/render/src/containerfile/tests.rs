@@ -149,7 +149,6 @@ fn freeze_plan(test: Option<&str>) -> (PackagePlan, tempfile::TempDir) {
         base_dir: t.path().to_path_buf(),
         temp_dir: t.path().to_path_buf(),
         manifest: "freeze.toml".into(),
-        image_format: None,
     };
     let mut plan = compile_freeze(&spec, &source, &opts).unwrap();
     // The spec's text names the temporary directory, so its digest varies from run to run.

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use kerblam_backend_api::host::{CallError, HostCallbacks, Plugin, testing};
 use kerblam_backend_api::plan::PackagePlan;
-use kerblam_backend_api::{Action, ExecuteRequest, ExecuteResult, Hello, Paths};
+use kerblam_backend_api::{Action, ExecuteOptions, ExecuteRequest, ExecuteResult, Hello, Paths};
 use kerblam_compiler::{CheckOptions, PipeOptions, Project, compile_pipe};
 
 #[path = "../../../../tests/support/engines.rs"]
@@ -103,10 +103,21 @@ pub fn plan_with_image_format(root: &Path, tag: &str, format: Option<&str>) -> P
         pipe: "process".into(),
         backend: Some("tarball".into()),
         tag: Some(tag.into()),
-        image_format: format.map(String::from),
         ..PipeOptions::default()
     };
-    compile_pipe(&project, &opts).unwrap_or_else(|e| panic!("{e:?}"))
+    let mut plan = compile_pipe(&project, &opts).unwrap_or_else(|e| panic!("{e:?}"));
+    complete(&mut plan, root, format);
+    plan
+}
+
+/// Writes the tarball backend's part into `plan` of the project at `root` (with
+/// `--image-format FORMAT` when given).
+pub fn complete(plan: &mut PackagePlan, root: &Path, format: Option<&str>) {
+    let options = ExecuteOptions {
+        format: format.map(String::from),
+        ..ExecuteOptions::default()
+    };
+    testing::complete(plugin(), plan, Action::Package, root, &options);
 }
 
 /// A package request: plan paths relative to `root`, artifacts into `out`, temporaries in `out`.

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::freeze::spec::{Eessi, EnvSpec, FreezeSpec, Module};
+use crate::freeze::spec::{self, Eessi, EnvSpec, FreezeSpec, Module};
 
 /// Why no spec could be inferred from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +155,7 @@ pub fn spec_from_env(
         author: author.to_string(),
         name: None,
         version: None,
-        backend: "apptainer".into(),
+        backend: spec::default_backend(),
         generic: false,
         destination: None,
         base: "debian:12".into(),

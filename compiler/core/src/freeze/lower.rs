@@ -2,21 +2,22 @@
 //!
 //! The plan carries everything a backend needs: the frozen trees as `host` layers (with the spec's
 //! excludes), the generated `activate.sh` / `start.sh` / help text, the clean image environment,
-//! the entrypoint, the smoke test, labels, artifacts under the destination and preflight checks
-//! whose numbers are measured from the trees after excludes.
+//! the entrypoint, the smoke test, labels, the destination, and the figures measured from the
+//! trees after excludes (bytes, files, entries). What the backend makes of them (its artifacts,
+//! the room it needs) is the backend's to say.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use kerblam_plan::{
-    Base, Context, EnvVar, Exclusion, ExclusionReason, FreezeInfo, Image, Layer, LayerSource,
-    Metadata, PLAN_SCHEMA, PackagePlan, Purpose, Source, SourceKind,
+    BackendPlan, Base, Context, EnvVar, Exclusion, ExclusionReason, FreezeInfo, Image, Layer,
+    LayerSource, Metadata, Output, PLAN_SCHEMA, PackagePlan, Preflight, Purpose, Source,
+    SourceKind,
 };
 
 use crate::Error;
 use crate::diag::SourceFile;
 use crate::digest::sha256_bytes;
-use crate::freeze::outputs::{Outputs, artifacts_and_preflight};
 use crate::freeze::scripts::{
     FREEZE_DIR, HelpInputs, ScriptInputs, activate_sh, captured_env, default_help, start_sh,
 };
@@ -25,14 +26,6 @@ use crate::freeze::trees::{Collected, collect};
 use crate::lower::{KERBLAM_VERSION, sh_quote};
 use crate::tag::default_tag;
 use crate::time::{iso_date, rfc3339};
-
-/// Tar header and padding per entry, at most (a 512-byte header, up to 511 bytes of padding and a
-/// 512-byte PAX header for long names), rounded up.
-pub const TAR_BYTES_PER_ENTRY: u64 = 1536;
-/// Filesystem block rounding per entry when trees are staged as files.
-pub const BLOCK_BYTES_PER_ENTRY: u64 = 4096;
-/// Room for the files kerblam writes next to the trees (metadata JSON, SIF headers) and slack.
-pub const SLACK_BYTES: u64 = 1024 * 1024;
 
 /// How to compile a freeze spec.
 #[derive(Debug, Clone)]
@@ -46,9 +39,6 @@ pub struct FreezeOptions {
     pub temp_dir: PathBuf,
     /// The spec's path relative to the plan root, recorded as `source.manifest`.
     pub manifest: String,
-    /// `--image-format` (`oci`, `oci+gzip`, `oci+zstd`): the tarball backend also writes an OCI
-    /// image archive of the freeze.
-    pub image_format: Option<String>,
 }
 
 /// The dated version: `YYYY-MM-DD` of `epoch`, then `-<suffix>` when given.
@@ -125,22 +115,6 @@ pub fn compile_freeze(
         modules: &module_names,
         env: &env,
     };
-    let start = match backend.as_str() {
-        "apptainer" => format!(
-            "  apptainer run {stem}.sif            # a shell with the modules loaded\n\
-             \x20 apptainer run {stem}.sif COMMAND    # run COMMAND in the environment\n\
-             \x20 (`apptainer shell` and `exec` skip the start script: give them --cleanenv, or the\n\
-             \x20 host's environment comes in)\n"
-        ),
-        "tarball" => format!(
-            "  mkdir DIR && tar --zstd -xf {stem}.tar.zst -C DIR\n\
-             \x20 source DIR{FREEZE_DIR}/activate.sh   # in bash\n"
-        ),
-        _ => format!(
-            "  {backend} run --rm -it {tag}            # a shell with the modules loaded\n\
-             \x20 {backend} run --rm {tag} COMMAND      # run COMMAND in the environment\n"
-        ),
-    };
     let help = spec.help.clone().unwrap_or_else(|| {
         default_help(&HelpInputs {
             name: &name,
@@ -150,7 +124,6 @@ pub fn compile_freeze(
             cpu_target: &target,
             prefix: &e.prefix,
             modules: &module_names,
-            start,
         })
     });
     let mut generated: Vec<(String, String, u32)> = vec![
@@ -169,7 +142,6 @@ pub fn compile_freeze(
             0o644,
         ));
     }
-    let generated_bytes: u64 = generated.iter().map(|g| g.1.len() as u64).sum();
     entries += generated.len() as u64 + 1;
     for (to, text, mode) in &generated {
         layers.push(Layer {
@@ -208,21 +180,12 @@ pub fn compile_freeze(
     set("dev.kerblam.version", KERBLAM_VERSION.into());
     set("dev.kerblam.manifest-digest", digest.clone());
 
-    let (artifacts, preflight) = artifacts_and_preflight(&Outputs {
-        backend: &backend,
-        destination: &destination,
-        temp_dir: &opts.temp_dir,
-        stem: &stem,
-        tag: &tag,
-        base: &spec.base,
-        trees: &trees,
-        generated: &generated,
-        n_layers: layers.len(),
-        total_bytes,
-        entries,
-        generated_bytes,
-        oci: crate::lower::oci_format(opts.image_format.as_deref(), &backend, false)?,
-    });
+    let preflight = trees
+        .iter()
+        .map(|t| Preflight::FileExists {
+            path: t.path.clone(),
+        })
+        .collect();
 
     let exclusions = spec
         .exclude
@@ -242,7 +205,6 @@ pub fn compile_freeze(
         },
         root: ".".into(),
         name: name.clone(),
-        backend,
         purpose: Purpose::Package,
         image: Image { tag, labels },
         base: if spec.base == "scratch" {
@@ -269,7 +231,11 @@ pub fn compile_freeze(
             })
             .collect(),
         entrypoint,
-        artifacts,
+        output: Output {
+            dir: destination,
+            stem,
+        },
+        artifacts: Vec::new(),
         metadata: Metadata {
             author: Some(spec.author.clone()),
             version: Some(version),
@@ -287,8 +253,10 @@ pub fn compile_freeze(
             trees,
             total_bytes,
             total_files,
+            entries,
             test,
             help,
         }),
+        backend: BackendPlan::named(backend),
     })
 }

@@ -13,7 +13,6 @@
 
 mod from_env;
 mod lower;
-mod outputs;
 pub mod rules;
 pub mod scripts;
 mod spec;
@@ -22,11 +21,7 @@ mod trees;
 pub mod walk;
 
 pub use from_env::{FromEnvError, capture, ebroot_var, env_pattern_matches, spec_from_env};
-pub use lower::{
-    BLOCK_BYTES_PER_ENTRY, FreezeOptions, SLACK_BYTES, TAR_BYTES_PER_ENTRY, compile_freeze,
-    dated_version,
-};
-pub use outputs::{DOCKER_COPIES, PODMAN_STORAGE_COPIES, PODMAN_TMPDIR_COPIES};
+pub use lower::{FreezeOptions, compile_freeze, dated_version};
 pub use spec::{
     DEFAULT_ENV_EXCLUDE, DEFAULT_ENV_INCLUDE, DEFAULT_EXCLUDES, Eessi, EnvSpec, FreezeSpec, Module,
     default_name,

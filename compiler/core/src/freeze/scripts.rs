@@ -137,11 +137,11 @@ pub struct HelpInputs<'a> {
     pub prefix: &'a str,
     /// Modules in load order.
     pub modules: &'a [String],
-    /// How to start, per backend.
-    pub start: String,
 }
 
-/// The default help text.
+/// The default help text. How to start the image or unpack the tarball depends on the backend, which
+/// says so in its plan's `usage` (kerblam prints it after a freeze); this text is about the frozen
+/// environment itself.
 pub fn default_help(h: &HelpInputs<'_>) -> String {
     format!(
         "{name} {version}: a frozen EESSI software environment\n\
@@ -149,8 +149,8 @@ pub fn default_help(h: &HelpInputs<'_>) -> String {
          \n\
          Modules (loaded in this order): {modules}\n\
          \n\
-         How to start:\n\
-         {start}\n\
+         Start: {FREEZE_DIR}/start.sh [COMMAND] (the image's entrypoint) gives a shell, or runs\n\
+         COMMAND, with the modules loaded.\n\
          The environment is clean: host MODULE*/EESSI*/LMOD* variables are not passed in.\n\
          By hand (bash): source {FREEZE_DIR}/activate.sh\n\
          \x20 (it sources {prefix}/init/bash and runs `module load` for the modules above).\n",
@@ -161,6 +161,5 @@ pub fn default_help(h: &HelpInputs<'_>) -> String {
         target = h.cpu_target,
         prefix = h.prefix,
         modules = h.modules.join(" "),
-        start = h.start,
     )
 }

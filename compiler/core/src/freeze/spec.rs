@@ -60,11 +60,11 @@ pub struct FreezeSpec {
     /// root is remapped from the CPU-specific subdir to `<cpu_family>/generic`.
     #[serde(default)]
     pub generic: bool,
-    /// The directory the SIF or tarball is written to [default: the system temporary directory].
+    /// The directory the backend writes its files to [default: the system temporary directory].
     /// Relative paths are relative to the directory holding the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub destination: Option<String>,
-    /// The base image reference (ignored by the tarball backend), or `scratch`.
+    /// The base image reference (ignored by backends that build no image), or `scratch`.
     #[serde(default = "default_base")]
     pub base: String,
     /// The help / welcome text shown when the image starts a shell [default: generated from the
@@ -76,7 +76,7 @@ pub struct FreezeSpec {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
     /// A smoke-test command (a shell command line) run at build time inside the frozen environment,
-    /// with the modules loaded (`%test` for apptainer, a build step for docker and podman).
+    /// with the modules loaded; each backend runs it its own way (a build step, a `%test`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test: Option<String>,
     /// Where the EESSI stack lives and which CPU build is in use.
@@ -161,7 +161,8 @@ impl Default for EnvSpec {
     }
 }
 
-fn default_backend() -> String {
+/// The backend of a freeze spec that names none.
+pub(crate) fn default_backend() -> String {
     "apptainer".into()
 }
 fn default_base() -> String {

@@ -159,3 +159,22 @@ pub fn create(base: &Path, with_haswell_only: bool) -> SyntheticEessi {
         env,
     }
 }
+
+impl SyntheticEessi {
+    /// The freeze plan of this tree's loaded modules for `backend`, writing to `destination`, as
+    /// `kerblam freeze --from-env` compiles it on 2023-11-14 (the backend's part still empty).
+    pub fn plan(&self, backend: &str, destination: &Path) -> kerblam_plan::PackagePlan {
+        let mut spec = crate::freeze::spec_from_env(&self.env, "Jane Doe <jane@example.org>")
+            .expect("the synthetic environment has EESSI loaded");
+        spec.backend = backend.to_string();
+        spec.destination = Some(destination.to_string_lossy().into_owned());
+        let source = crate::SourceFile::new("freeze.toml", spec.to_toml());
+        let opts = crate::freeze::FreezeOptions {
+            epoch: 1_700_000_000,
+            base_dir: destination.to_path_buf(),
+            temp_dir: std::env::temp_dir(),
+            manifest: "freeze.toml".into(),
+        };
+        crate::freeze::compile_freeze(&spec, &source, &opts).expect("the synthetic spec compiles")
+    }
+}

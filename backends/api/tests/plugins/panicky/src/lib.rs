@@ -30,7 +30,6 @@ impl Backend for Panicky {
             ],
             preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
             mounts: true,
-            sign: true,
             embed_image: true,
             base_archive: true,
             rootless: true,

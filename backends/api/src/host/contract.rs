@@ -1,0 +1,353 @@
+//! Holding a backend to its plan.
+//!
+//! A plugin may be written by anyone, in any language, so the host believes nothing it says
+//! without looking. Two checks, shared by `kerblam` and the conformance kit:
+//!
+//! - [`plan_problems`]: the backend's part of a plan, as `kerblam_backend_plan` returned it, is
+//!   well formed: it names this backend, writes no artifact kerblam writes itself (the replay
+//!   archive), names each path once and none of kerblam's, and renders files with plain names.
+//! - [`result_problems`]: after `package`, every artifact of the backend's part exists with its
+//!   kind ([`kind_problem`] looks at the file), and the result reports nothing else.
+//!
+//! [`Before`] records what was at each planned path before `execute`, so that the host can remove
+//! what a backend left behind when it did not hold to its plan, and nothing else.
+
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use kerblam_plan::{Artifact, ArtifactKind, BackendPlan, PackagePlan};
+
+use crate::{Action, ExecuteResult, Paths, ProducedArtifact};
+
+/// The absolute path of an artifact: as is when absolute, else under `paths.output_dir`.
+pub fn artifact_path(paths: &Paths, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        Path::new(&paths.output_dir).join(p)
+    }
+}
+
+/// Whether an artifact path is unusable: empty, or holding a NUL or a line break.
+fn bad_path(path: &str) -> bool {
+    path.trim().is_empty() || path.contains(['\0', '\n', '\r'])
+}
+
+/// What is wrong with `part`, the reply of backend `backend` to a plan request for `plan` (the
+/// plan without its backend part). Empty when it can be written into the plan.
+pub fn plan_problems(backend: &str, plan: &PackagePlan, part: &BackendPlan) -> Vec<String> {
+    let mut out = Vec::new();
+    if part.name != backend {
+        out.push(format!(
+            "it names the backend {:?}, but the plugin is {backend:?}",
+            part.name
+        ));
+    }
+    let mut seen: Vec<&str> = plan.artifacts.iter().map(|a| a.path.as_str()).collect();
+    for a in &part.artifacts {
+        if a.kind.is_host_written() {
+            out.push(format!(
+                "it lists a {} artifact ({}), which kerblam writes itself",
+                a.kind, a.path
+            ));
+        }
+        if bad_path(&a.path) {
+            out.push(format!(
+                "a {} artifact has the path {:?}, which is empty or holds a line break",
+                a.kind, a.path
+            ));
+        } else if seen.contains(&a.path.as_str()) {
+            out.push(format!("the path {} is named twice", a.path));
+        }
+        seen.push(&a.path);
+    }
+    let mut names: Vec<&str> = Vec::new();
+    for r in &part.rendered {
+        if r.name.is_empty() || r.name.contains(['/', '\0', '\n']) {
+            out.push(format!(
+                "a rendered file is called {:?}; a name is one plain word such as Containerfile",
+                r.name
+            ));
+        } else if names.contains(&r.name.as_str()) {
+            out.push(format!("the rendered file {} is named twice", r.name));
+        }
+        names.push(&r.name);
+    }
+    if let Some(line) = part.usage.iter().find(|l| l.contains('\n')) {
+        out.push(format!("a usage line holds a line break: {line:?}"));
+    }
+    out
+}
+
+/// What a planned path held before `execute`: nothing, or a file with this identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Was {
+    Absent,
+    File {
+        dev: u64,
+        ino: u64,
+        mtime: i64,
+        mtime_ns: i64,
+        size: u64,
+    },
+    Other,
+}
+
+fn was(path: &Path) -> Was {
+    match std::fs::symlink_metadata(path) {
+        Err(_) => Was::Absent,
+        Ok(m) if m.is_file() => Was::File {
+            dev: m.dev(),
+            ino: m.ino(),
+            mtime: m.mtime(),
+            mtime_ns: m.mtime_nsec(),
+            size: m.size(),
+        },
+        Ok(_) => Was::Other,
+    }
+}
+
+/// The state of every file artifact of a plan's backend part, taken before `execute`.
+#[derive(Debug, Clone)]
+pub struct Before {
+    files: Vec<(PathBuf, Was)>,
+}
+
+impl Before {
+    /// Record what is at each path the backend's part names.
+    pub fn take(plan: &PackagePlan, paths: &Paths) -> Before {
+        let files = plan
+            .backend
+            .artifacts
+            .iter()
+            .filter(|a| a.kind.is_file())
+            .map(|a| {
+                let p = artifact_path(paths, &a.path);
+                let w = was(&p);
+                (p, w)
+            })
+            .collect();
+        Before { files }
+    }
+
+    /// The planned files that `execute` created or replaced: regular files whose identity
+    /// differs from what was there before. Only these may be removed after a broken promise.
+    pub fn written_since(&self) -> Vec<PathBuf> {
+        self.files
+            .iter()
+            .filter(|(p, before)| {
+                let now = was(p);
+                matches!(now, Was::File { .. }) && now != *before
+            })
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+}
+
+/// What is wrong with `result`, the reply of a backend to `execute` of `plan` with `action`. Empty
+/// when the backend did what its part of the plan says: after `package` every artifact it planned
+/// exists with its kind and the result names each of them and nothing else; after `run` it names
+/// none and gives the exit code.
+pub fn result_problems(
+    plan: &PackagePlan,
+    paths: &Paths,
+    action: Action,
+    result: &ExecuteResult,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if action == Action::Run {
+        for a in &result.artifacts {
+            out.push(format!(
+                "a run reported the {} artifact {}; a run writes no artifacts",
+                a.kind, a.path
+            ));
+        }
+        if result.exit_code.is_none() {
+            out.push("a run did not report the exit code of what it ran".into());
+        }
+        return out;
+    }
+    let planned = &plan.backend.artifacts;
+    for a in &result.artifacts {
+        if !planned.iter().any(|p| same(paths, p, a)) {
+            let why = if plan.artifacts.iter().any(|h| same(paths, h, a)) {
+                "which kerblam writes itself"
+            } else {
+                "which its plan does not name"
+            };
+            out.push(format!(
+                "it reported a {} artifact at {}, {why}",
+                a.kind, a.path
+            ));
+        }
+    }
+    for p in planned {
+        let reported = result.artifacts.iter().find(|a| same(paths, p, a));
+        if reported.is_none() {
+            out.push(format!(
+                "it did not report the {} artifact {} its plan names",
+                p.kind, p.path
+            ));
+        }
+        if let Some(problem) = kind_problem(paths, p, reported) {
+            out.push(problem);
+        }
+    }
+    out
+}
+
+/// Whether a reported artifact is the planned one: the same kind, and the same path (resolved
+/// under the output directory; an engine image by its tag).
+fn same(paths: &Paths, planned: &Artifact, reported: &ProducedArtifact) -> bool {
+    planned.kind == reported.kind
+        && if planned.kind.is_file() {
+            artifact_path(paths, &planned.path) == artifact_path(paths, &reported.path)
+        } else {
+            planned.path == reported.path
+        }
+}
+
+/// Why the planned artifact `a` is not there as its kind says, if it is not. An engine image lives
+/// in an engine kerblam does not know: the backend must report it with its image ID. A file must
+/// be a regular file whose first bytes are those of its kind (see [`sniff`]) and whose size is the
+/// one reported.
+pub fn kind_problem(
+    paths: &Paths,
+    a: &Artifact,
+    reported: Option<&ProducedArtifact>,
+) -> Option<String> {
+    if !a.kind.is_file() {
+        let id = reported.and_then(|r| r.sha256.as_deref());
+        return match id {
+            Some(id) if is_digest(id) => None,
+            Some(id) => Some(format!(
+                "the image {} was reported with the ID {id:?}, which is not sha256:<64 hex digits>",
+                a.path
+            )),
+            None if reported.is_none() => None,
+            None => Some(format!(
+                "the image {} was reported without its image ID (sha256)",
+                a.path
+            )),
+        };
+    }
+    let path = artifact_path(paths, &a.path);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(_) => {
+            return Some(format!(
+                "the {} artifact {} does not exist",
+                a.kind,
+                path.display()
+            ));
+        }
+    };
+    if !meta.is_file() {
+        return Some(format!(
+            "the {} artifact {} is not a regular file",
+            a.kind,
+            path.display()
+        ));
+    }
+    if let Some(bytes) = reported.and_then(|r| r.bytes)
+        && bytes != meta.len()
+    {
+        return Some(format!(
+            "the {} artifact {} was reported as {bytes} bytes but holds {}",
+            a.kind,
+            path.display(),
+            meta.len()
+        ));
+    }
+    sniff(&path, a.kind)
+        .err()
+        .map(|why| format!("the {} artifact {} {why}", a.kind, path.display()))
+}
+
+fn is_digest(s: &str) -> bool {
+    s.strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Whether the file at `path` starts as a `kind` does: a tar (`ustar` at byte 257) for archives,
+/// holding `oci-layout` and `index.json` for an OCI archive and `manifest.json` or `index.json` for
+/// an image archive; zstd, gzip or tar for a tarball; the `SIF_MAGIC` at byte 32 for a SIF; a JSON
+/// object for metadata; text for a script. `Err` says what it is not.
+pub fn sniff(path: &Path, kind: ArtifactKind) -> Result<(), String> {
+    let mut head = [0u8; 512];
+    let n = std::fs::File::open(path)
+        .and_then(|mut f| read_up_to(&mut f, &mut head))
+        .map_err(|e| format!("cannot be read: {e}"))?;
+    let head = &head[..n];
+    let is_tar = n >= 262 && &head[257..262] == b"ustar";
+    match kind {
+        ArtifactKind::EngineImage | ArtifactKind::File => Ok(()),
+        ArtifactKind::ReplayArchive | ArtifactKind::ContextArchive => is_tar
+            .then_some(())
+            .ok_or_else(|| "is not a tar archive".into()),
+        ArtifactKind::OciArchive => tar_holds(path, is_tar, &[&["oci-layout"], &["index.json"]]),
+        ArtifactKind::ImageArchive => tar_holds(path, is_tar, &[&["manifest.json", "index.json"]]),
+        ArtifactKind::Tarball => {
+            let zstd = head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+            let gzip = head.starts_with(&[0x1f, 0x8b]);
+            let xz = head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]);
+            (zstd || gzip || xz || is_tar)
+                .then_some(())
+                .ok_or_else(|| "is neither a tar archive nor zstd, gzip or xz".into())
+        }
+        ArtifactKind::Sif => (n >= 42 && &head[32..42] == b"SIF_MAGIC\0")
+            .then_some(())
+            .ok_or_else(|| "is not a SIF file (no SIF_MAGIC at byte 32)".into()),
+        ArtifactKind::MetadataJson => {
+            let text = std::fs::read(path).map_err(|e| format!("cannot be read: {e}"))?;
+            match serde_json::from_slice::<serde_json::Value>(&text) {
+                Ok(serde_json::Value::Object(_)) => Ok(()),
+                _ => Err("is not a JSON object".into()),
+            }
+        }
+        ArtifactKind::ActivateScript => (!head.contains(&0) && std::str::from_utf8(head).is_ok())
+            .then_some(())
+            .ok_or_else(|| "is not a text file".into()),
+    }
+}
+
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// A tar archive with, for each group of `wanted`, an entry named one of its names (at the top).
+fn tar_holds(path: &Path, is_tar: bool, wanted: &[&[&str]]) -> Result<(), String> {
+    if !is_tar {
+        return Err("is not a tar archive".into());
+    }
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
+    let mut archive = tar::Archive::new(file);
+    let mut names: Vec<String> = Vec::new();
+    let entries = archive
+        .entries()
+        .map_err(|e| format!("is not a readable tar archive: {e}"))?;
+    for e in entries {
+        let e = e.map_err(|e| format!("is not a readable tar archive: {e}"))?;
+        let name = e.path_bytes();
+        names.push(
+            String::from_utf8_lossy(&name)
+                .trim_start_matches("./")
+                .to_string(),
+        );
+    }
+    for group in wanted {
+        if !group.iter().any(|w| names.iter().any(|n| n == w)) {
+            return Err(format!("holds no {}", group.join(" or ")));
+        }
+    }
+    Ok(())
+}

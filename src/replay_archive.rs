@@ -1,0 +1,168 @@
+//! The replay archive (`<pipe>.kerblam.tar`), which kerblam writes itself whatever the backend: a
+//! backend in any language gets it right without writing a line of it.
+//!
+//! Its layout, checksums and what `kerblam replay` verifies are specified in
+//! `backends/archive/FORMAT.md`; `kerblam-archive` is the implementation. Here the host uses it:
+//!
+//! - [`Pending::start`] opens the archive under a temporary name next to its final path (refusing
+//!   an existing archive before minutes of building) and writes the manifest, the image name and
+//!   the plan, the backend's part included;
+//! - [`Pending::add_data`] archives the precious data, on a thread of its own while the backend
+//!   builds the image;
+//! - [`Pending::finish`] adds the image the backend saved (`--embed-image`), the signature
+//!   (`--sign`) and the checksums, and renames the archive into place. It is called only once the
+//!   backend has done all its plan says, so a failure anywhere leaves no replay archive under its
+//!   final name.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use kerblam_archive::{
+    Error, ErrorKind, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature,
+    TarOptions, WrittenArchive,
+};
+use kerblam_plan::{Artifact, PackagePlan};
+
+use crate::exit::{self, Exit};
+
+/// An archive error as an exit: bad input and conflicts exit 2, the rest 1.
+pub fn error(e: Error) -> Exit {
+    let code = match e.kind() {
+        ErrorKind::InvalidInput | ErrorKind::InvalidArchive | ErrorKind::Conflict => exit::INVALID,
+        ErrorKind::Io | ErrorKind::ChangedWhileReading => exit::FAILURE,
+    };
+    let mut message = e.message().to_string();
+    let help = match e.kind() {
+        ErrorKind::Conflict => {
+            Some("pass --force to overwrite it, or choose another output with -o")
+        }
+        ErrorKind::ChangedWhileReading => {
+            Some("something is writing to the project while it is packaged; wait for it and retry")
+        }
+        ErrorKind::Io if e.is_no_space() => Some(
+            "the filesystem is full: free some space, or write elsewhere (`-o PATH` for the replay archive, TMPDIR for temporary files)",
+        ),
+        _ => None,
+    };
+    if let Some(h) = help {
+        message.push_str(&format!("\nhelp: {h}"));
+    }
+    Exit { code, message }
+}
+
+/// A replay archive being written.
+pub struct Pending {
+    writer: ReplayWriter,
+    signature: Option<Vec<u8>>,
+}
+
+impl Pending {
+    /// Opens the archive `artifact` of `plan` (a path relative to `root` unless absolute) under its
+    /// temporary name and writes the manifest, the image name and the plan. With `sign`, the
+    /// signature is made now (it needs git's user name and email: fail before building).
+    pub fn start(
+        plan: &PackagePlan,
+        artifact: &Artifact,
+        root: &Path,
+        force: bool,
+        sign: bool,
+    ) -> Result<Pending, Exit> {
+        let tar = TarOptions::from_env().map_err(error)?;
+        let pipe = plan.pipe.as_ref().ok_or_else(|| Exit {
+            code: exit::INVALID,
+            message: format!(
+                "the plan of {} asks for a replay archive but describes no pipe",
+                plan.name
+            ),
+        })?;
+        let format = ReplayFormat::from_option(artifact.format.as_deref()).map_err(error)?;
+        let manifest_path = root.join(&plan.source.manifest);
+        let manifest = std::fs::read(&manifest_path)
+            .map_err(|e| error(Error::io("reading", &manifest_path, e)))?;
+        let plan_json = kerblam_render::plan_json(plan);
+        let contents = ReplayContents {
+            manifest: &manifest,
+            image_name: &plan.image.tag,
+            plan_json: Some(&plan_json),
+            input_dir: &pipe.data.input,
+        };
+        let opts = ReplayOptions {
+            format,
+            tar,
+            force,
+            ..ReplayOptions::default()
+        };
+        let path = {
+            let p = Path::new(&artifact.path);
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                root.join(p)
+            }
+        };
+        let signature = if sign { Some(signature(tar)?) } else { None };
+        let writer = ReplayWriter::create(&path, contents, opts).map_err(error)?;
+        Ok(Pending { writer, signature })
+    }
+
+    /// Archives the plan's precious data; stops when `stop` is raised (Ctrl-C, or the backend
+    /// failed). `Err(None)`: it stopped because it was asked to; `Err(Some(why))`: it failed.
+    pub fn add_data(
+        &mut self,
+        plan: &PackagePlan,
+        root: &Path,
+        stop: &AtomicBool,
+    ) -> Result<(), Option<Exit>> {
+        let files: Vec<&str> = plan
+            .pipe
+            .as_ref()
+            .map(|p| p.precious.iter().map(|f| f.path.as_str()).collect())
+            .unwrap_or_default();
+        let total: u64 = plan
+            .pipe
+            .as_ref()
+            .map(|p| p.precious.iter().map(|f| f.size).sum())
+            .unwrap_or(0);
+        let bars = crate::progress::bars();
+        let report = |bytes: u64, n: u64| {
+            bars.update(
+                bytes,
+                total,
+                &format!("archiving precious data ({n} files)"),
+            )
+        };
+        let cancel = || stop.load(Ordering::SeqCst) || crate::signals::interrupted().is_some();
+        self.writer
+            .add_data_cancellable(root, &files, Some(&report), Some(&cancel))
+            .map_err(|e| (!e.is_cancelled()).then(|| error(e)))
+    }
+
+    /// Adds the image the backend saved into `image` (when given), the signature and the
+    /// checksums, and renames the archive into place.
+    pub fn finish(mut self, image: Option<&Path>) -> Result<WrittenArchive, Exit> {
+        if let Some(image) = image {
+            let mut file = std::fs::File::open(image)
+                .map_err(|e| error(Error::io("reading the saved image", image, e)))?;
+            self.writer.add_image(&mut file, None).map_err(error)?;
+        }
+        let finished = self
+            .writer
+            .finish_uncommitted(self.signature.as_deref())
+            .map_err(error)?;
+        finished.commit().map_err(error)
+    }
+}
+
+/// `signature.json` (`--sign`): git's user name and email, dated `SOURCE_DATE_EPOCH` when set
+/// (`tar.mtime`), else now.
+fn signature(tar: TarOptions) -> Result<Vec<u8>, Exit> {
+    let when = if tar.mtime != 0 {
+        tar.mtime
+    } else {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    };
+    Ok(Signature::from_git(when).map_err(error)?.to_json())
+}
