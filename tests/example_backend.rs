@@ -1,8 +1,9 @@
-//! The README's "Writing a backend" walk-through, for real: the out-of-tree example backend
-//! (`examples/backend-script`) is built with its own `cargo build`, passes `kerblam backends check`,
-//! and carries out `kerblam package process --backend script` on a compiled plan: it writes the
-//! plan, a build script and the replay archive. With docker running, the build script builds the
-//! image the plan describes.
+//! The README's "Writing a backend" walk-throughs, for real, for both out-of-tree examples: the
+//! Rust one (`examples/backend-script`, its own `cargo build`) and the C one (`examples/backend-c`,
+//! `cc` alone). Each passes `kerblam backends check` (the whole conformance kit), and carries out
+//! `kerblam package process` on a compiled plan: it writes its build script, kerblam writes the
+//! replay archive. With docker running, the build script builds the image, and `kerblam replay`
+//! of the archive runs it with docker and writes the pipe's outputs.
 
 mod support;
 
@@ -13,42 +14,113 @@ use kerblam_backend_api::host::testing;
 use support::engines;
 use support::project::{TestProject, show};
 
-/// The directory `cargo build` of the example wrote its library into.
-fn example_dir() -> PathBuf {
-    testing::build_standalone(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/backend-script/Cargo.toml"),
-    )
-    .expect("cargo build of examples/backend-script")
+/// A built example: its name as a backend, and the directory holding its library.
+struct Example {
+    backend: &'static str,
+    dir: PathBuf,
+    lib: PathBuf,
 }
 
-#[test]
-fn the_example_backend_packages_a_pipe_as_the_readme_says() {
-    let dir = example_dir();
+fn rust_example() -> Example {
+    let dir = testing::build_standalone(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/backend-script/Cargo.toml"),
+    )
+    .expect("cargo build of examples/backend-script");
     let lib = dir.join(testing::cdylib_file("kerblam_backend_script"));
-    let p = TestProject::example("process");
-    let check = p.kerblam(&["backends", "check", lib.to_str().unwrap()]);
-    assert!(check.status.success(), "{}", show(&check));
+    Example {
+        backend: "script",
+        dir,
+        lib,
+    }
+}
 
-    let o = p.kerblam(&[
+/// `examples/backend-c/build.sh OUTDIR`, as its README says, into a directory of this test's.
+fn c_example(out: &Path) -> Example {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/backend-c/build.sh");
+    let o = Command::new("sh").arg(&script).arg(out).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    Example {
+        backend: "cbuild",
+        dir: out.to_path_buf(),
+        lib: out.join("libkerblam_backend_cbuild.so"),
+    }
+}
+
+fn package(p: &TestProject, e: &Example, extra: &[&str]) -> std::process::Output {
+    let dir = e.dir.to_str().unwrap();
+    let args = [
+        &[
+            "--backend-path",
+            dir,
+            "package",
+            "process",
+            "--backend",
+            e.backend,
+        ][..],
+        extra,
+    ]
+    .concat();
+    p.kerblam(&args)
+}
+
+/// Packages `examples/process` with `e`: the conformance kit passes; its build script and
+/// kerblam's replay archive are written, the script parses; with docker, the script builds the
+/// image and the archive replays with it.
+fn packages_and_replays(e: &Example) {
+    let p = TestProject::example("process");
+    let check = p.kerblam(&["backends", "check", e.lib.to_str().unwrap()]);
+    assert!(check.status.success(), "{}", show(&check));
+    let report = String::from_utf8_lossy(&check.stdout);
+    assert!(report.ends_with("conformance: passed\n"), "{report}");
+
+    let dir = e.dir.to_str().unwrap();
+    let plan = p.kerblam(&[
         "--backend-path",
-        dir.to_str().unwrap(),
-        "package",
+        dir,
+        "plan",
         "process",
         "--backend",
-        "script",
+        e.backend,
     ]);
+    assert!(plan.status.success(), "{}", show(&plan));
+    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(plan["backend"]["name"], e.backend);
+    assert_eq!(plan["backend"]["artifacts"][0]["path"], "process.build.sh");
+    let shown = p.kerblam(&[
+        "--backend-path",
+        dir,
+        "plan",
+        "process",
+        "--backend",
+        e.backend,
+        "--show",
+        "Containerfile",
+    ]);
+    assert!(shown.status.success(), "{}", show(&shown));
+    assert_eq!(
+        plan["backend"]["rendered"][0]["text"],
+        String::from_utf8_lossy(&shown.stdout).as_ref()
+    );
+
+    let o = package(&p, e, &[]);
     assert!(o.status.success(), "{}", show(&o));
-    let sh = p.path("process.build.sh");
-    assert!(show(&o).contains(&format!("sh {}", sh.canonicalize().unwrap().display())));
-    let plan: serde_json::Value =
-        serde_json::from_str(&p.read("process.plan.json")).expect("the plan it wrote");
-    assert_eq!(plan["backend"], "script");
+    let root = p.root().canonicalize().unwrap();
+    assert!(
+        show(&o).contains(&format!(
+            "to use it, from {}:\n  build the image with: sh process.build.sh",
+            root.display()
+        )),
+        "{}",
+        show(&o)
+    );
     let archive = kerblam_archive::ReplayArchive::open(&p.path("process.kerblam.tar")).unwrap();
     assert_eq!(archive.image_name(), Some("process_exec"));
+    let sh = p.path("process.build.sh");
     let syntax = Command::new("sh").arg("-n").arg(&sh).output().unwrap();
     assert!(syntax.status.success(), "{}", show(&syntax));
 
-    // The build script builds the image on a real engine (from the local base: nothing is pulled).
+    // The build script builds the image on a real engine (from the local base: nothing is
+    // pulled), and the replay archive runs with it.
     let Some(docker) = engines::engine("docker") else {
         return;
     };
@@ -58,18 +130,11 @@ fn the_example_backend_packages_a_pipe_as_the_readme_says() {
         "src/dockerfiles/process.dockerfile",
         format!("FROM {base}\nWORKDIR /\nCOPY . .\n"),
     );
-    let tag = "kerblam-example-script-test:1";
-    let o = b.kerblam(&[
-        "--backend-path",
-        dir.to_str().unwrap(),
-        "package",
-        "process",
-        "--backend",
-        "script",
-        "--tag",
-        tag,
-    ]);
+    let tag = format!("kerblam-example-{}-test:1", e.backend);
+    let o = package(&b, e, &["--tag", &tag]);
     assert!(o.status.success(), "{}", show(&o));
+    // Image removals by other tests of this process wait while this builds and runs.
+    let building = engines::building();
     let build = Command::new("sh")
         .arg(b.path("process.build.sh"))
         .env("ENGINE", &docker.program)
@@ -82,12 +147,42 @@ fn the_example_backend_packages_a_pipe_as_the_readme_says() {
         "inspect",
         "--format",
         "{{json .Config.Entrypoint}}",
-        tag,
+        &tag,
     ]);
     assert!(inspect.status.success(), "{}", show(&inspect));
-    let plan: serde_json::Value = serde_json::from_str(&b.read("process.plan.json")).unwrap();
     let entrypoint: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(entrypoint, plan["entrypoint"]);
-    docker.remove_image(tag);
+
+    // Replay: unpack, put the remote input where `kerblam data fetch` finds it already (no
+    // network), run with docker.
+    let dest = tempfile::tempdir().unwrap();
+    let archive = b.path("process.kerblam.tar");
+    let (a, d) = (archive.to_str().unwrap(), dest.path().to_str().unwrap());
+    let unpacked = b.kerblam(&["replay", a, d, "--no-run"]);
+    assert!(unpacked.status.success(), "{}", show(&unpacked));
+    std::fs::copy(
+        b.path("data-server/remote.txt"),
+        dest.path().join("data/in/remote.txt"),
+    )
+    .unwrap();
+    let replayed = b.kerblam(&["replay", a, d, "--no-decompress", "--backend", "docker"]);
+    assert!(replayed.status.success(), "{}", show(&replayed));
+    assert_eq!(
+        std::fs::read_to_string(dest.path().join("data/out/count.txt")).unwrap(),
+        "lines: 4\n"
+    );
+    drop(building);
+    docker.remove_image(&tag);
     docker.remove_image(&format!("{tag}-base"));
+}
+
+#[test]
+fn the_rust_example_backend_packages_a_pipe_as_the_readme_says() {
+    packages_and_replays(&rust_example());
+}
+
+#[test]
+fn the_c_example_backend_packages_a_pipe_as_the_readme_says() {
+    let out = tempfile::tempdir().unwrap();
+    packages_and_replays(&c_example(out.path()));
 }
