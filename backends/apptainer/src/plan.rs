@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use kerblam_backend_api::plan::{
-    Artifact, ArtifactKind, BackendPlan, LayerSource, PackagePlan, Preflight, Rendered, SourceKind,
+    Artifact, ArtifactKind, BackendPlan, PackagePlan, Preflight, Rendered, SourceKind,
 };
 use kerblam_backend_api::preflight::{BLOCK_BYTES_PER_ENTRY, SLACK_BYTES, TAR_BYTES_PER_ENTRY};
 use kerblam_backend_api::{Action, ErrorMessage, PlanRequest};
@@ -113,14 +113,7 @@ fn freeze_room(plan: &PackagePlan, destination: &str) -> Vec<Preflight> {
     let Some(f) = &plan.freeze else {
         return Vec::new();
     };
-    let generated: u64 = plan
-        .layers
-        .iter()
-        .map(|l| match &l.from {
-            LayerSource::Generated { text } => text.len() as u64,
-            _ => 0,
-        })
-        .sum();
+    let generated = plan.generated_bytes();
     let (total, entries, n_trees) = (f.total_bytes, f.entries, f.trees.len());
     let copy = total + entries * BLOCK_BYTES_PER_ENTRY + generated;
     let staged = 2 * copy;

@@ -107,14 +107,13 @@ enum Reply {
     Error(Status, ErrorMessage),
 }
 
-/// Check a raw execute reply strictly: a known status, and bytes that are exactly the message
-/// that status announces (an ExecuteResult for ok, an ErrorMessage of the matching kind
-/// otherwise, with a message).
-fn strict(raw: &RawReply) -> Result<Reply, String> {
+/// The error of a raw reply: `None` for status ok; else the status and its error message, which
+/// must parse, agree with the status, and say something.
+fn error_of(raw: &RawReply) -> Result<Option<(Status, ErrorMessage)>, String> {
     let status =
         Status::from_code(raw.code).ok_or_else(|| format!("unknown status code {}", raw.code))?;
     if status == Status::Ok {
-        return decode::<ExecuteResult>(&raw.bytes, "execute result").map(Reply::Result);
+        return Ok(None);
     }
     let e: ErrorMessage = decode(&raw.bytes, "error message")?;
     if e.kind.status() != status {
@@ -128,7 +127,17 @@ fn strict(raw: &RawReply) -> Result<Reply, String> {
     if e.message.trim().is_empty() {
         return Err("the error message is empty".into());
     }
-    Ok(Reply::Error(status, e))
+    Ok(Some((status, e)))
+}
+
+/// Check a raw execute reply strictly: a known status, and bytes that are exactly the message
+/// that status announces (an ExecuteResult for ok, an ErrorMessage of the matching kind
+/// otherwise, with a message).
+fn strict(raw: &RawReply) -> Result<Reply, String> {
+    match error_of(raw)? {
+        None => decode::<ExecuteResult>(&raw.bytes, "execute result").map(Reply::Result),
+        Some((status, e)) => Ok(Reply::Error(status, e)),
+    }
 }
 
 fn summarize(reply: &Reply) -> String {
@@ -273,13 +282,13 @@ fn invalid_input(k: &Kit) -> Verdict {
         let Some(raw) = k.plugin.raw_plan(&bytes) else {
             break;
         };
-        match error_status(&raw) {
-            Ok(Status::InvalidInput) => {}
-            Ok(s) => {
+        match error_of(&raw) {
+            Ok(Some((Status::InvalidInput, _))) => {}
+            Ok(other) => {
+                let got = other.map_or("ok", |(s, _)| s.name());
                 return (
                     Outcome::Fail(format!(
-                        "plan, {what}: expected status invalid-input, got {}",
-                        s.name()
+                        "plan, {what}: expected status invalid-input, got {got}"
                     )),
                     None,
                 );
@@ -288,25 +297,6 @@ fn invalid_input(k: &Kit) -> Verdict {
         }
     }
     (Outcome::Pass, Some("execute and plan".into()))
-}
-
-/// The status of a reply that must be an error, checking that its kind agrees.
-fn error_status(raw: &RawReply) -> Result<Status, String> {
-    let status =
-        Status::from_code(raw.code).ok_or_else(|| format!("unknown status code {}", raw.code))?;
-    if status == Status::Ok {
-        return Ok(status);
-    }
-    let e: ErrorMessage = decode(&raw.bytes, "error message")?;
-    if e.kind.status() != status {
-        return Err(format!(
-            "status {} ({}) but the error's kind is {:?}",
-            raw.code,
-            status.name(),
-            e.kind
-        ));
-    }
-    Ok(status)
 }
 
 /// For every golden plan the plugin claims, `kerblam_backend_plan` answers a part kerblam can

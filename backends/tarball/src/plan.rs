@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use kerblam_backend_api::plan::{
-    Artifact, ArtifactKind, BackendPlan, LayerSource, PackagePlan, Preflight, Rendered, SourceKind,
+    Artifact, ArtifactKind, BackendPlan, PackagePlan, Preflight, Rendered, SourceKind,
 };
 use kerblam_backend_api::preflight::{SLACK_BYTES, TAR_BYTES_PER_ENTRY};
 use kerblam_backend_api::{ErrorMessage, PlanRequest};
@@ -140,14 +140,7 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
             contents: vec!["the plan's `freeze`, `image.labels` and `metadata`".into()],
         },
     ];
-    let generated: u64 = plan
-        .layers
-        .iter()
-        .map(|l| match &l.from {
-            LayerSource::Generated { text } => text.len() as u64,
-            _ => 0,
-        })
-        .sum();
+    let generated = plan.generated_bytes();
     let (total, entries, n_trees) = (f.total_bytes, f.entries, f.trees.len());
     let dest = plan.output.dir.clone();
     let overhead = entries * TAR_BYTES_PER_ENTRY;

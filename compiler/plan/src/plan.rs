@@ -78,6 +78,18 @@ impl PackagePlan {
         self.artifacts.iter().chain(&self.backend.artifacts)
     }
 
+    /// The bytes of the text layers kerblam generates (scripts, help), which backends count in
+    /// the room they need.
+    pub fn generated_bytes(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| match &l.from {
+                crate::LayerSource::Generated { text } => text.len() as u64,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Every preflight check of the plan: the plan's own, then the backend's.
     pub fn all_preflight(&self) -> impl Iterator<Item = &Preflight> {
         self.preflight.iter().chain(&self.backend.preflight)

@@ -66,26 +66,11 @@ pub(super) fn built_image(
     }))
 }
 
-/// The Containerfile and the context entries it reads. The text must be the one the plan shows
-/// (`backend.rendered`): when the project changed since the plan was made, the build would not be
-/// what the plan says, so it is refused.
+/// The Containerfile and the context entries it reads ([`super::plan::render`]). The text must be
+/// the one the plan shows (`backend.rendered`): when the project changed since the plan was made,
+/// the build would not be what the plan says, so it is refused.
 pub(super) fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
-    let recipe = match &plan.base {
-        Base::Recipe { path, .. } => {
-            let p = root.join(path);
-            let text = std::fs::read_to_string(&p).map_err(|e| {
-                ErrorMessage::invalid_input(format!("cannot read the recipe {}: {e}", p.display()))
-            })?;
-            Some(text)
-        }
-        _ => None,
-    };
-    let rendered = kerblam_render::render(plan, recipe.as_deref()).map_err(|e| {
-        ErrorMessage::invalid_input(format!(
-            "cannot write the Containerfile of {}: {e}",
-            plan.name
-        ))
-    })?;
+    let rendered = super::plan::render(plan, root)?;
     if let Some(shown) = plan.backend.rendered(super::plan::RENDERED)
         && shown.text != rendered.containerfile
     {

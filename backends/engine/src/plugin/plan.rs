@@ -18,11 +18,12 @@
 use std::path::Path;
 
 use kerblam_backend_api::plan::{
-    Artifact, ArtifactKind, BackendPlan, Base, ENGINE_STORAGE, ENGINE_TMPDIR, LayerSource,
-    PackagePlan, Preflight, Rendered, SourceKind,
+    Artifact, ArtifactKind, BackendPlan, Base, ENGINE_STORAGE, ENGINE_TMPDIR, PackagePlan,
+    Preflight, Rendered as RenderedFile, SourceKind,
 };
 use kerblam_backend_api::preflight::{BLOCK_BYTES_PER_ENTRY, SLACK_BYTES};
 use kerblam_backend_api::{Action, ErrorMessage, PlanRequest};
+use kerblam_render::Rendered;
 
 use crate::{Engine, Flavor};
 
@@ -45,9 +46,9 @@ pub fn plan(engine: &Engine, req: &PlanRequest) -> Result<BackendPlan, ErrorMess
         return Ok(part);
     }
     let rendered = render(plan, Path::new(&req.paths.root))?;
-    part.rendered.push(Rendered {
+    part.rendered.push(RenderedFile {
         name: RENDERED.into(),
-        text: rendered,
+        text: rendered.containerfile,
     });
     part.artifacts.push(Artifact {
         kind: ArtifactKind::EngineImage,
@@ -82,9 +83,9 @@ fn base_name(base: &Base) -> &str {
     }
 }
 
-/// The Containerfile text the build uses: the recipe's text (read from the project) followed by
-/// kerblam's lines.
-pub fn render(plan: &PackagePlan, root: &Path) -> Result<String, ErrorMessage> {
+/// The Containerfile and the context entries its `COPY` lines read: the recipe's text (read from
+/// the project) followed by kerblam's lines.
+pub fn render(plan: &PackagePlan, root: &Path) -> Result<Rendered, ErrorMessage> {
     let recipe = match &plan.base {
         Base::Recipe { path, .. } => {
             let p = root.join(path);
@@ -101,14 +102,12 @@ pub fn render(plan: &PackagePlan, root: &Path) -> Result<String, ErrorMessage> {
         }
         _ => None,
     };
-    kerblam_render::render(plan, recipe.as_deref())
-        .map(|r| r.containerfile)
-        .map_err(|e| {
-            ErrorMessage::invalid_input(format!(
-                "cannot write the Containerfile of {}: {e}",
-                plan.name
-            ))
-        })
+    kerblam_render::render(plan, recipe.as_deref()).map_err(|e| {
+        ErrorMessage::invalid_input(format!(
+            "cannot write the Containerfile of {}: {e}",
+            plan.name
+        ))
+    })
 }
 
 /// The room a freeze needs in the engine's storage while it builds (see the module docs).
@@ -116,14 +115,7 @@ fn freeze_room(flavor: Flavor, plan: &PackagePlan) -> Vec<Preflight> {
     let Some(f) = &plan.freeze else {
         return Vec::new();
     };
-    let generated: u64 = plan
-        .layers
-        .iter()
-        .map(|l| match &l.from {
-            LayerSource::Generated { text } => text.len() as u64,
-            _ => 0,
-        })
-        .sum();
+    let generated = plan.generated_bytes();
     let (total, entries, n_trees) = (f.total_bytes, f.entries, f.trees.len());
     let copy = total + entries * BLOCK_BYTES_PER_ENTRY + generated;
     let one = format!(
