@@ -494,7 +494,7 @@ fn build_native(
     let mut out =
         AtomicFile::create(sif_path, req.options.force).map_err(|e| backend(e.to_string()))?;
     sif::write(out.file(), &objects, settings.time as i64)
-        .map_err(|e| backend(format!("cannot write {}: {e}", out.temp_path().display())))?;
+        .map_err(|e| backend(format!("cannot write {}: {e}", sif_path.display())))?;
     std::fs::set_permissions(
         out.temp_path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
@@ -502,7 +502,7 @@ fn build_native(
     .map_err(|e| {
         backend(format!(
             "cannot set the mode of {}: {e}",
-            out.temp_path().display()
+            sif_path.display()
         ))
     })?;
     out.commit().map_err(|e| backend(e.to_string()))?;

@@ -140,7 +140,8 @@ impl AtomicFile {
             .read(true)
             .create_new(true)
             .open(&temp_path)
-            .map_err(|e| Error::io("creating", &temp_path, e))?;
+            // Named by the file the user asked for: the temporary name is kerblam's business.
+            .map_err(|e| Error::io("creating", final_path, e))?;
         register(&temp_path);
         Ok(AtomicFile {
             final_path: final_path.to_path_buf(),
@@ -154,7 +155,7 @@ impl AtomicFile {
         self.file.as_mut().expect("file is present until commit")
     }
 
-    /// The temporary path.
+    /// The temporary path. Messages for the user name [`AtomicFile::final_path`] instead.
     pub fn temp_path(&self) -> &Path {
         &self.temp_path
     }
@@ -170,7 +171,7 @@ impl AtomicFile {
         unregister(&self.temp_path);
         let guard = TempGuard(&self.temp_path);
         file.sync_all()
-            .map_err(|e| Error::io("syncing", &self.temp_path, e))?;
+            .map_err(|e| Error::io("syncing", &self.final_path, e))?;
         drop(file);
         crate::fault::point("atomic/before-rename");
         std::fs::rename(&self.temp_path, &self.final_path)

@@ -169,17 +169,17 @@ pub fn write_build_context_file(
     progress: Progress<'_>,
 ) -> Result<WrittenContext> {
     let mut out = crate::AtomicFile::create(final_path, force)?;
-    let temp = out.temp_path().to_path_buf();
+    let shown = final_path.to_path_buf();
     let file = out
         .file()
         .try_clone()
-        .map_err(|e| Error::io("opening", &temp, e))?;
+        .map_err(|e| Error::io("opening", &shown, e))?;
     let hw =
         crate::hashio::HashWriter::new(std::io::BufWriter::with_capacity(crate::det::CHUNK, file));
-    let name = Some(temp.display().to_string());
+    let name = Some(shown.display().to_string());
     let (hw, summary) = write_context_named(hw, name, plan_root, context, extras, opts, progress)?;
     let (mut buf, bytes, sha) = hw.finish();
-    buf.flush().map_err(|e| Error::io("writing", &temp, e))?;
+    buf.flush().map_err(|e| Error::io("writing", &shown, e))?;
     drop(buf);
     let path = out.commit()?;
     Ok(WrittenContext {

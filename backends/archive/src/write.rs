@@ -119,9 +119,9 @@ impl ReplayWriter {
             .file()
             .try_clone()
             .map_err(|e| Error::io("opening", final_path, e))?;
-        let temp_shown = out.temp_path().display().to_string();
-        let tar = DetTar::new(BufWriter::with_capacity(CHUNK, file), opts.tar)
-            .with_output_name(temp_shown);
+        let shown = final_path.display().to_string();
+        let tar =
+            DetTar::new(BufWriter::with_capacity(CHUNK, file), opts.tar).with_output_name(shown);
         let mut w = ReplayWriter {
             out,
             tar,
@@ -215,7 +215,7 @@ impl ReplayWriter {
             ReplayFormat::V2 => member::DATA_ZST,
             ReplayFormat::KerblamV1 => member::DATA_GZ,
         };
-        let inner_name = format!("{} ({member_name})", self.out.temp_path().display());
+        let inner_name = format!("{} ({member_name})", self.out.final_path().display());
         let (entries, member_sha, counts) = self.tar.append_streamed(member_name, 0o644, |w| {
             let hw = HashWriter::new(w);
             let list = &list;
@@ -285,7 +285,7 @@ impl ReplayWriter {
             ));
         }
         self.stage = Stage::Done;
-        let temp_shown = self.out.temp_path().display().to_string();
+        let shown = self.out.final_path().display().to_string();
         let (size, sha) = self.tar.append_streamed(member::IMAGE, 0o644, |w| {
             let mut hw = HashWriter::new(w);
             let mut buf = vec![0u8; CHUNK];
@@ -303,7 +303,7 @@ impl ReplayWriter {
                     }
                 };
                 hw.write_all(&buf[..n]).map_err(|e| {
-                    Error::io_context(format!("error writing image.tar to {temp_shown}"), e)
+                    Error::io_context(format!("error writing image.tar to {shown}"), e)
                 })?;
                 if let Some(p) = progress {
                     p(hw_count(&hw), 0);
@@ -338,21 +338,21 @@ impl ReplayWriter {
             self.tar
                 .append_bytes(member::SUMS, text.as_bytes(), 0o644)?;
         }
-        let temp = self.out.temp_path().to_path_buf();
+        let shown = self.out.final_path().to_path_buf();
         let mut buf = self.tar.finish()?;
-        buf.flush().map_err(|e| Error::io("writing", &temp, e))?;
+        buf.flush().map_err(|e| Error::io("writing", &shown, e))?;
         drop(buf);
         crate::fault::point("replay/read-back");
         let file = self.out.file();
         file.seek(SeekFrom::Start(0))
-            .map_err(|e| Error::io("reading back", &temp, e))?;
+            .map_err(|e| Error::io("reading back", &shown, e))?;
         let mut hasher = Sha256::new();
         let mut bytes = 0u64;
         let mut chunk = vec![0u8; CHUNK];
         loop {
             let n = file
                 .read(&mut chunk)
-                .map_err(|e| Error::io("reading back", &temp, e))?;
+                .map_err(|e| Error::io("reading back", &shown, e))?;
             if n == 0 {
                 break;
             }

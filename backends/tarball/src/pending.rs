@@ -66,7 +66,7 @@ impl Pending {
         let handle = file
             .file()
             .try_clone()
-            .map_err(|e| errors::io("opening", file.temp_path(), e))?;
+            .map_err(|e| errors::io("opening", file.final_path(), e))?;
         Ok((
             file,
             HashWriter::new(BufWriter::with_capacity(1 << 20, handle)),
@@ -81,7 +81,7 @@ impl Pending {
     ) -> Result<Pending, ErrorMessage> {
         let (mut buf, bytes, sha256) = writer.finish();
         buf.flush()
-            .map_err(|e| errors::io("writing", file.temp_path(), e))?;
+            .map_err(|e| errors::io("writing", file.final_path(), e))?;
         Ok(Pending {
             kind,
             file,
