@@ -355,23 +355,53 @@ fn plugin_dir(package: &str) -> std::path::PathBuf {
     .expect("cargo build of the plugin")
 }
 
+/// `bash -c SCRIPT` from a clean environment (`env -i`: no PATH, no EESSI, no module), in `dir`.
+fn clean_bash(script: &str, dir: &Path) -> Output {
+    Command::new("/usr/bin/env")
+        .args(["-i", "/bin/bash", "-c", script])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+/// Whether this machine lets a user make a user and mount namespace (what `enter.sh` needs);
+/// with `KERBLAM_REQUIRE_ENGINES=1` (CI) it must.
+fn namespaces_work() -> bool {
+    let ok = Command::new("unshare")
+        .args(["--user", "--mount", "--map-root-user", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() != Ok("1"),
+            "unshare --user --mount --map-root-user does not work here"
+        );
+        eprintln!("skipping: unshare --user --mount --map-root-user does not work here");
+    }
+    ok
+}
+
+/// A tarball freeze on "another machine": unpacked elsewhere, with the original prefix gone.
+/// `activate.sh` tells the truth (it fails, naming the prefix and `enter.sh`, whether sourced
+/// from the unpacked tree or from beside the tarball); the printed instructions, pasted as
+/// printed, unpack it and run a module's executable through `enter.sh` from a clean environment;
+/// a generic freeze runs the generic build, which EESSI's init would not pick without the override
+/// kerblam sets; `-d` to a directory that does not exist is created.
 #[test]
-fn tarball_freeze_unpacks_and_activates_anywhere() {
+fn a_tarball_freeze_runs_on_another_machine_through_enter_sh() {
     let tar_ok = Command::new("tar")
         .arg("--zstd")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !tar_ok {
-        eprintln!("skipped: needs GNU tar with --zstd");
-        return;
-    }
+    assert!(tar_ok, "GNU tar with --zstd is needed");
     let plugins = plugin_dir("kerblam-backend-tarball");
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(&t.path().join("eessi"), false);
-    let dest = t.path().join("dist");
-    std::fs::create_dir(&dest).unwrap();
+    let prefix = s.prefix.display().to_string();
+    let mut usage = Vec::new();
     for generic in [false, true] {
+        let dest = t.path().join(format!("dist-{generic}/not/yet/there"));
         let mut args = vec![
             "freeze",
             "--from-env",
@@ -385,71 +415,76 @@ fn tarball_freeze_unpacks_and_activates_anywhere() {
             dest.to_str().unwrap(),
             "--backend-path",
             plugins.to_str().unwrap(),
-            "--force",
         ];
         if generic {
             args.push("-g");
         }
         let out = kerblam(&args, &s.env, t.path());
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}{}",
-            text(&out.stdout),
-            text(&out.stderr)
-        );
-        let tarball = dest.join("Stack-2023-11-14.tar.zst");
-        assert!(tarball.is_file(), "{}", text(&out.stdout));
-        let unpacked = t.path().join(format!("unpacked-{generic}"));
-        std::fs::create_dir(&unpacked).unwrap();
-        let out = Command::new("tar")
-            .args([
-                "--zstd",
-                "-xf",
-                tarball.to_str().unwrap(),
-                "-C",
-                unpacked.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        // Excluded files are not in the tarball.
-        let rel = s.prefix.strip_prefix("/").unwrap();
-        assert!(
-            unpacked
-                .join(rel)
-                .join("compat/linux/x86_64/bin/compat-tool")
-                .is_file()
-        );
-        assert!(
-            !unpacked
-                .join(rel)
-                .join("compat/linux/x86_64/var/cache/big.bin")
-                .exists()
-        );
-        assert!(!unpacked.join(rel).join("init/.cvmfscatalog").exists());
+        let said = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{said}");
+        assert!(!said.contains(".tmp-"), "{said}");
+        assert!(dest.join("Stack-2023-11-14.tar.zst").is_file(), "{said}");
+        // The instructions, from the destination they are given for.
+        let from = format!("to use it, from {}:\n", dest.display());
+        let lines = said
+            .split_once(&from)
+            .unwrap_or_else(|| panic!("no usage in {said}"))
+            .1;
+        let commands: Vec<String> = lines
+            .lines()
+            .map_while(|l| l.strip_prefix("  "))
+            .filter_map(|l| l.split_once(": ").map(|(_, c)| c.to_string()))
+            .collect();
+        assert_eq!(commands.len(), 4, "{said}");
+        usage.push((dest, commands));
     }
-    // Only the unpacked copies may be used from here on.
+    // The other machine: the original prefix is gone.
     std::fs::rename(t.path().join("eessi"), t.path().join("gone")).unwrap();
-    for generic in [false, true] {
-        let unpacked = t.path().join(format!("unpacked-{generic}"));
+    for ((dest, commands), generic) in usage.iter().zip([false, true]) {
         let target = if generic {
             "x86_64/generic"
         } else {
             "x86_64/intel/haswell"
         };
-        let out = Command::new("/bin/bash")
-            .arg("-c")
-            .arg(format!(
-                "source {}/kerblam-freeze/activate.sh && gmx && hello",
-                unpacked.display()
-            ))
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .output()
-            .unwrap();
+        // Unpack as printed: `DIR` is a directory named DIR in the destination.
+        let out = clean_bash(&format!("export PATH=/usr/bin:/bin; {}", commands[0]), dest);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            commands[0],
+            text(&out.stderr)
+        );
+        let unpacked = dest.join("DIR");
+        assert!(unpacked.join("kerblam-freeze/enter.sh").is_file());
+        // activate.sh tells the truth: the prefix is missing, and how to get in.
+        for script in [
+            unpacked.join("kerblam-freeze/activate.sh"),
+            dest.join("Stack-2023-11-14.activate.sh"),
+        ] {
+            let out = clean_bash(
+                &format!("source {} && echo ACTIVATED", script.display()),
+                dest,
+            );
+            let err = text(&out.stderr);
+            assert!(!out.status.success(), "{}: {err}", script.display());
+            assert!(!text(&out.stdout).contains("ACTIVATED"));
+            assert!(err.contains(&format!("{prefix} is missing")), "{err}");
+            assert!(err.contains("DIR/kerblam-freeze/enter.sh"), "{err}");
+        }
+        assert_eq!(
+            std::fs::read(unpacked.join("kerblam-freeze/activate.sh")).unwrap(),
+            std::fs::read(dest.join("Stack-2023-11-14.activate.sh")).unwrap(),
+            "the activate script beside the tarball and the one inside it agree"
+        );
+        if !namespaces_work() {
+            return;
+        }
+        // Through enter.sh, as printed, from a clean environment: the module's executable runs
+        // from the unpacked copy.
+        let run = commands[1].replace("COMMAND", "bash -c 'gmx; hello'");
+        let out = clean_bash(&run, dest);
         let stdout = text(&out.stdout);
-        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(out.status.success(), "{run}: {stdout}{}", text(&out.stderr));
         assert!(
             stdout.contains(&format!(
                 "gmx from GROMACS/2020.4-foss-2020a built for {target}"
@@ -460,7 +495,138 @@ fn tarball_freeze_unpacks_and_activates_anywhere() {
             stdout.contains(&format!("hello from hello/1.0 built for {target}")),
             "{stdout}"
         );
+        // Inside, the frozen init would pick the CPU-specific tree without the override: the
+        // generic freeze runs its generic builds only because kerblam sets it.
+        let out = clean_bash(
+            &format!(
+                "DIR/kerblam-freeze/enter.sh bash -c 'echo override=$EESSI_SOFTWARE_SUBDIR_OVERRIDE; unset EESSI_SOFTWARE_SUBDIR_OVERRIDE; source {prefix}/init/bash; echo default=$EESSI_SOFTWARE_SUBDIR'"
+            ),
+            dest,
+        );
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(stdout.contains(&format!("override={target}")), "{stdout}");
+        assert!(stdout.contains("default=x86_64/intel/haswell"), "{stdout}");
+        // The environment inside is clean: the caller's module variables do not leak in.
+        let out = clean_bash(
+            "MODULEPATH=/leaked/modules EESSI_LEAK=leaked LMOD_LEAK=leaked DIR/kerblam-freeze/enter.sh env",
+            dest,
+        );
+        let stdout = text(&out.stdout);
+        assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+        assert!(
+            !stdout.contains("leaked"),
+            "host variables leaked in:\n{stdout}"
+        );
+        assert!(
+            stdout.contains(&format!("EESSI_PREFIX={prefix}\n")),
+            "{stdout}"
+        );
+        // Nothing was written outside the unpacked directory: the original prefix is still gone.
+        assert!(!s.prefix.exists());
+        assert!(!t.path().join("eessi").exists());
     }
+}
+
+/// Where user namespaces cannot be made, `enter.sh` says so and prints the other ways in.
+#[test]
+fn enter_sh_without_user_namespaces_says_what_else_works() {
+    let plugins = plugin_dir("kerblam-backend-tarball");
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let dest = t.path().join("dist");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "-n",
+            "Stack",
+            "--backend",
+            "tarball",
+            "-d",
+            dest.to_str().unwrap(),
+            "--backend-path",
+            plugins.to_str().unwrap(),
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let unpacked = t.path().join("unpacked");
+    std::fs::create_dir(&unpacked).unwrap();
+    let tar = Command::new("tar")
+        .arg("-xf")
+        .arg(dest.join("Stack-2023-11-14.tar.zst"))
+        .arg("-C")
+        .arg(&unpacked)
+        .output()
+        .unwrap();
+    assert!(tar.status.success(), "{}", text(&tar.stderr));
+    // An unshare that fails as a kernel without user namespaces makes it fail.
+    let fake = t.path().join("bin");
+    std::fs::create_dir(&fake).unwrap();
+    std::fs::write(
+        fake.join("unshare"),
+        "#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(fake.join("unshare"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = clean_bash(
+        &format!(
+            "export PATH={}:/usr/bin:/bin; {}/kerblam-freeze/enter.sh hello",
+            fake.display(),
+            unpacked.display()
+        ),
+        t.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("Operation not permitted"), "{err}");
+    assert!(err.contains("kernel.unprivileged_userns_clone=1"), "{err}");
+    assert!(err.contains("tar -xf NAME.tar.zst -C /"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "apptainer exec --bind {}/tmp:/tmp",
+            unpacked.display()
+        )),
+        "{err}"
+    );
+}
+
+/// A destination that cannot be made is refused before any work, naming it.
+#[test]
+fn a_destination_that_cannot_be_made_is_refused_before_any_work() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let file = t.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let dest = file.join("dest");
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "J",
+            "--backend",
+            "tarball",
+            "-d",
+            dest.to_str().unwrap(),
+            "--backend-path",
+            plugin_dir("kerblam-backend-tarball").to_str().unwrap(),
+        ],
+        &s.env,
+        t.path(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("cannot create the destination {}", dest.display())),
+        "{err}"
+    );
+    assert!(!err.contains("freezing"), "work started: {err}");
 }
 
 #[test]

@@ -328,6 +328,21 @@ fn paths(root: &Path) -> miette::Result<Paths> {
     execute::paths(root)
 }
 
+/// The destination (`-d DIR`, or the spec's) is made when missing, as `mkdir -p` would, before
+/// any work; where it cannot be, the freeze stops there, naming it.
+fn create_destination(plan: &PackagePlan, paths: &Paths) -> miette::Result<()> {
+    let dir = kerblam_backend_api::host::contract::artifact_path(paths, &plan.output.dir);
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        invalid(format!(
+            "cannot create the destination {}: {e}\nhelp: choose a directory you can write to with -d DIR",
+            dir.display()
+        ))
+    })
+}
+
 /// Run the plan's preflight checks on the host (but those at a container engine's directories,
 /// which the backend runs), then have the backend plugin carry it out.
 fn carry_out(
@@ -338,6 +353,7 @@ fn carry_out(
     options: ExecuteOptions,
 ) -> miette::Result<u8> {
     let plan = &c.plan;
+    create_destination(plan, paths)?;
     if let Some(f) = &plan.freeze {
         output::info(format!(
             "freezing {} ({} modules, {} trees, {} files, {} bytes after excludes) with {}",

@@ -3,19 +3,16 @@
 //! - the **tarball** (`Tarball` artifact): the plan's layers, i.e. the frozen trees at their absolute
 //!   paths without the leading `/` (minus each layer's exclude patterns), compressed with zstd
 //!   (`tar+zstd`, default, or a `.zst` path) or gzip (`tar+gzip`, or a `.gz`/`.tgz` path);
-//! - **`activate.sh`** (`ActivateScript`): sourced from bash or sh, it finds the trees where the
-//!   tarball was unpacked (`$KERBLAM_FREEZE_DIR` or its argument, which only bash passes to `.`;
-//!   else the script's own directory, found only by bash) or at the original prefix, and sets `EESSI_PREFIX`, `EESSI_SOFTWARE_SUBDIR`, `MODULEPATH` (trees whose role
-//!   mentions modules) and, for every module in load order, `PATH`, `LD_LIBRARY_PATH` and
-//!   `EBROOT<NAME>`; it warns when the trees are not at their original prefix, because binaries
-//!   with absolute RPATHs or interpreters may need it;
+//!   The tarball also carries `kerblam-freeze/enter.sh` ([`crate::enter`]), which runs a command
+//!   in the frozen environment from wherever the tarball was unpacked, the trees mounted at their
+//!   original paths in a private namespace;
+//! - **`activate.sh`** (`ActivateScript`): a copy of the plan's own `/kerblam-freeze/activate.sh`,
+//!   which is also inside the tarball: sourced where the trees are at their original paths (in
+//!   `enter.sh`'s shell, or after extracting the tarball at `/`) it loads the modules; anywhere
+//!   else it fails, naming the missing prefix and pointing to `enter.sh`;
 //! - the **metadata JSON** (`MetadataJson`, format `kerblam.freeze/v1`): the plan's `freeze`
 //!   (module list, CPU target, prefix, trees), `image.labels` and `metadata` (author, version, ...)
 //!   and the tarball's digest, with sorted keys.
-//!
-//! When the plan carries the compiler's own `activate.sh` (a generated layer, also inside the
-//! tarball), the activate artifact is a copy of it; the script written here is the fallback for
-//! plans without one.
 //!
 //! An OCI archive, when the plan asks for one, has the trees as layers ([`crate::oci`]).
 
@@ -85,8 +82,8 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         host.check_cancelled()?;
     }
     if let Some(a) = plan.artifact(ArtifactKind::ActivateScript) {
-        // The compiler's own script when the plan has one (a generated `…/activate.sh` layer, which
-        // is also inside the tarball); otherwise one written here from the plan's `freeze`.
+        // The plan's own script (a generated `…/activate.sh` layer, also inside the tarball): the
+        // two agree.
         let text = plan
             .layers
             .iter()
@@ -96,7 +93,12 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
                 }
                 _ => None,
             })
-            .unwrap_or_else(|| activate_script(plan, info, tarball.as_ref().map(|t| t.0.as_str())));
+            .ok_or_else(|| {
+                ErrorMessage::invalid_input(format!(
+                    "the freeze plan of {} has no /kerblam-freeze/activate.sh layer to copy to {}",
+                    plan.name, a.path
+                ))
+            })?;
         pending.push(small(req, a, text.as_bytes(), true)?);
     }
     if let Some(a) = plan.artifact(ArtifactKind::MetadataJson) {
@@ -140,7 +142,7 @@ fn small(
     let path = artifact_path(req, &a.path);
     let (mut file, mut w) = Pending::create(&path, req.options.force)?;
     w.write_all(bytes)
-        .map_err(|e| errors::io("writing", file.temp_path(), e))?;
+        .map_err(|e| errors::io("writing", file.final_path(), e))?;
     let mode = if executable { 0o755 } else { 0o644 };
     file.file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
@@ -198,7 +200,8 @@ fn write_tarball(
     Pending::finish(ArtifactKind::Tarball, file, writer)
 }
 
-/// Appends every plan layer at its destination (without the leading `/`).
+/// Appends every plan layer at its destination (without the leading `/`), then
+/// `kerblam-freeze/enter.sh`.
 fn layers<W: std::io::Write>(
     t: &mut DetTar<'_, W>,
     req: &ExecuteRequest,
@@ -231,112 +234,13 @@ fn layers<W: std::io::Write>(
             }
         }
     }
+    t.append_bytes(
+        crate::enter::PATH,
+        crate::enter::script(&req.plan).as_bytes(),
+        0o755,
+    )
+    .map_err(errors::archive)?;
     Ok(t.counts())
-}
-
-/// A single-quoted shell word.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// The environment variable suffix of a module name: `GROMACS/2020.4-foss` → `GROMACS`.
-fn ebroot_name(module: &str) -> String {
-    let base = module.split('/').next().unwrap_or(module);
-    base.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
-/// The `activate.sh` of a freeze.
-pub fn activate_script(plan: &PackagePlan, info: &FreezeInfo, tarball: Option<&str>) -> String {
-    let mut s = String::new();
-    let tarball = tarball.unwrap_or("the tarball");
-    s.push_str(&format!(
-        "# Generated by kerblam {}: activates the frozen environment {}.\n",
-        plan.metadata.kerblam_version,
-        plan.name.replace('\n', " ")
-    ));
-    s.push_str(&format!(
-        "# Source it:  . ./activate.sh [DIR]   (bash), or  KERBLAM_FREEZE_DIR=DIR . ./activate.sh  (any sh)\n\
-         # DIR is where {tarball} was unpacked (tar -xf {tarball} -C DIR). Without DIR, the directory\n\
-         # of this script is tried (bash only), then the original prefix {}.\n",
-        info.prefix.replace('\n', " ")
-    ));
-    s.push_str(&format!("_kerblam_prefix={}\n", q(&info.prefix)));
-    s.push_str(
-        r#"_kerblam_root=
-_kerblam_arg=${KERBLAM_FREEZE_DIR:-${1:-}}
-for _kerblam_dir in "$_kerblam_arg" "$(cd "$(dirname -- "${BASH_SOURCE:-$0}")" 2>/dev/null && pwd)"; do
-    if [ -n "$_kerblam_dir" ] && [ -d "$_kerblam_dir$_kerblam_prefix" ]; then
-        _kerblam_root=${_kerblam_dir%/}
-        break
-    fi
-done
-if [ -z "$_kerblam_root" ] && [ ! -d "$_kerblam_prefix" ]; then
-    echo "activate.sh: $_kerblam_prefix is neither under ${_kerblam_arg:-the directory of this script} nor at its original place; pass the directory where the tarball was unpacked" >&2
-    return 1 2>/dev/null || exit 1
-fi
-if [ -n "$_kerblam_root" ] && [ "$_kerblam_root" != "/" ] && [ ! -d "$_kerblam_prefix" ]; then
-    echo "activate.sh: using the trees under $_kerblam_root; programs with absolute paths baked in may need them at $_kerblam_prefix (unpack there, or bind-mount $_kerblam_root$_kerblam_prefix to it)" >&2
-fi
-[ "$_kerblam_root" = "/" ] && _kerblam_root=
-_kerblam_prepend() {
-    # _kerblam_prepend VAR DIR: prepend DIR to the colon list VAR when DIR exists.
-    if [ -d "$2" ]; then
-        eval "_kerblam_old=\${$1:-}"
-        if [ -n "$_kerblam_old" ]; then eval "export $1=\"\$2:\$_kerblam_old\""; else eval "export $1=\"\$2\""; fi
-    fi
-}
-export KERBLAM_FREEZE_ROOT="$_kerblam_root"
-export EESSI_PREFIX="$_kerblam_root$_kerblam_prefix"
-"#,
-    );
-    s.push_str(&format!(
-        "export EESSI_SOFTWARE_SUBDIR={}\n",
-        q(&info.cpu_target)
-    ));
-    for t in info
-        .trees
-        .iter()
-        .filter(|t| t.role.to_lowercase().contains("module"))
-    {
-        s.push_str(&format!(
-            "_kerblam_prepend MODULEPATH \"$_kerblam_root\"{}\n",
-            q(&t.path)
-        ));
-    }
-    for m in info.modules.iter().rev() {
-        let r = q(&m.root);
-        s.push_str(&format!("# {}\n", m.name.replace('\n', " ")));
-        s.push_str(&format!(
-            "_kerblam_prepend PATH \"$_kerblam_root\"{r}/bin\n"
-        ));
-        s.push_str(&format!(
-            "_kerblam_prepend LD_LIBRARY_PATH \"$_kerblam_root\"{r}/lib\n"
-        ));
-        s.push_str(&format!(
-            "_kerblam_prepend LD_LIBRARY_PATH \"$_kerblam_root\"{r}/lib64\n"
-        ));
-        s.push_str(&format!(
-            "export EBROOT{}=\"$_kerblam_root\"{r}\n",
-            ebroot_name(&m.name)
-        ));
-    }
-    s.push_str(
-        "unset _kerblam_dir _kerblam_old _kerblam_prefix _kerblam_arg\nunset -f _kerblam_prepend\n",
-    );
-    if !info.help.trim().is_empty() {
-        s.push_str("if [ -t 2 ]; then\n    cat >&2 <<'KERBLAM_HELP'\n");
-        s.push_str(info.help.trim_end());
-        s.push_str("\nKERBLAM_HELP\nfi\n");
-    }
-    s
 }
 
 /// The metadata JSON of a freeze (format `kerblam.freeze/v1` unless the artifact names another):

@@ -22,6 +22,7 @@
 
 mod base_archive;
 mod context_archive;
+mod enter;
 mod errors;
 mod freeze;
 mod layer;

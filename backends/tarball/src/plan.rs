@@ -112,11 +112,12 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
     let Some(f) = &plan.freeze else {
         return BackendPlan::default();
     };
-    let trees: Vec<String> = plan
+    let mut trees: Vec<String> = plan
         .layers
         .iter()
         .map(|l| l.to.trim_start_matches('/').to_string())
         .collect();
+    trees.push(crate::enter::PATH.to_string());
     let tarball = plan.output.file(".tar.zst");
     let mut artifacts = vec![
         Artifact {
@@ -130,7 +131,7 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
             path: plan.output.file(".activate.sh"),
             format: None,
             contents: vec![
-                "a copy of the activate.sh inside the tarball; source it with the directory the tarball was unpacked into".into(),
+                "a copy of the kerblam-freeze/activate.sh inside the tarball: it loads the modules where the frozen trees are at their original paths".into(),
             ],
         },
         Artifact {
@@ -180,16 +181,17 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let activate = Path::new(&plan.output.file(".activate.sh"))
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     BackendPlan {
         artifacts,
         preflight,
-        usage: vec![format!(
-            "unpack with: mkdir -p DIR && tar -xf {name} -C DIR, then: . ./{activate} DIR"
-        )],
+        usage: vec![
+            format!("unpack it: mkdir -p DIR && tar -xf {name} -C DIR"),
+            "run a command in it, no root needed (a private user namespace): DIR/kerblam-freeze/enter.sh COMMAND".into(),
+            "or a shell: DIR/kerblam-freeze/enter.sh".into(),
+            format!(
+                "or, as root, with the trees at their original paths: tar -xf {name} -C / && source /kerblam-freeze/activate.sh"
+            ),
+        ],
         ..BackendPlan::default()
     }
 }

@@ -19,7 +19,8 @@ use crate::Error;
 use crate::diag::SourceFile;
 use crate::digest::sha256_bytes;
 use crate::freeze::scripts::{
-    FREEZE_DIR, HelpInputs, ScriptInputs, activate_sh, captured_env, default_help, start_sh,
+    FREEZE_DIR, HelpInputs, ScriptInputs, activate_sh, captured_env, default_help, id_file,
+    start_sh,
 };
 use crate::freeze::spec::FreezeSpec;
 use crate::freeze::trees::{Collected, collect};
@@ -134,6 +135,7 @@ pub fn compile_freeze(
         ),
         (format!("{FREEZE_DIR}/start.sh"), start_sh(&inputs), 0o755),
         (format!("{FREEZE_DIR}/help.txt"), help.clone(), 0o644),
+        (format!("{FREEZE_DIR}/id"), id_file(&inputs), 0o644),
     ];
     if !spec.env.captured.is_empty() {
         generated.push((

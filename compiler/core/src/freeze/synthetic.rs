@@ -3,7 +3,8 @@
 //!
 //! The tree has a prefix with `compat/linux/x86_64`, `init/bash` (a tiny stand-in for EESSI's
 //! init: it picks the software subdir, honouring `EESSI_SOFTWARE_SUBDIR_OVERRIDE`, and defines a
-//! `module` function with `use`, `load` and `list`), an Lmod config, and
+//! `module` function with `use`, `load` and `list`; `load` takes the absolute paths of the module
+//! files, as EasyBuild's do, so a tree that is not at its prefix does not work), an Lmod config, and
 //! `software/linux/x86_64/{intel/haswell,generic}` with module files and software roots holding
 //! a small executable each that prints its module and subdir. Files the default excludes must
 //! drop (`var/cache`, `var/db`, `var/tmp`, `*.log`, `.cvmfscatalog`) are planted too.
@@ -61,8 +62,8 @@ pub fn init_bash() -> String {
      \x20         if [ -f \"$d/$m.lua\" ]; then f=$d/$m.lua; break; fi\n\
      \x20       done\n\
      \x20       if [ -z \"$f\" ]; then echo \"module: $m not found in $MODULEPATH\" >&2; return 1; fi\n\
-     \x20       rel=$(sed -n 's/^-- root: //p' \"$f\")\n\
-     \x20       export PATH=\"$EESSI_PREFIX/$rel/bin:$PATH\"\n\
+     \x20       bin=$(sed -n 's/^prepend_path(\"PATH\", \"\\(.*\\)\")$/\\1/p' \"$f\")\n\
+     \x20       export PATH=\"$bin:$PATH\"\n\
      \x20       export LOADEDMODULES=\"${LOADEDMODULES:+$LOADEDMODULES:}$m\"\n\
      \x20     done ;;\n\
      \x20   list) echo \"$LOADEDMODULES\" ;;\n\
