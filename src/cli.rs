@@ -90,7 +90,7 @@ pub enum Command {
     /// Replay a packaged pipe: verify the archive, unpack its data into DEST and run the image there.
     Replay(crate::cmd::replay::ReplayArgs),
     /// Freeze a loaded EESSI software environment (or a freeze spec) into an image or a tarball.
-    /// Here `-v` is the version suffix (as in the seed script); use `kerblam -v freeze` or
+    /// Here `-v` is the version suffix (as in EESSI's freeze script); use `kerblam -v freeze` or
     /// `--verbose` for more output.
     #[command(disable_version_flag = true)]
     Freeze(crate::cmd::freeze::FreezeArgs),

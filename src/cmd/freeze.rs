@@ -6,7 +6,7 @@
 //! checks run on the host (before any plugin is loaded; checks at the engine's storage are left to
 //! the docker/podman backend, which knows where it is), and the backend plugin carries it out.
 //!
-//! The seed script's options keep their spelling: `-a/--author` (mandatory), `-n/--name`,
+//! The options of EESSI's freeze script keep their spelling: `-a/--author` (mandatory), `-n/--name`,
 //! `-v/--version` (a suffix after the ISO date), `-d/--destination`, `-g/--generic`. Because `-v`
 //! is the version here, the global `-v` (verbose) is not available after `freeze`: use
 //! `kerblam -v freeze ...` or `kerblam freeze --verbose ...`.
@@ -65,7 +65,7 @@ pub struct FreezeArgs {
     pub verbose: u8,
 }
 
-/// The seed script's options, which override the spec.
+/// The options of EESSI's freeze script, which override the spec.
 #[derive(Debug, Args, Clone, Default)]
 pub struct FreezeOverrides {
     /// Author (you) of the image. Mandatory (in the spec or here).
@@ -261,7 +261,7 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         let root = std::env::current_dir()
             .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
         // Check (and compile) before writing, so an invalid spec is never left under its name.
-        // The seed options are in the inferred text already.
+        // The freeze-script options are in the inferred text already.
         let compiled = compile_source(
             SourceFile::new(name, text.clone()),
             &FreezeOverrides::default(),

@@ -1,4 +1,4 @@
-//! Inferring a freeze spec from a live EESSI environment, the way the seed's script reads it
+//! Inferring a freeze spec from a live EESSI environment, the way EESSI's freeze script reads it
 //! (`EESSI_PREFIX`, `EESSI_OS_TYPE`, `EESSI_CPU_FAMILY`, `EESSI_SOFTWARE_SUBDIR`,
 //! `EESSI_MODULEPATH`, `LOADEDMODULES`, `LMOD_RC`, `EBROOT*`).
 //!
