@@ -94,4 +94,7 @@ pub enum Command {
     /// `--verbose` for more output.
     #[command(disable_version_flag = true)]
     Freeze(crate::cmd::freeze::FreezeArgs),
+    /// Check an artifact against the identifiers kerblam recorded when it made it (the
+    /// ro-crate-metadata.json and CITATION.cff beside it; a replay archive's own checksums).
+    Verify(crate::cmd::verify::VerifyArgs),
 }

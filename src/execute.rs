@@ -164,14 +164,33 @@ pub fn execute(
 /// Tells the user what a `package` made: each file artifact on stdout (path and size), an image
 /// on stderr, then the backend's notes, then its usage lines, which name files relative to the
 /// output directory (plans name no machine's paths), so that directory is said first.
-pub fn report(plan: &PackagePlan, paths: &Paths, result: &ExecuteResult) {
+pub fn report(
+    plan: &PackagePlan,
+    paths: &Paths,
+    result: &ExecuteResult,
+    ids: &crate::citation::Identified,
+) {
     use kerblam_plan::ArtifactKind;
     for a in &result.artifacts {
         match a.kind {
-            ArtifactKind::EngineImage => output::info(format!("built image {}", a.path)),
+            ArtifactKind::EngineImage => match &ids.image {
+                Some(img) => output::info(format!("built image {} (image ID {})", a.path, img.id)),
+                None => output::info(format!("built image {}", a.path)),
+            },
             _ => {
-                let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
-                outln!("{}{size}", a.path);
+                let path = contract::artifact_path(paths, &a.path);
+                match ids.of(&path) {
+                    Some(d) => outln!(
+                        "{} ({} bytes, {})",
+                        a.path,
+                        d.bytes.unwrap_or_default(),
+                        d.sha256
+                    ),
+                    None => {
+                        let size = a.bytes.map(|b| format!(" ({b} bytes)")).unwrap_or_default();
+                        outln!("{}{size}", a.path);
+                    }
+                }
             }
         }
     }

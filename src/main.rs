@@ -20,6 +20,7 @@ macro_rules! errln {
     ($($arg:tt)*) => { $crate::output::write_stderr(format_args!("{}\n", format_args!($($arg)*))) };
 }
 
+mod citation;
 mod cli;
 mod cmd;
 mod execute;

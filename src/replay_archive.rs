@@ -18,11 +18,12 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kerblam_archive::{
-    Error, ErrorKind, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature,
-    TarOptions, WrittenArchive,
+    Error, ErrorKind, ReplayContents, ReplayFormat, ReplayOptions, ReplayWriter, Signature, Sums,
+    TarOptions, WrittenArchive, member,
 };
 use kerblam_plan::{Artifact, PackagePlan};
 
+use crate::citation::Digested;
 use crate::exit::{self, Exit};
 
 /// An archive error as an exit: bad input and conflicts exit 2, the rest 1.
@@ -54,6 +55,7 @@ pub fn error(e: Error) -> Exit {
 pub struct Pending {
     writer: ReplayWriter,
     signature: Option<Vec<u8>>,
+    format: ReplayFormat,
 }
 
 impl Pending {
@@ -102,7 +104,11 @@ impl Pending {
         };
         let signature = if sign { Some(signature(tar)?) } else { None };
         let writer = ReplayWriter::create(&path, contents, opts).map_err(error)?;
-        Ok(Pending { writer, signature })
+        Ok(Pending {
+            writer,
+            signature,
+            format,
+        })
     }
 
     /// Archives the plan's precious data; stops when `stop` is raised (Ctrl-C, or the backend
@@ -137,13 +143,22 @@ impl Pending {
             .map_err(|e| (!e.is_cancelled()).then(|| error(e)))
     }
 
-    /// Adds the image the backend saved into `image` (when given), the signature and the
-    /// checksums, and renames the archive into place.
-    pub fn finish(mut self, image: Option<&Path>) -> Result<WrittenArchive, Exit> {
+    /// Adds the image the backend saved into `image` (when given), the RO-Crate `describe` makes
+    /// from the checksums so far (v2 archives: Kerblam! 1.x's layout has no place for it), the
+    /// signature and the checksums, and renames the archive into place.
+    pub fn finish(
+        mut self,
+        image: Option<&Path>,
+        describe: impl FnOnce(&Sums) -> Vec<u8>,
+    ) -> Result<WrittenArchive, Exit> {
         if let Some(image) = image {
             let mut file = std::fs::File::open(image)
                 .map_err(|e| error(Error::io("reading the saved image", image, e)))?;
             self.writer.add_image(&mut file, None).map_err(error)?;
+        }
+        if self.format == ReplayFormat::V2 {
+            let json = describe(self.writer.sums());
+            self.writer.add_crate(&json).map_err(error)?;
         }
         let finished = self
             .writer
@@ -151,6 +166,58 @@ impl Pending {
             .map_err(error)?;
         finished.commit().map_err(error)
     }
+}
+
+/// The inputs a replay archive holds, with the checksums its writer computed: the manifest, then
+/// each precious file by its path in the project (`data/in/x.csv`), sized as the plan says.
+pub fn inputs(sums: &Sums, plan: &PackagePlan) -> Vec<Digested> {
+    let precious = plan
+        .pipe
+        .as_ref()
+        .map(|p| p.precious.as_slice())
+        .unwrap_or_default();
+    let input_dir = plan
+        .pipe
+        .as_ref()
+        .map(|p| p.data.input.as_str())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for (name, sha) in &sums.lines {
+        let sha256 = format!("sha256:{}", kerblam_archive::hex(sha));
+        let path = if name == member::MANIFEST {
+            name.clone()
+        } else if let Some(p) = name.strip_prefix("data.tar.zst:") {
+            p.to_string()
+        } else if let Some(p) = name.strip_prefix("data.tar.gz:") {
+            // Kerblam! 1.x's layout stores data relative to the input directory.
+            format!("{}/{p}", input_dir.trim_end_matches('/'))
+        } else {
+            continue;
+        };
+        let bytes = precious.iter().find(|f| f.path == path).map(|f| f.size);
+        out.push(Digested {
+            path,
+            bytes,
+            sha256,
+            media_type: None,
+        });
+    }
+    out
+}
+
+/// The members written so far, by name with their checksums: the data entities of the crate
+/// inside the archive.
+pub fn members(sums: &Sums) -> Vec<Digested> {
+    sums.lines
+        .iter()
+        .filter(|(name, _)| !name.contains(':'))
+        .map(|(name, sha)| Digested {
+            path: name.clone(),
+            bytes: None,
+            sha256: format!("sha256:{}", kerblam_archive::hex(sha)),
+            media_type: crate::citation::work::media_type(name),
+        })
+        .collect()
 }
 
 /// `signature.json` (`--sign`): git's user name and email, dated `SOURCE_DATE_EPOCH` when set

@@ -226,6 +226,41 @@ fn a_plugin_that_breaks_its_plan_is_refused_and_leaves_nothing() {
     assert!(p.exists("cplugin.out") && p.exists("process.kerblam.tar"));
 }
 
+/// kerblam hashes what a backend wrote itself: a checksum the backend reports that its file does
+/// not have is a broken contract, and nothing of the package is left.
+#[test]
+fn a_plugin_that_misreports_a_checksum_is_refused_and_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT", "WRONG_SHA"]);
+    let p = TestProject::example("process");
+    let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{msg}");
+    let written = p.root().canonicalize().unwrap().join("cplugin.out");
+    let real = {
+        use sha2::Digest;
+        let d = sha2::Sha256::digest(b"written by the fixture\n");
+        format!(
+            "sha256:{}",
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )
+    };
+    assert!(
+        msg.contains(&format!(
+            "the backend cbroken reported the sha256 of {} as sha256:{}, but its content hashes to {real}",
+            written.display(),
+            "0".repeat(64)
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("kerblam removed what it wrote"), "{msg}");
+    nothing_written(&p, &o);
+    assert!(!p.exists("cplugin.out"), "{msg}");
+    for name in ["ro-crate-metadata.json", "CITATION.cff"] {
+        assert!(!p.exists(name), "{name}: {msg}");
+    }
+}
+
 /// A reply's status and kind agree, or it is invalid; a backend may not say it was cancelled when
 /// kerblam did not ask it to stop. Both exit 1 (never 130, which means Ctrl-C).
 #[test]

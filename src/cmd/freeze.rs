@@ -23,7 +23,7 @@ use kerblam_plan::PackagePlan;
 
 use crate::cli::GlobalArgs;
 use crate::exit::{self, Exit};
-use crate::{execute, output};
+use crate::{citation, execute, output};
 
 #[derive(Debug, Args)]
 pub struct FreezeArgs {
@@ -367,6 +367,33 @@ fn carry_out(
     }
     execute::host_preflight(plan, paths)?;
     let result = execute::execute(global, plugin, Action::Package, plan, paths, options, None)?;
-    execute::report(plan, paths, &result);
+    let ids = citation::identify(&plan.backend.name, paths, &result)?;
+    execute::report(plan, paths, &result, &ids);
+    let work = work(plan, &c.root, &ids);
+    let dir = kerblam_backend_api::host::contract::artifact_path(paths, &plan.output.dir);
+    let written = citation::record_beside(&work, &dir);
+    if let Some(first) = ids.files.first() {
+        citation::say_recorded(&written, Path::new(&first.path));
+    }
     Ok(exit::OK)
+}
+
+/// The freeze as a work to cite: its author, its modules, its spec and what the backend made.
+fn work(plan: &PackagePlan, root: &Path, ids: &citation::Identified) -> citation::Work {
+    let author = plan
+        .metadata
+        .author
+        .as_deref()
+        .and_then(citation::Person::parse);
+    let mut work = citation::Work::of_plan(plan, citation::date_of(plan), author);
+    let spec = root.join(&plan.source.manifest);
+    work.inputs.push(citation::Digested {
+        path: plan.source.manifest.clone(),
+        bytes: std::fs::metadata(&spec).ok().map(|m| m.len()),
+        sha256: plan.source.digest.clone(),
+        media_type: None,
+    });
+    work.artifacts = ids.files.clone();
+    work.image = ids.image.clone();
+    work
 }

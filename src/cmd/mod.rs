@@ -9,6 +9,7 @@ pub mod replay;
 pub mod run;
 pub mod schema;
 pub mod validate;
+pub mod verify;
 
 use crate::cli::{Cli, Command};
 
@@ -25,5 +26,6 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Package(args) => package::run(global, args),
         Command::Replay(args) => replay::run(global, args),
         Command::Freeze(args) => freeze::run(global, args),
+        Command::Verify(args) => verify::run(global, args),
     }
 }

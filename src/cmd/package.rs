@@ -13,7 +13,7 @@ use kerblam_plan::ArtifactKind;
 use crate::cli::GlobalArgs;
 use crate::cmd::plan::{PipeArgs, ReplayFormatArg, compile, load_project};
 use crate::exit::{self, Exit};
-use crate::{execute, output, replay_archive};
+use crate::{citation, execute, output, replay_archive};
 
 #[derive(Debug, Args)]
 pub struct PackageArgs {
@@ -39,6 +39,10 @@ pub struct PackageArgs {
     /// Overwrite an existing replay archive.
     #[arg(long)]
     pub force: bool,
+    /// The author to cite in CITATION.cff and the RO-Crate, as "Name <email>" [default: git's
+    /// user.name and user.email].
+    #[arg(short, long)]
+    pub author: Option<String>,
     /// tarball backend: also write the image as an OCI image layout archive `<pipe>.oci.tar`
     /// (`oci` and `oci+gzip`: gzip layers; `oci+zstd`: zstd layers).
     #[arg(long, value_name = "FORMAT", value_parser = ["oci", "oci+gzip", "oci+zstd"])]
@@ -177,22 +181,61 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     }
     let result = result?;
     kerblam_archive::fault::point("host/archived");
+    let undo = |e: Exit| {
+        let removed = execute::remove(&planned_files(&plan, &paths, &result));
+        miette::Report::new(Exit {
+            message: format!("{}{removed}", e.message),
+            ..e
+        })
+    };
+    let ids = citation::identify(&plan.backend.name, &paths, &result).map_err(undo)?;
+    let mut work = citation::Work::of_plan(&plan, citation::date_of(&plan), author(&args));
+    work.image = ids.image.clone();
+    let mut inputs = Vec::new();
     let written = archive
-        .finish(saved.as_ref().map(|f| f.path()))
-        .map_err(|e| {
-            let removed = execute::remove(&planned_files(&plan, &paths, &result));
-            miette::Report::new(Exit {
-                message: format!("{}{removed}", e.message),
-                ..e
-            })
-        })?;
-    outln!("{} ({} bytes)", written.path.display(), written.bytes);
-    execute::report(&plan, &paths, &result);
+        .finish(saved.as_ref().map(|f| f.path()), |sums| {
+            // The crate inside the archive: its members are its data entities.
+            inputs = replay_archive::inputs(sums, &plan);
+            let mut inner = work.clone();
+            inner.inputs = inputs.clone();
+            inner.artifacts = replay_archive::members(sums);
+            inner.artifacts.extend(ids.files.iter().cloned());
+            citation::crate_json(&inner, None, None)
+        })
+        .map_err(undo)?;
+    outln!(
+        "{} ({} bytes, {})",
+        written.path.display(),
+        written.bytes,
+        written.sha256
+    );
+    execute::report(&plan, &paths, &result, &ids);
+    work.inputs = inputs;
+    work.artifacts = vec![citation::Digested {
+        path: written.path.to_string_lossy().into_owned(),
+        bytes: Some(written.bytes),
+        sha256: written.sha256.clone(),
+        media_type: Some("application/x-tar"),
+    }];
+    work.artifacts.extend(ids.files.iter().cloned());
+    let dir = written.path.parent().unwrap_or(Path::new("."));
+    let recorded = citation::record_beside(&work, dir);
     output::info(format!(
         "replay it with: kerblam replay {}",
         kerblam_compiler::sh_quote(&written.path.to_string_lossy())
     ));
+    citation::say_recorded(&recorded, &written.path);
     Ok(exit::OK)
+}
+
+/// The author to cite: `--author`, else git's `user.name` and `user.email` when both are set.
+fn author(args: &PackageArgs) -> Option<citation::Person> {
+    match &args.author {
+        Some(a) => citation::Person::parse(a),
+        None => kerblam_archive::Signature::from_git(0)
+            .ok()
+            .and_then(|s| citation::Person::parse(&format!("{} <{}>", s.name, s.email))),
+    }
 }
 
 /// The files a successful backend wrote: removed again when the package cannot be completed.

@@ -2,4 +2,5 @@
 
 pub mod engines;
 pub mod project;
+pub mod python;
 pub mod tmpfs;

@@ -117,6 +117,9 @@ pub mod member {
     pub const DATA_GZ: &str = "data.tar.gz";
     /// The embedded image archive (v2, optional).
     pub const IMAGE: &str = "image.tar";
+    /// The RO-Crate 1.1 description of the package (v2, optional): the pipe, its inputs with
+    /// their checksums, the image and its ID.
+    pub const CRATE: &str = "ro-crate-metadata.json";
     /// The packager's signature (optional).
     pub const SIGNATURE: &str = "signature.json";
     /// The checksum list (v2, last).

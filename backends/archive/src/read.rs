@@ -21,6 +21,7 @@ const CAP_MANIFEST: u64 = 16 << 20;
 const CAP_NAME: u64 = 4096;
 const CAP_PLAN: u64 = 256 << 20;
 const CAP_SIGNATURE: u64 = 1 << 20;
+const CAP_CRATE: u64 = 256 << 20;
 const CAP_SUMS: u64 = 512 << 20;
 /// Zero bytes tolerated after the end-of-archive marker (tar pads to records of 10 KiB).
 pub(crate) const MAX_TRAILING_ZEROS: u64 = 1 << 20;
@@ -61,6 +62,7 @@ pub struct ReplayArchive {
     pub(crate) name: Option<String>,
     pub(crate) plan: Option<Vec<u8>>,
     pub(crate) signature: Option<Vec<u8>>,
+    pub(crate) ro_crate: Option<Vec<u8>>,
     pub(crate) sums: Option<Sums>,
     /// `data.tar.zst:` lines of `SHA256SUMS`, by entry path.
     pub(crate) data_sums: BTreeMap<String, [u8; 32]>,
@@ -141,6 +143,7 @@ impl ReplayArchive {
         let name_bytes = read_small(member::NAME, CAP_NAME)?;
         let plan = read_small(member::PLAN, CAP_PLAN)?;
         let signature = read_small(member::SIGNATURE, CAP_SIGNATURE)?;
+        let ro_crate = read_small(member::CRATE, CAP_CRATE)?;
         let sums_bytes = read_small(member::SUMS, CAP_SUMS)?;
 
         let mut data_sums = BTreeMap::new();
@@ -178,6 +181,7 @@ impl ReplayArchive {
                     (member::NAME, name_bytes.as_ref()),
                     (member::PLAN, plan.as_ref()),
                     (member::SIGNATURE, signature.as_ref()),
+                    (member::CRATE, ro_crate.as_ref()),
                 ];
                 for (n, bytes) in small {
                     if let (Some(bytes), Some(want)) = (bytes, sums.get(n)) {
@@ -216,6 +220,7 @@ impl ReplayArchive {
             name,
             plan,
             signature,
+            ro_crate,
             sums,
             data_sums,
             dirs,
@@ -261,6 +266,11 @@ impl ReplayArchive {
     /// The `signature.json` bytes, if any.
     pub fn signature(&self) -> Option<&[u8]> {
         self.signature.as_deref()
+    }
+
+    /// The `ro-crate-metadata.json` bytes (v2, written by kerblam since it records identifiers).
+    pub fn ro_crate(&self) -> Option<&[u8]> {
+        self.ro_crate.as_deref()
     }
 
     /// The parsed `SHA256SUMS` (v2).
@@ -400,7 +410,7 @@ impl Read for Section<'_> {
     }
 }
 
-const KNOWN: [&str; 8] = [
+const KNOWN: [&str; 9] = [
     member::MANIFEST,
     member::NAME,
     member::PLAN,
@@ -408,6 +418,7 @@ const KNOWN: [&str; 8] = [
     member::DATA_GZ,
     member::IMAGE,
     member::SIGNATURE,
+    member::CRATE,
     member::SUMS,
 ];
 

@@ -76,15 +76,16 @@ enum Stage {
     Data,
     Image,
     Done,
+    Crate,
 }
 
 /// Streams a replay archive to `<final>.tmp-<pid>-<n>` and renames it at [`ReplayWriter::finish`].
 ///
 /// Call order: [`ReplayWriter::create`] (writes `kerblam.toml`, `name`, `plan.json`), then
 /// [`ReplayWriter::add_data`] once (optional: no call means an empty data archive), then
-/// [`ReplayWriter::add_image`] (optional, v2 only), then [`ReplayWriter::finish`] with the optional
-/// signature. Dropping the writer without `finish` (an error, Ctrl-C unwinding) removes the temporary
-/// file.
+/// [`ReplayWriter::add_image`] (optional, v2 only), then [`ReplayWriter::add_crate`] (optional, v2
+/// only), then [`ReplayWriter::finish`] with the optional signature. Dropping the writer without
+/// `finish` (an error, Ctrl-C unwinding) removes the temporary file.
 pub struct ReplayWriter {
     out: AtomicFile,
     tar: DetTar<'static, BufWriter<File>>,
@@ -281,7 +282,7 @@ impl ReplayWriter {
         }
         if self.stage != Stage::Image {
             return Err(Error::input(
-                "replay archive: add_image may be called only once",
+                "replay archive: add_image may be called only once, before add_crate",
             ));
         }
         self.stage = Stage::Done;
@@ -314,6 +315,33 @@ impl ReplayWriter {
         })?;
         self.sums.push(member::IMAGE, sha);
         Ok(size)
+    }
+
+    /// The checksums of what is archived so far, as `SHA256SUMS` will list them: members by name,
+    /// data files as `data.tar.zst:<path>` (kept for kerblam-v1 too, though not written there).
+    pub fn sums(&self) -> &Sums {
+        &self.sums
+    }
+
+    /// Adds `ro-crate-metadata.json`, the package's RO-Crate description (v2 only), after the
+    /// data and the image: it may name their checksums ([`ReplayWriter::sums`]). No image can be
+    /// added after it.
+    pub fn add_crate(&mut self, json: &[u8]) -> Result<()> {
+        if self.opts.format != ReplayFormat::V2 {
+            return Err(Error::input(
+                "the RO-Crate description needs the kerblam.replay/v2 format; Kerblam! 1.x archives cannot hold it",
+            ));
+        }
+        if self.stage == Stage::Data {
+            self.add_data::<&str>(Path::new("."), &[], None)?;
+        }
+        if self.stage == Stage::Crate {
+            return Err(Error::input(
+                "replay archive: add_crate may be called only once",
+            ));
+        }
+        self.stage = Stage::Crate;
+        self.small(member::CRATE, json)
     }
 
     /// Writes `signature.json` (when given) and `SHA256SUMS` (v2), closes the archive, syncs it and

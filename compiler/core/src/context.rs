@@ -168,7 +168,9 @@ impl Walk<'_> {
         if parent.is_empty() && is_kerblam_artifact(&rel) {
             return Ok(vec![Found::Artifact(rel)]);
         }
-        if ft.is_file() && is_kerblam_plan(&path) {
+        if ft.is_file()
+            && (is_kerblam_plan(&path) || (parent.is_empty() && is_kerblam_record(&path)))
+        {
             // Not listed at all: see `kerblam_plan::Context`.
             return Ok(Vec::new());
         }
@@ -238,6 +240,28 @@ pub fn is_kerblam_plan(path: &Path) -> bool {
 }
 
 const PLAN_SCHEMA_PREFIX: &[u8] = b"\"kerblam.plan/v";
+
+/// The first line of every `CITATION.cff` kerblam writes.
+pub const CITATION_MARK: &str = "# Written by kerblam";
+
+/// Whether `path` is a citation record kerblam wrote beside a replay archive in the project root:
+/// a `CITATION.cff` starting with [`CITATION_MARK`], or a `ro-crate-metadata.json` whose
+/// descriptor kerblam published. They describe packages of the project, so they are not part of
+/// the next package's build context (which would then change with every package). The user's own
+/// are.
+pub fn is_kerblam_record(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str());
+    match name {
+        Some("CITATION.cff") => {
+            std::fs::read(path).is_ok_and(|b| b.starts_with(CITATION_MARK.as_bytes()))
+        }
+        Some("ro-crate-metadata.json") => std::fs::read(path).is_ok_and(|b| {
+            let has = |needle: &[u8]| b.windows(needle.len()).any(|w| w == needle);
+            has(b"\"sdPublisher\"") && has(b"\"#kerblam\"")
+        }),
+        _ => false,
+    }
+}
 
 /// The reason a glob does not parse, without the pattern (the report shows it).
 fn glob_reason(e: &ignore::Error) -> String {
@@ -338,6 +362,35 @@ mod tests {
             "kerblam.toml",
         ] {
             assert!(!is_kerblam_artifact(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn only_the_citation_records_kerblam_wrote_are_its_own() {
+        let d = tempfile::tempdir().unwrap();
+        let cases = [
+            (
+                "CITATION.cff",
+                "# Written by kerblam 1.0 for x.tar\ncff-version: 1.2.0\n",
+                true,
+            ),
+            (
+                "CITATION.cff",
+                "cff-version: 1.2.0\n# Written by kerblam\n",
+                false,
+            ),
+            (
+                "ro-crate-metadata.json",
+                "{\"@graph\": [{\"sdPublisher\": {\"@id\": \"#kerblam\"}}]}",
+                true,
+            ),
+            ("ro-crate-metadata.json", "{\"@graph\": []}", false),
+            ("notes.cff", "# Written by kerblam", false),
+        ];
+        for (name, text, mine) in cases {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            assert_eq!(is_kerblam_record(&p), mine, "{name}: {text}");
         }
     }
 

@@ -35,7 +35,7 @@ mod tag;
 pub mod time;
 mod toml_doc;
 
-pub use context::is_kerblam_artifact;
+pub use context::{CITATION_MARK, is_kerblam_artifact, is_kerblam_record};
 pub use diag::{Finding, Level, SourceFile};
 pub use error::Error;
 pub use lower::{

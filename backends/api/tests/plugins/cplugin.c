@@ -244,6 +244,13 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
                  "{\"artifacts\":[{\"kind\":\"file\",\"path\":\"%s\"},"
                  "{\"kind\":\"file\",\"path\":\"%s/cplugin.second\"}],\"exit_code\":null,\"notes\":[]}",
                  path, dir);
+#elif defined(WRONG_SHA)
+        /* Claims a checksum its file does not have. */
+        snprintf(reply, sizeof reply,
+                 "{\"artifacts\":[{\"kind\":\"file\",\"path\":\"%s\",\"bytes\":null,\"sha256\":"
+                 "\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"}],"
+                 "\"exit_code\":null,\"notes\":[]}",
+                 path);
 #else
         snprintf(reply, sizeof reply,
                  "{\"artifacts\":[{\"kind\":\"file\",\"path\":\"%s\",\"bytes\":null,\"sha256\":null}],"
