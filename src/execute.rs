@@ -69,15 +69,23 @@ pub fn complete(
     paths: &Paths,
     options: &ExecuteOptions,
 ) -> miette::Result<()> {
-    let request = PlanRequest {
-        request: kerblam_backend_api::PLAN_REQUEST_TAG.to_string(),
-        action,
-        plan: plan.neutral(),
-        paths: paths.clone(),
-        options: options.clone(),
-    };
-    plan.backend = plugin.plan(&request).map_err(|e| call_error(&e, false))?;
-    plan.exclude_backend_artifacts();
+    // The backend's part names the files it writes, which leave the build context; if some were
+    // there (an earlier package), the part was made from a context holding them (its room
+    // figures count them), so it is asked again for the context without them. Its artifacts'
+    // paths do not depend on the context, so the second answer is the last.
+    for _ in 0..2 {
+        let request = PlanRequest {
+            request: kerblam_backend_api::PLAN_REQUEST_TAG.to_string(),
+            action,
+            plan: plan.neutral(),
+            paths: paths.clone(),
+            options: options.clone(),
+        };
+        plan.backend = plugin.plan(&request).map_err(|e| call_error(&e, false))?;
+        if !plan.exclude_backend_artifacts() {
+            return Ok(());
+        }
+    }
     Ok(())
 }
 
@@ -104,8 +112,37 @@ pub fn host_preflight(plan: &PackagePlan, paths: &Paths) -> miette::Result<()> {
     })
 }
 
+/// A failed execution: why, and which of the files the backend wrote for a `package` kerblam
+/// removed again (a package without all its parts is no package).
+#[derive(Debug)]
+pub struct Failed {
+    /// Why, with its exit code.
+    pub exit: Exit,
+    /// ` (kerblam removed what it wrote: …)`, or empty.
+    pub removed: String,
+}
+
+impl From<Failed> for miette::Report {
+    fn from(f: Failed) -> miette::Report {
+        // After a list of problems, the note goes on a line of its own.
+        let message = match (f.removed.as_str(), f.exit.message.contains('\n')) {
+            ("", _) => f.exit.message,
+            (removed, true) => format!("{}\n{}", f.exit.message, removed.trim_start()),
+            (removed, false) => format!("{}{removed}", f.exit.message),
+        };
+        Exit {
+            code: f.exit.code,
+            message,
+        }
+        .into()
+    }
+}
+
 /// Executes `action` on `plan` (completed by [`complete`]) with `plugin`, then holds the result to
-/// the plan. `abort`, when given, asks the backend to stop when raised.
+/// the plan. `abort`, when given, asks the backend to stop when raised. For `package`, whatever
+/// goes wrong once the backend has returned (a broken promise, a stop kerblam asked for, Ctrl-C,
+/// a failure) removes the planned files the call wrote; for `run`, nothing is removed (a replay's
+/// plan comes from an archive, and its files are not the backend's).
 pub fn execute(
     global: &GlobalArgs,
     plugin: &Plugin,
@@ -114,11 +151,22 @@ pub fn execute(
     paths: &Paths,
     options: ExecuteOptions,
     abort: Option<Abort>,
-) -> miette::Result<ExecuteResult> {
-    signals::install()?;
+) -> Result<ExecuteResult, Failed> {
+    let failed = |exit: Exit| Failed {
+        exit,
+        removed: String::new(),
+    };
+    let interrupted = |e: miette::Report| match signals::interrupted() {
+        Some(sig) => signals::interrupted_error(sig),
+        None => Exit {
+            code: exit::FAILURE,
+            message: e.to_string(),
+        },
+    };
+    signals::install().map_err(|e| failed(interrupted(e)))?;
     let mut request = ExecuteRequest::new(action, plan.clone(), paths.clone());
     request.options = options;
-    let before = contract::Before::take(plan, paths);
+    let before = (action == Action::Package).then(|| contract::Before::take(plan, paths));
     let abort = abort.unwrap_or_default();
     let callbacks = Arc::new(CliProgress {
         abort: abort.clone(),
@@ -131,32 +179,49 @@ pub fn execute(
         global.backend_timeout,
     );
     progress::bars().clear(&callbacks.works.lock().unwrap_or_else(|p| p.into_inner()));
+    judge(plugin, action, plan, paths, result, &abort).map_err(|exit| Failed {
+        exit,
+        removed: before
+            .map(|b| remove(&b.written_since()))
+            .unwrap_or_default(),
+    })
+}
+
+/// The outcome of an execution: the backend's result when it carried out its plan and nobody
+/// asked it to stop.
+fn judge(
+    plugin: &Plugin,
+    action: Action,
+    plan: &PackagePlan,
+    paths: &Paths,
+    result: Result<ExecuteResult, CallError>,
+    abort: &Abort,
+) -> Result<ExecuteResult, Exit> {
     let asked_to_stop = abort.load(Ordering::SeqCst) || signals::interrupted().is_some();
     if let Err(e @ (CallError::Unresponsive { .. } | CallError::TimedOut { .. })) = &result {
-        return Err(call_error(e, asked_to_stop).into());
+        return Err(call_error(e, asked_to_stop));
     }
-    signals::check()?;
+    if let Some(sig) = signals::interrupted() {
+        return Err(signals::interrupted_error(sig));
+    }
     if abort.load(Ordering::SeqCst) {
         // The caller reports why it asked the backend to stop.
         return Err(Exit {
             code: exit::FAILURE,
             message: format!("backend {:?} was stopped", plugin.name()),
-        }
-        .into());
+        });
     }
     let result = result.map_err(|e| call_error(&e, asked_to_stop))?;
     let problems = contract::result_problems(plan, paths, action, &result);
     if !problems.is_empty() {
-        let removed = remove(&before.written_since());
         return Err(call_error(
             &CallError::Broken {
                 backend: plugin.name().to_string(),
-                what: format!("it did not carry out its plan{removed}"),
+                what: "it did not carry out its plan".into(),
                 problems,
             },
             false,
-        )
-        .into());
+        ));
     }
     Ok(result)
 }

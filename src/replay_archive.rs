@@ -168,6 +168,11 @@ impl Pending {
     }
 }
 
+/// The time every member of a replay archive carries: `SOURCE_DATE_EPOCH`, else 0.
+pub fn mtime() -> u64 {
+    TarOptions::from_env().map(|t| t.mtime).unwrap_or(0)
+}
+
 /// The inputs a replay archive holds, with the checksums its writer computed: the manifest, then
 /// each precious file by its path in the project (`data/in/x.csv`), sized as the plan says.
 pub fn inputs(sums: &Sums, plan: &PackagePlan) -> Vec<Digested> {

@@ -261,6 +261,62 @@ fn a_plugin_that_misreports_a_checksum_is_refused_and_leaves_nothing() {
     }
 }
 
+/// A backend that fails after writing a planned file: no package, so kerblam removes the file and
+/// says so.
+#[test]
+fn a_plugin_that_fails_after_writing_leaves_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(
+        t.path(),
+        &["PLAN_ARTIFACT", "WRITE_ARTIFACT", "FAIL_AFTER_WRITE"],
+    );
+    let p = TestProject::example("process");
+    let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{msg}");
+    assert!(msg.contains("failed after writing"), "{msg}");
+    let written = p.root().canonicalize().unwrap().join("cplugin.out");
+    assert!(
+        msg.contains(&format!(
+            "kerblam removed what it wrote: {}",
+            written.display()
+        )),
+        "{msg}"
+    );
+    nothing_written(&p, &o);
+    assert!(!p.exists("cplugin.out"), "{msg}");
+}
+
+/// With `--embed-image` the backend saves its image into a file kerblam names; a backend that
+/// claims it can but leaves the file empty is refused before the replay archive is finished.
+#[test]
+fn a_plugin_that_does_not_save_the_image_it_was_asked_for_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT"]);
+    let p = TestProject::example("process");
+    let o = run(
+        &p,
+        &dir,
+        &[
+            "package",
+            "process",
+            "--backend",
+            "cbroken",
+            "--embed-image",
+        ],
+    );
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{msg}");
+    assert!(
+        msg.contains("backend \"cbroken\" was asked to save its image into")
+            && msg.contains("(--embed-image), but that file is not a tar archive"),
+        "{msg}"
+    );
+    assert!(msg.contains("kerblam removed what it wrote"), "{msg}");
+    nothing_written(&p, &o);
+    assert!(!p.exists("cplugin.out"), "{msg}");
+}
+
 /// A reply's status and kind agree, or it is invalid; a backend may not say it was cancelled when
 /// kerblam did not ask it to stop. Both exit 1 (never 130, which means Ctrl-C).
 #[test]

@@ -432,7 +432,7 @@ fn a_freeze_records_its_identifiers_in_its_destination() {
     let tarball = dest.join("Stack-2023-11-14.tar.zst");
     let sha = sha256(&tarball);
     assert!(
-        String::from_utf8_lossy(&o.stdout).contains(&format!("Stack-2023-11-14.tar.zst (")),
+        String::from_utf8_lossy(&o.stdout).contains("Stack-2023-11-14.tar.zst ("),
         "{}",
         show(&o)
     );

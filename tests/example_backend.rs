@@ -186,3 +186,34 @@ fn the_c_example_backend_packages_a_pipe_as_the_readme_says() {
     let out = tempfile::tempdir().unwrap();
     packages_and_replays(&c_example(out.path()));
 }
+
+/// A plan checked into a project stays fresh after a package, for a backend kerblam knows nothing
+/// about too: the files the backend wrote leave the build context without being listed, and its
+/// part of the plan (whose room figure counts the context) is asked for again without them.
+#[test]
+fn a_checked_in_plan_stays_fresh_after_a_package_with_a_third_party_backend() {
+    let out = tempfile::tempdir().unwrap();
+    let e = c_example(out.path());
+    let p = TestProject::example("process");
+    let dir = e.dir.to_str().unwrap();
+    let plan = p.path("process.plan.json");
+    let plan_args = [
+        "--backend-path",
+        dir,
+        "plan",
+        "process",
+        "--backend",
+        e.backend,
+    ];
+    let o = p.kerblam(&[&plan_args[..], &["-o", plan.to_str().unwrap()]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = package(&p, &e, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let o = p.kerblam(&[&plan_args[..], &["--check", plan.to_str().unwrap()]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stale after a package:\n{}",
+        show(&o)
+    );
+}

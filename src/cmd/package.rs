@@ -149,20 +149,26 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         if matches!(archived, Err(Some(_))) {
             stop.store(true, Ordering::SeqCst);
         }
-        let result = backend
-            .join()
-            .unwrap_or_else(|_| Err(miette::miette!("the backend's thread panicked")));
+        let result = backend.join().unwrap_or_else(|_| {
+            Err(execute::Failed {
+                exit: Exit {
+                    code: exit::FAILURE,
+                    message: "the backend's thread panicked".into(),
+                },
+                removed: String::new(),
+            })
+        });
         (result, archived)
     });
     kerblam_archive::fault::point("host/executed");
-    // A failure on one side stopped the other: report the failure, not the stop it caused.
+    // A failure on one side stopped the other: report the failure, not the stop it caused. A
+    // package without its replay archive is no package, so what the backend wrote goes too:
+    // `execute` removed it when the backend failed or was stopped; here when it finished anyway.
     match archived {
         Err(Some(why)) => {
-            // The backend may have finished before it saw the stop: a package without its
-            // replay archive is no package, so what it wrote goes too.
             let removed = match &result {
                 Ok(r) => execute::remove(&planned_files(&plan, &paths, r)),
-                Err(_) => String::new(),
+                Err(f) => f.removed.clone(),
             };
             return Err(Exit {
                 message: format!("{}{removed}", why.message),
@@ -171,11 +177,20 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
             .into());
         }
         Err(None) => {
-            result?;
-            crate::signals::check()?;
-            return Err(miette::miette!(
-                "archiving the precious data stopped before it was done"
-            ));
+            let result = result?;
+            let removed = execute::remove(&planned_files(&plan, &paths, &result));
+            let why = match crate::signals::interrupted() {
+                Some(sig) => crate::signals::interrupted_error(sig),
+                None => Exit {
+                    code: exit::FAILURE,
+                    message: "archiving the precious data stopped before it was done".into(),
+                },
+            };
+            return Err(Exit {
+                message: format!("{}{removed}", why.message),
+                ..why
+            }
+            .into());
         }
         Ok(()) => {}
     }
@@ -189,20 +204,27 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         })
     };
     let ids = citation::identify(&plan.backend.name, &paths, &result).map_err(undo)?;
-    let mut work = citation::Work::of_plan(&plan, citation::date_of(&plan), author(&args));
-    work.image = ids.image.clone();
+    if let Some(saved) = &saved {
+        saved_image(&plan.backend.name, saved.path()).map_err(undo)?;
+    }
+    let author = author(&args);
     let mut inputs = Vec::new();
     let written = archive
         .finish(saved.as_ref().map(|f| f.path()), |sums| {
-            // The crate inside the archive: its members are its data entities.
+            // The crate inside the archive: its members are its data entities, its inputs the
+            // manifest and the precious data. It holds only what the archive's bytes follow
+            // from, dated like its members, so that packages of one tree stay byte-identical:
+            // not the image ID nor the backend's files (engine builds are not reproducible).
             inputs = replay_archive::inputs(sums, &plan);
-            let mut inner = work.clone();
+            let date = kerblam_compiler::time::iso_date(replay_archive::mtime() as i64);
+            let mut inner = citation::Work::of_plan(&plan, date, author.clone());
             inner.inputs = inputs.clone();
             inner.artifacts = replay_archive::members(sums);
-            inner.artifacts.extend(ids.files.iter().cloned());
             citation::crate_json(&inner, None, None)
         })
         .map_err(undo)?;
+    let mut work = citation::Work::of_plan(&plan, citation::date_of(&plan), author);
+    work.image = ids.image.clone();
     outln!(
         "{} ({} bytes, {})",
         written.path.display(),
@@ -226,6 +248,20 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     ));
     citation::say_recorded(&recorded, &written.path);
     Ok(exit::OK)
+}
+
+/// The image a backend saved for `--embed-image` must be an image archive (`docker save` or OCI),
+/// not an empty or unrelated file, before it goes into the replay archive.
+fn saved_image(backend: &str, path: &Path) -> Result<(), Exit> {
+    kerblam_backend_api::host::contract::sniff(path, ArtifactKind::ImageArchive).map_err(|what| {
+        Exit {
+            code: exit::FAILURE,
+            message: format!(
+                "backend {backend:?} was asked to save its image into {} (--embed-image), but that file {what}\nhelp: this is a bug in the backend plugin; package without --embed-image, or with another backend",
+                path.display()
+            ),
+        }
+    })
 }
 
 /// The author to cite: `--author`, else git's `user.name` and `user.email` when both are set.

@@ -72,20 +72,7 @@ pub fn build_context(
         digests,
     };
     let found = walk.dir(root, "")?;
-    let mut files = Vec::with_capacity(found.len());
-    let mut artifacts = Vec::new();
-    for f in found {
-        match f {
-            Found::Artifact(rel) => artifacts.push(rel),
-            Found::File(file) => files.push(file),
-        }
-    }
-    for a in artifacts {
-        excluded.push(Exclusion {
-            path: a,
-            reason: ExclusionReason::KerblamArtifact,
-        });
-    }
+    let mut files: Vec<ContextFile> = found.into_iter().map(|Found::File(f)| f).collect();
     files.sort_by(|a, b| a.path.cmp(&b.path));
     excluded.sort_by(|a, b| a.path.cmp(&b.path).then(a.reason.cmp(&b.reason)));
     let total_bytes = files.iter().map(|f| f.size).sum();
@@ -101,8 +88,6 @@ pub fn build_context(
 enum Found {
     /// A file or symlink of the context.
     File(ContextFile),
-    /// A kerblam artifact at the root (excluded, and listed so).
-    Artifact(String),
 }
 
 /// The walk of the build context: every directory read once, entries stat'ed relative to their
@@ -165,13 +150,14 @@ impl Walk<'_> {
                 return Ok(Vec::new());
             }
         }
+        // Artifacts, plans and kerblam's citation records are not listed at all (see
+        // `kerblam_plan::Context`): a plan is the same before and after a package.
         if parent.is_empty() && is_kerblam_artifact(&rel) {
-            return Ok(vec![Found::Artifact(rel)]);
+            return Ok(Vec::new());
         }
         if ft.is_file()
             && (is_kerblam_plan(&path) || (parent.is_empty() && is_kerblam_record(&path)))
         {
-            // Not listed at all: see `kerblam_plan::Context`.
             return Ok(Vec::new());
         }
         // `DirEntry::metadata` is an fstatat relative to the directory, without following links.
@@ -219,8 +205,9 @@ pub fn is_kerblam_artifact(name: &str) -> bool {
         }
         _ => name,
     };
-    [".kerblam.tar", ".context.tar", ".oci.tar", ".sif"]
+    kerblam_plan::ArtifactKind::ALL
         .iter()
+        .filter_map(|k| k.conventional_suffix())
         .any(|s| name.ends_with(s))
 }
 

@@ -81,6 +81,20 @@ impl ArtifactKind {
         self != ArtifactKind::EngineImage
     }
 
+    /// The file-name ending artifacts of this kind have by convention in a project root
+    /// (`<pipe>.kerblam.tar`, `<pipe>.context.tar`, `<pipe>.oci.tar`, `<name>.sif`): such files
+    /// are left out of build contexts whichever backend wrote them. Other kinds have none; a
+    /// backend's own artifacts are left out by their planned paths.
+    pub fn conventional_suffix(self) -> Option<&'static str> {
+        match self {
+            ArtifactKind::ReplayArchive => Some(".kerblam.tar"),
+            ArtifactKind::ContextArchive => Some(".context.tar"),
+            ArtifactKind::OciArchive => Some(".oci.tar"),
+            ArtifactKind::Sif => Some(".sif"),
+            _ => None,
+        }
+    }
+
     /// Whether kerblam writes artifacts of this kind itself: the replay archive is the host's,
     /// never a backend's.
     pub fn is_host_written(self) -> bool {

@@ -3,9 +3,13 @@ use serde::{Deserialize, Serialize};
 
 /// The build context: the project files an engine sees while building the base recipe.
 ///
-/// Kerblam plans in the tree (files named `*.plan.json` or `*.plan.toml` that hold a plan schema
-/// id) are never part of it and are not listed, so that a plan checked into the project does not
-/// describe itself, or the other plans, and can stay fresh.
+/// What kerblam writes into a project is never part of it and is not listed, so that a plan
+/// checked into the project does not describe itself, the other plans or the last package, and
+/// stays fresh after a package: plans in the tree (files named `*.plan.json` or `*.plan.toml`
+/// that hold a plan schema id), artifacts at the root with the conventional ending of their kind
+/// (`.kerblam.tar`, `.context.tar`, `.oci.tar`, `.sif`, and their temporaries), the files the
+/// backend's part of the plan names, and the `CITATION.cff` and `ro-crate-metadata.json` kerblam
+/// wrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Context {
@@ -49,7 +53,8 @@ pub enum ExclusionReason {
     DockerignoreFile,
     /// Version-control metadata (`.git`).
     VersionControl,
-    /// An artifact kerblam itself writes (`*.kerblam.tar`, `*.context.tar`).
+    /// An artifact kerblam itself writes (`*.kerblam.tar`, `*.context.tar`): plans written before
+    /// kerblam stopped listing them (it leaves them out without a word now).
     KerblamArtifact,
     /// A path excluded by a freeze spec's `exclude` patterns.
     FreezeExclude,

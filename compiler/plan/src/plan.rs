@@ -96,9 +96,11 @@ impl PackagePlan {
     }
 
     /// Takes the files the backend's part writes (and their temporaries, `<path>.tmp-...`) out of
-    /// the build context, recording each as a kerblam artifact: what a package wrote into the
-    /// project must not go into the next package's image, nor make a checked-in plan stale.
-    pub fn exclude_backend_artifacts(&mut self) {
+    /// the build context, without listing them: what a package wrote into the project must not go
+    /// into the next package's image, nor make a checked-in plan stale. Returns whether the
+    /// context changed (then the backend's part was made from a context that held them, and is
+    /// asked for again).
+    pub fn exclude_backend_artifacts(&mut self) -> bool {
         let prefix = match self.context.root.as_str() {
             "." | "" => String::new(),
             root => format!("{}/", root.trim_end_matches('/')),
@@ -117,17 +119,12 @@ impl PackagePlan {
         };
         let context = &mut self.context;
         let before = context.files.len();
-        for f in context.files.iter().filter(|f| ours(&f.path)) {
-            context.excluded.push(crate::Exclusion {
-                path: f.path.clone(),
-                reason: crate::ExclusionReason::KerblamArtifact,
-            });
-        }
         context.files.retain(|f| !ours(&f.path));
-        if context.files.len() != before {
-            context.total_bytes = context.files.iter().map(|f| f.size).sum();
-            context.excluded.sort_by(|a, b| a.path.cmp(&b.path));
+        if context.files.len() == before {
+            return false;
         }
+        context.total_bytes = context.files.iter().map(|f| f.size).sum();
+        true
     }
 
     /// The plan without the backend's part, as the compiler made it: what a backend's

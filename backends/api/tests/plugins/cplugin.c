@@ -93,6 +93,7 @@ uint32_t kerblam_backend_abi_version(void) { return ABI; }
     "\"actions\":[\"package\",\"run\"],\"sources\":[\"pipe\",\"freeze\"]," \
     "\"base_kinds\":[\"scratch\",\"image\",\"recipe\",\"archive\"]," \
     "\"layer_sources\":[\"generated\",\"context\",\"kerblam\",\"host\"],\"mounts\":true," \
+    "\"embed_image\":true," \
     "\"artifact_kinds\":[\"engine-image\",\"context-archive\",\"oci-archive\"," \
     "\"image-archive\",\"sif\",\"tarball\",\"activate-script\",\"metadata-json\",\"file\"]," \
     "\"preflight_checks\":[\"disk-space\",\"writable\",\"tool\",\"file-exists\"],"
@@ -237,6 +238,11 @@ int32_t kerblam_backend_execute(const uint8_t *req, size_t len, const KerblamHos
             fputs("written by the fixture\n", f);
             fclose(f);
         }
+#endif
+#ifdef FAIL_AFTER_WRITE
+        /* Fails once its file is written: the host removes it. */
+        *out = make_str("{\"kind\":\"backend\",\"message\":\"failed after writing\"}");
+        return KERBLAM_STATUS_BACKEND_ERROR;
 #endif
         char reply[9000];
 #ifdef PLAN_TWO
