@@ -30,6 +30,27 @@ fn text(o: &std::process::Output) -> String {
     show(o).replace("\n  | ", " ")
 }
 
+/// `kerblam package process` (with `extra`) through a `cbroken` plugin built with `defines`, which
+/// must fail with exit 1: the project, and the message.
+fn package_failing(defines: &[&str], extra: &[&str]) -> (TestProject, String) {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), defines);
+    let p = TestProject::example("process");
+    let mut args = vec!["package", "process", "--backend", "cbroken"];
+    args.extend_from_slice(extra);
+    let o = run(&p, &dir, &args);
+    let msg = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{defines:?}: {msg}");
+    nothing_written(&p, &o);
+    assert!(!p.exists("cplugin.out"), "{msg}");
+    (p, msg)
+}
+
+/// The file the fixture writes, as kerblam names it.
+fn fixture_file(p: &TestProject) -> std::path::PathBuf {
+    p.root().canonicalize().unwrap().join("cplugin.out")
+}
+
 fn nothing_written(p: &TestProject, o: &std::process::Output) {
     for name in ["process.kerblam.tar", "process.context.tar"] {
         assert!(!p.exists(name), "{name}\n{}", text(o));
@@ -230,13 +251,7 @@ fn a_plugin_that_breaks_its_plan_is_refused_and_leaves_nothing() {
 /// not have is a broken contract, and nothing of the package is left.
 #[test]
 fn a_plugin_that_misreports_a_checksum_is_refused_and_leaves_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT", "WRONG_SHA"]);
-    let p = TestProject::example("process");
-    let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-    let msg = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{msg}");
-    let written = p.root().canonicalize().unwrap().join("cplugin.out");
+    let (p, msg) = package_failing(&["PLAN_ARTIFACT", "WRITE_ARTIFACT", "WRONG_SHA"], &[]);
     let real = {
         use sha2::Digest;
         let d = sha2::Sha256::digest(b"written by the fixture\n");
@@ -248,14 +263,12 @@ fn a_plugin_that_misreports_a_checksum_is_refused_and_leaves_nothing() {
     assert!(
         msg.contains(&format!(
             "the backend cbroken reported the sha256 of {} as sha256:{}, but its content hashes to {real}",
-            written.display(),
+            fixture_file(&p).display(),
             "0".repeat(64)
         )),
         "{msg}"
     );
     assert!(msg.contains("kerblam removed what it wrote"), "{msg}");
-    nothing_written(&p, &o);
-    assert!(!p.exists("cplugin.out"), "{msg}");
     for name in ["ro-crate-metadata.json", "CITATION.cff"] {
         assert!(!p.exists(name), "{name}: {msg}");
     }
@@ -265,56 +278,29 @@ fn a_plugin_that_misreports_a_checksum_is_refused_and_leaves_nothing() {
 /// says so.
 #[test]
 fn a_plugin_that_fails_after_writing_leaves_nothing() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = c_plugin(
-        t.path(),
+    let (p, msg) = package_failing(
         &["PLAN_ARTIFACT", "WRITE_ARTIFACT", "FAIL_AFTER_WRITE"],
+        &[],
     );
-    let p = TestProject::example("process");
-    let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-    let msg = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{msg}");
     assert!(msg.contains("failed after writing"), "{msg}");
-    let written = p.root().canonicalize().unwrap().join("cplugin.out");
-    assert!(
-        msg.contains(&format!(
-            "kerblam removed what it wrote: {}",
-            written.display()
-        )),
-        "{msg}"
+    let removed = format!(
+        "kerblam removed what it wrote: {}",
+        fixture_file(&p).display()
     );
-    nothing_written(&p, &o);
-    assert!(!p.exists("cplugin.out"), "{msg}");
+    assert!(msg.contains(&removed), "{msg}");
 }
 
 /// With `--embed-image` the backend saves its image into a file kerblam names; a backend that
 /// claims it can but leaves the file empty is refused before the replay archive is finished.
 #[test]
 fn a_plugin_that_does_not_save_the_image_it_was_asked_for_is_refused() {
-    let t = tempfile::tempdir().unwrap();
-    let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT"]);
-    let p = TestProject::example("process");
-    let o = run(
-        &p,
-        &dir,
-        &[
-            "package",
-            "process",
-            "--backend",
-            "cbroken",
-            "--embed-image",
-        ],
-    );
-    let msg = text(&o);
-    assert_eq!(o.status.code(), Some(1), "{msg}");
+    let (_p, msg) = package_failing(&["PLAN_ARTIFACT", "WRITE_ARTIFACT"], &["--embed-image"]);
     assert!(
         msg.contains("backend \"cbroken\" was asked to save its image into")
             && msg.contains("(--embed-image), but that file is not a tar archive"),
         "{msg}"
     );
     assert!(msg.contains("kerblam removed what it wrote"), "{msg}");
-    nothing_written(&p, &o);
-    assert!(!p.exists("cplugin.out"), "{msg}");
 }
 
 /// A reply's status and kind agree, or it is invalid; a backend may not say it was cancelled when

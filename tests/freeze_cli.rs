@@ -355,6 +355,33 @@ fn plugin_dir(package: &str) -> std::path::PathBuf {
     .expect("cargo build of the plugin")
 }
 
+/// `kerblam freeze --from-env -a J -n Stack --backend tarball -d DEST --backend-path <the tarball
+/// plugin> EXTRA...` in `cwd`, with `env` as the loaded environment.
+fn freeze_tarball(
+    dest: &Path,
+    extra: &[&str],
+    env: &BTreeMap<String, String>,
+    cwd: &Path,
+) -> Output {
+    let plugins = plugin_dir("kerblam-backend-tarball");
+    let mut args = vec![
+        "freeze",
+        "--from-env",
+        "-a",
+        "J",
+        "-n",
+        "Stack",
+        "--backend",
+        "tarball",
+        "-d",
+        dest.to_str().unwrap(),
+        "--backend-path",
+        plugins.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    kerblam(&args, env, cwd)
+}
+
 /// `bash -c SCRIPT` from a clean environment (`env -i`: no PATH, no EESSI, no module), in `dir`.
 fn clean_bash(script: &str, dir: &Path) -> Output {
     Command::new("/usr/bin/env")
@@ -395,31 +422,14 @@ fn a_tarball_freeze_runs_on_another_machine_through_enter_sh() {
         .output()
         .is_ok_and(|o| o.status.success());
     assert!(tar_ok, "GNU tar with --zstd is needed");
-    let plugins = plugin_dir("kerblam-backend-tarball");
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(&t.path().join("eessi"), false);
     let prefix = s.prefix.display().to_string();
     let mut usage = Vec::new();
     for generic in [false, true] {
         let dest = t.path().join(format!("dist-{generic}/not/yet/there"));
-        let mut args = vec![
-            "freeze",
-            "--from-env",
-            "-a",
-            "J",
-            "-n",
-            "Stack",
-            "--backend",
-            "tarball",
-            "-d",
-            dest.to_str().unwrap(),
-            "--backend-path",
-            plugins.to_str().unwrap(),
-        ];
-        if generic {
-            args.push("-g");
-        }
-        let out = kerblam(&args, &s.env, t.path());
+        let extra: &[&str] = if generic { &["-g"] } else { &[] };
+        let out = freeze_tarball(&dest, extra, &s.env, t.path());
         let said = text(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{said}");
         assert!(!said.contains(".tmp-"), "{said}");
@@ -531,28 +541,10 @@ fn a_tarball_freeze_runs_on_another_machine_through_enter_sh() {
 /// Where user namespaces cannot be made, `enter.sh` says so and prints the other ways in.
 #[test]
 fn enter_sh_without_user_namespaces_says_what_else_works() {
-    let plugins = plugin_dir("kerblam-backend-tarball");
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(&t.path().join("eessi"), false);
     let dest = t.path().join("dist");
-    let out = kerblam(
-        &[
-            "freeze",
-            "--from-env",
-            "-a",
-            "J",
-            "-n",
-            "Stack",
-            "--backend",
-            "tarball",
-            "-d",
-            dest.to_str().unwrap(),
-            "--backend-path",
-            plugins.to_str().unwrap(),
-        ],
-        &s.env,
-        t.path(),
-    );
+    let out = freeze_tarball(&dest, &[], &s.env, t.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let unpacked = t.path().join("unpacked");
     std::fs::create_dir(&unpacked).unwrap();
@@ -604,22 +596,7 @@ fn a_destination_that_cannot_be_made_is_refused_before_any_work() {
     let file = t.path().join("a-file");
     std::fs::write(&file, "").unwrap();
     let dest = file.join("dest");
-    let out = kerblam(
-        &[
-            "freeze",
-            "--from-env",
-            "-a",
-            "J",
-            "--backend",
-            "tarball",
-            "-d",
-            dest.to_str().unwrap(),
-            "--backend-path",
-            plugin_dir("kerblam-backend-tarball").to_str().unwrap(),
-        ],
-        &s.env,
-        t.path(),
-    );
+    let out = freeze_tarball(&dest, &[], &s.env, t.path());
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(
