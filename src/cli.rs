@@ -83,7 +83,8 @@ pub enum Command {
     Backends(crate::cmd::backends::BackendsArgs),
     /// Run a pipe locally or in its container, optionally with a data profile (no pipe: list them).
     Run(crate::cmd::run::RunArgs),
-    /// Manage the project's data (`kerblam data fetch` downloads the remote files).
+    /// The project's data: a summary without a subcommand; `fetch` the remote files, `clean` what
+    /// can be made again, `pack` an export.
     Data(crate::cmd::data::DataArgs),
     /// Package a pipe: build its image (kerblam baked in) and write `<pipe>.kerblam.tar`.
     Package(crate::cmd::package::PackageArgs),

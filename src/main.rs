@@ -29,6 +29,7 @@ mod lock;
 mod output;
 mod profile;
 mod progress;
+mod prompt;
 mod replay_archive;
 mod signals;
 
