@@ -30,6 +30,7 @@ mod output;
 mod profile;
 mod progress;
 mod prompt;
+mod replace;
 mod replay_archive;
 mod signals;
 

@@ -36,7 +36,8 @@ pub struct PackageArgs {
     /// Build the image without the engine's build cache.
     #[arg(long = "no-build-cache")]
     pub no_build_cache: bool,
-    /// Overwrite an existing replay archive.
+    /// Replace files at the output paths that kerblam did not write (what an earlier package
+    /// wrote is replaced without it).
     #[arg(long)]
     pub force: bool,
     /// tarball backend: also write the image as an OCI image layout archive `<pipe>.oci.tar`
@@ -105,8 +106,10 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
             plan.name
         )));
     };
+    // A second package replaces what the first wrote; a file kerblam did not write stays.
+    options.force = crate::replace::decide(&plan, &paths, args.force)?;
     let mut archive =
-        replay_archive::Pending::start(&plan, &artifact, &project.root, args.force, args.sign)?;
+        replay_archive::Pending::start(&plan, &artifact, &project.root, options.force, args.sign)?;
     // The image the backend saves for --embed-image: a temporary file of kerblam's.
     let saved = args
         .embed_image
