@@ -17,8 +17,8 @@ use crate::{execute, output, replay_archive};
 
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The pipe to package.
-    pub pipe: String,
+    /// The pipe to package (without it: list the pipes, as Kerblam! 1.x does).
+    pub pipe: Option<String>,
     #[command(flatten)]
     pub pipe_opts: PipeArgs,
     /// Where to write the replay archive [default: <pipe>.kerblam.tar in the project root].
@@ -57,6 +57,9 @@ pub struct PackageArgs {
 
 pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let project = load_project(global, args.pipe_opts.allow_unknown)?;
+    let Some(pipe) = args.pipe.clone() else {
+        return crate::cmd::run::list_pipes(&project);
+    };
     let output = args
         .output
         .as_deref()
@@ -85,7 +88,7 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     }
     crate::signals::install()?;
     let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
-    let mut plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
+    let mut plan = compile(&project, &pipe, &pipe_opts, opts)?;
     let plugin = execute::load(global, &plan.backend.name)?;
     let paths = execute::paths(&project.root)?;
     let mut options = ExecuteOptions {
