@@ -415,3 +415,31 @@ fn package_twice_replaces_what_the_first_wrote_but_not_a_foreign_file() {
     );
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
+
+/// `kerblam replay ARCHIVE` with no destination replays into the current directory, as Kerblam!
+/// 1.x does (and into DIR with `-C DIR`).
+#[test]
+fn replay_without_a_destination_unpacks_into_the_current_directory() {
+    let (_p, archive) = archive();
+    let here = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .args(["replay", archive.to_str().unwrap(), "--no-run"])
+        .current_dir(here.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(here.path().join("kerblam.toml").is_file());
+    assert!(here.path().join("data/in/precious.txt").is_file());
+
+    let there = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .arg("-C")
+        .arg(there.path())
+        .args(["replay", archive.to_str().unwrap(), "--no-run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(there.path().join("data/in/precious.txt").is_file());
+}
