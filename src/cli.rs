@@ -86,6 +86,10 @@ pub enum Command {
     /// The project's data: a summary without a subcommand; `fetch` the remote files, `clean` what
     /// can be made again, `pack` an export.
     Data(crate::cmd::data::DataArgs),
+    /// Make a new, empty project laid out as Kerblam! 1.x lays it out.
+    New(crate::cmd::new::NewArgs),
+    /// Add paths or language templates to the project's .gitignore.
+    Ignore(crate::cmd::ignore::IgnoreArgs),
     /// Package a pipe: build its image (kerblam baked in) and write `<pipe>.kerblam.tar`.
     Package(crate::cmd::package::PackageArgs),
     /// Replay a packaged pipe: verify the archive, unpack its data into DEST and run the image there.

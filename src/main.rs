@@ -25,6 +25,7 @@ mod cmd;
 mod execute;
 mod exit;
 mod fetch;
+mod gitignore;
 mod lock;
 mod output;
 mod profile;

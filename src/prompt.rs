@@ -51,3 +51,13 @@ pub fn choose<T: Copy>(question: &str, shown: &str, options: &[(char, T)]) -> An
 pub fn yes_no(question: &str) -> Answer<bool> {
     choose(question, "yes/no", &[('y', true), ('n', false)])
 }
+
+/// A line of free text (trimmed); `None` when standard input ended.
+pub fn text(question: &str) -> Option<String> {
+    crate::output::write_stderr(format_args!("{question}"));
+    let mut line = String::new();
+    match std::io::stdin().lock().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => Some(line.trim().to_string()),
+    }
+}
