@@ -443,3 +443,22 @@ fn replay_without_a_destination_unpacks_into_the_current_directory() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert!(there.path().join("data/in/precious.txt").is_file());
 }
+
+/// Kerblam! 1.x's short flags of `replay`: -t (--tag), -b (--backend), -n (--no-decompress).
+#[test]
+fn replay_takes_the_short_flags_of_kerblam_1() {
+    let (p, archive) = archive();
+    let dest = tempfile::tempdir().unwrap();
+    let o = replay(
+        &p,
+        &archive,
+        dest.path(),
+        &["--no-run", "-t", "mine:1", "-b", "podman"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // -n runs on the data already there, with the backend -b names (none such here).
+    let o = replay(&p, &archive, dest.path(), &["-n", "-b", "no-such-backend"]);
+    let err = stderr(&o);
+    assert!(!err.contains("unexpected argument"), "{}", show(&o));
+    assert!(err.contains("no-such-backend"), "{}", show(&o));
+}
