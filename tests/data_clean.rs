@@ -381,3 +381,27 @@ fn files_left_by_root_are_reported_and_the_rest_is_cleaned() {
     assert!(!after.contains_key("data/out/result.txt"));
     assert!(!after.contains_key("data/tmp/"));
 }
+
+/// A data dir that is a link out of the project (to a scratch disk, say) is not cleaned: kerblam
+/// never follows a link out of the project. It says so and exits 1; the rest is cleaned.
+#[test]
+fn a_data_dir_that_leads_out_of_the_project_is_not_cleaned() {
+    let scratch = tempfile::tempdir().unwrap();
+    std::fs::write(scratch.path().join("result.txt"), "on scratch").unwrap();
+    let p = TestProject::new("");
+    p.write("data/step.txt", "intermediate");
+    std::os::unix::fs::symlink(scratch.path(), p.path("data/out")).unwrap();
+    let o = p.kerblam(&["data", "clean", "--yes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("data/out leads out of the project"),
+        "{}",
+        show(&o)
+    );
+    assert!(scratch.path().join("result.txt").is_file());
+    assert!(!p.exists("data/step.txt"));
+    assert!(p.exists("data/out/result.txt"));
+    // Keeping the outputs, there is nothing out there to clean: no complaint.
+    let o = p.kerblam(&["data", "clean", "--yes", "--preserve-output"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}

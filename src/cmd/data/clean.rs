@@ -6,7 +6,9 @@
 //! stays: everything else. Precious input data (files of the input dir that are not the target of
 //! a fetchable URL; `_` marks a file that cannot be fetched), hidden files (their names start with
 //! a dot, as the `.gitignore` files `kerblam new` writes), symbolic links (never followed: a link
-//! is not deleted, nor what it points to), the data dirs themselves and the dirs holding them.
+//! is not deleted, nor what it points to), the data dirs themselves and the dirs holding them. A
+//! data dir that leads out of the project (itself a link, say to a scratch disk) is not cleaned:
+//! kerblam says so and exits 1.
 //!
 //! Before deleting, kerblam lists what it will delete and asks, reading the answer from standard
 //! input as Kerblam! 1.x does (so `yes | kerblam data clean` works); without an answer (standard
@@ -16,7 +18,7 @@
 
 use std::collections::BTreeSet;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use kerblam_compiler::Project;
@@ -65,11 +67,27 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
     for u in &l.unreadable {
         output::warn(format!("cannot read {u}: nothing in it is deleted"));
     }
-    let doomed = doomed(&project, &l, &args);
+    // A data dir that leads out of the project (a link to a scratch disk) is not cleaned.
+    let away = links_out(&project, &l, &args);
+    for (dir, to) in &away {
+        output::warn(format!(
+            "{dir} leads out of the project (to {}): nothing in it is deleted; kerblam data clean never follows a link out of the project",
+            to.display()
+        ));
+    }
+    let outside = |rel: &str| away.iter().any(|(d, _)| is_within(rel, d));
+    let mut doomed = doomed(&project, &l, &args);
+    doomed.retain(|f| !outside(&f.rel));
+    let volatile: Vec<String> = l
+        .volatile_dirs
+        .iter()
+        .filter(|d| !outside(d))
+        .cloned()
+        .collect();
     let dirs = if args.keep_dirs {
         Vec::new()
     } else {
-        left_empty(&project, &l.volatile_dirs, &doomed)
+        left_empty(&project, &volatile, &doomed)
     };
     let (bytes, n) = total(doomed.iter().copied());
 
@@ -97,7 +115,7 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
     }
     if doomed.is_empty() && dirs.is_empty() {
         outln!("✨ Nothing to clean!");
-        return Ok(if l.unreadable.is_empty() {
+        return Ok(if l.unreadable.is_empty() && away.is_empty() {
             exit::OK
         } else {
             exit::FAILURE
@@ -136,6 +154,12 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
         }
     ));
     problems.extend(l.unreadable.iter().map(|u| format!("{u} (not cleaned)")));
+    problems.extend(away.iter().map(|(d, to)| {
+        format!(
+            "{d}/: leads out of the project (to {}), not cleaned",
+            to.display()
+        )
+    }));
     if problems.is_empty() {
         return Ok(exit::OK);
     }
@@ -168,6 +192,30 @@ fn refuse_project_root(project: &Project) -> miette::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The data dirs clean would delete in (output, intermediate, input for -r) that resolve outside
+/// the project, with where they lead.
+fn links_out(project: &Project, l: &Listing, args: &CleanArgs) -> Vec<(String, PathBuf)> {
+    let Ok(root) = project.root.canonicalize() else {
+        return Vec::new();
+    };
+    let mut dirs = vec![&l.intermediate_dir];
+    if !args.preserve_output {
+        dirs.push(&l.output_dir);
+    }
+    if args.include_remote {
+        dirs.push(&l.input_dir);
+    }
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for d in dirs {
+        if let Ok(to) = project.abs(d).canonicalize() {
+            if !to.starts_with(&root) && !out.iter().any(|(o, _)| is_within(d, o)) {
+                out.push((d.clone(), to));
+            }
+        }
+    }
+    out
 }
 
 /// The files to delete, sorted by path.
