@@ -117,8 +117,8 @@ fn new_off_a_terminal_takes_the_defaults_and_lays_out_a_kerblam_1_project() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("was already there"));
 }
 
-/// Run kerblam on a pseudo-terminal (`script`, util-linux), typing `input`.
-fn on_a_terminal(dir: &Path, args: &str, input: &str, templates: &str) -> Option<Output> {
+/// Run kerblam on a pseudo-terminal (`script`, util-linux), typing `input`, with `path` as PATH.
+fn on_a_terminal(dir: &Path, args: &str, input: &str, path: &str) -> Option<Output> {
     if Command::new("script").arg("--version").output().is_err() {
         println!("skipped: `script` (util-linux) is not installed, no pseudo-terminal to test on");
         return None;
@@ -128,10 +128,16 @@ fn on_a_terminal(dir: &Path, args: &str, input: &str, templates: &str) -> Option
         env!("CARGO_BIN_EXE_kerblam"),
         dir.display()
     );
-    let mut child = Command::new("script")
+    // Found on the test's PATH: a Command with its own PATH looks the program up there.
+    let script = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| Path::new(d).join("script"))
+        .find(|p| p.is_file())?;
+    let mut child = Command::new(script)
         .args(["-qec", &cmd, "/dev/null"])
         .env("NO_COLOR", "1")
-        .env("KERBLAM_GITIGNORE_URL", templates)
+        .env("PATH", path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -145,13 +151,11 @@ fn on_a_terminal(dir: &Path, args: &str, input: &str, templates: &str) -> Option
 }
 
 #[test]
-fn new_on_a_terminal_asks_kerblam_1_questions() {
+fn new_on_a_terminal_asks_kerblam_1_questions_and_works_offline() {
     let parent = tempfile::tempdir().unwrap();
-    let templates = tempfile::tempdir().unwrap();
-    std::fs::write(templates.path().join("R.gitignore"), ".Rhistory\n.RData\n").unwrap();
-    let url = format!("file://{}", templates.path().display());
+    let path = std::env::var("PATH").unwrap_or_default();
     // Python: no; R: yes; pre-commit: no; remote: yes, as `me`, over https.
-    let Some(o) = on_a_terminal(parent.path(), "new analysis", "n\ny\nn\ny\nme\nh\n", &url) else {
+    let Some(o) = on_a_terminal(parent.path(), "new analysis", "n\ny\nn\ny\nme\nh\n", &path) else {
         return;
     };
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
@@ -166,10 +170,15 @@ fn new_on_a_terminal_asks_kerblam_1_questions() {
     ] {
         assert!(screen.contains(q), "{q:?} not asked:\n{screen}");
     }
+    // No template download: said, and left to `kerblam ignore R`.
+    assert!(
+        screen.contains("needs a network") && screen.contains("kerblam ignore R"),
+        "{screen}"
+    );
     let p = parent.path().join("analysis");
     assert_eq!(
         std::fs::read_to_string(p.join(".gitignore")).unwrap(),
-        ".kerblam\n.Rhistory\n.RData\n"
+        ".kerblam"
     );
     if git_available() {
         let url = Command::new("git")
@@ -184,23 +193,21 @@ fn new_on_a_terminal_asks_kerblam_1_questions() {
 }
 
 #[test]
-fn new_without_a_network_says_so_and_makes_the_project() {
+fn new_with_python_ignores_its_env_and_goes_on_without_python() {
     let parent = tempfile::tempdir().unwrap();
-    let Some(o) = on_a_terminal(
-        parent.path(),
-        "new offline",
-        "n\ny\nn\nn\n",
-        "file:///nonexistent/kerblam-templates",
-    ) else {
+    // A PATH without python: the virtual environment cannot be made; said, and skipped.
+    let Some(o) = on_a_terminal(parent.path(), "new py", "y\nn\nn\nn\n", "/nonexistent") else {
         return;
     };
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let screen = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        screen.contains("cannot download the gitignore template `R`") && screen.contains("network"),
-        "{screen}"
+    assert!(screen.contains("-m venv env"), "{screen}");
+    assert!(screen.contains("kerblam ignore Python"), "{screen}");
+    let p = parent.path().join("py");
+    assert_eq!(
+        std::fs::read_to_string(p.join(".gitignore")).unwrap(),
+        ".kerblam\nenv"
     );
-    let p = parent.path().join("offline");
     assert!(p.join("kerblam.toml").is_file() && p.join("data/out/.gitignore").is_file());
 }
 

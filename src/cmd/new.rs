@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! PATH/kerblam.toml            [meta] version = "1.2.1" (the Kerblam! format kerblam reads)
-//! PATH/.gitignore              .kerblam, and the language templates asked for
+//! PATH/.gitignore              .kerblam (and env, the virtual environment, for Python)
 //! PATH/.kerblam/               Kerblam! 1.x's scratch dir (ignored)
 //! PATH/data/.gitignore         everything in data/ is ignored but in/ and out/ ...
 //! PATH/data/in/.gitignore      ... whose contents are ignored too
@@ -14,8 +14,8 @@
 //! then `git init`. On a terminal it asks 1.x's questions: Python (a virtual environment `env`
 //! and GitHub's Python gitignore), R (GitHub's R gitignore), pre-commit (its config and hooks), a
 //! remote origin on GitHub (user name, ssh or https). Off a terminal it takes the defaults (no to
-//! each) and says so. Everything works offline but the gitignore templates, which are downloaded:
-//! without a network kerblam says so, ignores `env` itself, and goes on.
+//! each) and says so. It works offline: GitHub's gitignore templates for Python and R, which 1.x
+//! downloads, are left to `kerblam ignore Python` (kerblam says so); `env` is ignored for Python.
 //!
 //! Unlike 1.x, an existing file is never overwritten (kerblam says it kept it), so `kerblam new`
 //! on an existing project only adds what is missing.
@@ -200,24 +200,21 @@ fn ask(dir: &Path) -> miette::Result<Choices> {
     Ok(c)
 }
 
-/// `.kerblam`, then the templates asked for (downloaded; without a network, `env` for Python).
+/// `.kerblam`, and for Python its virtual environment `env`. GitHub's language templates, which
+/// 1.x downloads here, are not: `kerblam new` works offline; `kerblam ignore NAME` adds them.
 fn root_gitignore(c: &Choices) -> String {
-    let mut parts = vec![".kerblam".to_string()];
+    let mut lines = vec![".kerblam"];
+    if c.python {
+        lines.push("env");
+    }
     for (wanted, name) in [(c.python, "Python"), (c.r, "R")] {
-        if !wanted {
-            continue;
-        }
-        match gitignore::template(name) {
-            Ok(t) => parts.push(t),
-            Err(why) => {
-                output::warn(why);
-                if name == "Python" {
-                    parts.push("env".into());
-                }
-            }
+        if wanted {
+            output::info(format!(
+                "GitHub's {name} gitignore template is not added: it needs a network, and kerblam new works offline; add it with `kerblam ignore {name}`"
+            ));
         }
     }
-    parts.join("\n")
+    lines.join("\n")
 }
 
 /// Append to an existing .gitignore the lines of `content` it lacks.
