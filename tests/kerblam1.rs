@@ -393,3 +393,24 @@ fn the_pipe_list_has_kerblam_1_marks() {
     }
     println!("run: the same pipe list and --desc titles as Kerblam! 1.2.1");
 }
+
+#[test]
+fn data_summary_prints_what_kerblam_1_prints() {
+    let Some(k1) = kerblam1() else { return };
+    let home = tempfile::tempdir().unwrap();
+    let p = after_a_run();
+    p.write("data/in/big.bin", vec![0u8; 3000])
+        .write("data/out/big.bin", vec![1u8; 5000]);
+    let o1 = run1(&k1, p.root(), home.path(), &["data"], "");
+    assert!(o1.status.success(), "{}", show(&o1));
+    let o = p.kerblam(&["data"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // kerblam's summary is 1.x's, then the status of each remote file.
+    let theirs = String::from_utf8_lossy(&o1.stdout).into_owned();
+    let ours = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        ours.starts_with(&theirs),
+        "--- Kerblam! 1.2.1:\n{theirs}--- kerblam:\n{ours}"
+    );
+    println!("data: the same summary as Kerblam! 1.2.1");
+}
