@@ -109,6 +109,10 @@ fn pack_exports_precious_input_and_outputs_to_data_export_tar_gz() {
         Some(&b"0123456789"[..])
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("data_export.tar.gz"));
+    // For others to read, as `tar czf` makes it (not a temporary file's 0600).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&archive).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o644);
 
     // Packing again replaces the export (which is intermediate data itself, and never packed).
     p.write("data/out/r.txt", "new");

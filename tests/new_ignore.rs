@@ -268,3 +268,26 @@ fn ignore_language_templates_need_a_network_and_the_paths_are_still_added() {
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(p.read(".gitignore"), "env\n__pycache__/");
 }
+
+#[test]
+fn ignore_outside_a_project_edits_the_gitignore_where_kerblam_starts() {
+    // As Kerblam! 1.x: no kerblam.toml above, so the directory kerblam starts in.
+    let dir = tempfile::tempdir().unwrap();
+    let o = kerblam_in(dir.path(), &["ignore", "build/"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join(".gitignore")).unwrap(),
+        "\nbuild\n"
+    );
+    // Inside a project, the project's, from any of its sub-directories.
+    let p = TestProject::new("");
+    std::fs::create_dir_all(p.path("src/workflows")).unwrap();
+    let o = kerblam_in(&p.path("src/workflows"), &["ignore", "data/"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert_eq!(p.read(".gitignore"), "\ndata\n");
+    assert!(!p.exists("src/workflows/.gitignore"));
+}
