@@ -252,6 +252,12 @@ fn the_pipe_list_and_descriptions_look_as_in_kerblam_1() {
             "{}",
             show(&o)
         );
+        let hint = format!("`kerblam {cmd} NAME`");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&hint),
+            "{}",
+            show(&o)
+        );
     }
     let o = p.kerblam(&["run", "a", "-d"]);
     assert_eq!(code(&o), 0, "{}", show(&o));

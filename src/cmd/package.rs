@@ -58,7 +58,7 @@ pub struct PackageArgs {
 pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let project = load_project(global, args.pipe_opts.allow_unknown)?;
     let Some(pipe) = args.pipe.clone() else {
-        return crate::cmd::run::list_pipes(&project);
+        return crate::cmd::run::list_pipes(&project, "package");
     };
     let output = args
         .output

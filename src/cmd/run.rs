@@ -47,7 +47,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
     profile::recover(&project)?;
 
     let Some(name) = args.pipe.as_deref() else {
-        return list_pipes(&project);
+        return list_pipes(&project, "run");
     };
     let pipe = discover::find_pipe(&project, name)?;
     if args.desc {
@@ -106,8 +106,10 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
     Ok(code)
 }
 
-/// `kerblam run` without a pipe: list the pipes and the profiles as Kerblam! 1.x does, and exit 2.
-pub fn list_pipes(project: &Project) -> miette::Result<u8> {
+/// `kerblam run` (or `package`) without a pipe: list the pipes and the profiles as Kerblam! 1.x
+/// does, and exit 2.
+/// `command` is the one the user ran (`run`, `package`), for the hint.
+pub fn list_pipes(project: &Project, command: &str) -> miette::Result<u8> {
     let pipes = discover::pipes(project)?;
     let dir = kerblam_compiler::paths::normalize(&project.manifest.code.pipes_dir);
     if pipes.is_empty() {
@@ -131,7 +133,7 @@ pub fn list_pipes(project: &Project) -> miette::Result<u8> {
     );
     Err(Exit {
         code: exit::INVALID,
-        message: "no pipe given; run one with `kerblam run NAME`".into(),
+        message: format!("no pipe given; name one: `kerblam {command} NAME`"),
     }
     .into())
 }
