@@ -405,3 +405,18 @@ fn a_data_dir_that_leads_out_of_the_project_is_not_cleaned() {
     let o = p.kerblam(&["data", "clean", "--yes", "--preserve-output"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
 }
+
+/// When the output dir is the intermediate dir, its files are outputs: --preserve-output keeps
+/// them (Kerblam! 1.x deletes them anyway).
+#[test]
+fn preserve_output_keeps_outputs_that_share_the_intermediate_dir() {
+    let p = TestProject::new("[data.paths]\noutput = \"data\"\nintermediate = \"data\"\n");
+    p.write("data/result.txt", "r")
+        .write("data/in/precious.txt", "p");
+    let o = p.kerblam(&["data", "clean", "--yes", "--preserve-output"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(p.exists("data/result.txt") && p.exists("data/in/precious.txt"));
+    let o = p.kerblam(&["data", "clean", "--yes"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(!p.exists("data/result.txt") && p.exists("data/in/precious.txt"));
+}

@@ -310,14 +310,15 @@ fn delete(project: &Project, l: &Listing, f: &DataFile) -> Result<(), String> {
         .max_by_key(|d| d.len())
         .map(|d| project.abs(d))
         .ok_or("not in a data dir; not deleted")?;
-    if files::through_link(&base, &f.abs) {
-        return Err("reached through a symbolic link (or gone); not deleted".into());
-    }
     match std::fs::symlink_metadata(&f.abs) {
         Ok(m) if m.file_type().is_file() => {}
         Ok(_) => return Err("no longer a regular file; not deleted".into()),
+        // Gone already: nothing to do.
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(e.to_string()),
+    }
+    if files::through_link(&base, &f.abs) {
+        return Err("reached through a symbolic link; not deleted".into());
     }
     std::fs::remove_file(&f.abs).map_err(|e| reason(project, parent_of(&f.rel), &e))
 }

@@ -112,11 +112,17 @@ pub fn list(project: &Project) -> Listing {
         (Kind::Output, l.output_dir.clone()),
         (Kind::Intermediate, l.intermediate_dir.clone()),
     ];
-    // The deepest data dir holding a path; the input dir wins a tie (it is never cleaned).
+    // The deepest data dir holding a path. Of two dirs that are one, the input dir wins (it is
+    // never cleaned), then the output dir (which --preserve-output keeps).
+    let rank = |k: Kind| match k {
+        Kind::Input => 2,
+        Kind::Output => 1,
+        Kind::Intermediate => 0,
+    };
     let owner = |rel: &str| -> Option<Kind> {
         dirs.iter()
             .filter(|(_, d)| is_within(rel, d))
-            .max_by_key(|(k, d)| (depth(d), *k == Kind::Input))
+            .max_by_key(|(k, d)| (depth(d), rank(*k)))
             .map(|(k, _)| *k)
     };
     let mut seen = std::collections::BTreeSet::new();
