@@ -83,8 +83,13 @@ pub enum Command {
     Backends(crate::cmd::backends::BackendsArgs),
     /// Run a pipe locally or in its container, optionally with a data profile (no pipe: list them).
     Run(crate::cmd::run::RunArgs),
-    /// Manage the project's data (`kerblam data fetch` downloads the remote files).
+    /// The project's data: a summary without a subcommand; `fetch` the remote files, `clean` what
+    /// can be made again, `pack` an export.
     Data(crate::cmd::data::DataArgs),
+    /// Make a new, empty project laid out as Kerblam! 1.x lays it out.
+    New(crate::cmd::new::NewArgs),
+    /// Add paths or language templates to the project's .gitignore.
+    Ignore(crate::cmd::ignore::IgnoreArgs),
     /// Package a pipe: build its image (kerblam baked in) and write `<pipe>.kerblam.tar`.
     Package(crate::cmd::package::PackageArgs),
     /// Replay a packaged pipe: verify the archive, unpack its data into DEST and run the image there.

@@ -72,6 +72,39 @@ pub fn agent() -> ureq::Agent {
         .into()
 }
 
+/// The body of `url` (`http://`, `https://` or `file://`) as UTF-8 text, for small files such as
+/// the gitignore templates of `kerblam ignore`. The error says why, naming nothing but the reason.
+pub fn text(agent: &ureq::Agent, url: &str) -> Result<String, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    let bytes = match parsed.scheme() {
+        "file" => {
+            let path = parsed
+                .to_file_path()
+                .map_err(|_| "not a local file path".to_string())?;
+            std::fs::read(&path).map_err(|e| e.to_string())?
+        }
+        "http" | "https" => {
+            let resp = agent
+                .get(url)
+                .call()
+                .map_err(|e| describe_http_error(&parsed, e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!("the server answered HTTP {}", status.as_u16()));
+            }
+            let mut body = Vec::new();
+            resp.into_body()
+                .into_reader()
+                .take(16 << 20)
+                .read_to_end(&mut body)
+                .map_err(|e| e.to_string())?;
+            body
+        }
+        other => return Err(format!("{other}:// URLs are not supported")),
+    };
+    String::from_utf8(bytes).map_err(|_| "the answer is not UTF-8 text".to_string())
+}
+
 /// Fetch `d` unless its target exists, drawing a progress bar when `progress` is true.
 pub fn fetch(agent: &ureq::Agent, d: &Download, progress: bool) -> Result<Outcome, FetchError> {
     let fail = |reason: String| FetchError {

@@ -26,10 +26,13 @@ mod cmd;
 mod execute;
 mod exit;
 mod fetch;
+mod gitignore;
 mod lock;
 mod output;
 mod profile;
 mod progress;
+mod prompt;
+mod replace;
 mod replay_archive;
 mod signals;
 

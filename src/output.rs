@@ -81,6 +81,13 @@ pub fn info(msg: impl std::fmt::Display) {
     }
 }
 
+/// Print a detail to stderr when `-v` was given.
+pub fn debug(msg: impl std::fmt::Display) {
+    if verbose(1) {
+        errln!("{msg}");
+    }
+}
+
 /// Print a warning to stderr (even with `-q`).
 pub fn warn(msg: impl std::fmt::Display) {
     errln!("warning: {msg}");

@@ -800,3 +800,57 @@ fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
         "{layers} layers for {trees} trees"
     );
 }
+
+/// A second freeze to the same destination replaces what the first wrote (exit 0), as a second
+/// `kerblam package` does; a file kerblam did not write at one of its output paths is refused
+/// without --force and kept.
+#[test]
+fn freezing_again_replaces_the_earlier_freeze_but_not_a_foreign_file() {
+    let plugins = plugin_dir("kerblam-backend-tarball");
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let dest = t.path().join("dist");
+    let args = [
+        "freeze",
+        "--from-env",
+        "-a",
+        "J",
+        "-n",
+        "Stack",
+        "--backend",
+        "tarball",
+        "-d",
+        dest.to_str().unwrap(),
+        "--backend-path",
+        plugins.to_str().unwrap(),
+    ];
+    let tarball = dest.join("Stack-2023-11-14.tar.zst");
+    let out = kerblam(&args, &s.env, t.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let first = std::fs::metadata(&tarball).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = kerblam(&args, &s.env, t.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("replacing"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(std::fs::metadata(&tarball).unwrap().modified().unwrap() > first);
+
+    std::fs::write(&tarball, "my notes, not a tarball").unwrap();
+    let out = kerblam(&args, &s.env, t.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let said = text(&out.stderr);
+    assert!(
+        said.contains("Stack-2023-11-14.tar.zst") && said.contains("--force"),
+        "{said}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&tarball).unwrap(),
+        "my notes, not a tarball"
+    );
+    let forced = [&args[..], &["--force"]].concat();
+    let out = kerblam(&forced, &s.env, t.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}

@@ -335,14 +335,20 @@ fn package_output_is_relative_to_where_kerblam_was_started() {
     assert!(!p.path("process.kerblam.tar").exists());
     assert!(!p.path("out").exists());
 
-    // An existing archive is refused without --force, and kept.
-    let before = std::fs::read(cwd.path().join("out/mine.kerblam.tar")).unwrap();
+    // Packaging again replaces the archive the first package wrote there, as Kerblam! 1.x does.
+    let o = c.output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(stderr(&o).contains("replacing"), "{}", show(&o));
+    kerblam_archive::ReplayArchive::open(&cwd.path().join("out/mine.kerblam.tar")).unwrap();
+
+    // A file kerblam did not write is refused without --force, and kept.
+    std::fs::write(cwd.path().join("out/mine.kerblam.tar"), "mine").unwrap();
     let o = c.output().unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
-    assert!(stderr(&o).contains("already exists"), "{}", show(&o));
+    assert!(stderr(&o).contains("--force"), "{}", show(&o));
     assert_eq!(
         std::fs::read(cwd.path().join("out/mine.kerblam.tar")).unwrap(),
-        before
+        b"mine"
     );
 }
 
@@ -362,4 +368,97 @@ fn replay_no_run_unpacks_and_stops() {
     assert!(dest.path().join("kerblam.toml").is_file());
     let o = replay(&p, &archive, dest.path(), &["--no-run", "--no-decompress"]);
     assert_eq!(o.status.code(), Some(2), "the two conflict: {}", show(&o));
+}
+
+/// Packaging twice at the default paths: the second run replaces both archives (the replay
+/// archive and the tarball backend's context archive) and exits 0, as Kerblam! 1.x's `package`
+/// does; a file kerblam did not write at the backend's output path is refused without --force.
+#[test]
+fn package_twice_replaces_what_the_first_wrote_but_not_a_foreign_file() {
+    let (p, archive) = archive();
+    let context = p.path("process.context.tar");
+    let first = std::fs::metadata(&archive).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let o = kerblam(&p, &["package", "process", "--backend", "tarball"], &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(std::fs::metadata(&archive).unwrap().modified().unwrap() > first);
+    for f in [&archive, &context] {
+        assert!(
+            stderr(&o).contains(&format!("replacing {}", f.display())),
+            "{}",
+            show(&o)
+        );
+    }
+    // No temporary is left beside them.
+    assert!(
+        !listing(p.root()).iter().any(|n| n.contains(".tmp")),
+        "{:?}",
+        listing(p.root())
+    );
+
+    std::fs::write(&context, "not an archive").unwrap();
+    let before = std::fs::read(&archive).unwrap();
+    let o = kerblam(&p, &["package", "process", "--backend", "tarball"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        stderr(&o).contains("process.context.tar (is not a tar archive)")
+            && stderr(&o).contains("--force"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(std::fs::read_to_string(&context).unwrap(), "not an archive");
+    assert_eq!(std::fs::read(&archive).unwrap(), before);
+    let o = kerblam(
+        &p,
+        &["package", "process", "--backend", "tarball", "--force"],
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+}
+
+/// `kerblam replay ARCHIVE` with no destination replays into the current directory, as Kerblam!
+/// 1.x does (and into DIR with `-C DIR`).
+#[test]
+fn replay_without_a_destination_unpacks_into_the_current_directory() {
+    let (_p, archive) = archive();
+    let here = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .args(["replay", archive.to_str().unwrap(), "--no-run"])
+        .current_dir(here.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(here.path().join("kerblam.toml").is_file());
+    assert!(here.path().join("data/in/precious.txt").is_file());
+
+    let there = tempfile::tempdir().unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kerblam"))
+        .arg("-C")
+        .arg(there.path())
+        .args(["replay", archive.to_str().unwrap(), "--no-run"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(there.path().join("data/in/precious.txt").is_file());
+}
+
+/// Kerblam! 1.x's short flags of `replay`: -t (--tag), -b (--backend), -n (--no-decompress).
+#[test]
+fn replay_takes_the_short_flags_of_kerblam_1() {
+    let (p, archive) = archive();
+    let dest = tempfile::tempdir().unwrap();
+    let o = replay(
+        &p,
+        &archive,
+        dest.path(),
+        &["--no-run", "-t", "mine:1", "-b", "podman"],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // -n runs on the data already there, with the backend -b names (none such here).
+    let o = replay(&p, &archive, dest.path(), &["-n", "-b", "no-such-backend"]);
+    let err = stderr(&o);
+    assert!(!err.contains("unexpected argument"), "{}", show(&o));
+    assert!(err.contains("no-such-backend"), "{}", show(&o));
 }

@@ -223,3 +223,60 @@ fn on_a_terminal_a_signal_sent_to_kerblam_alone_reaches_the_pipe() {
     assert_eq!(status.code(), Some(130));
     assert!(!p.exists("data/out/after.txt"));
 }
+
+/// The pipe list of `kerblam run` (and `kerblam package`) without a pipe, with Kerblam! 1.x's
+/// marks and order, and the profiles; `--desc` prints the pipe's line and its long description.
+#[test]
+fn the_pipe_list_and_descriptions_look_as_in_kerblam_1() {
+    let p = TestProject::new("[data.profiles.alt]\n\"a.txt\" = \"b.txt\"\n");
+    p.write(
+        "src/workflows/a.sh",
+        "#? Title of a\n#?\n#? The long part.\necho a\n",
+    )
+    .write("src/dockerfiles/a.dockerfile", "FROM scratch\n")
+    .write("src/workflows/b.makefile", "all:\n\ttrue\n")
+    .write("src/workflows/c.sh", "#? Only a title\n")
+    .write("src/dockerfiles/default.dockerfile", "FROM scratch\n")
+    .write("data/in/x.txt", "x")
+    .write("data/in/test_x.txt", "t");
+    for cmd in ["run", "package"] {
+        let o = p.kerblam(&[cmd]);
+        assert_eq!(code(&o), 2, "{}", show(&o));
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "Available pipes in src/workflows/:\n    \
+             🐟◾ c :: Only a title\n    \
+             🐟◾ b\n    \
+             🐋📜 a :: Title of a\n\
+             Available profiles: alt, test (inferred from test_* files).\n",
+            "{}",
+            show(&o)
+        );
+        let hint = format!("`kerblam {cmd} NAME`");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(&hint),
+            "{}",
+            show(&o)
+        );
+    }
+    let o = p.kerblam(&["run", "a", "-d"]);
+    assert_eq!(code(&o), 0, "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "🐋📜 a :: Title of a\nThe long part.\n"
+    );
+    let o = p.kerblam(&["run", "b", "--desc"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "No description found.\n"
+    );
+
+    // No pipe with a recipe, no profile: ◾ marks and 1.x's words.
+    let p = TestProject::new("");
+    p.write("src/workflows/only.sh", "true\n");
+    let o = p.kerblam(&["run"]);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "Available pipes in src/workflows/:\n    ◾◾ only\nAvailable profiles: No profiles defined.\n"
+    );
+}

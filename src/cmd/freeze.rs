@@ -44,7 +44,8 @@ pub struct FreezeArgs {
     /// Stop after writing the spec (--write-spec) or printing the plan: build nothing.
     #[arg(long)]
     pub no_build: bool,
-    /// Overwrite existing outputs.
+    /// Replace files at the output paths that kerblam did not write (what an earlier freeze wrote
+    /// is replaced without it).
     #[arg(long)]
     pub force: bool,
     /// Build without the engine's cache.
@@ -350,10 +351,12 @@ fn carry_out(
     plugin: &kerblam_backend_api::host::Plugin,
     c: &Compiled,
     paths: &Paths,
-    options: ExecuteOptions,
+    mut options: ExecuteOptions,
 ) -> miette::Result<u8> {
     let plan = &c.plan;
     create_destination(plan, paths)?;
+    // A second freeze replaces what the first wrote; a file kerblam did not write stays.
+    options.force = crate::replace::decide(plan, paths, options.force)?;
     if let Some(f) = &plan.freeze {
         output::info(format!(
             "freezing {} ({} modules, {} trees, {} files, {} bytes after excludes) with {}",

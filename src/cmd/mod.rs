@@ -3,6 +3,8 @@
 pub mod backends;
 pub mod data;
 pub mod freeze;
+pub mod ignore;
+pub mod new;
 pub mod package;
 pub mod plan;
 pub mod replay;
@@ -23,6 +25,8 @@ pub fn dispatch(cli: Cli) -> miette::Result<u8> {
         Command::Backends(args) => backends::run(global, args),
         Command::Run(args) => run::run(global, args),
         Command::Data(args) => data::run(global, args),
+        Command::New(args) => new::run(global, args),
+        Command::Ignore(args) => ignore::run(global, args),
         Command::Package(args) => package::run(global, args),
         Command::Replay(args) => replay::run(global, args),
         Command::Freeze(args) => freeze::run(global, args),

@@ -17,8 +17,8 @@ use crate::{citation, execute, output, replay_archive};
 
 #[derive(Debug, Args)]
 pub struct PackageArgs {
-    /// The pipe to package.
-    pub pipe: String,
+    /// The pipe to package (without it: list the pipes, as Kerblam! 1.x does).
+    pub pipe: Option<String>,
     #[command(flatten)]
     pub pipe_opts: PipeArgs,
     /// Where to write the replay archive [default: <pipe>.kerblam.tar in the project root].
@@ -36,7 +36,8 @@ pub struct PackageArgs {
     /// Build the image without the engine's build cache.
     #[arg(long = "no-build-cache")]
     pub no_build_cache: bool,
-    /// Overwrite an existing replay archive.
+    /// Replace files at the output paths that kerblam did not write (what an earlier package
+    /// wrote is replaced without it).
     #[arg(long)]
     pub force: bool,
     /// The author to cite in CITATION.cff and the RO-Crate, as "Name <email>" [default: git's
@@ -60,6 +61,9 @@ pub struct PackageArgs {
 
 pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let project = load_project(global, args.pipe_opts.allow_unknown)?;
+    let Some(pipe) = args.pipe.clone() else {
+        return crate::cmd::run::list_pipes(&project, "package");
+    };
     let output = args
         .output
         .as_deref()
@@ -88,7 +92,7 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     }
     crate::signals::install()?;
     let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
-    let mut plan = compile(&project, &args.pipe, &pipe_opts, opts)?;
+    let mut plan = compile(&project, &pipe, &pipe_opts, opts)?;
     let plugin = execute::load(global, &plan.backend.name)?;
     let paths = execute::paths(&project.root)?;
     let mut options = ExecuteOptions {
@@ -109,8 +113,10 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
             plan.name
         )));
     };
+    // A second package replaces what the first wrote; a file kerblam did not write stays.
+    options.force = crate::replace::decide(&plan, &paths, args.force)?;
     let mut archive =
-        replay_archive::Pending::start(&plan, &artifact, &project.root, args.force, args.sign)?;
+        replay_archive::Pending::start(&plan, &artifact, &project.root, options.force, args.sign)?;
     // The image the backend saves for --embed-image: a temporary file of kerblam's.
     let saved = args
         .embed_image

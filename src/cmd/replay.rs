@@ -24,16 +24,17 @@ use crate::{execute, output, signals};
 pub struct ReplayArgs {
     /// The replay archive (`<pipe>.kerblam.tar`, from kerblam or Kerblam! 1.x).
     pub archive: PathBuf,
-    /// Where to unpack the data and run [default: the current directory].
+    /// Where to unpack the data and run [default: the current directory, or -C DIR, as in
+    /// Kerblam! 1.x].
     pub dest: Option<PathBuf>,
     /// Run this image instead of the one the archive names.
-    #[arg(long)]
+    #[arg(short, long)]
     pub tag: Option<String>,
     /// Run with this backend instead of the one the package was made for.
-    #[arg(long)]
+    #[arg(short, long)]
     pub backend: Option<String>,
     /// Do not unpack the data (dest already holds it).
-    #[arg(long)]
+    #[arg(short, long)]
     pub no_decompress: bool,
     /// Verify and unpack only: do not run the image (run it later with --no-decompress).
     #[arg(long, conflicts_with = "no_decompress")]
@@ -80,7 +81,9 @@ fn archive_error(e: kerblam_archive::Error) -> miette::Report {
 
 pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     signals::install()?;
-    let archive_path = std::path::absolute(&args.archive)
+    // Relative paths are relative to where kerblam was started (-C DIR or the working directory).
+    let start = crate::cmd::plan::start_dir(global);
+    let archive_path = std::path::absolute(start.join(&args.archive))
         .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?;
     let archive = ReplayArchive::open(&archive_path).map_err(archive_error)?;
     output::info(format!("verifying {}", archive_path.display()));
@@ -93,7 +96,10 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     }
     signals::check()?;
 
-    let dest = args.dest.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dest = match &args.dest {
+        Some(d) => start.join(d),
+        None => start.clone(),
+    };
     let mut created = CreatedDirs::create(&dest)
         .map_err(|e| miette::miette!("cannot create {}: {e}", dest.display()))?;
     let dest = dest

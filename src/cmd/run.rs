@@ -9,7 +9,7 @@
 use std::process::Command;
 
 use clap::Args;
-use kerblam_compiler::discover::{self, Pipe, PipeSummary};
+use kerblam_compiler::discover::{self, Pipe};
 use kerblam_compiler::{PipeOptions, Project};
 use kerblam_plan::{PackagePlan, PipeKind};
 
@@ -47,14 +47,20 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
     profile::recover(&project)?;
 
     let Some(name) = args.pipe.as_deref() else {
-        return list_pipes(&project);
+        return list_pipes(&project, "run");
     };
     let pipe = discover::find_pipe(&project, name)?;
     if args.desc {
-        let summary = PipeSummary::from(&pipe);
-        outln!("{summary}");
-        if let Some(body) = pipe.description.as_ref().and_then(|d| d.body.as_ref()) {
-            outln!("\n{body}");
+        // As Kerblam! 1.x prints it: the pipe's line of the list, then the rest of its
+        // description (markdown, printed as written).
+        match &pipe.description {
+            Some(d) => {
+                outln!("{}", list_line(&pipe).trim());
+                if let Some(body) = &d.body {
+                    outln!("{body}");
+                }
+            }
+            None => outln!("No description found."),
         }
         return Ok(exit::OK);
     }
@@ -100,8 +106,10 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> miette::Result<u8> {
     Ok(code)
 }
 
-/// `kerblam run` without a pipe: list them and exit 2, as Kerblam! 1.x does.
-fn list_pipes(project: &Project) -> miette::Result<u8> {
+/// `kerblam run` (or `package`) without a pipe: list the pipes and the profiles as Kerblam! 1.x
+/// does, and exit 2.
+/// `command` is the one the user ran (`run`, `package`), for the hint.
+pub fn list_pipes(project: &Project, command: &str) -> miette::Result<u8> {
     let pipes = discover::pipes(project)?;
     let dir = kerblam_compiler::paths::normalize(&project.manifest.code.pipes_dir);
     if pipes.is_empty() {
@@ -111,15 +119,57 @@ fn list_pipes(project: &Project) -> miette::Result<u8> {
         }
         .into());
     }
-    outln!("pipes in {dir}/:");
-    for p in &pipes {
-        outln!("  {}", PipeSummary::from(p));
+    // 1.x sorts the lines and reverses them: pipes with a recipe first.
+    let mut lines: Vec<String> = pipes.iter().map(list_line).collect();
+    lines.sort();
+    lines.reverse();
+    outln!("Available pipes in {dir}/:");
+    for l in &lines {
+        outln!("{l}");
     }
+    outln!("Available profiles: {}.", profile_list(project)?);
+    output::info(
+        "🐋 has its own recipe, 🐟 runs in default.dockerfile, ◾ runs locally; 📜 has a long description (kerblam run NAME --desc)",
+    );
     Err(Exit {
         code: exit::INVALID,
-        message: "no pipe given; run one with `kerblam run NAME`".into(),
+        message: format!("no pipe given; name one: `kerblam {command} NAME`"),
     }
     .into())
+}
+
+/// A pipe's line in the list, with Kerblam! 1.x's marks: its container (🐋 its own recipe, 🐟 the
+/// default recipe, ◾ none), then its description (📜 a long one, ◾ none or a title only), then
+/// its name and the title of its description.
+fn list_line(pipe: &Pipe) -> String {
+    let container = match &pipe.recipe {
+        Some(r) if r.default => "🐟",
+        Some(_) => "🐋",
+        None => "◾",
+    };
+    let desc = match &pipe.description {
+        Some(d) if d.body.is_some() => "📜",
+        _ => "◾",
+    };
+    match &pipe.description {
+        Some(d) => format!("    {container}{desc} {} :: {}", pipe.name, d.header),
+        None => format!("    {container}{desc} {}", pipe.name),
+    }
+}
+
+/// The profiles, as 1.x lists them: the declared ones by name, or "No profiles defined"; kerblam
+/// adds the `test` profile it infers from test_* input files, which 1.x also runs but does not list.
+fn profile_list(project: &Project) -> miette::Result<String> {
+    let declared = &project.manifest.data.profiles;
+    let mut names: Vec<String> = declared.keys().cloned().collect();
+    if !declared.contains_key("test") && profile::available(project)?.contains_key("test") {
+        names.push("test (inferred from test_* files)".into());
+    }
+    Ok(if names.is_empty() {
+        "No profiles defined".into()
+    } else {
+        names.join(", ")
+    })
 }
 
 /// Run the pipe on the host, from the project root.

@@ -1,6 +1,6 @@
-//! `kerblam data`: manage the project's data. `kerblam data fetch` downloads the remote input files.
+//! `kerblam data fetch`: download the remote input files.
 
-use clap::{Args, Subcommand};
+use clap::Args;
 use kerblam_compiler::display_path;
 
 use crate::cli::GlobalArgs;
@@ -10,32 +10,13 @@ use crate::fetch::{self, Download, Outcome};
 use crate::{output, signals};
 
 #[derive(Debug, Args)]
-pub struct DataArgs {
-    #[command(subcommand)]
-    pub command: DataCommand,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum DataCommand {
-    /// Download every `data.remote` URL into its target under the input directory (files already
-    /// present are skipped; exit 1 if any download failed).
-    Fetch(FetchArgs),
-}
-
-#[derive(Debug, Args)]
 pub struct FetchArgs {
     /// Report unknown keys in kerblam.toml as warnings instead of errors.
     #[arg(long)]
     pub allow_unknown: bool,
 }
 
-pub fn run(global: &GlobalArgs, args: DataArgs) -> miette::Result<u8> {
-    match args.command {
-        DataCommand::Fetch(a) => fetch_all(global, a),
-    }
-}
-
-fn fetch_all(global: &GlobalArgs, args: FetchArgs) -> miette::Result<u8> {
+pub fn run(global: &GlobalArgs, args: FetchArgs) -> miette::Result<u8> {
     signals::install()?;
     let project = load_project(global, args.allow_unknown)?;
     // Files left swapped by a killed profile run would look present (or be fetched over).
