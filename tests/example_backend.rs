@@ -217,3 +217,41 @@ fn a_checked_in_plan_stays_fresh_after_a_package_with_a_third_party_backend() {
         show(&o)
     );
 }
+
+/// A backend's plain file (`process.build.sh`) is replaced by the next package only when kerblam
+/// recorded writing it (its sha256 in the crate beside it, unchanged); a user's file of that name,
+/// or one changed since, stays unless `--force`.
+#[test]
+fn a_plain_artifact_is_replaced_only_when_kerblam_recorded_writing_it() {
+    let out = tempfile::tempdir().unwrap();
+    let e = c_example(out.path());
+    let p = TestProject::example("process");
+    p.write(
+        "process.build.sh",
+        "#!/bin/sh\necho the user's own script\n",
+    );
+    let o = package(&p, &e, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        show(&o).contains(
+            "kerblam has no record of writing it in the ro-crate-metadata.json beside it"
+        ),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        p.read("process.build.sh"),
+        "#!/bin/sh\necho the user's own script\n"
+    );
+    let o = package(&p, &e, &["--force"]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    // Written and recorded by kerblam: replaced without a word of --force.
+    let o = package(&p, &e, &[]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    assert!(show(&o).contains("replacing"), "{}", show(&o));
+    // Changed since: the user's now.
+    p.write("process.build.sh", "#!/bin/sh\necho edited\n");
+    let o = package(&p, &e, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert_eq!(p.read("process.build.sh"), "#!/bin/sh\necho edited\n");
+}
