@@ -307,9 +307,18 @@ pub fn sniff(path: &Path, kind: ArtifactKind) -> Result<(), String> {
                 _ => Err("is not a JSON object".into()),
             }
         }
-        ArtifactKind::ActivateScript => (!head.contains(&0) && std::str::from_utf8(head).is_ok())
+        ArtifactKind::ActivateScript => (!head.contains(&0) && is_text_start(head))
             .then_some(())
             .ok_or_else(|| "is not a text file".into()),
+    }
+}
+
+/// Whether `head`, the first bytes of a file, is UTF-8 text, allowing a character cut short at
+/// its end (the rest of it lies past the bytes read).
+fn is_text_start(head: &[u8]) -> bool {
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none(),
     }
 }
 
@@ -350,4 +359,28 @@ fn tar_holds(path: &Path, is_tar: bool, wanted: &[&[&str]]) -> Result<(), String
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_script_cut_inside_a_character_at_the_sniffed_bytes_is_still_text() {
+        let t = tempfile::tempdir().unwrap();
+        let script = t.path().join("activate.sh");
+        // 511 bytes, then "é" (0xc3 0xa9), whose second byte is byte 512: past what is sniffed.
+        let mut text = format!("# {}\n", "a".repeat(508)).into_bytes();
+        assert_eq!(text.len(), 511);
+        text.extend_from_slice("é is a letter\n".as_bytes());
+        std::fs::write(&script, &text).unwrap();
+        assert_eq!(sniff(&script, ArtifactKind::ActivateScript), Ok(()));
+        // A byte that is never UTF-8 is not text, wherever it is.
+        text[100] = 0xff;
+        std::fs::write(&script, &text).unwrap();
+        assert_eq!(
+            sniff(&script, ArtifactKind::ActivateScript),
+            Err("is not a text file".into())
+        );
+    }
 }
