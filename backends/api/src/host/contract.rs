@@ -12,7 +12,7 @@
 //! [`Before`] records what was at each planned path before `execute`, so that the host can remove
 //! what a backend left behind when it did not hold to its plan, and nothing else.
 
-use std::io::Read;
+use std::io::{Read, Seek};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -339,26 +339,33 @@ fn tar_holds(path: &Path, is_tar: bool, wanted: &[&[&str]]) -> Result<(), String
         return Err("is not a tar archive".into());
     }
     let file = std::fs::File::open(path).map_err(|e| format!("cannot be read: {e}"))?;
-    let mut archive = tar::Archive::new(file);
-    let mut names: Vec<String> = Vec::new();
+    tar_names_hold(std::io::BufReader::new(file), wanted)
+}
+
+/// [`tar_holds`] on an open archive. It reads the entries' headers only, seeking over their data
+/// (an image archive may be gigabytes), and stops once every group is found.
+fn tar_names_hold<R: Read + Seek>(reader: R, wanted: &[&[&str]]) -> Result<(), String> {
+    let mut archive = tar::Archive::new(reader);
+    let mut found = vec![false; wanted.len()];
     let entries = archive
-        .entries()
+        .entries_with_seek()
         .map_err(|e| format!("is not a readable tar archive: {e}"))?;
     for e in entries {
         let e = e.map_err(|e| format!("is not a readable tar archive: {e}"))?;
         let name = e.path_bytes();
-        names.push(
-            String::from_utf8_lossy(&name)
-                .trim_start_matches("./")
-                .to_string(),
-        );
-    }
-    for group in wanted {
-        if !group.iter().any(|w| names.iter().any(|n| n == w)) {
-            return Err(format!("holds no {}", group.join(" or ")));
+        let name = String::from_utf8_lossy(&name);
+        let name = name.trim_start_matches("./");
+        for (group, hit) in wanted.iter().zip(found.iter_mut()) {
+            *hit |= group.contains(&name);
+        }
+        if found.iter().all(|f| *f) {
+            return Ok(());
         }
     }
-    Ok(())
+    match wanted.iter().zip(&found).find(|(_, hit)| !**hit) {
+        Some((group, _)) => Err(format!("holds no {}", group.join(" or "))),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +388,64 @@ mod tests {
         assert_eq!(
             sniff(&script, ArtifactKind::ActivateScript),
             Err("is not a text file".into())
+        );
+    }
+
+    /// A reader that counts the bytes read from it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.inner.read(buf)?;
+            self.read.set(self.read.get() + n as u64);
+            Ok(n)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: std::io::SeekFrom) -> std::io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    #[test]
+    fn looking_into_an_oci_archive_reads_its_headers_not_its_blobs() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut add = |name: &str, data: &[u8]| {
+            let mut h = tar::Header::new_ustar();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, name, data).unwrap();
+        };
+        let blob = vec![7u8; 8 << 20];
+        add("blobs/sha256/aa", &blob);
+        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+        add("blobs/sha256/bb", &blob);
+        add("index.json", b"{}");
+        let bytes = b.into_inner().unwrap();
+        let read = std::rc::Rc::new(std::cell::Cell::new(0));
+        let reader = Counting {
+            inner: std::io::Cursor::new(bytes.clone()),
+            read: read.clone(),
+        };
+        assert_eq!(
+            tar_names_hold(reader, &[&["oci-layout"], &["index.json"]]),
+            Ok(())
+        );
+        assert!(
+            read.get() < 64 * 1024,
+            "{} of {} bytes read to find two names",
+            read.get(),
+            bytes.len()
+        );
+        let reader = std::io::Cursor::new(bytes);
+        assert_eq!(
+            tar_names_hold(reader, &[&["manifest.json"]]),
+            Err("holds no manifest.json".into())
         );
     }
 }
