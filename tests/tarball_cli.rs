@@ -248,6 +248,49 @@ fn bad_image_format_and_base_options_are_usage_errors() {
     assert_eq!(p.snapshot("."), before, "nothing was written");
 }
 
+/// `-o` naming the file the backend writes (the context archive) is the user's clash, not the
+/// backend's fault: a usage error naming both, before anything is written. However the path is
+/// spelled.
+#[test]
+fn a_replay_archive_where_the_backend_writes_is_a_usage_error() {
+    let p = TestProject::example("process");
+    let root = p.root().canonicalize().unwrap();
+    let context = root.join("process.context.tar");
+    let before = p.snapshot(".");
+    let dir = plugin_dir();
+    for o in [
+        "process.context.tar",
+        "./process.context.tar",
+        "data/../process.context.tar",
+    ] {
+        let out = p
+            .command(&[
+                "--backend-path",
+                dir.to_str().unwrap(),
+                "package",
+                "process",
+                "--backend",
+                "tarball",
+                "-o",
+                o,
+            ])
+            .current_dir(p.root())
+            .output()
+            .unwrap();
+        let msg = show(&out).replace("\n  | ", " ");
+        assert_eq!(out.status.code(), Some(2), "{o}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "kerblam is to write the replay archive at {}, where the tarball backend writes its context archive (process.context.tar): write the replay archive elsewhere (-o PATH)",
+                context.display()
+            )),
+            "{o}: {msg}"
+        );
+        assert!(!msg.contains("failed"), "{o}: {msg}");
+        assert_eq!(p.snapshot("."), before, "{o}: nothing was written");
+    }
+}
+
 /// `kerblam package` where no engine is installed, with no backend named anywhere: the tarball
 /// backend is the default, and says so. A manifest that names its backend gets that backend.
 #[test]

@@ -142,7 +142,9 @@ pub enum CallError {
         /// Each problem, naming the artifact or field.
         problems: Vec<String>,
     },
-    /// The request could not be serialized.
+    /// The call could not be made, and nothing ran: the request does not serialize, a thread
+    /// cannot be started, or what the user asked for cannot go with the backend's part of the
+    /// plan (an output path the backend writes too). The message says which.
     Request(String),
 }
 
@@ -225,7 +227,7 @@ impl std::fmt::Display for CallError {
                 }
                 Ok(())
             }
-            CallError::Request(e) => write!(f, "cannot serialize the request: {e}"),
+            CallError::Request(e) => write!(f, "{e}"),
         }
     }
 }

@@ -174,6 +174,11 @@ pub fn interpret_reply(
     })
 }
 
+/// A request that does not serialize, as a [`CallError`].
+fn serialize(e: serde_json::Error) -> CallError {
+    CallError::Request(format!("cannot serialize the request: {e}"))
+}
+
 fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
     // SAFETY: the caller names the symbol's type from the ABI; the library is never unloaded.
     unsafe { lib.get::<T>(name).ok().map(|s| *s) }
@@ -340,7 +345,9 @@ impl Plugin {
 
     /// The backend's part of `request.plan`: refused before the call when a capability is
     /// missing; the plugin's reply, checked ([`contract::plan_problems`]), when it exports
-    /// `kerblam_backend_plan`; an empty part (its name only) when it does not.
+    /// `kerblam_backend_plan`; an empty part (its name only) when it does not. A part that puts
+    /// one of its files where kerblam writes its own ([`contract::host_clash`]) is a
+    /// [`CallError::Request`]: what was asked for (`-o` naming the backend's file) cannot be done.
     pub fn plan(&self, request: &PlanRequest) -> Result<BackendPlan, CallError> {
         let missing = crate::missing_capabilities(
             request.action,
@@ -357,7 +364,7 @@ impl Plugin {
         if self.inner.fns.plan.is_none() {
             return Ok(BackendPlan::named(self.name()));
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let (tx, rx) = mpsc::channel();
         let this = self.clone();
         std::thread::Builder::new()
@@ -378,7 +385,10 @@ impl Plugin {
             }
         };
         let part = self.interpret_as::<BackendPlan>(&raw, "plan reply")?;
-        let problems = contract::plan_problems(self.name(), &request.plan, &part);
+        if let Some(clash) = contract::host_clash(&request.plan, &part, &request.paths) {
+            return Err(CallError::Request(clash));
+        }
+        let problems = contract::plan_problems(self.name(), &request.plan, &part, &request.paths);
         if !problems.is_empty() {
             return Err(CallError::Broken {
                 backend: self.name().to_string(),
@@ -475,7 +485,7 @@ impl Plugin {
                 missing,
             });
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let session = Session::leak(self.name(), callbacks.clone(), self.inner.late.clone());
         let run = self.call(session, bytes);
         let (tx, rx) = mpsc::channel();
@@ -585,7 +595,7 @@ impl Plugin {
                 missing,
             });
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let raw = self.raw_execute(bytes, callbacks, timeout)?;
         self.interpret(&raw)
     }
