@@ -61,6 +61,58 @@ fn kerblam_package_with_the_tarball_backend_writes_both_archives() {
     assert_eq!(archive.image_name(), Some("process_exec"));
 }
 
+/// What `kerblam package` puts into the replay archive, checked from outside: `plan.json` is the
+/// plan `kerblam plan` prints (the backend's part included), byte for byte; `SHA256SUMS` has the
+/// right line for every data file; the archive verifies.
+#[test]
+fn the_replay_archive_holds_the_printed_plan_and_a_checksum_of_every_data_file() {
+    use sha2::Digest;
+    let p = TestProject::example("process");
+    let o = package(&p, &[]);
+    assert!(o.status.success(), "{}", show(&o));
+    let dir = plugin_dir();
+    let printed = p.kerblam(&[
+        "--backend-path",
+        dir.to_str().unwrap(),
+        "plan",
+        "process",
+        "--backend",
+        "tarball",
+        "--format",
+        "json",
+    ]);
+    assert!(printed.status.success(), "{}", show(&printed));
+    let archive = kerblam_archive::ReplayArchive::open(&p.path("process.kerblam.tar")).unwrap();
+    archive.verify(None).unwrap();
+    assert!(archive.verified());
+    let plan_json = archive.plan_json().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(plan_json),
+        String::from_utf8_lossy(&printed.stdout)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(plan_json).unwrap();
+    assert_eq!(plan["backend"]["name"], "tarball");
+    assert_eq!(
+        plan["backend"]["artifacts"][0]["path"], "process.context.tar",
+        "{plan:#}"
+    );
+    let sums = archive.sums().unwrap();
+    let mut data = 0;
+    for entry in std::fs::read_dir(p.path("data/in")).unwrap() {
+        let entry = entry.unwrap();
+        let name = format!("data/in/{}", entry.file_name().to_string_lossy());
+        let sha: [u8; 32] = sha2::Sha256::digest(std::fs::read(entry.path()).unwrap()).into();
+        assert_eq!(
+            sums.get(&format!("data.tar.zst:{name}")),
+            Some(&sha),
+            "{name}:\n{}",
+            sums.render()
+        );
+        data += 1;
+    }
+    assert!(data >= 2, "the example has precious data");
+}
+
 #[test]
 fn quiet_prints_only_the_paths() {
     let p = TestProject::example("process");
