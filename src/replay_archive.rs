@@ -81,11 +81,13 @@ impl Pending {
         let manifest_path = root.join(&plan.source.manifest);
         let manifest = std::fs::read(&manifest_path)
             .map_err(|e| error(Error::io("reading", &manifest_path, e)))?;
-        let plan_json = kerblam_render::plan_json(plan);
+        // `kerblam plan`'s JSON, byte for byte: pretty, every object's keys sorted, a final newline.
+        let plan_json =
+            kerblam_compiler::render::render(plan, kerblam_compiler::render::Format::Json);
         let contents = ReplayContents {
             manifest: &manifest,
             image_name: &plan.image.tag,
-            plan_json: Some(&plan_json),
+            plan_json: Some(plan_json.as_bytes()),
             input_dir: &pipe.data.input,
         };
         let opts = ReplayOptions {

@@ -62,7 +62,7 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
     };
     let hello = Hello::new("kerblam-conformance", env!("CARGO_PKG_VERSION"));
     let plugin = match Plugin::load(path, &hello) {
-        Ok(p) => p,
+        Ok(p) => p.with_timeout(Some(opts.timeout)),
         Err(e) => {
             report.push("load", Outcome::Fail(e.reason), None);
             for (name, _) in CHECKS {

@@ -338,6 +338,14 @@ fn the_kit_fails_plugins_that_break_the_contract() {
         "{r}"
     );
 
+    // A plan call that hangs gets the kit's timeout too.
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["HANG_PLAN"]), &quick);
+    assert!(
+        matches!(outcome(&r, "plan"), Outcome::Fail(m) if m.contains("did not answer the plan request within 0.5s")),
+        "{r}"
+    );
+
     // Liars: success without the artifact its plan names; an artifact no plan names; a status
     // and a kind that disagree.
     let t = tempfile::tempdir().unwrap();
