@@ -57,7 +57,8 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
     };
     let schema = schema_value::<T>();
     let mut json = doc.to_json();
-    let mut findings = Vec::new();
+    // Kerblam! 1.x and editors read TOML 1.0: what only TOML 1.1 allows is an error here too.
+    let mut findings = crate::toml_dialect::toml_1_1_syntax(&doc.source);
     let mut unknown: Vec<(Vec<Seg>, String)> = Vec::new();
     let mut rejected: Vec<Vec<Seg>> = Vec::new();
     {
