@@ -78,6 +78,9 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                         unknown.push((path.clone(), key.clone()));
                     }
                 }
+                ValidationErrorKind::Required { property } => {
+                    findings.push(missing_key(&doc, &schema, &path, property));
+                }
                 kind => {
                     let span = doc.locate(&path);
                     let where_ = dotted(&path);
@@ -195,6 +198,34 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
         doc: Some(doc),
         partial,
     }
+}
+
+/// A required key missing from the table at `path`: located at the table (its header, or the
+/// document's first line for the top level), with the key's own description as help.
+fn missing_key(doc: &TomlDoc, schema: &Value, path: &[Seg], property: &Value) -> Finding {
+    let key = property.as_str().unwrap_or_default();
+    let table = dotted(path);
+    let (message, span, label) = if table.is_empty() {
+        let first = doc.source.text.lines().next().map_or(0, str::len);
+        (
+            format!("missing required key `{key}`"),
+            Some(0..first),
+            format!("`{key}` is missing from the top-level table"),
+        )
+    } else {
+        (
+            format!("missing required key `{key}` in `[{table}]`"),
+            doc.locate(path),
+            format!("`{key}` is missing from this table"),
+        )
+    };
+    let mut finding = Finding::error(&doc.source, "kerblam::schema", message).at(span, label);
+    let mut at_key = path.to_vec();
+    at_key.push(Seg::Key(key.to_string()));
+    if let Some(d) = description_at(schema, &at_key) {
+        finding = finding.help(d);
+    }
+    finding
 }
 
 trait HelpSuffix {
