@@ -80,7 +80,9 @@ fn stripped_with_its_debug_info_beside(file: &Path) {
     let debug = file.parent().unwrap().join(format!(".debug/{name}.debug"));
     let have = sections(file);
     assert!(
-        !have.iter().any(|s| s == ".debug_line" || s == ".debug_info"),
+        !have
+            .iter()
+            .any(|s| s == ".debug_line" || s == ".debug_info"),
         "{} keeps debug info: {have:?}",
         file.display()
     );
