@@ -156,6 +156,26 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
             findings.push(finding);
         }
     }
+    // No field of a manifest or a freeze spec is a datetime or a non-finite float; JSON made
+    // strings of them, which the schema took. Report them instead, located, and drop the
+    // schema's complaint about the same value (it saw a string). Kerblam! 1.x refuses them too.
+    for lossy in doc.lossy_values() {
+        findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
+        findings.push(
+            Finding::error(
+                &doc.source,
+                "kerblam::schema",
+                format!(
+                    "`{}`: {} is not accepted here",
+                    dotted(&lossy.path),
+                    lossy.what
+                ),
+            )
+            .at(lossy.span, "expected a string")
+            .help("quote the value to make it a string"),
+        );
+        rejected.push(lossy.path);
+    }
     let partial = {
         let mut best = json.clone();
         for (path, key) in &unknown {
