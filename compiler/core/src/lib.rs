@@ -31,6 +31,7 @@ pub mod paths;
 mod project;
 pub mod render;
 mod schema_check;
+pub mod schema_patterns;
 pub mod schemas;
 mod tag;
 pub mod time;

@@ -64,6 +64,13 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
     {
         let validator = jsonschema::validator_for(&schema).expect("generated schemas are valid");
         for err in validator.iter_errors(&json) {
+            let pattern = match err.kind() {
+                ValidationErrorKind::Pattern { pattern } => Some(pattern.as_str()),
+                _ => None,
+            };
+            if crate::schema_patterns::left_to_rules(err.kind().keyword(), pattern) {
+                continue;
+            }
             let path: Vec<Seg> = err
                 .instance_path()
                 .segments()

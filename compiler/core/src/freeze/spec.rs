@@ -5,6 +5,10 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::schema_patterns::{
+    DOT_DOT_COMPONENT, FREEZE_NAME, FREEZE_VERSION, KERBLAM_LABEL, NOT_BLANK,
+};
+
 /// The tree excludes used when a spec names none.
 pub const DEFAULT_EXCLUDES: [&str; 5] =
     ["var/cache", "var/db", "var/tmp", "*.log", ".cvmfscatalog"];
@@ -42,14 +46,17 @@ pub const DEFAULT_ENV_EXCLUDE: [&str; 5] = [
 )]
 pub struct FreezeSpec {
     /// Who made the freeze (you). Mandatory: there is no decent way to fill it in automatically.
+    #[schemars(length(min = 1), regex(pattern = NOT_BLANK))]
     pub author: String,
     /// The image name [default: `EESSI_<last loaded module, with / replaced by _>`]. Letters,
     /// digits, `.`, `_`, `+` and `-`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FREEZE_NAME))]
     pub name: Option<String>,
     /// A suffix appended to the version, which is always the ISO date (from `SOURCE_DATE_EPOCH`
     /// when set): version `2024-01-31-<suffix>`. Letters, digits, `.`, `_` and `-`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FREEZE_VERSION))]
     pub version: Option<String>,
     /// The backend that carries out the freeze: `apptainer` (a SIF), `docker` or `podman` (an engine
     /// image), `tarball` (a zstd tarball with an `activate.sh`), or another installed plugin.
@@ -63,6 +70,7 @@ pub struct FreezeSpec {
     /// The directory the backend writes its files to [default: the system temporary directory].
     /// Relative paths are relative to the directory holding the spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NOT_BLANK))]
     pub destination: Option<String>,
     /// The base image reference (ignored by backends that build no image), or `scratch`.
     #[serde(default = "default_base")]
@@ -74,6 +82,9 @@ pub struct FreezeSpec {
     /// Extra image labels. Keys kerblam sets itself (`dev.kerblam.*`, the OCI keys it fills) are
     /// refused.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {
+        "not": { "anyOf": [{ "pattern": KERBLAM_LABEL }, { "enum": crate::freeze::rules::RESERVED_LABELS }] }
+    }))]
     pub labels: BTreeMap<String, String>,
     /// A smoke-test command (a shell command line) run at build time inside the frozen environment,
     /// with the modules loaded; each backend runs it its own way (a build step, a `%test`).
@@ -99,7 +110,7 @@ pub struct FreezeSpec {
 #[serde(deny_unknown_fields)]
 pub struct Eessi {
     /// The EESSI prefix (`EESSI_PREFIX`), e.g. `/cvmfs/pilot.eessi-hpc.org/versions/2021.12`.
-    #[schemars(regex(pattern = r"^/"))]
+    #[schemars(regex(pattern = r"^/"), extend("not" = { "pattern": DOT_DOT_COMPONENT }))]
     pub prefix: String,
     /// The OS type (`EESSI_OS_TYPE`).
     #[serde(default = "default_os_type")]

@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::schema_patterns::{RELATIVE_PATH, RELATIVE_PATH_OR_ABSENT, REMOTE_URL};
+
 /// A Kerblam! project manifest (`kerblam.toml`). Every table and key is optional; an empty file is a
 /// valid manifest.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -48,10 +50,19 @@ pub struct Data {
     /// Named profiles. Each maps a file of the input directory to the file that replaces it while the
     /// profile is active; the target `_` means "the file is absent under this profile".
     #[serde(default)]
+    #[schemars(extend("additionalProperties" = {
+        "type": "object",
+        "propertyNames": { "minLength": 1, "pattern": RELATIVE_PATH },
+        "additionalProperties": { "type": "string", "minLength": 1, "pattern": RELATIVE_PATH_OR_ABSENT }
+    }))]
     pub profiles: BTreeMap<String, BTreeMap<String, String>>,
     /// Remote input files: a map of URL to a path relative to the input directory. The URL `_` marks
     /// a file that cannot be fetched (so it is precious).
     #[serde(default)]
+    #[schemars(extend(
+        "propertyNames" = { "pattern": REMOTE_URL },
+        "additionalProperties" = { "type": "string", "minLength": 1, "pattern": RELATIVE_PATH }
+    ))]
     pub remote: BTreeMap<String, String>,
 }
 
@@ -61,12 +72,15 @@ pub struct Data {
 pub struct DataPaths {
     /// The input data directory.
     #[serde(default = "default_input")]
+    #[schemars(length(min = 1), regex(pattern = RELATIVE_PATH))]
     pub input: String,
     /// The output data directory.
     #[serde(default = "default_output")]
+    #[schemars(length(min = 1), regex(pattern = RELATIVE_PATH))]
     pub output: String,
     /// The intermediate data directory.
     #[serde(default = "default_intermediate")]
+    #[schemars(length(min = 1), regex(pattern = RELATIVE_PATH))]
     pub intermediate: String,
 }
 
@@ -96,9 +110,11 @@ fn default_intermediate() -> String {
 pub struct Code {
     /// The directory of container recipes: `<pipe>.dockerfile` and `default.dockerfile`.
     #[serde(default = "default_env_dir")]
+    #[schemars(length(min = 1), regex(pattern = RELATIVE_PATH))]
     pub env_dir: String,
     /// The directory of pipes: `<name>.makefile` (run with make) and `<name>.sh` (run with bash).
     #[serde(default = "default_pipes_dir")]
+    #[schemars(length(min = 1), regex(pattern = RELATIVE_PATH))]
     pub pipes_dir: String,
 }
 
