@@ -23,6 +23,20 @@ if [ -z "${KERBLAM_PYTHON:-}" ]; then
     export KERBLAM_PYTHON="$PWD/$venv/bin/python"
 fi
 
+# tests/taplo.rs checks the JSON Schemas with taplo, the engine of the Even Better TOML editor
+# extension (npm @taplo/cli, pinned; installed once). Without npm those tests skip and say so (they
+# fail instead under KERBLAM_REQUIRE_ENGINES=1).
+if [ -z "${KERBLAM_TAPLO:-}" ]; then
+    tools=target/test-tools
+    if [ ! -x "$tools/node_modules/.bin/taplo" ]; then
+        echo "+ npm install --prefix $tools @taplo/cli@0.7.0" >&2
+        mkdir -p "$tools" &&
+            npm install --prefix "$tools" --no-audit --no-fund --silent @taplo/cli@0.7.0 ||
+            echo "warning: could not install taplo (@taplo/cli): the taplo tests will skip" >&2
+    fi
+    export KERBLAM_TAPLO="$PWD/$tools/node_modules/.bin/taplo"
+fi
+
 run cargo build --workspace
 run cargo test --workspace
 # The fuzz targets live outside the workspace and are run by hand (scripts/fuzz.sh); compile them

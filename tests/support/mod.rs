@@ -3,4 +3,5 @@
 pub mod engines;
 pub mod project;
 pub mod python;
+pub mod taplo;
 pub mod tmpfs;
