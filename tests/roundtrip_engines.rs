@@ -274,6 +274,49 @@ fn roundtrip(s: &mut Setup, pipe: &str, embed: bool) -> String {
     String::from_utf8_lossy(&packaged.stderr).into_owned()
 }
 
+/// The diff IDs of the layers of `tag`, base first.
+fn layers(s: &Setup, tag: &str) -> Vec<String> {
+    let o = s.engine.output(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RootFS.Layers}}",
+        &s.engine.local_tag(tag),
+    ]);
+    assert!(o.status.success(), "{}", show(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// The packages of two pipes (different recipes, one project) share the layers whose bytes are
+/// the same, the kerblam executable's and the manifest's, on top of their own recipe layers: ten
+/// packaged pipes store kerblam once, in a registry as in the engine's layer store.
+fn packages_share_the_kerblam_layer(s: &Setup) {
+    let tag = |pipe: &str| {
+        s.tags
+            .iter()
+            .find(|t| t.contains(&format!("-{pipe}-pkg-")))
+            .unwrap()
+            .clone()
+    };
+    let base = layers(
+        s,
+        &ensure_base_image(&s.engine, Path::new(env!("CARGO_BIN_EXE_kerblam"))),
+    );
+    let (a, b) = (layers(s, &tag("process")), layers(s, &tag("shout")));
+    assert!(
+        a.starts_with(&base) && b.starts_with(&base),
+        "{base:?}\n{a:?}\n{b:?}"
+    );
+    let shared: Vec<&String> = a[base.len()..]
+        .iter()
+        .filter(|l| b[base.len()..].contains(l))
+        .collect();
+    assert!(
+        shared.len() >= 2,
+        "the packages share {shared:?} above the base:\n{a:#?}\n{b:#?}"
+    );
+}
+
 fn archive_members(path: &Path) -> Vec<String> {
     let mut a = tar::Archive::new(std::fs::File::open(path).unwrap());
     a.entries()
@@ -294,6 +337,7 @@ fn docker_legacy_builder_roundtrip_make_and_shell_pipes() {
         "not the legacy builder:\n{built}"
     );
     roundtrip(&mut s, "shout", false);
+    packages_share_the_kerblam_layer(&s);
 }
 
 #[test]
@@ -313,6 +357,7 @@ fn podman_roundtrip_make_and_shell_pipes() {
     };
     roundtrip(&mut s, "process", false);
     roundtrip(&mut s, "shout", false);
+    packages_share_the_kerblam_layer(&s);
 }
 
 #[test]
