@@ -312,12 +312,16 @@ def main():
         report(measure("kerblam plan process --digests", f"{k} plan process --digests > /dev/null", big, a.runs), sha)
 
     if want("memory"):
-        print("peak memory of kerblam package --backend tarball:")
-        for mb in (a.data_mb, 4096):
-            p = gen_fixture(work, mb, 64, 1000)
-            r = measure(f"package, {mb} MB of data", f"{k} package process --backend tarball -o {out}/m.kerblam.tar",
-                        p, 1, setup=rm(out / "m.kerblam.tar", p / "process.context.tar"))
-            report(r)
+        backends = ["tarball"] + ([a.engine] if a.engine else [])
+        print(f"peak memory of kerblam package ({', '.join(backends)}; the engine's processes included):")
+        for backend in backends:
+            for mb in (a.data_mb, 4096):
+                p = gen_fixture(work, mb, 64, 1000)
+                tag = "" if backend == "tarball" else " --tag bench_m"
+                r = measure(f"package --backend {backend}, {mb} MB of data",
+                            f"{k} package process --backend {backend}{tag} -o {out}/m.kerblam.tar --force",
+                            p, 1, setup=rm(out / "m.kerblam.tar", p / "process.context.tar"))
+                report(r)
 
     if want("freeze"):
         prefix, env = gen_eessi(work, a.freeze_mb)
