@@ -263,8 +263,7 @@ fn without_yes_it_asks_and_deletes_nothing_without_a_yes() {
 
 /// `script` runs a command on a pseudo-terminal (util-linux); `None` where it is missing.
 fn on_a_terminal(p: &TestProject, args: &str, input: &str) -> Option<Output> {
-    if Command::new("script").arg("--version").output().is_err() {
-        println!("skipped: `script` (util-linux) is not installed, no pseudo-terminal to test on");
+    if !support::terminal::available() {
         return None;
     }
     let cmd = format!(

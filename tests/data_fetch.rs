@@ -240,12 +240,7 @@ fn fetch_first_restores_a_profile_left_swapped() {
 /// terminal (every other test here) there is none.
 #[test]
 fn a_terminal_gets_a_progress_bar() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: `script` (util-linux) is not installed");
+    if !support::terminal::available() {
         return;
     }
     let port = server();

@@ -119,8 +119,7 @@ fn new_off_a_terminal_takes_the_defaults_and_lays_out_a_kerblam_1_project() {
 
 /// Run kerblam on a pseudo-terminal (`script`, util-linux), typing `input`, with `path` as PATH.
 fn on_a_terminal(dir: &Path, args: &str, input: &str, path: &str) -> Option<Output> {
-    if Command::new("script").arg("--version").output().is_err() {
-        println!("skipped: `script` (util-linux) is not installed, no pseudo-terminal to test on");
+    if !support::terminal::available() {
         return None;
     }
     let cmd = format!(

@@ -180,12 +180,7 @@ fn on_a_terminal_a_signal_sent_to_kerblam_alone_reaches_the_pipe() {
     // On a terminal the pipe shares kerblam's process group (so Ctrl-C reaches it directly); a
     // signal sent to kerblam alone must still reach the pipe and its children, quickly (not after
     // the 10 s grace period).
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: `script` (util-linux) is not installed");
+    if !support::terminal::available() {
         return;
     }
     let p = TestProject::new("");

@@ -392,12 +392,7 @@ fn the_tarball_backend_is_the_default_where_no_engine_is_installed() {
 /// `-q` they stay quiet there too.
 #[test]
 fn a_terminal_gets_progress_bars_and_quiet_gets_none() {
-    if std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        eprintln!("skipping: `script` (util-linux) is not installed");
+    if !support::terminal::available() {
         return;
     }
     let dir = plugin_dir();

@@ -4,4 +4,5 @@ pub mod engines;
 pub mod project;
 pub mod python;
 pub mod taplo;
+pub mod terminal;
 pub mod tmpfs;
