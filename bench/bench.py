@@ -7,7 +7,7 @@ Usage:
                            [--kerblam target/release/kerblam] [--kerblam1 DIR/bin/kerblam]
                            [--engine podman] [--scaling] [--work DIR] [--only CASE,...]
 
-Cases (--only): data, v1, package, engine, replay, plan, memory, freeze; --scaling adds plan and
+Cases (--only): size, data, v1, package, engine, replay, plan, memory, freeze; --scaling adds plan and
 package times at 1k/10k/100k files and 64 MB/512 MB/4 GB of data.
 
 It generates each fixture deterministically (a Kerblam! project with N MB of text-like input data in
@@ -202,6 +202,7 @@ def main():
     ap.add_argument("--work", default=os.environ.get("TMPDIR", "/tmp") + "/kerblam-bench")
     ap.add_argument("--scaling", action="store_true", help="also print plan/package times at several sizes")
     ap.add_argument("--only", default="", help="comma-separated case names")
+    ap.add_argument("--built", default=None, help="the build directory of --kerblam's install, for the size case")
     a = ap.parse_args()
     kerblam = str(Path(a.kerblam).resolve())
     plugins = str(Path(kerblam).parent)
@@ -219,6 +220,24 @@ def main():
     tar_zst = out / "base.tar.zst"
     kar = out / "k.kerblam.tar"
     clean_pkg = rm(kar, proj / "process.context.tar")
+
+    if want("size"):
+        # What goes into every image and context archive: the kerblam executable (at most 20 MB)
+        # and, in an install, each plugin (at most 10 MB), against the same files with their debug
+        # info (the build's own, before install.sh strips them), when that build is at hand.
+        print("sizes of what kerblam installs (the executable is copied into every image):")
+        exe = Path(kerblam)
+        libs = Path(kerblam).parent.parent / "lib/kerblam/backends"
+        built = Path(a.built) if a.built else None
+        for f in [exe] + sorted(libs.glob("*.so")):
+            line = f"  {f.name:<52} {f.stat().st_size / 1e6:8.1f} MB"
+            if built and (built / f.name).exists():
+                full = (built / f.name).stat().st_size
+                line += f"  {f.stat().st_size / full:6.2f}x the size of {built / f.name} ({full / 1e6:.1f} MB)"
+            debug = f.parent / ".debug" / (f.name + ".debug")
+            if debug.exists():
+                line += f"; debug info beside it: {debug.stat().st_size / 1e6:.1f} MB"
+            print(line)
 
     if want("data") or want("replay"):
         print("data archive (zstd) vs tar -cf - data/in | zstd -3 -T0:")
