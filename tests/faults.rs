@@ -287,7 +287,7 @@ fn kill_at(
 
 #[test]
 fn package_killed_at_every_point_of_the_tarball_backend_leaves_nothing_partial() {
-    let mut survived = 0;
+    let mut tally = Tally::default();
     for (point, oci) in TARBALL_POINTS {
         let args: &[&str] = if *oci {
             &["--backend", "tarball", "--image-format", "oci"]
@@ -295,14 +295,38 @@ fn package_killed_at_every_point_of_the_tarball_backend_leaves_nothing_partial()
             &["--backend", "tarball"]
         };
         for sig in [SIGINT, SIGKILL] {
-            kill_at(point, sig, None, args, None);
-            survived += 1;
+            tally.case(&format!("{point} {sig}"), || {
+                kill_at(point, sig, None, args, None)
+            });
         }
     }
-    eprintln!(
-        "fault points survived (tarball): {survived} of {}",
-        TARBALL_POINTS.len() * 2
-    );
+    tally.report("fault points survived (tarball)");
+}
+
+/// Cases that each pass or panic, counted: the figure printed is what passed of what ran, and the
+/// test fails afterwards, naming every case that did not.
+#[derive(Default)]
+struct Tally {
+    ran: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    fn case(&mut self, name: &str, f: impl FnOnce()) {
+        self.ran += 1;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            self.failed.push(name.to_string());
+        }
+    }
+
+    fn report(&self, what: &str) {
+        eprintln!("{what}: {} of {}", self.ran - self.failed.len(), self.ran);
+        assert!(
+            self.failed.is_empty(),
+            "{what}: failed at {:?}",
+            self.failed
+        );
+    }
 }
 
 #[test]
@@ -312,18 +336,16 @@ fn package_killed_at_every_point_of_the_docker_backend_leaves_nothing_partial() 
     };
     let base = engines::ensure_base_image(&docker, Path::new(env!("CARGO_BIN_EXE_kerblam")));
     let args = ["--backend", "docker", "--tag", "kerblam-faults-test:1"];
-    let mut survived = 0;
+    let mut tally = Tally::default();
     for point in DOCKER_POINTS {
         for sig in [SIGINT, SIGKILL] {
-            kill_at(point, sig, Some(&base), &args, Some(&docker));
-            survived += 1;
+            tally.case(&format!("{point} {sig}"), || {
+                kill_at(point, sig, Some(&base), &args, Some(&docker))
+            });
         }
     }
     docker.remove_image("kerblam-faults-test:1");
-    eprintln!(
-        "fault points survived (docker): {survived} of {}",
-        DOCKER_POINTS.len() * 2
-    );
+    tally.report("fault points survived (docker)");
 }
 
 /// Two `kerblam package` runs of one project at once: the second waits for the first (a lock on

@@ -178,34 +178,46 @@ fn a_run_interrupted_at_any_point_of_the_swap_is_restored() {
     // spread over both. SIGKILL: the next run restores; SIGINT: kerblam restores before exiting.
     const STEP: u64 = 100;
     let points: Vec<u64> = (0..14).map(|i| 30 + i * STEP).collect();
+    let (mut ran, mut failed) = (0, Vec::new());
     for sig in [9, 2] {
         for &at in &points {
-            let p = project();
-            let before = input_state(&p);
-            let mut child = p
-                .command(&["run", "noop", "--profile", "alt"])
-                .env("KERBLAM_TEST_PROFILE_STEP_DELAY_MS", STEP.to_string())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap();
-            std::thread::sleep(Duration::from_millis(at));
-            let _ = std::process::Command::new("kill")
-                .arg(format!("-{sig}"))
-                .arg(child.id().to_string())
-                .status();
-            wait_timeout(&mut child, Duration::from_secs(30));
-            if sig == 9 {
-                let o = p.kerblam(&["run", "noop"]);
-                assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+            ran += 1;
+            let case = std::panic::catch_unwind(|| interrupt_at(sig, at, STEP));
+            if case.is_err() {
+                failed.push(format!("signal {sig} at {at} ms"));
             }
-            assert_restored(&p, &before, &format!("after signal {sig} at {at} ms"));
         }
     }
-    let runs = 2 * points.len();
     eprintln!(
-        "interrupted profile runs restored: {runs} of {runs} ({} points x SIGINT and SIGKILL)",
+        "interrupted profile runs restored: {} of {ran} ({} points x SIGINT and SIGKILL)",
+        ran - failed.len(),
         points.len()
     );
+    assert!(failed.is_empty(), "not restored: {failed:?}");
+}
+
+/// One run of the `alt` profile killed with `sig` `at` ms in, each file operation taking `step`
+/// ms; the input is as it was, after kerblam exits (SIGINT) or after the next run (SIGKILL).
+fn interrupt_at(sig: i32, at: u64, step: u64) {
+    let p = project();
+    let before = input_state(&p);
+    let mut child = p
+        .command(&["run", "noop", "--profile", "alt"])
+        .env("KERBLAM_TEST_PROFILE_STEP_DELAY_MS", step.to_string())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(at));
+    let _ = std::process::Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(child.id().to_string())
+        .status();
+    wait_timeout(&mut child, Duration::from_secs(30));
+    if sig == 9 {
+        let o = p.kerblam(&["run", "noop"]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    }
+    assert_restored(&p, &before, &format!("after signal {sig} at {at} ms"));
 }
 
 #[test]
