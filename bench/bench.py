@@ -25,6 +25,7 @@ package through that engine, from the local base image `kerblam-test-base` (scri
 import argparse
 import os
 import random
+import re
 import shutil
 import statistics
 import subprocess
@@ -358,6 +359,21 @@ def main():
                       work, a.runs)
         report(row, eessi, f"({eessi['median'] / row['median']:.1f}x faster than EESSI's script; "
                           f"{row['median'] / zst['median']:.2f}x tar|zstd)")
+        if shutil.which("mksquashfs"):
+            # The native SIF (no apptainer): against mksquashfs alone on the same trees, with the
+            # same compression (backends/apptainer/src/squash.rs says why gzip level 1).
+            print("native SIF freeze (apptainer backend, --native) vs mksquashfs alone:")
+            sq = fout / "alone.sqfs"
+            alone = measure("mksquashfs alone (gzip level 1, -mem 128M)",
+                            f"mksquashfs {trees} {sq} -noappend -all-root -no-xattrs -no-progress "
+                            f"-comp gzip -Xcompression-level 1 -mem 128M > /dev/null", work, a.runs, setup=rm(sq))
+            report(alone)
+            # From scratch: no base image to read (the trees hold what the modules need).
+            scratch = spec.with_name(spec.stem + "-scratch.toml")
+            scratch.write_text(re.sub(r'(?m)^base = .*$', 'base = "scratch"', spec.read_text()))
+            sif = measure("kerblam freeze --backend apptainer --native",
+                          f"{k} freeze {scratch} --backend apptainer --native -d {fout} --force", work, a.runs)
+            report(sif, alone, f"size {sum(size_of(p) for p in fout.glob('*.sif')) / max(size_of(sq), 1):.3f}x")
 
     if a.scaling:
         print("scaling (plan and tarball package):")

@@ -47,6 +47,12 @@ fn unpack(sif: &Path, id: u32, dir: &Path) -> PathBuf {
     ] {
         assert!(listing.lines().any(|l| l == p), "{p} not in:\n{listing}");
     }
+    // gzip, which every squashfs reader an Apptainer runs on has (src/squash.rs says why).
+    let superblock = run(Command::new("unsquashfs").arg("-s").arg(&part));
+    assert!(
+        superblock.lines().any(|l| l.trim() == "Compression gzip"),
+        "{superblock}"
+    );
     let rootfs = dir.join("rootfs");
     run(Command::new("unsquashfs").arg("-d").arg(&rootfs).arg(&part));
     rootfs
