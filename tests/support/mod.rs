@@ -4,3 +4,4 @@ pub mod engines;
 pub mod project;
 pub mod python;
 pub mod tmpfs;
+pub mod user;
