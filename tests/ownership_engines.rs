@@ -303,7 +303,8 @@ fn docker_pipe_that_needs_root_runs_as_root_and_its_outputs_are_given_back() {
 
 /// A hostile pipe: each attempt writes `NAME: succeeded` or `NAME: refused` to the report, and
 /// the pipe fails when one was refused. `/rootbash` is a set-user-ID root copy of bash the image
-/// carries; `gain-capabilities` succeeds when a shell started through it holds capabilities.
+/// carries; `gain-capabilities` succeeds when a shell started through it holds capabilities
+/// (beyond `DAC_OVERRIDE`, which a confined root pipe keeps).
 const HOSTILE: &str = r#"set -u
 r=data/out/report.txt
 : > "$r"
@@ -312,7 +313,7 @@ try write-root-fs /rootbash -p -c 'echo x > /etc/kerblam-was-here'
 try write-input bash -c 'echo x > data/in/new.txt'
 try chown-mount-to-root chown 0:0 data/out
 try make-device mknod data/out/null c 1 3
-try gain-capabilities /rootbash -p -c 'while read -r k v; do if [ "$k" = CapEff: ]; then [ "$v" != 0000000000000000 ]; exit; fi; done < /proc/self/status; exit 1'
+try gain-capabilities /rootbash -p -c 'while read -r k v; do if [ "$k" = CapEff: ]; then [ "$v" != 0000000000000000 ] && [ "$v" != 0000000000000002 ]; exit; fi; done < /proc/self/status; exit 1'
 try reach-network bash -c "exec 3<>/dev/tcp/127.0.0.1/$(cat data/in/port.txt)"
 grep -E '^(CapBnd|NoNewPrivs)' /proc/self/status >> "$r"
 echo "pids.max: $(cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max)" >> "$r"
@@ -329,14 +330,37 @@ const ATTEMPTS: [&str; 5] = [
 
 #[test]
 fn docker_replay_of_a_hostile_archive_gives_it_nothing_to_abuse() {
-    let Some(mut r) = Runner::new("docker", true) else {
+    let Some(r) = Runner::new("docker", true) else {
         return;
     };
+    // A member of the docker group: the root pipe runs as the user (giving root's files back
+    // would run the image's own chown), with no capability at all.
+    hostile_replay(r, "0000000000000000", true, &ATTEMPTS);
+}
+
+#[test]
+fn rootful_podman_replay_of_a_hostile_archive_under_sudo_gives_it_nothing_to_abuse() {
+    let Some(r) = Runner::new("podman", false) else {
+        return;
+    };
+    // kerblam is root: the root pipe runs as root, keeping only DAC_OVERRIDE, and kerblam gives
+    // its files back itself. Podman's default capabilities have no MKNOD, even trusted.
+    let trusted: Vec<&str> = ATTEMPTS
+        .into_iter()
+        .filter(|a| *a != "make-device")
+        .collect();
+    hostile_replay(r, "0000000000000002", false, &trusted);
+}
+
+/// Packages the hostile pipe (asking for root) and replays it as `r` runs kerblam: every attempt
+/// is refused, its bounding set is `cap_bnd`, and the replay fails; trusted, the `trusted`
+/// attempts succeed. `refused_root`: the replay says it runs the root pipe as the user.
+fn hostile_replay(mut r: Runner, cap_bnd: &str, refused_root: bool, trusted: &[&str]) {
     let base = r.base();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // It asks to run as root, too.
-    let p = project("docker", &base, "user = \"root\"\n", HOSTILE);
+    let p = project(&r.engine.name, &base, "user = \"root\"\n", HOSTILE);
     p.write("data/in/port.txt", port.to_string()).write(
         "src/dockerfiles/count.dockerfile",
         format!(
@@ -361,14 +385,19 @@ fn docker_replay_of_a_hostile_archive_gives_it_nothing_to_abuse() {
         "{}",
         show(&o)
     );
-    assert!(err.contains("the pipe asks to run as root"), "{}", show(&o));
+    assert_eq!(
+        err.contains("the pipe asks to run as root"),
+        refused_root,
+        "{}",
+        show(&o)
+    );
     for attempt in ATTEMPTS.iter().chain(&["reach-network"]) {
         assert!(
             report.contains(&format!("{attempt}: refused")),
             "{attempt} was not refused:\n{report}"
         );
     }
-    assert!(report.contains("CapBnd:\t0000000000000000"), "{report}");
+    assert!(report.contains(&format!("CapBnd:\t{cap_bnd}")), "{report}");
     assert!(report.contains("NoNewPrivs:\t1"), "{report}");
     assert!(report.contains("pids.max: 1024"), "{report}");
     assert!(!dest.join("data/in/new.txt").exists());
@@ -387,7 +416,7 @@ fn docker_replay_of_a_hostile_archive_gives_it_nothing_to_abuse() {
         show(&o)
     );
     let report = std::fs::read_to_string(dest.join("data/out/report.txt")).unwrap();
-    for attempt in ATTEMPTS {
+    for attempt in trusted {
         assert!(
             report.contains(&format!("{attempt}: succeeded")),
             "{attempt} failed even trusted:\n{report}\n{}",
