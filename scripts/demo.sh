@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The main job on an example that needs no container engine: build kerblam and its plugins, then
-# package the `process` pipe of a copy of examples/process (in target/demo/process, so the example
-# stays clean) with the tarball backend.
+# The main job on an example that needs no container engine: build kerblam and its plugins (release,
+# installed stripped into target/demo/prefix by scripts/install.sh: the kerblam that goes into the
+# context archive is the one users install, not a debug build), then package the `process` pipe of
+# a copy of examples/process (in target/demo/process, so the example stays clean) with the tarball
+# backend.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -11,11 +13,13 @@ run() {
 }
 
 demo=target/demo/process
-run cargo build --workspace --quiet
+kerblam=target/demo/prefix/bin/kerblam
+run bash scripts/install.sh target/demo/prefix
 rm -rf "$demo" && mkdir -p "$(dirname "$demo")" && cp -R examples/process "$demo"
-run ./target/debug/kerblam -C "$demo" validate
-run ./target/debug/kerblam -C "$demo" plan process --backend tarball -o "$demo/process.plan.json"
-run ./target/debug/kerblam -C "$demo" plan process --backend tarball --check "$demo/process.plan.json"
-run ./target/debug/kerblam -C "$demo" package process --backend tarball
+run "$kerblam" -C "$demo" validate
+run "$kerblam" -C "$demo" plan process --backend tarball -o "$demo/process.plan.json"
+run "$kerblam" -C "$demo" plan process --backend tarball --check "$demo/process.plan.json"
+run "$kerblam" -C "$demo" package process --backend tarball
 run tar -tvf "$demo/process.kerblam.tar"
-echo "replay it with: ./target/debug/kerblam replay $demo/process.kerblam.tar DEST (needs docker or podman and the image built from $demo/process.context.tar)" >&2
+run tar -tvf "$demo/process.context.tar" .kerblam/kerblam
+echo "replay it with: $kerblam replay $demo/process.kerblam.tar DEST (needs docker or podman and the image built from $demo/process.context.tar)" >&2

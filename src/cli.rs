@@ -43,9 +43,9 @@ pub struct GlobalArgs {
         value_name = "PATH"
     )]
     pub backend_path: Vec<PathBuf>,
-    /// Give up on a backend call (a build, a run) that takes longer than SECONDS: it is asked to
-    /// stop, given KERBLAM_CANCEL_GRACE seconds (default 10), and kerblam exits 1. No limit by
-    /// default.
+    /// Give up on a backend call (its part of a plan, a build, a run) that takes longer than
+    /// SECONDS, and exit 1: a build or a run is asked to stop and given KERBLAM_CANCEL_GRACE
+    /// seconds (default 10). No limit by default.
     #[arg(
         long = "backend-timeout",
         global = true,

@@ -5,8 +5,9 @@
 //! `backends/archive/FORMAT.md`; `kerblam-archive` is the implementation. Here the host uses it:
 //!
 //! - [`Pending::start`] opens the archive under a temporary name next to its final path (refusing
-//!   an existing archive before minutes of building) and writes the manifest, the image name and
-//!   the plan, the backend's part included;
+//!   an existing archive before minutes of building) and writes the manifest (checked again as
+//!   it is archived: Kerblam! 1.x must be able to read it), the image name and the plan, the
+//!   backend's part included;
 //! - [`Pending::add_data`] archives the precious data, on a thread of its own while the backend
 //!   builds the image;
 //! - [`Pending::finish`] adds the image the backend saved (`--embed-image`), the signature
@@ -68,7 +69,7 @@ impl Pending {
         root: &Path,
         force: bool,
         sign: bool,
-    ) -> Result<Pending, Exit> {
+    ) -> miette::Result<Pending> {
         let tar = TarOptions::from_env().map_err(error)?;
         let pipe = plan.pipe.as_ref().ok_or_else(|| Exit {
             code: exit::INVALID,
@@ -81,11 +82,14 @@ impl Pending {
         let manifest_path = root.join(&plan.source.manifest);
         let manifest = std::fs::read(&manifest_path)
             .map_err(|e| error(Error::io("reading", &manifest_path, e)))?;
-        let plan_json = kerblam_render::plan_json(plan);
+        check_archived_manifest(&manifest_path, &manifest)?;
+        // `kerblam plan`'s JSON, byte for byte: pretty, every object's keys sorted, a final newline.
+        let plan_json =
+            kerblam_compiler::render::render(plan, kerblam_compiler::render::Format::Json);
         let contents = ReplayContents {
             manifest: &manifest,
             image_name: &plan.image.tag,
-            plan_json: Some(&plan_json),
+            plan_json: Some(plan_json.as_bytes()),
             input_dir: &pipe.data.input,
         };
         let opts = ReplayOptions {
@@ -223,6 +227,28 @@ pub fn members(sums: &Sums) -> Vec<Digested> {
             media_type: crate::citation::work::media_type(name),
         })
         .collect()
+}
+
+/// The manifest goes into the archive byte for byte, and Kerblam! 1.x replays a `kerblam-v1`
+/// archive from it: the bytes archived are checked as `kerblam validate` checks a manifest, TOML
+/// 1.0 syntax included (the project was checked when it was loaded, but the file can have changed
+/// since). Unknown keys are fine: Kerblam! 1.x ignores them.
+fn check_archived_manifest(path: &Path, bytes: &[u8]) -> Result<(), kerblam_compiler::Error> {
+    use kerblam_compiler::{CheckOptions, Error as Invalid, SourceFile, display_path, manifest};
+    let file = display_path(path);
+    let invalid = |findings| Invalid::Invalid {
+        file: file.clone(),
+        findings,
+    };
+    let source =
+        SourceFile::from_bytes(file.clone(), bytes.to_vec()).map_err(|f| invalid(vec![f]))?;
+    let opts = CheckOptions {
+        allow_unknown: true,
+    };
+    match manifest::check(source, opts) {
+        (Some(_), _) => Ok(()),
+        (None, findings) => Err(invalid(findings)),
+    }
 }
 
 /// `signature.json` (`--sign`): git's user name and email, dated `SOURCE_DATE_EPOCH` when set

@@ -255,6 +255,7 @@ fn kerblam_depends_on_no_backend_crate() {
         "kerblam-backend-apptainer",
         "kerblam-backend-tarball",
         "kerblam-engine",
+        "kerblam-render",
     ] {
         assert!(
             !tree.contains(backend),

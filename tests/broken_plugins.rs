@@ -178,6 +178,42 @@ fn a_plugin_that_hangs_past_the_timeout_is_abandoned_and_kerblam_exits_1() {
     }
 }
 
+/// A plugin whose plan call hangs: `--backend-timeout` (or `KERBLAM_BACKEND_TIMEOUT`) bounds it
+/// as it bounds a build, and kerblam exits 1 saying that the backend did not answer in time (a
+/// plan call cannot be cancelled, so nothing "ignored cancellation").
+#[test]
+fn a_plugin_whose_plan_hangs_past_the_timeout_is_given_up_on_and_kerblam_exits_1() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = c_plugin(t.path(), &["HANG_PLAN"]);
+    let p = TestProject::example("process");
+    for (flag, env) in [(Some("1"), None), (None, Some("1.5"))] {
+        for command in ["plan", "package"] {
+            let mut args = vec!["--backend-path", dir.to_str().unwrap()];
+            if let Some(f) = flag {
+                args.extend(["--backend-timeout", f]);
+            }
+            args.extend([command, "process", "--backend", "cbroken"]);
+            let mut cmd = p.command(&args);
+            if let Some(e) = env {
+                cmd.env("KERBLAM_BACKEND_TIMEOUT", e);
+            }
+            let start = Instant::now();
+            let o = cmd.output().unwrap();
+            let took = start.elapsed();
+            let msg = text(&o);
+            assert_eq!(o.status.code(), Some(1), "{command}: {msg}");
+            let within = format!(
+                "backend \"cbroken\" did not answer the plan request within {:.1}s; kerblam stopped waiting for it",
+                flag.or(env).unwrap().parse::<f64>().unwrap()
+            );
+            assert!(msg.contains(&within), "{command}: {msg}");
+            assert!(!msg.contains("cancel"), "{command}: {msg}");
+            assert!(took < Duration::from_secs(10), "took {took:?}: {msg}");
+            nothing_written(&p, &o);
+        }
+    }
+}
+
 /// A plugin that calls back after its call returned: the callback is ignored with a warning
 /// naming the backend, and the run carries on to the pipe's exit code (`kerblam run` makes two
 /// calls, build then run, so kerblam is alive when the late callback comes).

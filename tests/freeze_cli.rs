@@ -115,6 +115,41 @@ fn from_env_writes_a_spec_that_validates_and_plans_with_the_seed_options() {
     );
 }
 
+/// Writing a spec from the environment builds nothing, so it needs no backend plugin: the spec's
+/// backend need not be installed where the environment is read.
+#[test]
+fn from_env_write_spec_no_build_needs_no_backend_plugin() {
+    let t = tempfile::tempdir().unwrap();
+    let s = synthetic::create(&t.path().join("eessi"), false);
+    let out = kerblam(
+        &[
+            "freeze",
+            "--from-env",
+            "-a",
+            "Jane Doe",
+            "--write-spec",
+            "s.toml",
+            "--no-build",
+            "--backend",
+            "nonexistent",
+        ],
+        &s.env,
+        t.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(t.path().join("s.toml")).unwrap();
+    assert!(written.contains("backend = \"nonexistent\""), "{written}");
+    assert!(written.contains("author = \"Jane Doe\""), "{written}");
+    // Building it does need the plugin: the error names the backend.
+    let out = kerblam(&["freeze", "s.toml", "--plan"], &s.env, t.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("no backend named \"nonexistent\""),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 #[test]
 fn the_author_is_mandatory_and_nothing_is_written_without_one() {
     let t = tempfile::tempdir().unwrap();

@@ -61,6 +61,58 @@ fn kerblam_package_with_the_tarball_backend_writes_both_archives() {
     assert_eq!(archive.image_name(), Some("process_exec"));
 }
 
+/// What `kerblam package` puts into the replay archive, checked from outside: `plan.json` is the
+/// plan `kerblam plan` prints (the backend's part included), byte for byte; `SHA256SUMS` has the
+/// right line for every data file; the archive verifies.
+#[test]
+fn the_replay_archive_holds_the_printed_plan_and_a_checksum_of_every_data_file() {
+    use sha2::Digest;
+    let p = TestProject::example("process");
+    let o = package(&p, &[]);
+    assert!(o.status.success(), "{}", show(&o));
+    let dir = plugin_dir();
+    let printed = p.kerblam(&[
+        "--backend-path",
+        dir.to_str().unwrap(),
+        "plan",
+        "process",
+        "--backend",
+        "tarball",
+        "--format",
+        "json",
+    ]);
+    assert!(printed.status.success(), "{}", show(&printed));
+    let archive = kerblam_archive::ReplayArchive::open(&p.path("process.kerblam.tar")).unwrap();
+    archive.verify(None).unwrap();
+    assert!(archive.verified());
+    let plan_json = archive.plan_json().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(plan_json),
+        String::from_utf8_lossy(&printed.stdout)
+    );
+    let plan: serde_json::Value = serde_json::from_slice(plan_json).unwrap();
+    assert_eq!(plan["backend"]["name"], "tarball");
+    assert_eq!(
+        plan["backend"]["artifacts"][0]["path"], "process.context.tar",
+        "{plan:#}"
+    );
+    let sums = archive.sums().unwrap();
+    let mut data = 0;
+    for entry in std::fs::read_dir(p.path("data/in")).unwrap() {
+        let entry = entry.unwrap();
+        let name = format!("data/in/{}", entry.file_name().to_string_lossy());
+        let sha: [u8; 32] = sha2::Sha256::digest(std::fs::read(entry.path()).unwrap()).into();
+        assert_eq!(
+            sums.get(&format!("data.tar.zst:{name}")),
+            Some(&sha),
+            "{name}:\n{}",
+            sums.render()
+        );
+        data += 1;
+    }
+    assert!(data >= 2, "the example has precious data");
+}
+
 #[test]
 fn quiet_prints_only_the_paths() {
     let p = TestProject::example("process");
@@ -246,6 +298,49 @@ fn bad_image_format_and_base_options_are_usage_errors() {
     assert_ne!(o.status.code(), Some(0), "{}", show(&o));
     assert!(show(&o).contains("junk.tar"), "{}", show(&o));
     assert_eq!(p.snapshot("."), before, "nothing was written");
+}
+
+/// `-o` naming the file the backend writes (the context archive) is the user's clash, not the
+/// backend's fault: a usage error naming both, before anything is written. However the path is
+/// spelled.
+#[test]
+fn a_replay_archive_where_the_backend_writes_is_a_usage_error() {
+    let p = TestProject::example("process");
+    let root = p.root().canonicalize().unwrap();
+    let context = root.join("process.context.tar");
+    let before = p.snapshot(".");
+    let dir = plugin_dir();
+    for o in [
+        "process.context.tar",
+        "./process.context.tar",
+        "data/../process.context.tar",
+    ] {
+        let out = p
+            .command(&[
+                "--backend-path",
+                dir.to_str().unwrap(),
+                "package",
+                "process",
+                "--backend",
+                "tarball",
+                "-o",
+                o,
+            ])
+            .current_dir(p.root())
+            .output()
+            .unwrap();
+        let msg = show(&out).replace("\n  | ", " ");
+        assert_eq!(out.status.code(), Some(2), "{o}: {msg}");
+        assert!(
+            msg.contains(&format!(
+                "kerblam is to write the replay archive at {}, where the tarball backend writes its context archive (process.context.tar): write the replay archive elsewhere (-o PATH)",
+                context.display()
+            )),
+            "{o}: {msg}"
+        );
+        assert!(!msg.contains("failed"), "{o}: {msg}");
+        assert_eq!(p.snapshot("."), before, "{o}: nothing was written");
+    }
 }
 
 /// `kerblam package` where no engine is installed, with no backend named anywhere: the tarball

@@ -53,11 +53,19 @@ fuzz_target!(|data: &[u8]| {
     for action in [Action::Package, Action::Run] {
         let _ = missing_capabilities(action, &plan, &ExecuteOptions::default(), &describe);
     }
+    let paths = kerblam_backend_api::Paths {
+        root: "/project".into(),
+        kerblam: "/bin/kerblam".into(),
+        output_dir: "/project".into(),
+        temp_dir: "/tmp".into(),
+    };
     let _ = kerblam_backend_api::host::contract::plan_problems(
         &plan.backend.name,
         &plan.neutral(),
         &plan.backend,
+        &paths,
     );
+    let _ = kerblam_backend_api::host::contract::host_clash(&plan.neutral(), &plan.backend, &paths);
     let mut without = plan.clone();
     without.exclude_backend_artifacts();
     assert!(without.context.files.len() <= plan.context.files.len());

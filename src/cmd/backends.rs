@@ -50,14 +50,15 @@ pub fn registry(global: &GlobalArgs) -> Registry {
 }
 
 /// The plugin named `name`, warning about shadowed and refused plugins; an unknown name is an
-/// invalid-input error listing the installed backends.
+/// invalid-input error listing the installed backends. Its plan calls have the limit of every
+/// backend call (`--backend-timeout`), which [`crate::execute::execute`] gives its execute calls.
 pub fn find(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
     let reg = registry(global);
     for w in reg.warnings() {
         output::warn(w);
     }
     match reg.get(name) {
-        Ok(p) => Ok(p.clone()),
+        Ok(p) => Ok(p.clone().with_timeout(global.backend_timeout)),
         Err(e) => Err(exit::Exit {
             code: exit::INVALID,
             message: e.to_string(),

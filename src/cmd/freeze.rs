@@ -2,9 +2,10 @@
 //!
 //! `kerblam freeze --from-env` reads the live environment (`EESSI_*`, `LOADEDMODULES`, `LMOD_RC`,
 //! `EBROOT*`) into a freeze spec, `--write-spec FILE` saves it so it can be checked in and rebuilt
-//! with `kerblam freeze FILE`. Either way the spec is compiled into a plan, the plan's preflight
-//! checks run on the host (before any plugin is loaded; checks at the engine's storage are left to
-//! the docker/podman backend, which knows where it is), and the backend plugin carries it out.
+//! with `kerblam freeze FILE`. Either way the spec is compiled into a plan (`--no-build` stops
+//! there, before any plugin is loaded: writing a spec needs no backend), the backend plugin adds
+//! its part, the plan's preflight checks run on the host (checks at the engine's storage are left
+//! to the docker/podman backend, which knows where it is), and the plugin carries it out.
 //!
 //! The options of EESSI's freeze script keep their spelling: `-a/--author` (mandatory), `-n/--name`,
 //! `-v/--version` (a suffix after the ISO date), `-d/--destination`, `-g/--generic`. Because `-v`
@@ -293,6 +294,11 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         }
         compiled
     };
+    if args.no_build && !args.plan {
+        // The spec is written (or checked): nothing needs the backend, which may not be
+        // installed here at all.
+        return Ok(exit::OK);
+    }
     let mut compiled = compiled;
     let plugin = execute::load(global, &compiled.plan.backend.name)?;
     let paths = paths(&compiled.root)?;
@@ -318,7 +324,7 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
     if args.plan {
         out!("{}", render::render(&compiled.plan, Format::Json));
     }
-    if args.plan || args.no_build {
+    if args.plan {
         return Ok(exit::OK);
     }
     carry_out(global, &plugin, &compiled, &paths, options)

@@ -1,6 +1,6 @@
 //! The C header of the ABI, generated from the Rust definitions of [`crate::abi`] so the two cannot
 //! drift: `include/kerblam_backend.h` next to this crate is [`text`] as committed, and a test fails
-//! when they differ (`KERBLAM_BLESS=1 cargo test -p kerblam-backend-api --test c_header`
+//! when they differ (`KERBLAM_UPDATE_SCHEMAS=1 cargo test -p kerblam-backend-api --test schemas`
 //! rewrites it). Another test compiles a C file against it that checks the struct layouts against
 //! Rust's.
 

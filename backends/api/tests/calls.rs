@@ -126,6 +126,39 @@ fn a_hanging_plugin_times_out_and_is_abandoned() {
     );
 }
 
+/// A plan call that hangs is bounded by the plugin's timeout (kerblam's `--backend-timeout`), and
+/// said to be a plan call that did not answer: it cannot have ignored a cancellation it has no
+/// way to receive.
+#[test]
+fn a_hanging_plan_call_times_out_at_the_plugins_timeout() {
+    conformance_env();
+    let (t, p) = c(&["HANG_PLAN"]);
+    assert_eq!(p.timeout(), None, "no limit unless one is given");
+    let p = p.with_timeout(Some(Duration::from_millis(300)));
+    let req = kerblam_backend_api::PlanRequest::for_execute(&request(minimal_plan(), t.path()));
+    let start = Instant::now();
+    let err = p.plan(&req).unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(
+        matches!(
+            err,
+            CallError::TimedOut {
+                call: kerblam_backend_api::host::Call::Plan,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "backend \"cplugin\" did not answer the plan request within 0.3s; kerblam stopped waiting for it"
+    );
+}
+
 #[test]
 fn a_timed_out_plugin_that_polls_is_cancelled_is_told_to_stop() {
     conformance_env();

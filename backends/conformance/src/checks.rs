@@ -62,7 +62,7 @@ pub fn check_plugin(path: &Path, opts: &Options) -> Report {
     };
     let hello = Hello::new("kerblam-conformance", env!("CARGO_PKG_VERSION"));
     let plugin = match Plugin::load(path, &hello) {
-        Ok(p) => p,
+        Ok(p) => p.with_timeout(Some(opts.timeout)),
         Err(e) => {
             report.push("load", Outcome::Fail(e.reason), None);
             for (name, _) in CHECKS {
@@ -408,6 +408,13 @@ fn run_golden(k: &Kit, name: &str) -> Verdict {
         (Ok(Reply::Result(_)), true) => {
             Outcome::Fail("the plan's preflight cannot hold, yet execute returned ok".into())
         }
+        // A preflight that does not hold is the backend failing, not the input being bad or
+        // anyone asking it to stop: kerblam exits 1 and says which check failed.
+        (Ok(Reply::Error(s, e)), true) if s != Status::BackendError => Outcome::Fail(format!(
+            "a failed preflight is a `backend` error (status 1), but it answered {}: {}",
+            s.name(),
+            e.message
+        )),
         (Ok(Reply::Error(..)), true) => {
             let after = scratch.listing();
             if after == before {
@@ -488,9 +495,27 @@ fn cancellation_mid_run(k: &Kit) -> Verdict {
     let reply = k.execute(&plan, &options, &s, recorder.clone());
     let after = recorder.polls_after_flip();
     match reply {
+        // Cancelled when nobody had asked: a backend may not cancel on its own.
+        Ok(Reply::Error(Status::Cancelled, e)) if after == 0 => (
+            Outcome::Fail(format!(
+                "it answered cancelled, but no poll said so ({} poll(s), all answered no): {}",
+                recorder.polls(),
+                e.message
+            )),
+            None,
+        ),
         Ok(Reply::Error(Status::Cancelled, _)) => (
             Outcome::Pass,
             Some(format!("stopped after {after} poll(s) said cancelled")),
+        ),
+        // Finishing before the next poll is fine; never polling means a Ctrl-C cannot stop it.
+        Ok(Reply::Result(_)) if recorder.polls() == 0 => (
+            Outcome::Fail(
+                "it never asked is_cancelled: a backend polls it while it works, so that Ctrl-C \
+                 and --backend-timeout can stop it"
+                    .into(),
+            ),
+            None,
         ),
         Ok(Reply::Result(_)) if after == 0 => {
             (Outcome::Pass, Some("finished without polling again".into()))

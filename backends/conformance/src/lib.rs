@@ -45,7 +45,7 @@ pub use report::{Check, Outcome, Report};
 /// How the kit runs.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The longest one execute call may take before the check fails.
+    /// The longest one plan or execute call may take before the check fails.
     pub timeout: Duration,
     /// How long to wait after the last call for late callbacks.
     pub late_wait: Duration,

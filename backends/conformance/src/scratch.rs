@@ -37,6 +37,11 @@ impl Recorder {
         })
     }
 
+    /// How many times the plugin asked `is_cancelled`.
+    pub(crate) fn polls(&self) -> u64 {
+        self.polls.load(Ordering::SeqCst)
+    }
+
     /// Polls that were answered "cancelled" because of the flip.
     pub(crate) fn polls_after_flip(&self) -> u64 {
         let n = self.flip_after.unwrap_or(u64::MAX);

@@ -289,6 +289,12 @@ fn the_kit_fails_plugins_that_break_the_contract() {
         matches!(outcome(&r, "panic"), Outcome::Skip(m) if m.contains("not built with the Rust SDK")),
         "{r}"
     );
+    // It never asks is_cancelled: finishing "without polling again" is no pass when it never
+    // polled at all.
+    assert!(
+        matches!(outcome(&r, "cancellation-mid-run"), Outcome::Fail(m) if m.contains("never asked is_cancelled")),
+        "{r}"
+    );
     assert!(!r.passed());
 
     let t = tempfile::tempdir().unwrap();
@@ -337,6 +343,13 @@ fn the_kit_fails_plugins_that_break_the_contract() {
         matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("did not finish")),
         "{r}"
     );
+    // A plan call that hangs gets the kit's timeout too.
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["HANG_PLAN"]), &quick);
+    assert!(
+        matches!(outcome(&r, "plan"), Outcome::Fail(m) if m.contains("did not answer the plan request within 0.5s")),
+        "{r}"
+    );
 
     // Liars: success without the artifact its plan names; an artifact no plan names; a status
     // and a kind that disagree.
@@ -356,6 +369,22 @@ fn the_kit_fails_plugins_that_break_the_contract() {
     let r = check_plugin(&gcc_plugin(t.path(), &["KIND_MISMATCH"]), &quick);
     assert!(
         matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("status 1 (backend) but the error's kind is Cancelled")),
+        "{r}"
+    );
+    // A "cancelled" nobody asked for: a valid plan is not carried out, and a failed preflight is
+    // a `backend` error, not any error.
+    let t = tempfile::tempdir().unwrap();
+    let r = check_plugin(&gcc_plugin(t.path(), &["STATUS_3"]), &quick);
+    assert!(
+        matches!(outcome(&r, "golden/minimal"), Outcome::Fail(m) if m.contains("got status cancelled: stopped on its own")),
+        "{r}"
+    );
+    assert!(
+        matches!(outcome(&r, "golden/preflight-fails"), Outcome::Fail(m) if m.contains("a failed preflight is a `backend` error (status 1), but it answered cancelled: stopped on its own")),
+        "{r}"
+    );
+    assert!(
+        matches!(outcome(&r, "cancellation-mid-run"), Outcome::Fail(m) if m.contains("no poll said so")),
         "{r}"
     );
     // ... and one that keeps its word passes the same check.

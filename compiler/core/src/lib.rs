@@ -16,6 +16,7 @@
 //!   artifacts, preflight checks).
 //! - [`render`]: deterministic JSON/TOML printing of plans, and the diff used by `--check`.
 //! - [`schemas`]: the JSON Schemas committed under `schemas/`.
+//! - [`toml_dialect`]: the TOML 1.1 syntax Kerblam! 1.x and editors cannot read, found and refused.
 //! - [`Finding`] and [`Error`]: diagnostics, rendered by miette.
 
 mod context;
@@ -33,6 +34,7 @@ mod schema_check;
 pub mod schemas;
 mod tag;
 pub mod time;
+pub mod toml_dialect;
 mod toml_doc;
 
 pub use context::{CITATION_MARK, is_kerblam_artifact, is_kerblam_record};

@@ -57,7 +57,8 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
     };
     let schema = schema_value::<T>();
     let mut json = doc.to_json();
-    let mut findings = Vec::new();
+    // Kerblam! 1.x and editors read TOML 1.0: what only TOML 1.1 allows is an error here too.
+    let mut findings = crate::toml_dialect::toml_1_1_syntax(&doc.source);
     let mut unknown: Vec<(Vec<Seg>, String)> = Vec::new();
     let mut rejected: Vec<Vec<Seg>> = Vec::new();
     {
@@ -76,6 +77,9 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
                     for key in unexpected {
                         unknown.push((path.clone(), key.clone()));
                     }
+                }
+                ValidationErrorKind::Required { property } => {
+                    findings.push(missing_key(&doc, &schema, &path, property));
                 }
                 kind => {
                     let span = doc.locate(&path);
@@ -152,6 +156,26 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
             findings.push(finding);
         }
     }
+    // No field of a manifest or a freeze spec is a datetime or a non-finite float; JSON made
+    // strings of them, which the schema took. Report them instead, located, and drop the
+    // schema's complaint about the same value (it saw a string). Kerblam! 1.x refuses them too.
+    for lossy in doc.lossy_values() {
+        findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
+        findings.push(
+            Finding::error(
+                &doc.source,
+                "kerblam::schema",
+                format!(
+                    "`{}`: {} is not accepted here",
+                    dotted(&lossy.path),
+                    lossy.what
+                ),
+            )
+            .at(lossy.span, "expected a string")
+            .help("quote the value to make it a string"),
+        );
+        rejected.push(lossy.path);
+    }
     let partial = {
         let mut best = json.clone();
         for (path, key) in &unknown {
@@ -194,6 +218,34 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
         doc: Some(doc),
         partial,
     }
+}
+
+/// A required key missing from the table at `path`: located at the table (its header, or the
+/// document's first line for the top level), with the key's own description as help.
+fn missing_key(doc: &TomlDoc, schema: &Value, path: &[Seg], property: &Value) -> Finding {
+    let key = property.as_str().unwrap_or_default();
+    let table = dotted(path);
+    let (message, span, label) = if table.is_empty() {
+        let first = doc.source.text.lines().next().map_or(0, str::len);
+        (
+            format!("missing required key `{key}`"),
+            Some(0..first),
+            format!("`{key}` is missing from the top-level table"),
+        )
+    } else {
+        (
+            format!("missing required key `{key}` in `[{table}]`"),
+            doc.locate(path),
+            format!("`{key}` is missing from this table"),
+        )
+    };
+    let mut finding = Finding::error(&doc.source, "kerblam::schema", message).at(span, label);
+    let mut at_key = path.to_vec();
+    at_key.push(Seg::Key(key.to_string()));
+    if let Some(d) = description_at(schema, &at_key) {
+        finding = finding.help(d);
+    }
+    finding
 }
 
 trait HelpSuffix {

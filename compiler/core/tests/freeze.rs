@@ -314,7 +314,7 @@ fn the_author_is_required() {
     assert!(
         findings
             .iter()
-            .any(|f| f.message.contains("\"author\" is a required property")),
+            .any(|f| f.message == "missing required key `author`" && f.span.is_some()),
         "{findings:?}"
     );
     let empty = text.replace(

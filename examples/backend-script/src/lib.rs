@@ -7,11 +7,6 @@ use std::{fmt::Write, path::Path};
 
 struct Script;
 
-/// Quote for POSIX sh.
-fn q(s: &str) -> String {
-    format!("'{}'", s.replace('\'', r"'\''"))
-}
-
 /// The Dockerfile of the image: the base, one `COPY` per layer, env, workdir, entrypoint.
 fn dockerfile(p: &PackagePlan) -> String {
     let from = match &p.base {
@@ -32,15 +27,20 @@ fn dockerfile(p: &PackagePlan) -> String {
     file
 }
 
-/// Stage each layer in a temporary dir, write the Dockerfile there, build it.
+/// Stage the recipe's build context files and each layer in a temporary dir, write the Dockerfile.
 fn script(req: &ExecuteRequest) -> String {
+    let q = |s: &str| format!("'{}'", s.replace('\'', r"'\''")); // quoted for POSIX sh
     let (p, root, ctx) = (&req.plan, &req.paths.root, "\"$ctx\"");
     let context = format!("{root}/{}", p.context.root);
     let mut s = "#!/bin/sh\nset -eu\nctx=$(mktemp -d)\ntrap 'rm -rf \"$ctx\"' EXIT\n".to_string();
     if let Base::Recipe { path, .. } = &p.base {
-        let t = q(&format!("{}-base", p.image.tag));
-        let f = q(&format!("{root}/{path}"));
-        let _ = writeln!(s, "${{ENGINE:-docker}} build -t {t} -f {f} {}", q(root));
+        let _ = writeln!(s, "b={ctx}/b c={} && mkdir \"$b\"", q(&context));
+        s += "put() { mkdir -p \"$b/$(dirname \"$1\")\" && cp -P \"$c/$1\" \"$b/$1\"; }\n";
+        for file in &p.context.files {
+            let _ = writeln!(s, "put {}", q(&file.path)); // the recipe's context: these files only
+        }
+        let (t, f) = (q(&p.image.tag), q(&format!("{root}/{path}")));
+        let _ = writeln!(s, "${{ENGINE:-docker}} build -t {t}-base -f {f} \"$b\"");
     }
     for (i, layer) in p.layers.iter().enumerate() {
         let src = match &layer.from {

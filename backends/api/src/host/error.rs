@@ -114,11 +114,14 @@ pub enum CallError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The plugin did not return within the timeout. It was asked to cancel; `returned` says
-    /// whether it then returned within the grace period (otherwise its thread is abandoned).
+    /// The plugin did not return within the timeout. An execute call was asked to cancel;
+    /// `returned` says whether it then returned within the grace period (otherwise its thread is
+    /// abandoned). A plan call, which has no way to be cancelled, is abandoned at once.
     TimedOut {
         /// The backend name.
         backend: String,
+        /// The call that timed out.
+        call: Call,
         /// The timeout.
         after: Duration,
         /// Whether it returned after being cancelled.
@@ -142,8 +145,19 @@ pub enum CallError {
         /// Each problem, naming the artifact or field.
         problems: Vec<String>,
     },
-    /// The request could not be serialized.
+    /// The call could not be made, and nothing ran: the request does not serialize, a thread
+    /// cannot be started, or what the user asked for cannot go with the backend's part of the
+    /// plan (an output path the backend writes too). The message says which.
     Request(String),
+}
+
+/// Which call of a plugin an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    /// `kerblam_backend_plan`.
+    Plan,
+    /// `kerblam_backend_execute`.
+    Execute,
 }
 
 impl CallError {
@@ -195,6 +209,17 @@ impl std::fmt::Display for CallError {
             ),
             CallError::TimedOut {
                 backend,
+                call: Call::Plan,
+                after,
+                ..
+            } => write!(
+                f,
+                "backend {backend:?} did not answer the plan request within {:.1}s; kerblam stopped waiting for it",
+                after.as_secs_f64()
+            ),
+            CallError::TimedOut {
+                backend,
+                call: Call::Execute,
                 after,
                 returned,
             } => {
@@ -225,7 +250,7 @@ impl std::fmt::Display for CallError {
                 }
                 Ok(())
             }
-            CallError::Request(e) => write!(f, "cannot serialize the request: {e}"),
+            CallError::Request(e) => write!(f, "{e}"),
         }
     }
 }

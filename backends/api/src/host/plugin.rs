@@ -9,7 +9,7 @@ use libloading::os::unix::{Library, RTLD_LOCAL, RTLD_NOW};
 use serde::de::DeserializeOwned;
 
 use super::callbacks::{HostCallbacks, Session};
-use super::{CallError, LoadError, LoadErrorKind, elf};
+use super::{Call, CallError, LoadError, LoadErrorKind, elf};
 use kerblam_plan::BackendPlan;
 
 use super::contract;
@@ -27,10 +27,6 @@ const CANCEL_GRACE: Duration = Duration::from_secs(2);
 
 /// How long `kerblam_backend_describe` may take at load time before the plugin is refused.
 pub const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long `kerblam_backend_plan` may take (it renders text and may read the project's recipe)
-/// before the call is given up.
-pub const PLAN_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Fns {
     describe: DescribeFn,
@@ -54,6 +50,8 @@ struct Inner {
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<Inner>,
+    /// How long a plan call may take; `None`: as long as it takes. See [`Plugin::with_timeout`].
+    timeout: Option<Duration>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -174,6 +172,11 @@ pub fn interpret_reply(
     })
 }
 
+/// A request that does not serialize, as a [`CallError`].
+fn serialize(e: serde_json::Error) -> CallError {
+    CallError::Request(format!("cannot serialize the request: {e}"))
+}
+
 fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
     // SAFETY: the caller names the symbol's type from the ABI; the library is never unloaded.
     unsafe { lib.get::<T>(name).ok().map(|s| *s) }
@@ -261,7 +264,23 @@ impl Plugin {
                 exec_lock: Mutex::new(()),
                 late: Arc::new(AtomicU64::new(0)),
             }),
+            timeout: None,
         })
+    }
+
+    /// This plugin with `timeout` as the limit of its plan calls ([`Plugin::plan`]); `None`, the
+    /// default, waits as long as the call takes. `kerblam` gives it the limit of every backend
+    /// call (`--backend-timeout`, `KERBLAM_BACKEND_TIMEOUT`), which bounds execute calls too; the
+    /// conformance kit its own. A plan call cannot be cancelled: past the limit the host stops
+    /// waiting ([`CallError::TimedOut`]) and abandons the call's thread.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Plugin {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The limit of a plan call (see [`Plugin::with_timeout`]).
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
     }
 
     fn call_describe(describe: DescribeFn, free: FreeFn, hello: &[u8]) -> RawReply {
@@ -340,7 +359,10 @@ impl Plugin {
 
     /// The backend's part of `request.plan`: refused before the call when a capability is
     /// missing; the plugin's reply, checked ([`contract::plan_problems`]), when it exports
-    /// `kerblam_backend_plan`; an empty part (its name only) when it does not.
+    /// `kerblam_backend_plan`; an empty part (its name only) when it does not. The call may take
+    /// as long as [`Plugin::timeout`] allows. A part that puts one of its files where kerblam
+    /// writes its own ([`contract::host_clash`]) is a [`CallError::Request`]: what was asked for
+    /// (`-o` naming the backend's file) cannot be done.
     pub fn plan(&self, request: &PlanRequest) -> Result<BackendPlan, CallError> {
         let missing = crate::missing_capabilities(
             request.action,
@@ -357,7 +379,7 @@ impl Plugin {
         if self.inner.fns.plan.is_none() {
             return Ok(BackendPlan::named(self.name()));
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let (tx, rx) = mpsc::channel();
         let this = self.clone();
         std::thread::Builder::new()
@@ -366,19 +388,32 @@ impl Plugin {
                 let _ = tx.send(this.raw_plan(&bytes));
             })
             .map_err(|e| CallError::Request(format!("cannot start a thread: {e}")))?;
-        let raw = match rx.recv_timeout(PLAN_TIMEOUT) {
+        let reply = match self.timeout {
+            Some(t) => rx.recv_timeout(t),
+            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+        };
+        let raw = match reply {
             Ok(Some(raw)) => raw,
             Ok(None) => return Ok(BackendPlan::named(self.name())),
-            Err(_) => {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(CallError::TimedOut {
                     backend: self.name().to_string(),
-                    after: PLAN_TIMEOUT,
+                    call: Call::Plan,
+                    after: self.timeout.unwrap_or_default(),
                     returned: false,
                 });
             }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                return Err(CallError::Request(
+                    "the backend's plan thread ended without a reply".into(),
+                ));
+            }
         };
         let part = self.interpret_as::<BackendPlan>(&raw, "plan reply")?;
-        let problems = contract::plan_problems(self.name(), &request.plan, &part);
+        if let Some(clash) = contract::host_clash(&request.plan, &part, &request.paths) {
+            return Err(CallError::Request(clash));
+        }
+        let problems = contract::plan_problems(self.name(), &request.plan, &part, &request.paths);
         if !problems.is_empty() {
             return Err(CallError::Broken {
                 backend: self.name().to_string(),
@@ -448,6 +483,7 @@ impl Plugin {
                 session.close();
                 Err(CallError::TimedOut {
                     backend: self.name().to_string(),
+                    call: Call::Execute,
                     after: timeout,
                     returned,
                 })
@@ -475,7 +511,7 @@ impl Plugin {
                 missing,
             });
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let session = Session::leak(self.name(), callbacks.clone(), self.inner.late.clone());
         let run = self.call(session, bytes);
         let (tx, rx) = mpsc::channel();
@@ -490,6 +526,7 @@ impl Plugin {
         let mut timed_out = false;
         let timed_out_error = |returned| CallError::TimedOut {
             backend: self.name().to_string(),
+            call: Call::Execute,
             after: timeout.unwrap_or_default(),
             returned,
         };
@@ -585,7 +622,7 @@ impl Plugin {
                 missing,
             });
         }
-        let bytes = serde_json::to_vec(request).map_err(|e| CallError::Request(e.to_string()))?;
+        let bytes = serde_json::to_vec(request).map_err(serialize)?;
         let raw = self.raw_execute(bytes, callbacks, timeout)?;
         self.interpret(&raw)
     }

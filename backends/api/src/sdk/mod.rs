@@ -24,8 +24,8 @@ pub use progress::Reporter;
 use kerblam_plan::BackendPlan;
 
 use crate::{
-    AbiVersion, Capabilities, DESCRIBE_TAG, Describe, ErrorMessage, ExecuteRequest, ExecuteResult,
-    PlanRequest, SchemaRange,
+    AbiVersion, Action, Capabilities, DESCRIBE_TAG, Describe, ErrorMessage, ExecuteRequest,
+    ExecuteResult, PlanRequest, SchemaRange,
 };
 
 /// The SDK's identification, put into [`Describe::sdk`].
@@ -56,10 +56,15 @@ pub trait Backend: Send + Sync + 'static {
         Ok(BackendPlan::default())
     }
 
-    /// Check the plan's preflights before any work; the default runs them all with
-    /// [`crate::preflight::check_all`].
+    /// Check the plan's preflights before any work. The default runs them all with
+    /// [`crate::preflight::check_all`] before `package`, and none before `run`: a package plan's
+    /// checks (its recipe exists, room for the replay archive) are about packaging, and a replay
+    /// runs where the project's files are not.
     fn preflight(&self, request: &ExecuteRequest, _host: &Host<'_>) -> Result<(), ErrorMessage> {
-        crate::preflight::check_all(&request.plan, &request.paths)
+        match request.action {
+            Action::Package => crate::preflight::check_all(&request.plan, &request.paths),
+            Action::Run => Ok(()),
+        }
     }
 
     /// Carry out the request. Poll [`Host::is_cancelled`] during long work and return
@@ -164,4 +169,51 @@ macro_rules! export_backend {
             unsafe { $crate::sdk::rt::free(buf) }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ExecuteRequest, Paths};
+    use kerblam_plan::{PackagePlan, Preflight};
+
+    struct Defaults;
+
+    impl Backend for Defaults {
+        fn describe(&self) -> Describe {
+            describe("defaults", "0", Capabilities::default())
+        }
+        fn execute(&self, _: &ExecuteRequest, _: &Host<'_>) -> Result<ExecuteResult, ErrorMessage> {
+            unreachable!("only the default preflight is tested")
+        }
+    }
+
+    /// A request for `action` of a plan whose one check never holds.
+    fn request(action: Action) -> ExecuteRequest {
+        let mut plan: PackagePlan =
+            serde_json::from_str(include_str!("../../../conformance/golden/minimal.json")).unwrap();
+        plan.preflight = vec![Preflight::FileExists {
+            path: "src/dockerfiles/missing.dockerfile".into(),
+        }];
+        let paths = Paths {
+            root: "/nonexistent/project".into(),
+            kerblam: "/bin/true".into(),
+            output_dir: "/nonexistent/project".into(),
+            temp_dir: "/tmp".into(),
+        };
+        ExecuteRequest::new(action, plan, paths)
+    }
+
+    #[test]
+    fn the_default_preflight_checks_a_package_and_not_a_run() {
+        let e = Defaults
+            .preflight(&request(Action::Package), &Host::none())
+            .unwrap_err();
+        assert!(e.message.starts_with("preflight failed"), "{e:?}");
+        assert!(e.message.contains("missing.dockerfile"), "{e:?}");
+        assert_eq!(
+            Defaults.preflight(&request(Action::Run), &Host::none()),
+            Ok(())
+        );
+    }
 }

@@ -13,6 +13,7 @@
  *   HANG              execute sleeps 30 s ignoring cancellation
  *   HANG_POLL         execute loops until host->is_cancelled says yes, then returns "cancelled"
  *   HANG_DESCRIBE     describe sleeps 30 s
+ *   HANG_PLAN         exports kerblam_backend_plan, which sleeps 30 s before answering an empty part
  *   DETECT_OVERLAP    execute takes 50 ms and fails with "overlap" if another execute is running
  *   REENTRANT         describe claims "reentrant": true
  *   LEAKY_FREE        kerblam_backend_free frees nothing
@@ -132,6 +133,16 @@ static void *late(void *arg) {
     saved.log(saved.ctx, 2, (const uint8_t *)"late", 4);
     return NULL;
 }
+
+#if defined(HANG_PLAN) && !defined(PLAN_ARTIFACT)
+int32_t kerblam_backend_plan(const uint8_t *req, size_t len, KerblamBuf *out) {
+    (void)req;
+    (void)len;
+    sleep(30);
+    *out = make_str("{\"name\":\"" NAME "\"}");
+    return KERBLAM_STATUS_OK;
+}
+#endif
 
 #ifdef PLAN_ARTIFACT
 int32_t kerblam_backend_plan(const uint8_t *req, size_t len, KerblamBuf *out) {

@@ -23,25 +23,6 @@ pub fn check(source: SourceFile, opts: CheckOptions) -> (Option<Manifest>, Vec<F
     let checked = check_toml::<Manifest>(source, opts);
     let mut findings = checked.findings;
     if let Some(doc) = &checked.doc {
-        // No manifest field is a datetime or a float: report them instead of accepting them as the
-        // strings JSON made of them, and drop the schema's complaint about the same value (it saw a
-        // string).
-        for lossy in doc.lossy_values() {
-            findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
-            findings.push(
-                Finding::error(
-                    &doc.source,
-                    "kerblam::schema",
-                    format!(
-                        "`{}`: {} is not accepted here",
-                        crate::schema_check::dotted(&lossy.path),
-                        lossy.what
-                    ),
-                )
-                .at(lossy.span, "expected a string")
-                .help("quote the value to make it a string"),
-            );
-        }
         // The rules run on the best-effort value too, so one run reports every problem.
         if let Some(m) = checked.value.as_ref().or(checked.partial.as_ref()) {
             findings.extend(rules::check(m, doc));
