@@ -26,8 +26,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use kerblam_backend_api::host::{CallError, HostCallbacks, Plugin, contract};
+use kerblam_backend_api::ownership::Snapshot;
 use kerblam_backend_api::{
-    Action, ErrorKind, ExecuteOptions, ExecuteRequest, ExecuteResult, Paths, PlanRequest, log_level,
+    Action, ErrorKind, ExecuteOptions, ExecuteRequest, ExecuteResult, Owner, Paths, PlanRequest,
+    log_level,
 };
 use kerblam_compiler::Project;
 use kerblam_plan::PackagePlan;
@@ -310,12 +312,85 @@ pub fn run_in_container(
     let mut plan = plan.clone();
     complete(&plugin, &mut plan, Action::Package, &paths, &build)?;
     execute(global, &plugin, Action::Package, &plan, &paths, build, None)?;
+    let owner = invoker(&project.root);
+    hand_over(&project.root, &plan, owner, None)?;
     let run = ExecuteOptions {
         args: extra_args.to_vec(),
+        owner: Some(owner),
         ..ExecuteOptions::default()
     };
     let result = execute(global, &plugin, Action::Run, &plan, &paths, run, None)?;
     Ok(exit_code(&result))
+}
+
+/// The user whose files a run's outputs must be: the one running kerblam; under `sudo` (kerblam
+/// runs as root with `SUDO_UID` and `SUDO_GID` set), the user who called it, when `dir` (the
+/// project, or the replay's destination) is theirs.
+pub fn invoker(dir: &Path) -> Owner {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: getuid and getgid cannot fail.
+    let me = unsafe {
+        Owner {
+            uid: libc::getuid(),
+            gid: libc::getgid(),
+        }
+    };
+    if !me.is_root() {
+        return me;
+    }
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u32>().ok());
+    match (var("SUDO_UID"), var("SUDO_GID"), std::fs::metadata(dir)) {
+        (Some(uid), Some(gid), Ok(m)) if uid != 0 && m.uid() == uid => Owner { uid, gid },
+        _ => me,
+    }
+}
+
+/// Whether kerblam runs as root for `owner`, another user (under `sudo`).
+pub fn acting_for(owner: Owner) -> bool {
+    // SAFETY: geteuid cannot fail.
+    !owner.is_root() && unsafe { libc::geteuid() } == 0
+}
+
+/// Under `sudo` (see [`acting_for`]), what kerblam makes for a run under `root` is the owner's,
+/// so that a container running as them can write there: the plan's mount directories it creates
+/// now, and what `before` did not hold (a replay's unpacked data). Nothing else is touched. Does
+/// nothing when kerblam runs as the owner.
+pub fn hand_over(
+    root: &Path,
+    plan: &PackagePlan,
+    owner: Owner,
+    before: Option<&Snapshot>,
+) -> miette::Result<()> {
+    if !acting_for(owner) {
+        return Ok(());
+    }
+    let give = |p: &Path| {
+        std::os::unix::fs::lchown(p, Some(owner.uid), Some(owner.gid))
+            .map_err(|e| miette::miette!("cannot give {} to {}: {e}", p.display(), owner.spec()))
+    };
+    for m in &plan.mounts {
+        // Plain relative paths only (a replay's were checked; a run's come from the manifest).
+        if kerblam_backend_api::confine::relative(root, &m.host).is_err() {
+            continue;
+        }
+        let mut dir = root.to_path_buf();
+        for c in Path::new(&m.host).components() {
+            let std::path::Component::Normal(c) = c else {
+                continue;
+            };
+            dir.push(c);
+            if std::fs::symlink_metadata(&dir).is_err() {
+                std::fs::create_dir(&dir)
+                    .map_err(|e| miette::miette!("cannot create {}: {e}", dir.display()))?;
+                give(&dir)?;
+            }
+        }
+    }
+    if let Some(before) = before {
+        kerblam_backend_api::ownership::restore(&before.created(owner), owner)
+            .map_err(|e| miette::miette!("{e}"))?;
+    }
+    Ok(())
 }
 
 /// How long a backend may take to stop once cancelled (Ctrl-C) before kerblam gives up on it:

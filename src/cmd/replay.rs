@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use kerblam_archive::{ErrorKind, ExtractOptions, Layout, ReplayArchive};
+use kerblam_backend_api::ownership::Snapshot;
 use kerblam_backend_api::{Action, ExecuteOptions};
 use kerblam_compiler::{CheckOptions, Project};
 use kerblam_plan::PackagePlan;
@@ -45,6 +46,11 @@ pub struct ReplayArgs {
     /// The container's network: none, or host (to fetch remote data from this machine).
     #[arg(long, value_enum, default_value_t = NetworkArg::None)]
     pub network: NetworkArg,
+    /// The image is your own: run it without the replay's confinement (dropped capabilities, no
+    /// new privileges, read-only root filesystem, process limit, read-only inputs). The network
+    /// stays as --network says.
+    #[arg(long)]
+    pub trust_image: bool,
     /// Arguments appended to the container's command.
     #[arg(last = true, allow_hyphen_values = true, value_name = "ARGS")]
     pub extra: Vec<String>,
@@ -117,6 +123,9 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         )));
     }
 
+    // Under sudo, what this replay unpacks is the calling user's (see execute::hand_over).
+    let owner = execute::invoker(&dest);
+    let before = execute::acting_for(owner).then(|| Snapshot::take(std::slice::from_ref(&dest)));
     if !args.no_decompress {
         let opts = ExtractOptions {
             force: args.force,
@@ -136,6 +145,10 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         crate::cmd::plan::write_atomic(&manifest_path, archive.manifest())?;
     }
     created.keep();
+    if let Some(before) = &before {
+        kerblam_backend_api::ownership::restore(&before.created(owner), owner)
+            .map_err(|e| miette::miette!("{e}"))?;
+    }
     signals::check()?;
     if args.no_run {
         output::info(format!(
@@ -196,6 +209,20 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
             ))
         })?;
     }
+    let confine = !args.trust_image;
+    if confine {
+        inputs_read_only(&mut plan);
+    } else {
+        output::warn(format!(
+            "--trust-image: {} runs {} with the engine's default capabilities, may gain privileges through set-user-ID programs, and has a writable root filesystem, no process limit and writable inputs (its network stays {})",
+            plan.backend.name,
+            plan.image.tag,
+            match args.network {
+                NetworkArg::None => "none",
+                NetworkArg::Host => "host",
+            }
+        ));
+    }
     // A package plan's entrypoint is kerblam's replay script, which hands its arguments to
     // `kerblam run PIPE --local`; that takes the pipe's extra arguments after `--`.
     let mut extra = args.extra.clone();
@@ -213,14 +240,35 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
             }
             .to_string(),
         ),
+        owner: Some(owner),
+        confine,
         ..ExecuteOptions::default()
     };
+    execute::hand_over(&dest, &plan, owner, None)?;
     let result = execute::execute(global, &plugin, Action::Run, &plan, &paths, options, None)?;
     let code = execute::exit_code(&result);
     if code != exit::OK {
         errln!("kerblam: the replayed pipe failed with exit code {code}");
     }
     Ok(code)
+}
+
+/// Makes the input data directory's mount read-only where the plan allows it: the pipe has no
+/// remote files (the replay's `kerblam data fetch` writes them there), and the input directory is
+/// neither the output nor the intermediate directory (one inside another is fine: the engines
+/// mount the deeper one over the other). A Kerblam! 1.x plan, whose image's own entrypoint may
+/// write anywhere in its data, keeps its mounts writable.
+fn inputs_read_only(plan: &mut PackagePlan) {
+    let Some(pipe) = &plan.pipe else {
+        return;
+    };
+    let d = &pipe.data;
+    if !pipe.remote.is_empty() || d.input == d.output || d.input == d.intermediate {
+        return;
+    }
+    for m in plan.mounts.iter_mut().filter(|m| m.host == d.input) {
+        m.read_only = true;
+    }
 }
 
 /// The backend to replay with: the package's, unless that one cannot run images (a package made

@@ -6,3 +6,4 @@ pub mod python;
 pub mod taplo;
 pub mod terminal;
 pub mod tmpfs;
+pub mod user;

@@ -25,6 +25,7 @@ pub mod c_header;
 pub mod capabilities;
 pub mod confine;
 pub mod messages;
+pub mod ownership;
 pub mod preflight;
 mod schemas;
 pub mod sdk;
@@ -38,7 +39,7 @@ pub use abi::{
 pub use capabilities::missing_capabilities;
 pub use messages::{
     AbiVersion, Action, BaseKind, Capabilities, DESCRIBE_TAG, Describe, ErrorKind, ErrorMessage,
-    ExecuteOptions, ExecuteRequest, ExecuteResult, HELLO_TAG, Hello, LayerSourceKind,
+    ExecuteOptions, ExecuteRequest, ExecuteResult, HELLO_TAG, Hello, LayerSourceKind, Owner,
     PLAN_REQUEST_TAG, Paths, PlanReply, PlanRequest, PreflightKind, ProducedArtifact, REQUEST_TAG,
     SchemaRange,
 };

@@ -391,10 +391,44 @@ pub struct ExecuteOptions {
     /// replay's `kerblam data fetch` reaches a server on 127.0.0.1). Never a bridge.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<String>,
+    /// `run`: the user whose files the run's outputs must be, the one who ran kerblam (under
+    /// `sudo`, the user who called it when the project is theirs). A backend runs the container as
+    /// that user (or maps it to them), unless the plan's pipe says `user: root`; then it gives
+    /// what the run created under the mounts back to this user afterwards, and touches nothing
+    /// else. Null: the backend's own default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Owner>,
+    /// `run`: the image is not the user's own (a replay): give it the least it needs (no
+    /// capabilities, no new privileges, a read-only root filesystem, a process limit, only the
+    /// plan's mounts). False for `kerblam run` and for `kerblam replay --trust-image`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub confine: bool,
     /// Test hook for the conformance kit: a plugin built with the Rust SDK panics on purpose when
     /// this is true AND the environment variable `KERBLAM_CONFORMANCE` is `1`. Never set by kerblam.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub conformance_panic: bool,
+}
+
+/// A numeric user and group on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Owner {
+    /// The user id.
+    pub uid: u32,
+    /// The group id.
+    pub gid: u32,
+}
+
+impl Owner {
+    /// `uid:gid`, as `--user` and `chown` take it.
+    pub fn spec(&self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+
+    /// Whether this is root (uid 0).
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
 }
 
 /// What a successful execution produced.

@@ -87,7 +87,13 @@ pub fn run(
             )));
         }
     };
-    let args = tool::run_args(&image, &binds, isolate, &req.options.args);
+    let args = tool::run_args(
+        &image,
+        &binds,
+        isolate,
+        req.options.confine,
+        &req.options.args,
+    );
     let done = tool::stream(apptainer, &args, Some(root), host).map_err(ErrorMessage::backend)?;
     Ok(ExecuteResult {
         artifacts: vec![],

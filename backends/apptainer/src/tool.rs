@@ -128,14 +128,21 @@ pub fn bind_spec(host: &Path, container: &str, read_only: bool) -> Result<String
     ))
 }
 
-/// The arguments of `apptainer run` (without the program).
+/// The arguments of `apptainer run` (without the program). Always `--cleanenv` (the host's
+/// environment stays out); `confine` (a replay) adds `--containall` (none of the host's `HOME`,
+/// `/tmp` or working directory, private PID and IPC namespaces: only the binds are shared) and
+/// `--no-privs` (a container started as root drops every capability).
 pub fn run_args(
     image: &Path,
     binds: &[String],
     isolate_network: bool,
+    confine: bool,
     args: &[String],
 ) -> Vec<OsString> {
     let mut a: Vec<OsString> = vec!["run".into(), "--cleanenv".into()];
+    if confine {
+        a.extend(["--containall".into(), "--no-privs".into()]);
+    }
     if isolate_network {
         a.extend(["--net".into(), "--network".into(), "none".into()]);
     }
@@ -274,6 +281,29 @@ mod tests {
         let a = build_args(Path::new("d"), Path::new("o"), false, true);
         assert_eq!(a, ["build", "--force", "o", "d"].map(OsString::from));
         assert!(bind_spec(Path::new("/a:b"), "/c", false).is_err());
+        let binds = ["/d/in:/w/in:ro".to_string()];
+        let image = Path::new("/d/x.sif");
+        assert_eq!(
+            run_args(image, &binds, true, true, &["-v".into()]),
+            [
+                "run",
+                "--cleanenv",
+                "--containall",
+                "--no-privs",
+                "--net",
+                "--network",
+                "none",
+                "--bind",
+                "/d/in:/w/in:ro",
+                "/d/x.sif",
+                "-v"
+            ]
+            .map(OsString::from)
+        );
+        assert_eq!(
+            run_args(image, &binds, false, false, &[]),
+            ["run", "--cleanenv", "--bind", "/d/in:/w/in:ro", "/d/x.sif"].map(OsString::from)
+        );
         assert_eq!(
             bind_spec(Path::new("/a b"), "/c", true).unwrap(),
             "/a b:/c:ro"

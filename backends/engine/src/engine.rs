@@ -259,6 +259,30 @@ impl Engine {
         Ok(loaded_names(&done.tail))
     }
 
+    /// How the engine runs containers ([`Security`]), from one `info` call: rootless (docker's
+    /// `SecurityOptions` hold `name=rootless`; podman's `Host.Security.Rootless`), and whether
+    /// its cgroups are version 2 (`CgroupVersion` / `Host.CgroupsVersion`).
+    pub fn security(&self) -> Result<Security> {
+        let format = match self.flavor {
+            Flavor::Docker => "{{json .SecurityOptions}}|{{.CgroupVersion}}",
+            Flavor::Podman => "{{.Host.Security.Rootless}}|{{.Host.CgroupsVersion}}",
+        };
+        let mut cmd = self.command();
+        cmd.args(["info", "--format", format]);
+        let out = process::run_captured(&mut cmd, &self.name)?;
+        if !out.status.success() {
+            return Err(EngineError::NotRunning {
+                engine: self.name.clone(),
+                program: self.program.display().to_string(),
+                output: process::output_tail(&out),
+            });
+        }
+        Ok(Security::parse(
+            self.flavor,
+            &String::from_utf8_lossy(&out.stdout),
+        ))
+    }
+
     /// Where the engine keeps its images and where it stages builds, as it reports them: docker's
     /// `DockerRootDir` for both (the daemon unpacks build contexts under `<root>/tmp`); podman's
     /// graph root, and its image copy temp dir (`$TMPDIR` of the podman process, else
@@ -298,6 +322,32 @@ impl Engine {
                 }),
         };
         Ok(StorageDirs { storage, temp })
+    }
+}
+
+/// How an engine runs containers ([`Engine::security`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Security {
+    /// The engine runs without root: container root is the calling user, other container ids are
+    /// the user's subordinate ids.
+    pub rootless: bool,
+    /// Its cgroups are version 2 (rootless engines can set resource limits only there).
+    pub cgroup_v2: bool,
+}
+
+impl Security {
+    /// Reads the answer of the `info` format [`Engine::security`] asks for.
+    pub fn parse(flavor: Flavor, answer: &str) -> Security {
+        let (first, cgroup) = answer.trim().split_once('|').unwrap_or((answer.trim(), ""));
+        let rootless = match flavor {
+            Flavor::Docker => first.contains("name=rootless"),
+            Flavor::Podman => first.trim() == "true",
+        };
+        let cgroup = cgroup.trim();
+        Security {
+            rootless,
+            cgroup_v2: cgroup == "2" || cgroup == "v2",
+        }
     }
 }
 
@@ -343,6 +393,21 @@ mod tests {
             Flavor::Docker
         );
         assert!(Engine::by_name("apptainer").is_none());
+    }
+
+    #[test]
+    fn parses_security_answers() {
+        let d = Security::parse(Flavor::Docker, "[\"name=seccomp,profile=default\"]|1\n");
+        assert_eq!(d, Security::default());
+        let d = Security::parse(
+            Flavor::Docker,
+            "[\"name=seccomp,profile=default\",\"name=rootless\",\"name=cgroupns\"]|2",
+        );
+        assert!(d.rootless && d.cgroup_v2);
+        let p = Security::parse(Flavor::Podman, "true|v1");
+        assert!(p.rootless && !p.cgroup_v2);
+        let p = Security::parse(Flavor::Podman, "false|v2\n");
+        assert!(!p.rootless && p.cgroup_v2);
     }
 
     #[test]

@@ -39,6 +39,6 @@ mod process;
 mod run;
 
 pub use build::{BuildOptions, Builder};
-pub use engine::{Engine, Flavor, StorageDirs};
+pub use engine::{Engine, Flavor, Security, StorageDirs};
 pub use error::{EngineError, Result};
-pub use run::{Mount, Network, RunOptions};
+pub use run::{Confinement, HOME_IN_CONTAINER, Mount, Network, RunOptions};

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use crate::engine::Engine;
+use kerblam_backend_api::Owner;
+
+use crate::engine::{Engine, Flavor};
 use crate::error::{EngineError, Result};
 use crate::process;
 
@@ -53,6 +55,86 @@ pub struct RunOptions {
     pub env: BTreeMap<String, String>,
     /// Network; [`Network::None`] unless set.
     pub network: Network,
+    /// Run as this user and group (`--user UID:GID`); `None` keeps the image's user.
+    pub user: Option<Owner>,
+    /// Rootless podman: the calling user keeps their id in the container (`--userns=keep-id`).
+    pub keep_id: bool,
+    /// A private, writable `HOME`: a tmpfs at [`HOME_IN_CONTAINER`] (mode 0700, owned by the
+    /// container's user), with `HOME` set to it, so that tools which write there work whoever
+    /// the container runs as, on a read-only root filesystem too.
+    pub tmpfs_home: bool,
+    /// The least privilege for an image that is not the user's own; `None` keeps the engine's
+    /// defaults.
+    pub confine: Option<Confinement>,
+}
+
+/// Where [`RunOptions::tmpfs_home`] mounts `HOME`.
+pub const HOME_IN_CONTAINER: &str = "/kerblam-home";
+
+/// What a confined container gets: every capability dropped (`--cap-drop=ALL`) but `cap_add`,
+/// no new privileges (`--security-opt=no-new-privileges`: no set-user-ID program gains any), a
+/// read-only root filesystem with tmpfs `/tmp` and `/var/tmp`, and at most `pids_limit`
+/// processes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confinement {
+    /// Capabilities given back (e.g. `DAC_OVERRIDE`, for root to write into the user's data
+    /// directories).
+    pub cap_add: Vec<String>,
+    /// The process limit (`--pids-limit`); `None` when the engine cannot set one.
+    pub pids_limit: Option<u32>,
+}
+
+impl Confinement {
+    /// The process limit of a confined run: enough for a parallel make, not for a fork bomb.
+    pub const PIDS_LIMIT: u32 = 1024;
+}
+
+/// The `run` arguments for who the container runs as and what it may do (`--user`,
+/// `--userns`, `HOME`, the [`Confinement`]), for `flavor`.
+pub fn identity_args(flavor: Flavor, opts: &RunOptions) -> Vec<String> {
+    let mut a: Vec<String> = Vec::new();
+    if opts.keep_id {
+        a.push("--userns=keep-id".into());
+    }
+    if let Some(u) = &opts.user {
+        a.push(format!("--user={}", u.spec()));
+    }
+    if opts.tmpfs_home {
+        match flavor {
+            // Docker passes tmpfs options to the kernel: uid= and gid= own it.
+            Flavor::Docker => {
+                let owner = match &opts.user {
+                    Some(u) => format!(",uid={},gid={}", u.uid, u.gid),
+                    // The image's user is not known here: anyone may write (sticky, as /tmp).
+                    None => String::new(),
+                };
+                let mode = if opts.user.is_some() { "0700" } else { "1777" };
+                a.push(format!(
+                    "--tmpfs={HOME_IN_CONTAINER}:rw,nosuid,nodev,mode={mode}{owner}"
+                ));
+            }
+            // Podman 4 refuses uid= in --tmpfs; `U=true` gives the mount to the container's user.
+            Flavor::Podman => a.push(format!(
+                "--mount=type=tmpfs,destination={HOME_IN_CONTAINER},tmpfs-mode=0700,U=true"
+            )),
+        }
+        a.push(format!("--env=HOME={HOME_IN_CONTAINER}"));
+    }
+    if let Some(c) = &opts.confine {
+        a.push("--cap-drop=ALL".into());
+        for cap in &c.cap_add {
+            a.push(format!("--cap-add={cap}"));
+        }
+        a.push("--security-opt=no-new-privileges".into());
+        a.push("--read-only".into());
+        for t in ["/tmp", "/var/tmp"] {
+            a.push(format!("--tmpfs={t}:rw,nosuid,nodev,mode=1777"));
+        }
+        if let Some(n) = c.pids_limit {
+            a.push(format!("--pids-limit={n}"));
+        }
+    }
+    a
 }
 
 impl Engine {
@@ -61,8 +143,8 @@ impl Engine {
     ///
     /// Always `--rm`, `--pull never` (nothing is ever fetched), `--network none` unless
     /// `opts.network` says otherwise. The container's stdout and stderr are the caller's; stdin is
-    /// closed. No user-namespace option is added: as root, podman refuses `--userns=keep-id`, and
-    /// rootless podman already maps container root to the calling user.
+    /// closed. Who it runs as and what it may do come from `opts` ([`identity_args`]); as root,
+    /// podman refuses `--userns=keep-id`, so only a rootless podman's caller asks for it.
     ///
     /// Errors (before anything runs) when a mount's host path is not absolute or missing, or the
     /// image is not in the engine.
@@ -99,6 +181,7 @@ impl Engine {
             "--network",
             opts.network.as_arg(),
         ]);
+        cmd.args(identity_args(self.flavor(), opts));
         for m in &opts.mounts {
             cmd.arg("--mount").arg(mount_arg(m)?);
         }
@@ -206,6 +289,52 @@ fn mount_arg(m: &Mount) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identity_and_confinement_arguments() {
+        assert!(identity_args(Flavor::Docker, &RunOptions::default()).is_empty());
+        let user = Owner {
+            uid: 1001,
+            gid: 1002,
+        };
+        let opts = RunOptions {
+            user: Some(user),
+            tmpfs_home: true,
+            confine: Some(Confinement {
+                cap_add: vec!["DAC_OVERRIDE".into()],
+                pids_limit: Some(1024),
+            }),
+            ..RunOptions::default()
+        };
+        assert_eq!(
+            identity_args(Flavor::Docker, &opts),
+            [
+                "--user=1001:1002",
+                "--tmpfs=/kerblam-home:rw,nosuid,nodev,mode=0700,uid=1001,gid=1002",
+                "--env=HOME=/kerblam-home",
+                "--cap-drop=ALL",
+                "--cap-add=DAC_OVERRIDE",
+                "--security-opt=no-new-privileges",
+                "--read-only",
+                "--tmpfs=/tmp:rw,nosuid,nodev,mode=1777",
+                "--tmpfs=/var/tmp:rw,nosuid,nodev,mode=1777",
+                "--pids-limit=1024",
+            ]
+        );
+        let rootless = RunOptions {
+            keep_id: true,
+            tmpfs_home: true,
+            ..RunOptions::default()
+        };
+        assert_eq!(
+            identity_args(Flavor::Podman, &rootless),
+            [
+                "--userns=keep-id",
+                "--mount=type=tmpfs,destination=/kerblam-home,tmpfs-mode=0700,U=true",
+                "--env=HOME=/kerblam-home",
+            ]
+        );
+    }
 
     #[test]
     fn mount_arguments() {

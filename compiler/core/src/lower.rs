@@ -291,6 +291,7 @@ pub fn compile_pipe(project: &Project, opts: &PipeOptions) -> Result<PackagePlan
             data,
             precious: inventory.precious,
             remote: inventory.remote,
+            user: m.execution.user,
         }),
         freeze: None,
         backend: BackendPlan::named(backend),

@@ -50,7 +50,7 @@ pub use layer::{Layer, LayerSource};
 pub use metadata::Metadata;
 pub use mount::Mount;
 pub use output::Output;
-pub use pipe::{DataFile, DataPaths, PipeInfo, PipeKind, RemoteFile};
+pub use pipe::{DataFile, DataPaths, PipeInfo, PipeKind, RemoteFile, RunUser};
 pub use plan::{EnvVar, Image, PackagePlan, Purpose, Source, SourceKind};
 pub use preflight::{ENGINE_STORAGE, ENGINE_TMPDIR, Preflight};
 

@@ -17,6 +17,31 @@ pub struct PipeInfo {
     pub precious: Vec<DataFile>,
     /// Input files fetched from a URL by `kerblam data fetch`. Sorted by path.
     pub remote: Vec<RemoteFile>,
+    /// Who the pipe runs as in its container (the manifest's `execution.user`). Absent: the user
+    /// who runs kerblam.
+    #[serde(default, skip_serializing_if = "RunUser::is_invoker")]
+    pub user: RunUser,
+}
+
+/// Who a pipe runs as in its container: `invoker`, the user who runs kerblam (under `sudo`, the
+/// user who called it, when the project is theirs), so that the outputs are theirs; or `root`
+/// (uid 0), for an image whose tools must run as root, after which kerblam gives the files the run
+/// created under the data directories back to the user who ran kerblam.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum RunUser {
+    // (No doc comments on the variants: the schema stays a plain `enum`, whose error names the
+    // accepted values.)
+    #[default]
+    Invoker,
+    Root,
+}
+
+impl RunUser {
+    /// Whether this is the default, [`RunUser::Invoker`].
+    pub fn is_invoker(&self) -> bool {
+        *self == RunUser::Invoker
+    }
 }
 
 /// How a pipe is executed.

@@ -200,4 +200,27 @@ mod tests {
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].location(), "k.toml:3:1");
     }
+
+    #[test]
+    fn execution_user_is_invoker_or_root() {
+        let parsed = |text: &str| {
+            check(SourceFile::new("k.toml", text), CheckOptions::default())
+                .0
+                .map(|m| m.execution.user)
+        };
+        assert_eq!(parsed(""), Some(kerblam_plan::RunUser::Invoker));
+        assert_eq!(
+            parsed("[execution]\nuser = \"root\"\n"),
+            Some(kerblam_plan::RunUser::Root)
+        );
+        assert_eq!(
+            parsed("[execution]\nuser = \"invoker\"\n"),
+            Some(kerblam_plan::RunUser::Invoker)
+        );
+        let f = findings("[execution]\nuser = \"admin\"\n");
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].location(), "k.toml:2:8");
+        assert!(f[0].message.contains("execution.user"), "{}", f[0].message);
+        assert!(f[0].message.contains(r#"not one of "invoker" or "root""#));
+    }
 }

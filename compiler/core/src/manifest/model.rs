@@ -149,6 +149,17 @@ pub struct Execution {
     #[serde(default = "default_workdir")]
     #[schemars(regex(pattern = r"^/"))]
     pub workdir: String,
+    /// Who the pipe runs as in its container. `invoker` (the default): the user who runs kerblam,
+    /// so that the outputs are theirs and they can delete them. `root`: for an image whose tools
+    /// must run as root (they write into the image's own root-owned directories, or refuse a user
+    /// without a passwd entry); kerblam then gives what the run created under the data directories
+    /// back to the user who ran it, and touches nothing else. A replay keeps the container's
+    /// privileges dropped, and runs a root pipe as the user where giving its files back would
+    /// need the image's own `chown` (kerblam not root, a rootful engine), unless
+    /// `kerblam replay --trust-image`: the archive's author does not decide how much a replay may
+    /// do.
+    #[serde(default)]
+    pub user: kerblam_plan::RunUser,
 }
 
 impl Default for Execution {
@@ -156,6 +167,7 @@ impl Default for Execution {
         Execution {
             backend: default_backend(),
             workdir: default_workdir(),
+            user: kerblam_plan::RunUser::default(),
         }
     }
 }
