@@ -96,7 +96,7 @@ fn every_bad_manifest_is_rejected_with_a_located_snapshotted_report() {
         if code != Some(2) {
             failures.push(format!("{file}: exit code {code:?}, want 2:\n{stderr}"));
         }
-        if !has_located_header(&stderr, &file) {
+        if !has_located_header(&stderr, file) {
             failures.push(format!("{file}: no [{file}:line:col] header:\n{stderr}"));
         }
         if !has_underline(&stderr) {
