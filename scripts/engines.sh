@@ -2,7 +2,7 @@
 # Container engines for kerblam's tests and CI: install, start, and build the local base image.
 #
 # Usage:
-#   bash scripts/engines.sh install                 # apt-get docker.io podman busybox-static ... umoci make (idempotent)
+#   bash scripts/engines.sh install                 # apt-get docker.io podman uidmap busybox-static ... umoci make (idempotent)
 #   bash scripts/engines.sh start                   # start dockerd (no bridge), configure podman (idempotent)
 #   bash scripts/engines.sh base-image [BINARY...]  # import kerblam-test-base:latest into docker and podman
 #
@@ -53,7 +53,7 @@ trap 'echo "engines.sh: error: \`$BASH_COMMAND\` failed (exit $?) at line $LINEN
 BASE_TAG="${KERBLAM_BASE_TAG:-kerblam-test-base:latest}"
 DOCKERD_LOG="${KERBLAM_DOCKERD_LOG:-/var/log/kerblam-dockerd.log}"
 WAIT_SECS="${KERBLAM_ENGINE_WAIT:-60}"
-PACKAGES=(docker.io podman busybox-static squashfs-tools siftool skopeo umoci zstd make)
+PACKAGES=(docker.io podman uidmap busybox-static squashfs-tools siftool skopeo umoci zstd make)
 LABEL_KEY="org.kerblam.test-base.rootfs-sha256"
 
 say() { echo "engines.sh: $*" >&2; }
