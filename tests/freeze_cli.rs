@@ -745,27 +745,16 @@ fn plan_of_a_freeze_shows_its_apptainer_definition_file() {
 /// skopeo installed (CI), `skopeo inspect` reads it and sees the freeze's labels.
 #[test]
 fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
-    let plugins = plugin_dir("kerblam-backend-tarball");
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(&t.path().join("eessi"), false);
     let dest = t.path().join("dist");
     std::fs::create_dir(&dest).unwrap();
-    let d = dest.to_str().unwrap();
-    let common = [
-        "--from-env",
-        "-a",
-        "J",
-        "-n",
-        "Stack",
-        "--backend",
-        "tarball",
-        "-d",
-        d,
-    ];
-    let mut plan_args = vec!["freeze"];
-    plan_args.extend_from_slice(&common);
-    plan_args.extend_from_slice(&["--image-format", "oci+zstd", "--plan"]);
-    let out = kerblam(&plan_args, &s.env, t.path());
+    let out = freeze_tarball(
+        &dest,
+        &["--image-format", "oci+zstd", "--plan"],
+        &s.env,
+        t.path(),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let plan = plan_json(&out);
     let oci = plan["backend"]["artifacts"]
@@ -783,11 +772,7 @@ fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
         plan["backend"]["preflight"]
     );
 
-    let mut args = vec!["freeze"];
-    args.extend_from_slice(&common);
-    let p = plugins.to_str().unwrap();
-    args.extend_from_slice(&["--image-format", "oci", "--backend-path", p]);
-    let out = kerblam(&args, &s.env, t.path());
+    let out = freeze_tarball(&dest, &["--image-format", "oci"], &s.env, t.path());
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -841,30 +826,15 @@ fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
 /// without --force and kept.
 #[test]
 fn freezing_again_replaces_the_earlier_freeze_but_not_a_foreign_file() {
-    let plugins = plugin_dir("kerblam-backend-tarball");
     let t = tempfile::tempdir().unwrap();
     let s = synthetic::create(&t.path().join("eessi"), false);
     let dest = t.path().join("dist");
-    let args = [
-        "freeze",
-        "--from-env",
-        "-a",
-        "J",
-        "-n",
-        "Stack",
-        "--backend",
-        "tarball",
-        "-d",
-        dest.to_str().unwrap(),
-        "--backend-path",
-        plugins.to_str().unwrap(),
-    ];
     let tarball = dest.join("Stack-2023-11-14.tar.zst");
-    let out = kerblam(&args, &s.env, t.path());
+    let out = freeze_tarball(&dest, &[], &s.env, t.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let first = std::fs::metadata(&tarball).unwrap().modified().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = kerblam(&args, &s.env, t.path());
+    let out = freeze_tarball(&dest, &[], &s.env, t.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("replacing"),
@@ -874,7 +844,7 @@ fn freezing_again_replaces_the_earlier_freeze_but_not_a_foreign_file() {
     assert!(std::fs::metadata(&tarball).unwrap().modified().unwrap() > first);
 
     std::fs::write(&tarball, "my notes, not a tarball").unwrap();
-    let out = kerblam(&args, &s.env, t.path());
+    let out = freeze_tarball(&dest, &[], &s.env, t.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     let said = text(&out.stderr);
     assert!(
@@ -885,7 +855,6 @@ fn freezing_again_replaces_the_earlier_freeze_but_not_a_foreign_file() {
         std::fs::read_to_string(&tarball).unwrap(),
         "my notes, not a tarball"
     );
-    let forced = [&args[..], &["--force"]].concat();
-    let out = kerblam(&forced, &s.env, t.path());
+    let out = freeze_tarball(&dest, &["--force"], &s.env, t.path());
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
