@@ -51,13 +51,19 @@ fn c_example(out: &Path) -> Example {
     }
 }
 
-fn package(p: &TestProject, e: &Example, extra: &[&str]) -> std::process::Output {
+/// `kerblam --backend-path <e's dir> COMMAND process --backend <e> EXTRA...` in `p`.
+fn with_example(
+    p: &TestProject,
+    e: &Example,
+    command: &str,
+    extra: &[&str],
+) -> std::process::Output {
     let dir = e.dir.to_str().unwrap();
     let args = [
         &[
             "--backend-path",
             dir,
-            "package",
+            command,
             "process",
             "--backend",
             e.backend,
@@ -66,6 +72,14 @@ fn package(p: &TestProject, e: &Example, extra: &[&str]) -> std::process::Output
     ]
     .concat();
     p.kerblam(&args)
+}
+
+fn package(p: &TestProject, e: &Example, extra: &[&str]) -> std::process::Output {
+    with_example(p, e, "package", extra)
+}
+
+fn plan(p: &TestProject, e: &Example, extra: &[&str]) -> std::process::Output {
+    with_example(p, e, "plan", extra)
 }
 
 /// Packages `examples/process` with `e`: the conformance kit passes; its build script and
@@ -84,29 +98,12 @@ fn packages_and_replays(e: &Example) {
         .collect();
     assert_eq!(skipped, e.skips, "{report}");
 
-    let dir = e.dir.to_str().unwrap();
-    let plan = p.kerblam(&[
-        "--backend-path",
-        dir,
-        "plan",
-        "process",
-        "--backend",
-        e.backend,
-    ]);
-    assert!(plan.status.success(), "{}", show(&plan));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned = plan(&p, e, &[]);
+    assert!(planned.status.success(), "{}", show(&planned));
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
     assert_eq!(plan["backend"]["name"], e.backend);
     assert_eq!(plan["backend"]["artifacts"][0]["path"], "process.build.sh");
-    let shown = p.kerblam(&[
-        "--backend-path",
-        dir,
-        "plan",
-        "process",
-        "--backend",
-        e.backend,
-        "--show",
-        "Containerfile",
-    ]);
+    let shown = with_example(&p, e, "plan", &["--show", "Containerfile"]);
     assert!(shown.status.success(), "{}", show(&shown));
     assert_eq!(
         plan["backend"]["rendered"][0]["text"],
@@ -206,21 +203,13 @@ fn a_checked_in_plan_stays_fresh_after_a_package_with_a_third_party_backend() {
     let out = tempfile::tempdir().unwrap();
     let e = c_example(out.path());
     let p = TestProject::example("process");
-    let dir = e.dir.to_str().unwrap();
-    let plan = p.path("process.plan.json");
-    let plan_args = [
-        "--backend-path",
-        dir,
-        "plan",
-        "process",
-        "--backend",
-        e.backend,
-    ];
-    let o = p.kerblam(&[&plan_args[..], &["-o", plan.to_str().unwrap()]].concat());
+    let checked_in = p.path("process.plan.json");
+    let checked_in = checked_in.to_str().unwrap();
+    let o = plan(&p, &e, &["-o", checked_in]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let o = package(&p, &e, &[]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let o = p.kerblam(&[&plan_args[..], &["--check", plan.to_str().unwrap()]].concat());
+    let o = plan(&p, &e, &["--check", checked_in]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -282,17 +271,9 @@ done
 /// project would with its `.dockerignore`: the files the plan lists, and no data directory.
 fn builds_the_base_on_the_plans_context(e: &Example) {
     let p = TestProject::example("process");
-    let dir = e.dir.to_str().unwrap();
-    let plan = p.kerblam(&[
-        "--backend-path",
-        dir,
-        "plan",
-        "process",
-        "--backend",
-        e.backend,
-    ]);
-    assert!(plan.status.success(), "{}", show(&plan));
-    let plan: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let planned = plan(&p, e, &[]);
+    assert!(planned.status.success(), "{}", show(&planned));
+    let plan: serde_json::Value = serde_json::from_slice(&planned.stdout).unwrap();
     let mut listed: Vec<String> = plan["context"]["files"]
         .as_array()
         .unwrap()
