@@ -47,34 +47,6 @@ fn project_after_a_run(outside: &std::path::Path) -> TestProject {
     p
 }
 
-/// Every path under data/ (directories end with `/`, links with ` -> target`).
-fn tree(p: &TestProject) -> BTreeMap<String, String> {
-    fn walk(base: &std::path::Path, dir: &std::path::Path, out: &mut BTreeMap<String, String>) {
-        for e in std::fs::read_dir(dir).unwrap() {
-            let e = e.unwrap();
-            let rel = e
-                .path()
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let ft = e.file_type().unwrap();
-            if ft.is_symlink() {
-                let to = std::fs::read_link(e.path()).unwrap();
-                out.insert(rel, format!("-> {}", to.display()));
-            } else if ft.is_dir() {
-                out.insert(format!("{rel}/"), String::new());
-                walk(base, &e.path(), out);
-            } else {
-                out.insert(rel, std::fs::read_to_string(e.path()).unwrap());
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(p.root(), &p.path("data"), &mut out);
-    out
-}
-
 fn keys(t: &BTreeMap<String, String>) -> Vec<&str> {
     t.keys().map(String::as_str).collect()
 }
@@ -104,7 +76,7 @@ fn clean_after_a_run_deletes_outputs_and_intermediates_and_the_dirs_left_empty()
     let p = project_after_a_run(outside.path());
     let o = p.kerblam(&["data", "clean", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let after = tree(&p);
+    let after = support::files::tree(p.root(), "data");
     assert_eq!(keys(&after), KEPT, "{}", show(&o));
     // The links are links still, and nothing they point to was touched.
     assert_eq!(after["data/out/latest.txt"], "-> ../in/precious.txt");
@@ -133,10 +105,10 @@ fn clean_after_a_run_deletes_outputs_and_intermediates_and_the_dirs_left_empty()
 fn dry_run_lists_what_would_go_and_changes_nothing() {
     let outside = tempfile::tempdir().unwrap();
     let p = project_after_a_run(outside.path());
-    let before = tree(&p);
+    let before = support::files::tree(p.root(), "data");
     let o = p.kerblam(&["data", "clean", "--dry-run"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(tree(&p), before);
+    assert_eq!(support::files::tree(p.root(), "data"), before);
     let out = String::from_utf8_lossy(&o.stdout);
     let listed: Vec<&str> = out.lines().collect();
     assert_eq!(
@@ -163,7 +135,7 @@ fn include_remote_deletes_the_fetched_files_but_not_those_that_cannot_be_fetched
     let p = project_after_a_run(outside.path());
     let o = p.kerblam(&["data", "clean", "-r", "-y"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let after = tree(&p);
+    let after = support::files::tree(p.root(), "data");
     let expected: Vec<&str> = KEPT
         .iter()
         .copied()
@@ -183,7 +155,7 @@ fn preserve_output_keeps_the_outputs_and_keep_dirs_the_dirs() {
     let p = project_after_a_run(outside.path());
     let o = p.kerblam(&["data", "clean", "--preserve-output", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let after = tree(&p);
+    let after = support::files::tree(p.root(), "data");
     for kept in ["data/out/result.txt", "data/out/plots/p1.txt"] {
         assert!(after.contains_key(kept), "{kept} went:\n{}", show(&o));
     }
@@ -199,7 +171,7 @@ fn preserve_output_keeps_the_outputs_and_keep_dirs_the_dirs() {
     let p = project_after_a_run(outside.path());
     let o = p.kerblam(&["data", "clean", "-d", "--yes"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let after = tree(&p);
+    let after = support::files::tree(p.root(), "data");
     for kept in ["data/out/plots/", "data/tmp/", "data/out/empty/"] {
         assert!(after.contains_key(kept), "{kept} went:\n{}", show(&o));
     }
@@ -228,7 +200,7 @@ fn clean_with_input(p: &TestProject, input: &str) -> Output {
 fn without_yes_it_asks_and_deletes_nothing_without_a_yes() {
     let outside = tempfile::tempdir().unwrap();
     let p = project_after_a_run(outside.path());
-    let before = tree(&p);
+    let before = support::files::tree(p.root(), "data");
 
     // No answer at all (Kerblam! 1.x asks for ever): refused, saying how to go on.
     let o = p.kerblam(&["data", "clean"]);
@@ -238,13 +210,13 @@ fn without_yes_it_asks_and_deletes_nothing_without_a_yes() {
         "{}",
         show(&o)
     );
-    assert_eq!(tree(&p), before);
+    assert_eq!(support::files::tree(p.root(), "data"), before);
 
     // No: 1.x's "Aborted!", exit 1.
     let o = clean_with_input(&p, "n\n");
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     assert!(stderr(&o).contains("Aborted"), "{}", show(&o));
-    assert_eq!(tree(&p), before);
+    assert_eq!(support::files::tree(p.root(), "data"), before);
 
     // An answer that is not one asks again, as in 1.x; then yes. The preview names the files.
     let o = clean_with_input(&p, "\nmaybe\nYes\n");
@@ -258,7 +230,7 @@ fn without_yes_it_asks_and_deletes_nothing_without_a_yes() {
         "{}",
         show(&o)
     );
-    assert_eq!(keys(&tree(&p)), KEPT);
+    assert_eq!(keys(&support::files::tree(p.root(), "data")), KEPT);
 }
 
 /// `script` runs a command on a pseudo-terminal (util-linux); `None` where it is missing.
@@ -303,7 +275,7 @@ fn on_a_terminal_it_previews_and_asks() {
     assert!(screen.contains("kerblam will delete:"), "{screen}");
     assert!(screen.contains("data/tmp/step1.txt"), "{screen}");
     assert!(screen.contains("Continue? [yes/no]"), "{screen}");
-    assert_eq!(keys(&tree(&p)), KEPT);
+    assert_eq!(keys(&support::files::tree(p.root(), "data")), KEPT);
 }
 
 #[test]
@@ -375,7 +347,7 @@ fn files_left_by_root_are_reported_and_the_rest_is_cleaned() {
     );
     assert!(!err.contains("panicked"), "{}", show(&o));
     // The rest went; the container's file and its directory stayed.
-    let after = tree(&p);
+    let after = support::files::tree(p.root(), "data");
     assert!(after.contains_key("data/out/by_container/table.csv"));
     assert!(!after.contains_key("data/out/result.txt"));
     assert!(!after.contains_key("data/tmp/"));

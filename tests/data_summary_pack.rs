@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::collections::BTreeMap;
-use std::io::Read;
 
 use support::project::{TestProject, show};
 
@@ -61,33 +59,13 @@ fn an_empty_project_has_an_empty_summary() {
     assert!(out.ends_with("There are 0 undownloaded files.\n"), "{out}");
 }
 
-/// The entries of a .tar.gz: path → contents (`None` for a directory).
-fn entries(path: &std::path::Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "not gzip: {}", path.display());
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-    let mut out = BTreeMap::new();
-    for e in archive.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().into_owned();
-        if e.header().entry_type().is_dir() {
-            out.insert(name.trim_end_matches('/').to_string() + "/", None);
-        } else {
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            out.insert(name, Some(data));
-        }
-    }
-    out
-}
-
 #[test]
 fn pack_exports_precious_input_and_outputs_to_data_export_tar_gz() {
     let p = project();
     let o = p.kerblam(&["data", "pack"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     let archive = p.path("data/data_export.tar.gz");
-    let got = entries(&archive);
+    let got = support::files::tar_gz(&archive);
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -119,7 +97,7 @@ fn pack_exports_precious_input_and_outputs_to_data_export_tar_gz() {
     let o = p.kerblam(&["data", "pack"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
     assert_eq!(
-        entries(&archive)["data/out/r.txt"].as_deref(),
+        support::files::tar_gz(&archive)["data/out/r.txt"].as_deref(),
         Some(&b"new"[..])
     );
 }
@@ -130,7 +108,7 @@ fn pack_output_only_and_a_path_of_ones_own() {
     // OUTPUT is relative to where kerblam starts: -C DIR here.
     let o = p.kerblam(&["data", "pack", "-o", "exports/outputs.tgz"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    let got = entries(&p.path("exports/outputs.tgz"));
+    let got = support::files::tar_gz(&p.path("exports/outputs.tgz"));
     let names: Vec<&str> = got.keys().map(String::as_str).collect();
     assert_eq!(
         names,
@@ -169,7 +147,7 @@ fn pack_never_writes_over_a_file_it_did_not_write_nor_into_the_input_dir() {
     assert_eq!(p.read("notes.txt"), "my notes");
     let o = p.kerblam(&["data", "pack", "notes.txt", "--force"]);
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert!(entries(&p.path("notes.txt")).contains_key("data/in/precious.txt"));
+    assert!(support::files::tar_gz(&p.path("notes.txt")).contains_key("data/in/precious.txt"));
 
     let o = p.kerblam(&["data", "pack", "data/in/export.tar.gz"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));

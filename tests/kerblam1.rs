@@ -82,42 +82,6 @@ fn run1(bin: &Path, dir: &Path, home: &Path, args: &[&str], input: &str) -> Outp
     }
 }
 
-/// Every path under `rel` of `root` (dirs end with `/`, links are `-> target`), with contents.
-fn tree(root: &Path, rel: &str) -> BTreeMap<String, String> {
-    fn walk(base: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd {
-            let e = e.unwrap();
-            let rel = e
-                .path()
-                .strip_prefix(base)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let ft = e.file_type().unwrap();
-            if ft.is_symlink() {
-                let to = std::fs::read_link(e.path()).unwrap();
-                out.insert(rel, format!("-> {}", to.display()));
-            } else if ft.is_dir() {
-                out.insert(format!("{rel}/"), String::new());
-                if rel != ".git" {
-                    walk(base, &e.path(), out);
-                }
-            } else {
-                out.insert(
-                    rel,
-                    String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned(),
-                );
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(root, &root.join(rel), &mut out);
-    out
-}
-
 /// A project after a run: outputs, intermediate files, fetched remote input, precious input,
 /// hidden files, an empty dir, a link.
 fn after_a_run() -> TestProject {
@@ -157,41 +121,14 @@ fn data_clean_and_its_flags_leave_what_kerblam_1_leaves() {
         let o = ours.kerblam(&args);
         assert_eq!(o.status.code(), Some(0), "{flags:?}: {}", show(&o));
         assert_eq!(
-            tree(ours.root(), "data"),
-            tree(theirs.root(), "data"),
+            support::files::tree(ours.root(), "data"),
+            support::files::tree(theirs.root(), "data"),
             "{flags:?}\n--- Kerblam! 1.2.1:\n{}\n--- kerblam:\n{}",
             show(&o1),
             show(&o)
         );
         println!("data clean {flags:?}: same files as Kerblam! 1.2.1");
     }
-}
-
-/// The entries of a .tar.gz as `tar -C dir .` names them, without `./`: path → contents.
-fn tar_gz(path: &Path) -> BTreeMap<String, Option<Vec<u8>>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(&bytes[..2], &[0x1f, 0x8b], "{} is not gzip", path.display());
-    let mut a = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
-    let mut out = BTreeMap::new();
-    for e in a.entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().to_string_lossy().into_owned();
-        let name = name
-            .trim_start_matches("./")
-            .trim_end_matches('/')
-            .to_string();
-        if name.is_empty() || name == "." {
-            continue;
-        }
-        if e.header().entry_type().is_dir() {
-            out.insert(format!("{name}/"), None);
-        } else {
-            let mut data = Vec::new();
-            e.read_to_end(&mut data).unwrap();
-            out.insert(name, Some(data));
-        }
-    }
-    out
 }
 
 #[test]
@@ -207,8 +144,8 @@ fn data_pack_packs_what_kerblam_1_packs() {
         assert_eq!(o.status.code(), Some(0), "{}", show(&o));
         let default = "data/data_export.tar.gz";
         assert_eq!(
-            tar_gz(&ours.path(default)),
-            tar_gz(&theirs.path(default)),
+            support::files::tar_gz(&ours.path(default)),
+            support::files::tar_gz(&theirs.path(default)),
             "{flags:?}"
         );
         println!("data pack {flags:?}: same entries and contents as Kerblam! 1.2.1");
@@ -236,7 +173,10 @@ fn new_lays_out_what_kerblam_1_lays_out() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", show(&o));
-    assert_eq!(tree(ours.path(), "proj"), tree(theirs.path(), "proj"));
+    assert_eq!(
+        support::files::tree(ours.path(), "proj"),
+        support::files::tree(theirs.path(), "proj")
+    );
     println!("new: same layout and files as Kerblam! 1.2.1");
 }
 
@@ -333,8 +273,8 @@ fn a_failed_profile_run_restores_the_input_as_kerblam_1_does() {
             .collect()
     };
     assert_eq!(
-        strip(tree(ours.root(), "data")),
-        strip(tree(theirs.root(), "data")),
+        strip(support::files::tree(ours.root(), "data")),
+        strip(support::files::tree(theirs.root(), "data")),
         "{}\n{}",
         show(&o1),
         show(&o)

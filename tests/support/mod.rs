@@ -1,6 +1,7 @@
 //! Shared helpers for the integration tests (`mod support;` in a test file).
 
 pub mod engines;
+pub mod files;
 pub mod project;
 pub mod python;
 pub mod taplo;
