@@ -235,32 +235,7 @@ fn without_yes_it_asks_and_deletes_nothing_without_a_yes() {
 
 /// `script` runs a command on a pseudo-terminal (util-linux); `None` where it is missing.
 fn on_a_terminal(p: &TestProject, args: &str, input: &str) -> Option<Output> {
-    if !support::terminal::available() {
-        return None;
-    }
-    let cmd = format!(
-        "{} -C {} {args}",
-        env!("CARGO_BIN_EXE_kerblam"),
-        p.root().display()
-    );
-    let mut child = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).unwrap();
-    // Keep stdin open until kerblam is done: closing it ends the terminal's session.
-    let out = std::thread::scope(|s| {
-        let h = s.spawn(move || child.wait_with_output().unwrap());
-        let o = h.join().unwrap();
-        drop(stdin);
-        o
-    });
-    Some(out)
+    support::terminal::kerblam(p.root(), args, input, None)
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 mod support;
 
-
 use support::project::{TestProject, show};
 
 const MANIFEST: &str = r#"

@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -119,34 +118,7 @@ fn new_off_a_terminal_takes_the_defaults_and_lays_out_a_kerblam_1_project() {
 
 /// Run kerblam on a pseudo-terminal (`script`, util-linux), typing `input`, with `path` as PATH.
 fn on_a_terminal(dir: &Path, args: &str, input: &str, path: &str) -> Option<Output> {
-    if !support::terminal::available() {
-        return None;
-    }
-    let cmd = format!(
-        "{} -C {} {args}",
-        env!("CARGO_BIN_EXE_kerblam"),
-        dir.display()
-    );
-    // Found on the test's PATH: a Command with its own PATH looks the program up there.
-    let script = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| Path::new(d).join("script"))
-        .find(|p| p.is_file())?;
-    let mut child = Command::new(script)
-        .args(["-qec", &cmd, "/dev/null"])
-        .env("NO_COLOR", "1")
-        .env("PATH", path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).unwrap();
-    let o = child.wait_with_output().unwrap();
-    drop(stdin);
-    Some(o)
+    support::terminal::kerblam(dir, args, input, Some(path))
 }
 
 #[test]

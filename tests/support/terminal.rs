@@ -18,3 +18,47 @@ pub fn available() -> bool {
     eprintln!("skipping: {reason}");
     false
 }
+
+/// `kerblam -C DIR ARGS` on a pseudo-terminal, typing `input`, with `NO_COLOR=1` and, when given,
+/// `path` as its `PATH`; `None` (the reason said) where `script` is missing. Its stdin stays open
+/// until kerblam exits: closing it would end the terminal's session.
+pub fn kerblam(
+    dir: &std::path::Path,
+    args: &str,
+    input: &str,
+    path: Option<&str>,
+) -> Option<std::process::Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    if !available() {
+        return None;
+    }
+    let cmd = format!(
+        "{} -C {} {args}",
+        env!("CARGO_BIN_EXE_kerblam"),
+        dir.display()
+    );
+    // Found on the test's PATH: a Command given another PATH would look the program up there.
+    let script = std::env::var("PATH")
+        .unwrap_or_default()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join("script"))
+        .find(|p| p.is_file())
+        .expect("script, which runs");
+    let mut command = Command::new(script);
+    command
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(path) = path {
+        command.env("PATH", path);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    Some(out)
+}
