@@ -126,13 +126,14 @@ impl Engine {
     pub fn version(&self) -> Result<String> {
         let mut cmd = self.command();
         cmd.args(["version", "--format", "{{.Client.Version}}"]);
-        let out = process::run_captured(&mut cmd, &self.name)?;
+        self.stdout_of(&mut cmd)
+    }
+
+    /// Runs `cmd` and returns its stdout, trimmed; a non-zero exit is an error with its output.
+    fn stdout_of(&self, cmd: &mut Command) -> Result<String> {
+        let out = process::run_captured(cmd, &self.name)?;
         if !out.status.success() {
-            return Err(process::failed(
-                &cmd,
-                out.status,
-                process::output_tail(&out),
-            ));
+            return Err(process::failed(cmd, out.status, process::output_tail(&out)));
         }
         Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
@@ -179,15 +180,7 @@ impl Engine {
     pub fn image_id(&self, tag: &str) -> Result<String> {
         let mut cmd = self.command();
         cmd.args(["image", "inspect", "--format", "{{.Id}}", tag]);
-        let out = process::run_captured(&mut cmd, &self.name)?;
-        if !out.status.success() {
-            return Err(process::failed(
-                &cmd,
-                out.status,
-                process::output_tail(&out),
-            ));
-        }
-        let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let id = self.stdout_of(&mut cmd)?;
         // podman prints the bare hex; docker prefixes it with the algorithm.
         Ok(if id.contains(':') {
             id
