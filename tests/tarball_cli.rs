@@ -18,18 +18,17 @@ fn plugin_dir() -> PathBuf {
     .expect("cargo build of the tarball plugin")
 }
 
-fn package(p: &TestProject, extra: &[&str]) -> std::process::Output {
+/// `kerblam --backend-path <the built plugins> ARGS...` in `p`.
+fn with_plugins(p: &TestProject, args: &[&str]) -> std::process::Output {
     let dir = plugin_dir();
-    let mut args = vec![
-        "--backend-path",
-        dir.to_str().unwrap(),
-        "package",
-        "process",
-        "--backend",
-        "tarball",
-    ];
-    args.extend_from_slice(extra);
-    p.kerblam(&args)
+    p.kerblam(&[&["--backend-path", dir.to_str().unwrap()][..], args].concat())
+}
+
+fn package(p: &TestProject, extra: &[&str]) -> std::process::Output {
+    with_plugins(
+        p,
+        &[&["package", "process", "--backend", "tarball"][..], extra].concat(),
+    )
 }
 
 #[test]
@@ -70,17 +69,17 @@ fn the_replay_archive_holds_the_printed_plan_and_a_checksum_of_every_data_file()
     let p = TestProject::example("process");
     let o = package(&p, &[]);
     assert!(o.status.success(), "{}", show(&o));
-    let dir = plugin_dir();
-    let printed = p.kerblam(&[
-        "--backend-path",
-        dir.to_str().unwrap(),
-        "plan",
-        "process",
-        "--backend",
-        "tarball",
-        "--format",
-        "json",
-    ]);
+    let printed = with_plugins(
+        &p,
+        &[
+            "plan",
+            "process",
+            "--backend",
+            "tarball",
+            "--format",
+            "json",
+        ],
+    );
     assert!(printed.status.success(), "{}", show(&printed));
     let archive = kerblam_archive::ReplayArchive::open(&p.path("process.kerblam.tar")).unwrap();
     archive.verify(None).unwrap();
@@ -257,17 +256,17 @@ fn bad_image_format_and_base_options_are_usage_errors() {
     let o = package(&p, &["--image-format", "squashfs"]);
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(show(&o).contains("oci+zstd"), "{}", show(&o));
-    let dir = plugin_dir();
-    let o = p.kerblam(&[
-        "--backend-path",
-        dir.to_str().unwrap(),
-        "package",
-        "process",
-        "--backend",
-        "docker",
-        "--image-format",
-        "oci",
-    ]);
+    let o = with_plugins(
+        &p,
+        &[
+            "package",
+            "process",
+            "--backend",
+            "docker",
+            "--image-format",
+            "oci",
+        ],
+    );
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     assert!(
         show(&o).contains(
