@@ -53,7 +53,7 @@ trap 'echo "engines.sh: error: \`$BASH_COMMAND\` failed (exit $?) at line $LINEN
 BASE_TAG="${KERBLAM_BASE_TAG:-kerblam-test-base:latest}"
 DOCKERD_LOG="${KERBLAM_DOCKERD_LOG:-/var/log/kerblam-dockerd.log}"
 WAIT_SECS="${KERBLAM_ENGINE_WAIT:-60}"
-PACKAGES=(docker.io podman uidmap busybox-static squashfs-tools siftool skopeo umoci zstd make)
+PACKAGES=(docker.io podman uidmap busybox-static squashfs-tools siftool skopeo umoci zstd make docker-registry apache2-utils)
 LABEL_KEY="org.kerblam.test-base.rootfs-sha256"
 
 say() { echo "engines.sh: $*" >&2; }

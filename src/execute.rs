@@ -47,6 +47,43 @@ pub fn load(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
     crate::cmd::backends::find(global, name)
 }
 
+/// `--push` needs a backend that can push: refused before any work otherwise.
+pub fn require_push(plugin: &Plugin) -> Result<(), Exit> {
+    let d = plugin.describe();
+    if d.capabilities.push {
+        return Ok(());
+    }
+    Err(Exit {
+        code: exit::INVALID,
+        message: format!(
+            "the {} backend cannot push to a registry (--push)\nhelp: package with --backend docker, podman or tarball (`kerblam backends` shows which backends can push), or push its output yourself with `skopeo copy` or `oras push`",
+            d.name
+        ),
+    })
+}
+
+/// Running needs an engine that sees this machine's files (the plan's mounts): a backend whose
+/// engine service may be on another machine (`DOCKER_HOST=tcp://...`, `ssh://...`) is refused
+/// before anything is unpacked or started.
+pub fn require_local_engine(plugin: &Plugin) -> Result<(), Exit> {
+    let d = plugin.describe();
+    let Some(engine) = d.engine.as_ref().filter(|e| e.remote) else {
+        return Ok(());
+    };
+    let var = if engine.name == "podman" {
+        "CONTAINER_HOST"
+    } else {
+        "DOCKER_HOST"
+    };
+    Err(Exit {
+        code: exit::INVALID,
+        message: format!(
+            "the {} backend talks to the engine at {}, which may be on another machine: it cannot mount this machine's data directories, so kerblam does not run pipes there\nhelp: unset {var} to run with the local engine, or run kerblam on the engine's machine; `kerblam package` and `kerblam freeze` do work with a remote engine (the build context is streamed to it)",
+            d.name, engine.address
+        ),
+    })
+}
+
 /// The absolute paths of one execution rooted at `root`: the root, this executable, the output
 /// directory (the root) and the system temporary directory.
 pub fn paths(root: &Path) -> miette::Result<Paths> {
@@ -304,6 +341,7 @@ pub fn run_in_container(
     no_cache: bool,
 ) -> miette::Result<u8> {
     let plugin = load(global, &plan.backend.name)?;
+    require_local_engine(&plugin)?;
     let paths = paths(&project.root)?;
     let build = ExecuteOptions {
         no_cache,

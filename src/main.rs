@@ -32,6 +32,7 @@ mod output;
 mod profile;
 mod progress;
 mod prompt;
+mod publish;
 mod replace;
 mod replay_archive;
 mod signals;

@@ -69,6 +69,7 @@ impl Pending {
         root: &Path,
         force: bool,
         sign: bool,
+        push: bool,
     ) -> miette::Result<Pending> {
         let tar = TarOptions::from_env().map_err(error)?;
         let pipe = plan.pipe.as_ref().ok_or_else(|| Exit {
@@ -88,7 +89,8 @@ impl Pending {
             kerblam_compiler::render::render(plan, kerblam_compiler::render::Format::Json);
         let contents = ReplayContents {
             manifest: &manifest,
-            image_name: &plan.image.tag,
+            // A pushed image is named by the digest the registry gives it, known at the end.
+            image_name: if push { "" } else { &plan.image.tag },
             plan_json: Some(plan_json.as_bytes()),
             input_dir: &pipe.data.input,
         };
@@ -145,6 +147,11 @@ impl Pending {
         self.writer
             .add_data_cancellable(root, &files, Some(&report), Some(&cancel))
             .map_err(|e| (!e.is_cancelled()).then(|| error(e)))
+    }
+
+    /// Names the image by the digest-pinned reference it was pushed to (`--push`).
+    pub fn set_image_name(&mut self, pinned: &str) -> Result<(), Exit> {
+        self.writer.set_image_name(pinned).map_err(error)
     }
 
     /// Adds the image the backend saved into `image` (when given), the RO-Crate `describe` makes

@@ -80,6 +80,13 @@ pub fn render(work: &Work) -> Option<String> {
             q(&format!("image ID of {}", img.tag))
         ));
     }
+    for (reference, what) in &work.published {
+        out.push_str(&format!(
+            "  - type: other\n    value: {}\n    description: {}\n",
+            q(reference),
+            q(what)
+        ));
+    }
     if !work.modules.is_empty() {
         out.push_str("keywords:\n");
         for m in &work.modules {
@@ -134,6 +141,7 @@ mod tests {
                 tag: "process_exec".into(),
                 id: format!("sha256:{}", "e".repeat(64)),
             }),
+            published: Vec::new(),
             kerblam_version: "1.0.0".into(),
         }
     }

@@ -249,6 +249,17 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
         }));
         results.push(json!({ "@id": id }));
     }
+    for (n, (reference, what)) in work.published.iter().enumerate() {
+        let id = format!("#{}/published/{n}", work.id);
+        out.push(json!({
+            "@id": id,
+            "@type": "CreativeWork",
+            "name": what,
+            "identifier": reference,
+            "description": format!("In an OCI registry, by digest: `kerblam replay {reference}`, `oras pull {reference}` or `skopeo inspect docker://{reference}`."),
+        }));
+        results.push(json!({ "@id": id }));
+    }
     let mut action = json!({
         "@id": format!("#{}", work.id),
         "@type": "CreateAction",
@@ -416,6 +427,7 @@ mod tests {
                 media_type: Some("application/zstd"),
             }],
             image: None,
+            published: Vec::new(),
             kerblam_version: "1.0.0".into(),
         }
     }

@@ -54,6 +54,9 @@ pub struct Work {
     pub artifacts: Vec<Digested>,
     /// The engine image made, if any.
     pub image: Option<ImageId>,
+    /// Where it was published, as (digest-pinned registry reference, what it names): the image
+    /// and the package of a `--push`.
+    pub published: Vec<(String, String)>,
     /// The kerblam version that made it.
     pub kerblam_version: String,
 }
@@ -108,6 +111,7 @@ impl Work {
             inputs: Vec::new(),
             artifacts: Vec::new(),
             image: None,
+            published: Vec::new(),
             kerblam_version: plan.metadata.kerblam_version.clone(),
         }
     }

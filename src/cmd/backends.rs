@@ -111,6 +111,7 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
                     "plan_schema": d.plan_schema,
                     "sdk": d.sdk,
                     "plans": p.has_plan(),
+                    "engine": d.engine,
                     "capabilities": p.describe_json().get("capabilities"),
                 })
             })
@@ -138,6 +139,17 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
         if let Some(desc) = &d.description {
             outln!("    {desc}");
         }
+        outln!(
+            "    engine:    {}",
+            match &d.engine {
+                Some(e) if e.remote => format!(
+                    "{} at {} (remote: package and freeze only)",
+                    e.name, e.address
+                ),
+                Some(e) => format!("{} at {}", e.name, e.address),
+                None => "none needed".into(),
+            }
+        );
         outln!(
             "    ABI {major}.{minor}, plan schema {}{}",
             d.plan_schema,

@@ -55,6 +55,11 @@ pub struct FreezeArgs {
     /// apptainer: assemble the SIF without apptainer (mksquashfs only).
     #[arg(long)]
     pub native: bool,
+    /// Push the frozen image to this registry repository (REGISTRY/REPO[:TAG]) and print its
+    /// digest-pinned reference last (docker, podman; tarball with an OCI image). Credentials
+    /// come from `docker login` / `podman login`.
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    pub push: Option<String>,
     /// apptainer: the base image as an OCI or docker archive file (e.g. from `docker save`),
     /// instead of the spec's base image reference.
     #[arg(long, value_name = "FILE")]
@@ -300,7 +305,15 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
         return Ok(exit::OK);
     }
     let mut compiled = compiled;
+    let push = args
+        .push
+        .as_deref()
+        .map(crate::publish::target)
+        .transpose()?;
     let plugin = execute::load(global, &compiled.plan.backend.name)?;
+    if push.is_some() {
+        execute::require_push(&plugin)?;
+    }
     let paths = paths(&compiled.root)?;
     let options = ExecuteOptions {
         no_cache: args.no_build_cache,
@@ -312,6 +325,7 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
             .map(super::package::base_archive)
             .transpose()?,
         format: args.overrides.image_format.clone(),
+        push: push.as_ref().map(|p| p.to_string()),
         ..ExecuteOptions::default()
     };
     execute::complete(
@@ -327,7 +341,7 @@ pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
     if args.plan {
         return Ok(exit::OK);
     }
-    carry_out(global, &plugin, &compiled, &paths, options)
+    carry_out(global, &plugin, &compiled, &paths, options, push.as_ref())
 }
 
 /// The paths of a freeze: its root (the spec's directory) is also where relative outputs go.
@@ -358,6 +372,7 @@ fn carry_out(
     c: &Compiled,
     paths: &Paths,
     mut options: ExecuteOptions,
+    push: Option<&kerblam_registry::Reference>,
 ) -> miette::Result<u8> {
     let plan = &c.plan;
     create_destination(plan, paths)?;
@@ -376,13 +391,35 @@ fn carry_out(
     }
     execute::host_preflight(plan, paths)?;
     let result = execute::execute(global, plugin, Action::Package, plan, paths, options, None)?;
+    let pushed = crate::publish::check_pushed(&plan.backend.name, push, &result).map_err(|e| {
+        let files = result
+            .artifacts
+            .iter()
+            .filter(|a| a.kind.is_file())
+            .map(|a| kerblam_backend_api::host::contract::artifact_path(paths, &a.path))
+            .collect::<Vec<_>>();
+        Exit {
+            message: format!("{}{}", e.message, execute::remove(&files)),
+            ..e
+        }
+    })?;
     let ids = citation::identify(&plan.backend.name, paths, &result)?;
     execute::report(plan, paths, &result, &ids);
-    let work = work(plan, &c.root, &ids);
+    let mut work = work(plan, &c.root, &ids);
+    if let Some(p) = &pushed {
+        work.published = vec![(
+            p.reference.to_string(),
+            "the frozen image, in its registry".into(),
+        )];
+    }
     let dir = kerblam_backend_api::host::contract::artifact_path(paths, &plan.output.dir);
     let written = citation::record_beside(&work, &dir);
     if let Some(first) = ids.files.first() {
         citation::say_recorded(&written, Path::new(&first.path));
+    }
+    if let Some(p) = &pushed {
+        output::info("pushed; cite it, or pull it anywhere, as:");
+        outln!("{}", p.reference);
     }
     Ok(exit::OK)
 }

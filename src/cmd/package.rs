@@ -53,6 +53,12 @@ pub struct PackageArgs {
     /// the recipe's FROM image, saved from a local engine, for a native SIF].
     #[arg(long, value_name = "FILE")]
     pub base: Option<PathBuf>,
+    /// Push the image to this registry repository (REGISTRY/REPO[:TAG]) and the replay archive
+    /// beside it as an OCI artifact; print the package's digest-pinned reference last.
+    /// Credentials come from `docker login` / `podman login` (docker's config.json,
+    /// REGISTRY_AUTH_FILE).
+    #[arg(long, value_name = "REGISTRY/REPO[:TAG]")]
+    pub push: Option<String>,
     /// apptainer backend: assemble the SIF without apptainer (mksquashfs only), even when
     /// apptainer is installed.
     #[arg(long)]
@@ -82,6 +88,17 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         ));
     }
     let base_archive = args.base.as_deref().map(base_archive).transpose()?;
+    let push = args
+        .push
+        .as_deref()
+        .map(crate::publish::target)
+        .transpose()?;
+    if push.is_some() && args.format == ReplayFormatArg::KerblamV1 {
+        return Err(invalid(
+            "--push needs kerblam's own archive format: a Kerblam! 1.x archive names its image by tag"
+                .into(),
+        ));
+    }
     let mut pipe_opts = args.pipe_opts.clone();
     if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
         output::info(
@@ -94,6 +111,9 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
     let mut plan = compile(&project, &pipe, &pipe_opts, opts)?;
     let plugin = execute::load(global, &plan.backend.name)?;
+    if push.is_some() {
+        execute::require_push(&plugin)?;
+    }
     let paths = execute::paths(&project.root)?;
     let mut options = ExecuteOptions {
         no_cache: args.no_build_cache,
@@ -102,6 +122,7 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         native: args.native,
         base_archive,
         format: args.image_format.clone(),
+        push: push.as_ref().map(|p| p.to_string()),
         ..ExecuteOptions::default()
     };
     execute::complete(&plugin, &mut plan, Action::Package, &paths, &options)?;
@@ -115,8 +136,14 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     };
     // A second package replaces what the first wrote; a file kerblam did not write stays.
     options.force = crate::replace::decide(&plan, &paths, args.force)?;
-    let mut archive =
-        replay_archive::Pending::start(&plan, &artifact, &project.root, options.force, args.sign)?;
+    let mut archive = replay_archive::Pending::start(
+        &plan,
+        &artifact,
+        &project.root,
+        options.force,
+        args.sign,
+        push.is_some(),
+    )?;
     // The image the backend saves for --embed-image: a temporary file of kerblam's.
     let saved = args
         .embed_image
@@ -209,6 +236,13 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
             ..e
         })
     };
+    let pushed =
+        crate::publish::check_pushed(&plan.backend.name, push.as_ref(), &result).map_err(undo)?;
+    if let Some(p) = &pushed {
+        archive
+            .set_image_name(&p.reference.to_string())
+            .map_err(undo)?;
+    }
     let ids = citation::identify(&plan.backend.name, &paths, &result).map_err(undo)?;
     if let Some(saved) = &saved {
         saved_image(&plan.backend.name, saved.path()).map_err(undo)?;
@@ -246,6 +280,25 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         media_type: Some("application/x-tar"),
     }];
     work.artifacts.extend(ids.files.iter().cloned());
+    let published = match (&push, &pushed) {
+        (Some(asked), Some(image)) => {
+            outln!("pushed image {}", image.reference);
+            let package = crate::publish::push_archive(&written.path, asked, image)?;
+            work.published = vec![
+                (
+                    image.reference.to_string(),
+                    "the image, in its registry".into(),
+                ),
+                (
+                    package.to_string(),
+                    "the package: the replay archive as an OCI artifact that refers to the image"
+                        .into(),
+                ),
+            ];
+            Some(package)
+        }
+        _ => None,
+    };
     let dir = written.path.parent().unwrap_or(Path::new("."));
     let recorded = citation::record_beside(&work, dir);
     output::info(format!(
@@ -253,6 +306,12 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         kerblam_compiler::sh_quote(&written.path.to_string_lossy())
     ));
     citation::say_recorded(&recorded, &written.path);
+    if let Some(package) = published {
+        output::info(format!(
+            "replay it anywhere with: kerblam replay {package}; cite it as:"
+        ));
+        outln!("{package}");
+    }
     Ok(exit::OK)
 }
 

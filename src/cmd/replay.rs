@@ -89,15 +89,36 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     signals::install()?;
     // Relative paths are relative to where kerblam was started (-C DIR or the working directory).
     let start = crate::cmd::plan::start_dir(global);
-    let archive_path = std::path::absolute(start.join(&args.archive))
-        .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?;
+    // `REGISTRY/REPO@sha256:...` (no such file here): the package as `kerblam package --push`
+    // published it, fetched by digest into a temporary file.
+    let arg = args.archive.to_string_lossy().into_owned();
+    let remote = crate::publish::as_reference(&arg, &start);
+    let fetched = match &remote {
+        Some(r) => {
+            output::info(format!("fetching {r}"));
+            Some(crate::publish::fetch_archive(r)?)
+        }
+        None => None,
+    };
+    let archive_path = match &fetched {
+        Some(f) => f.file.path().to_path_buf(),
+        None => std::path::absolute(start.join(&args.archive))
+            .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?,
+    };
+    let shown = match &remote {
+        Some(r) => r.to_string(),
+        None => archive_path.display().to_string(),
+    };
     let archive = ReplayArchive::open(&archive_path).map_err(archive_error)?;
-    output::info(format!("verifying {}", archive_path.display()));
+    output::info(format!("verifying {shown}"));
     archive.verify(None).map_err(archive_error)?;
+    if let (Some(r), Some(f)) = (&remote, &fetched) {
+        crate::publish::check_subject(r, &f.fetched, archive.image_name())?;
+    }
+    refuse_remote_engine(global, &args, &archive)?;
     if !archive.verified() {
         output::warn(format!(
-            "{} is a Kerblam! 1.x archive: it carries no checksums to verify",
-            archive_path.display()
+            "{shown} is a Kerblam! 1.x archive: it carries no checksums to verify"
         ));
     }
     signals::check()?;
@@ -153,7 +174,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if args.no_run {
         output::info(format!(
             "not running (--no-run); run it later with: kerblam replay {} {} --no-decompress",
-            archive_path.display(),
+            shown,
             dest.display()
         ));
         return Ok(exit::OK);
@@ -172,6 +193,11 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         }
         Layout::KerblamV1 { .. } => v1_plan(&dest, &archive)?,
     };
+    // A pushed package names its image by digest (`kerblam package --push`): run exactly that
+    // image, pulled by its digest when the engine does not hold it.
+    if let Some(pinned) = archive.image_name().filter(|n| is_pinned(n)) {
+        plan.image.tag = pinned.to_string();
+    }
     // The plan is the archive author's: before any backend sees it, every host path a run of it
     // uses (its mounts, a SIF to run) must lie inside the destination.
     kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
@@ -189,6 +215,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         None => runner(global, &plan.backend.name, &dest),
     };
     let plugin = execute::load(global, &backend)?;
+    execute::require_local_engine(&plugin)?;
     let paths = execute::paths(&dest)?;
     if backend != plan.backend.name {
         // Another backend runs it: its own part of the plan, for running, which must stay inside
@@ -251,6 +278,32 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         errln!("kerblam: the replayed pipe failed with exit code {code}");
     }
     Ok(code)
+}
+
+/// Whether an image name is a registry reference pinned by digest.
+fn is_pinned(name: &str) -> bool {
+    kerblam_registry::Reference::parse(name).is_ok_and(|r| r.digest.is_some())
+}
+
+/// A replay needs an engine that sees this machine's files: refused before anything is unpacked
+/// when the backend it will run with (the one asked for, or the package's own) talks to an
+/// engine on another machine.
+fn refuse_remote_engine(
+    global: &GlobalArgs,
+    args: &ReplayArgs,
+    archive: &ReplayArchive,
+) -> miette::Result<()> {
+    let named = match &args.backend {
+        Some(b) => Some(b.clone()),
+        None => archive
+            .plan_json()
+            .and_then(|bytes| kerblam_plan::upgrade::from_json(bytes).ok())
+            .map(|plan| plan.backend.name),
+    };
+    let Some(plugin) = named.and_then(|b| execute::load(global, &b).ok()) else {
+        return Ok(());
+    };
+    Ok(execute::require_local_engine(&plugin)?)
 }
 
 /// Makes the input data directory's mount read-only where the plan allows it: the pipe has no

@@ -38,10 +38,10 @@ pub use abi::{
 };
 pub use capabilities::missing_capabilities;
 pub use messages::{
-    AbiVersion, Action, BaseKind, Capabilities, DESCRIBE_TAG, Describe, ErrorKind, ErrorMessage,
-    ExecuteOptions, ExecuteRequest, ExecuteResult, HELLO_TAG, Hello, LayerSourceKind, Owner,
-    PLAN_REQUEST_TAG, Paths, PlanReply, PlanRequest, PreflightKind, ProducedArtifact, REQUEST_TAG,
-    SchemaRange,
+    AbiVersion, Action, BaseKind, Capabilities, DESCRIBE_TAG, Describe, EngineService, ErrorKind,
+    ErrorMessage, ExecuteOptions, ExecuteRequest, ExecuteResult, HELLO_TAG, Hello, LayerSourceKind,
+    Owner, PLAN_REQUEST_TAG, Paths, PlanReply, PlanRequest, PreflightKind, ProducedArtifact,
+    REQUEST_TAG, SchemaRange,
 };
 pub use schemas::schemas;
 pub use sdk::{Backend, Host, SDK_ID};

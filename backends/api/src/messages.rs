@@ -117,6 +117,24 @@ pub struct Describe {
     pub sdk: Option<String>,
     /// What the backend can do.
     pub capabilities: Capabilities,
+    /// The engine service the backend talks to, as `kerblam backends` shows it; absent for a
+    /// backend that needs no engine service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineService>,
+}
+
+/// The engine service a backend talks to (`DOCKER_HOST`, `CONTAINER_HOST`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EngineService {
+    /// The engine's name, e.g. `docker`.
+    pub name: String,
+    /// Its address, e.g. `unix:///var/run/docker.sock`, `ssh://builder@build`, or `local` for an
+    /// engine that runs containers itself.
+    pub address: String,
+    /// The service may be on another machine (`tcp://`, `ssh://`): it builds from the streamed
+    /// context and pushes, but cannot mount this machine's files, so the host refuses `run` and
+    /// `replay` with it before doing anything.
+    pub remote: bool,
 }
 
 impl Describe {
@@ -265,7 +283,7 @@ pub struct Capabilities {
     pub formats: Vec<String>,
     /// Whether the backend works without root privileges.
     pub rootless: bool,
-    /// Whether the backend can push images to a registry.
+    /// Whether the backend can push the image it builds to a registry (`options.push`).
     pub push: bool,
     /// Whether `options.embed_image` is supported (save the image into the replay archive).
     pub embed_image: bool,
@@ -403,6 +421,13 @@ pub struct ExecuteOptions {
     /// plan's mounts). False for `kerblam run` and for `kerblam replay --trust-image`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub confine: bool,
+    /// `package`, `freeze`: push the built image to this registry reference
+    /// (`REGISTRY/REPO[:TAG]`) once it is built, and report the digest-pinned reference in
+    /// `result.pushed`. Credentials are the user's own (docker's `config.json`,
+    /// `REGISTRY_AUTH_FILE`, the engine's login): the host never passes any. Needs the `push`
+    /// capability.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub push: Option<String>,
     /// Test hook for the conformance kit: a plugin built with the Rust SDK panics on purpose when
     /// this is true AND the environment variable `KERBLAM_CONFORMANCE` is `1`. Never set by kerblam.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
@@ -444,6 +469,11 @@ pub struct ExecuteResult {
     /// Lines for the user, e.g. how to build the image elsewhere.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// With `options.push`: where the image went, pinned by its manifest digest
+    /// (`REGISTRY/REPO@sha256:<hex>`, the repository asked for). The host fetches that manifest
+    /// from the registry itself before it believes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pushed: Option<String>,
 }
 
 /// One artifact an execution wrote: each must be one the plan's `backend.artifacts` names, with

@@ -242,6 +242,7 @@ pub fn package(
             artifacts: Vec::new(),
             exit_code: None,
             notes: vec!["the plan asks for no SIF".into()],
+            pushed: None,
         });
     };
     if let Some(a) = plan
@@ -326,6 +327,7 @@ pub fn package(
         artifacts,
         exit_code: None,
         notes,
+        pushed: None,
     })
 }
 

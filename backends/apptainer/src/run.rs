@@ -99,5 +99,6 @@ pub fn run(
         artifacts: vec![],
         exit_code: Some(done.code),
         notes,
+        pushed: None,
     })
 }

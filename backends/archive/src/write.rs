@@ -47,7 +47,9 @@ impl Default for ReplayOptions {
 pub struct ReplayContents<'a> {
     /// `kerblam.toml`, verbatim.
     pub manifest: &'a [u8],
-    /// The image tag, written to `name` without a trailing newline.
+    /// The image tag, written to `name` without a trailing newline. Empty (v2 only): the name is
+    /// not known yet (it is the digest a push gets); give it with
+    /// [`ReplayWriter::set_image_name`] before the archive is finished.
     pub image_name: &'a str,
     /// The package plan JSON (`plan.json`); required for v2, not written for kerblam-v1.
     pub plan_json: Option<&'a [u8]>,
@@ -134,8 +136,11 @@ impl ReplayWriter {
             data: (0, 0),
         };
         w.small(member::MANIFEST, contents.manifest)?;
+        if opts.format == ReplayFormat::V2 && !contents.image_name.is_empty() {
+            let name = std::mem::take(&mut w.name);
+            w.small(member::NAME, name.as_bytes())?;
+        }
         if opts.format == ReplayFormat::V2 {
-            w.small(member::NAME, contents.image_name.as_bytes())?;
             let plan = contents.plan_json.ok_or_else(|| {
                 Error::input("a kerblam.replay/v2 archive needs the plan JSON (plan.json)")
             })?;
@@ -344,6 +349,26 @@ impl ReplayWriter {
         self.small(member::CRATE, json)
     }
 
+    /// Writes the `name` member now, for an archive created without one (v2): the image reference
+    /// that was known only once the image was pushed (`REGISTRY/REPO@sha256:...`).
+    pub fn set_image_name(&mut self, name: &str) -> Result<()> {
+        if self.opts.format != ReplayFormat::V2 || self.name_written() {
+            return Err(Error::input(
+                "replay archive: the image name was given when the archive was created",
+            ));
+        }
+        if name.is_empty() || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(Error::input(format!(
+                "replay archive: {name:?} is not an image reference"
+            )));
+        }
+        self.small(member::NAME, name.as_bytes())
+    }
+
+    fn name_written(&self) -> bool {
+        self.sums.get(member::NAME).is_some()
+    }
+
     /// Writes `signature.json` (when given) and `SHA256SUMS` (v2), closes the archive, syncs it and
     /// renames it to its final name.
     pub fn finish(self, signature: Option<&[u8]>) -> Result<WrittenArchive> {
@@ -356,6 +381,11 @@ impl ReplayWriter {
     pub fn finish_uncommitted(mut self, signature: Option<&[u8]>) -> Result<FinishedArchive> {
         if self.stage == Stage::Data {
             self.add_data::<&str>(Path::new("."), &[], None)?;
+        }
+        if self.opts.format == ReplayFormat::V2 && !self.name_written() {
+            return Err(Error::input(
+                "replay archive: no image name was given (set_image_name)",
+            ));
         }
         if let Some(sig) = signature {
             self.small(member::SIGNATURE, sig)?;

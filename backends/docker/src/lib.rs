@@ -17,6 +17,7 @@ impl Backend for Docker {
             env!("CARGO_PKG_VERSION"),
             plugin::capabilities(Flavor::Docker),
         );
+        d.engine = Some(plugin::service(&Engine::docker()));
         d.description = Some("builds and runs images with Docker (legacy builder or BuildKit, as DOCKER_BUILDKIT says)".into());
         d
     }

@@ -36,9 +36,11 @@ mod engine;
 mod error;
 pub mod plugin;
 mod process;
+mod registry;
 mod run;
 
 pub use build::{BuildOptions, Builder};
 pub use engine::{Engine, Flavor, Security, StorageDirs};
 pub use error::{EngineError, Result};
+pub use registry::Endpoint;
 pub use run::{Confinement, HOME_IN_CONTAINER, Mount, Network, RunOptions};

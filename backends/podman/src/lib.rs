@@ -17,6 +17,7 @@ impl Backend for Podman {
             env!("CARGO_PKG_VERSION"),
             plugin::capabilities(Flavor::Podman),
         );
+        d.engine = Some(plugin::service(&Engine::podman()));
         d.description = Some("builds and runs images with Podman".into());
         d
     }

@@ -113,6 +113,10 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         ));
         pending.push(written.pending);
     }
+    let oci = pending
+        .iter_mut()
+        .find(|p| p.kind == ArtifactKind::OciArchive);
+    let pushed = crate::push::push(req, oci, host)?;
     let mut produced = Vec::new();
     for p in pending {
         produced.push(p.commit()?);
@@ -122,6 +126,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         artifacts: produced,
         exit_code: None,
         notes,
+        pushed,
     })
 }
 

@@ -30,6 +30,7 @@ mod oci;
 mod package;
 mod pending;
 mod plan;
+mod push;
 mod room;
 
 use kerblam_backend_api::plan::{ArtifactKind as A, BackendPlan, SourceKind};
@@ -63,7 +64,7 @@ impl Backend for Tarball {
                 preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
                 formats: plan::FORMATS.iter().map(|s| s.to_string()).collect(),
                 rootless: true,
-                push: false,
+                push: true,
                 embed_image: false,
                 base_archive: true,
                 native: false,

@@ -91,6 +91,10 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         ));
         pending.push(written.pending);
     }
+    let oci = pending
+        .iter_mut()
+        .find(|p| p.kind == ArtifactKind::OciArchive);
+    let pushed = crate::push::push(req, oci, host)?;
     // Every artifact is complete under its temporary name: rename them all.
     fault::point("tarball/before-commit");
     host.check_cancelled()?;
@@ -111,5 +115,6 @@ fn pipe(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, ErrorMes
         artifacts: produced,
         exit_code: None,
         notes,
+        pushed,
     })
 }

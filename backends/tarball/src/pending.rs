@@ -98,6 +98,24 @@ impl Pending {
         )
     }
 
+    /// The finished temporary file, read from its start (to push it before it is committed).
+    pub fn reader(&mut self) -> Result<File, ErrorMessage> {
+        use std::io::Seek;
+        let mut f = self
+            .file
+            .file()
+            .try_clone()
+            .map_err(|e| errors::io("opening", self.file.final_path(), e))?;
+        f.seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| errors::io("reading", self.file.final_path(), e))?;
+        Ok(f)
+    }
+
+    /// The path the file will have.
+    pub fn final_path(&self) -> &Path {
+        self.file.final_path()
+    }
+
     /// Renames the file into place.
     pub fn commit(self) -> Result<ProducedArtifact, ErrorMessage> {
         let path = self.file.commit().map_err(errors::archive)?;

@@ -51,7 +51,11 @@ fn oci_artifact(plan: &PackagePlan, format: &str) -> Artifact {
 
 /// The backend's part of `req.plan`.
 pub fn plan(req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
-    let oci = oci_format(req.options.format.as_deref())?;
+    let mut oci = oci_format(req.options.format.as_deref())?;
+    if req.options.push.is_some() && oci.is_none() {
+        // --push pushes the OCI image archive: it is written (gzip layers) when not asked for.
+        oci = Some("oci-archive");
+    }
     match req.plan.source.kind {
         SourceKind::Pipe => pipe(req, oci),
         SourceKind::Freeze => Ok(freeze(&req.plan, oci)),

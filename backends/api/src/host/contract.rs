@@ -697,6 +697,7 @@ mod tests {
             artifacts: vec![reported(&format!("{dir}/golden.sh"))],
             exit_code: None,
             notes: vec![],
+            pushed: None,
         };
         assert_eq!(
             result_problems(&plan, &p, Action::Package, &once),

@@ -91,6 +91,7 @@ pub fn describe(name: &str, version: &str, capabilities: Capabilities) -> Descri
         },
         sdk: Some(SDK_ID.to_string()),
         capabilities,
+        engine: None,
     }
 }
 

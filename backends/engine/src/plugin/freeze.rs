@@ -87,11 +87,13 @@ pub fn package(
     if info.test.is_some() {
         notes.push("the smoke test passed while building".into());
     }
+    let pushed = super::push(engine, req, host)?;
     Ok(ExecuteResult {
         artifacts: super::package::built_image(engine, plan)?
             .into_iter()
             .collect(),
         exit_code: None,
         notes,
+        pushed,
     })
 }

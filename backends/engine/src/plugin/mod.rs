@@ -50,7 +50,7 @@ pub fn capabilities(flavor: Flavor) -> Capabilities {
         preflight_checks: vec![P::DiskSpace, P::Writable, P::Tool, P::FileExists],
         formats: vec![],
         rootless: flavor == Flavor::Podman,
-        push: false,
+        push: true,
         embed_image: true,
         base_archive: false,
         native: false,
@@ -128,6 +128,39 @@ pub fn plan_part(
     req: &kerblam_backend_api::PlanRequest,
 ) -> Result<kerblam_backend_api::plan::BackendPlan, ErrorMessage> {
     plan::plan(engine, req)
+}
+
+/// The service `engine` talks to, for the plugin's description.
+pub fn service(engine: &Engine) -> kerblam_backend_api::EngineService {
+    let e = engine.endpoint();
+    kerblam_backend_api::EngineService {
+        name: engine.name().to_string(),
+        address: e.address,
+        remote: e.remote,
+    }
+}
+
+/// Pushes the built image to `options.push`, when asked: the digest-pinned reference it got.
+pub(crate) fn push(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<Option<String>, ErrorMessage> {
+    let Some(target) = &req.options.push else {
+        return Ok(None);
+    };
+    let target = kerblam_registry::Reference::parse(target)
+        .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?;
+    host.check_cancelled()?;
+    host.info(&format!(
+        "pushing {} to {target} with {}",
+        req.plan.image.tag,
+        engine.name()
+    ));
+    let pinned = engine
+        .push(&req.plan.image.tag, &target)
+        .map_err(errors::engine)?;
+    Ok(Some(pinned.to_string()))
 }
 
 /// Carries out `req` with `engine`.

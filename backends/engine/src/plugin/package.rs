@@ -41,10 +41,12 @@ pub fn package(
     if let Some(file) = &req.options.save_image {
         save_image(engine, &plan.image.tag, Path::new(file), host)?;
     }
+    let pushed = super::push(engine, req, host)?;
     Ok(ExecuteResult {
         artifacts: built_image(engine, plan)?.into_iter().collect(),
         exit_code: None,
         notes: Vec::new(),
+        pushed,
     })
 }
 

@@ -32,8 +32,22 @@ pub fn run(
     let network = network(req.options.network.as_deref())?;
     let root = Path::new(&req.paths.root);
     let mounts = mounts(req, root)?;
+    let service = engine.endpoint();
+    if service.remote {
+        return Err(remote_refused(engine, &service));
+    }
     engine.check_available().map_err(errors::engine)?;
     let tag = &plan.image.tag;
+    if req.options.image_archive.is_none()
+        && let Some(pinned) = pinned(tag)
+        && !engine.image_exists(tag).map_err(errors::engine)?
+    {
+        host.info(&format!(
+            "{tag} is not in {}: pulling it by its digest",
+            engine.name()
+        ));
+        engine.pull(&pinned).map_err(errors::engine)?;
+    }
     if !engine.image_exists(tag).map_err(errors::engine)? {
         let Some(archive) = &req.options.image_archive else {
             return Err(ErrorMessage::invalid_input(format!(
@@ -104,6 +118,28 @@ pub fn run(
         artifacts: vec![],
         exit_code: Some(code),
         notes: vec![],
+        pushed: None,
+    })
+}
+
+/// `tag` as a registry reference pinned by digest (what `kerblam package --push` records), which
+/// may be pulled: never a tag, which can move.
+fn pinned(tag: &str) -> Option<kerblam_registry::Reference> {
+    kerblam_registry::Reference::parse(tag)
+        .ok()
+        .filter(|r| r.digest.is_some())
+}
+
+/// A remote engine cannot mount this machine's directories: refuse before anything runs.
+pub(crate) fn remote_refused(engine: &Engine, service: &crate::Endpoint) -> ErrorMessage {
+    ErrorMessage::unsupported(format!(
+        "{} talks to the engine at {}, which may be on another machine: it cannot mount this machine's data directories, so a pipe cannot run there",
+        engine.name(),
+        service.address
+    ))
+    .with_help(match engine.flavor() {
+        Flavor::Docker => "run on the engine's machine, or unset DOCKER_HOST to use the local engine; package and freeze do work with a remote engine",
+        Flavor::Podman => "run on the engine's machine, or unset CONTAINER_HOST to use the local podman; package and freeze do work with a remote engine",
     })
 }
 
