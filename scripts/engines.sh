@@ -3,7 +3,7 @@
 #
 # Usage:
 #   bash scripts/engines.sh install                 # apt-get docker.io podman uidmap busybox-static ... umoci make (idempotent)
-#   bash scripts/engines.sh start                   # start dockerd (no bridge), configure podman (idempotent)
+#   bash scripts/engines.sh start                   # start dockerd (no bridge), configure podman, and a second dockerd and a podman service for the remote-engine tests (idempotent)
 #   bash scripts/engines.sh base-image [BINARY...]  # import kerblam-test-base:latest into docker and podman
 #
 # Environment:
@@ -134,9 +134,59 @@ configure_podman() {
     say "podman is ready ($(podman version --format '{{.Client.Version}}' 2>/dev/null))"
 }
 
+# The remote-engine tests (tests/registry_engines.rs) drive a second dockerd and a podman API
+# service through DOCKER_HOST / CONTAINER_HOST, each on a unix socket of its own. Both are on this
+# machine; what the tests check is that kerblam builds through the socket and assumes nothing else.
+DOCKER2_SOCK=/run/kerblam-docker2.sock
+PODMAN_SOCK=/run/kerblam-podman.sock
+
+start_second_docker() {
+    if DOCKER_HOST="unix://$DOCKER2_SOCK" docker info >/dev/null 2>&1; then
+        say "second dockerd is running on $DOCKER2_SOCK"
+        return 0
+    fi
+    say "starting a second dockerd on $DOCKER2_SOCK (log: /var/log/kerblam-dockerd2.log)"
+    as_root setsid dockerd --host "unix://$DOCKER2_SOCK" --data-root /var/lib/kerblam-docker2 \
+        --exec-root /run/kerblam-docker2 --pidfile /run/kerblam-docker2.pid \
+        --bridge=none --iptables=false --ip-masq=false \
+        >>/var/log/kerblam-dockerd2.log 2>&1 </dev/null &
+    local i
+    for ((i = 0; i < WAIT_SECS; i++)); do
+        if DOCKER_HOST="unix://$DOCKER2_SOCK" docker info >/dev/null 2>&1; then
+            say "second dockerd is running on $DOCKER2_SOCK"
+            return 0
+        fi
+        sleep 1
+    done
+    tail -n 30 /var/log/kerblam-dockerd2.log >&2 || true
+    die "the second dockerd did not answer within ${WAIT_SECS}s"
+}
+
+start_podman_service() {
+    if CONTAINER_HOST="unix://$PODMAN_SOCK" podman --remote info >/dev/null 2>&1; then
+        say "podman service is running on $PODMAN_SOCK"
+        return 0
+    fi
+    say "starting podman system service on $PODMAN_SOCK (log: /var/log/kerblam-podman-service.log)"
+    as_root setsid podman system service --time=0 "unix://$PODMAN_SOCK" \
+        >>/var/log/kerblam-podman-service.log 2>&1 </dev/null &
+    local i
+    for ((i = 0; i < WAIT_SECS; i++)); do
+        if CONTAINER_HOST="unix://$PODMAN_SOCK" podman --remote info >/dev/null 2>&1; then
+            say "podman service is running on $PODMAN_SOCK"
+            return 0
+        fi
+        sleep 1
+    done
+    tail -n 30 /var/log/kerblam-podman-service.log >&2 || true
+    die "the podman service did not answer within ${WAIT_SECS}s"
+}
+
 cmd_start() {
     start_docker
     configure_podman
+    start_second_docker
+    start_podman_service
 }
 
 # Copy one host file into the rootfs at the same path (following symlinks for the content).
