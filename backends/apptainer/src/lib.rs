@@ -17,6 +17,7 @@
 //! definition file, which `kerblam plan --backend apptainer --show definition.def` prints.
 
 pub mod def;
+pub mod error;
 pub mod escape;
 pub mod image;
 pub mod model;
@@ -38,6 +39,7 @@ use kerblam_backend_api::{
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
 
+pub use error::{Error, Unwritable};
 pub use package::Settings;
 
 /// `p` if absolute, else `base/p`.
