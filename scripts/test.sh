@@ -37,6 +37,27 @@ if [ -z "${KERBLAM_TAPLO:-}" ]; then
     export KERBLAM_TAPLO="$PWD/$tools/node_modules/.bin/taplo"
 fi
 
+# cargo machete: no crate declares a dependency it does not use (it reads the sources and `cargo
+# metadata`, builds nothing: a few seconds). Pinned; installed once into target/test-tools unless
+# cargo-machete is on PATH. Without crates.io the check skips and says so (it fails instead under
+# KERBLAM_REQUIRE_ENGINES=1). A false positive goes in [package.metadata.cargo-machete] ignored.
+machete=$(command -v cargo-machete || true)
+if [ -z "$machete" ]; then
+    tools=target/test-tools
+    if [ ! -x "$tools/bin/cargo-machete" ]; then
+        echo "+ cargo install cargo-machete --version 0.9.2 --locked --root $tools" >&2
+        cargo install --quiet cargo-machete --version 0.9.2 --locked --root "$tools" ||
+            echo "warning: could not install cargo-machete: the unused-dependency check will skip" >&2
+    fi
+    machete="$PWD/$tools/bin/cargo-machete"
+fi
+if [ -x "$machete" ]; then
+    run "$machete" --with-metadata --skip-target-dir
+elif [ "${KERBLAM_REQUIRE_ENGINES:-}" = 1 ]; then
+    echo "error: cargo-machete is required (KERBLAM_REQUIRE_ENGINES=1) and could not be installed" >&2
+    exit 1
+fi
+
 run cargo build --workspace
 run cargo test --workspace
 # The fuzz targets live outside the workspace and are run by hand (scripts/fuzz.sh); compile them

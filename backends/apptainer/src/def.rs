@@ -12,6 +12,7 @@
 use minijinja::{Environment, UndefinedBehavior, syntax::SyntaxConfig, value::Value};
 use serde::Serialize;
 
+use crate::error::{Error, Unwritable};
 use crate::escape::{self, is_plain, sh_word};
 use crate::model::{BaseSpec, Model, Source};
 
@@ -105,52 +106,56 @@ fn env() -> Environment<'static> {
     env
 }
 
-fn render<T: Serialize>(name: &str, ctx: &T) -> Result<String, String> {
+fn render<T: Serialize>(name: &str, ctx: &T) -> Result<String, Error> {
     env()
         .get_template(name)
         .and_then(|t| t.render(Value::from(minijinja::value::Serde(ctx))))
-        .map_err(|e| format!("cannot render {name}: {e}"))
+        .map_err(|source| Error::Template {
+            name: name.to_string(),
+            source,
+        })
 }
 
-fn bad(what: &str, value: &str, why: String) -> String {
-    format!("{what} {value:?} cannot be written into an Apptainer definition file: {why}")
+/// `what value` cannot be written, because of `why`.
+fn bad(what: &str, value: &str) -> impl FnOnce(Unwritable) -> Error {
+    move |why| Error::unwritable(what, value, why)
 }
 
 /// The runscript body for `model` (4-space indented shell, no `#!` line).
-pub fn runscript(model: &Model) -> Result<String, String> {
+pub fn runscript(model: &Model) -> Result<String, Error> {
     if model.entrypoint.is_empty() {
-        return Err("the plan has no entrypoint for the runscript".into());
+        return Err(Error::NoEntrypoint);
     }
     let ctx = RunscriptContext {
-        workdir: sh_word(&model.workdir).map_err(|e| bad("the workdir", &model.workdir, e))?,
+        workdir: sh_word(&model.workdir).map_err(bad("the workdir", &model.workdir))?,
         argv: escape::sh_words(&model.entrypoint)
-            .map_err(|e| bad("the entrypoint", &model.entrypoint.join(" "), e))?,
+            .map_err(bad("the entrypoint", &model.entrypoint.join(" ")))?,
     };
     render("runscript.sh.j2", &ctx)
 }
 
 /// The `%test` body for `model` (4-space indented shell), when it has a smoke test.
-pub fn test_script(model: &Model) -> Result<Option<String>, String> {
+pub fn test_script(model: &Model) -> Result<Option<String>, Error> {
     match &model.test {
         Some(t) => Ok(Some(format!(
             "    {}",
-            escape::section_text(t.trim_end()).map_err(|e| bad("the test command", t, e))?
+            escape::section_text(t.trim_end()).map_err(bad("the test command", t))?
         ))),
         None => Ok(None),
     }
 }
 
 /// The environment script body for `model` (`export` lines), empty when there are none.
-pub fn environment(model: &Model) -> Result<String, String> {
+pub fn environment(model: &Model) -> Result<String, Error> {
     let exports = model
         .env
         .iter()
         .map(|(k, v)| {
-            let k = escape::env_name(k).map_err(|e| bad("the environment variable", k, e))?;
-            let v = sh_word(v).map_err(|e| bad(&format!("the value of {k}"), v, e))?;
+            let k = escape::env_name(k).map_err(bad("the environment variable", k))?;
+            let v = sh_word(v).map_err(bad(&format!("the value of {k}"), v))?;
             Ok(format!("{k}={v}"))
         })
-        .collect::<Result<Vec<_>, String>>()?;
+        .collect::<Result<Vec<_>, Error>>()?;
     if exports.is_empty() {
         return Ok(String::new());
     }
@@ -158,27 +163,27 @@ pub fn environment(model: &Model) -> Result<String, String> {
 }
 
 /// The `%labels` lines, checked.
-pub fn label_lines(model: &Model) -> Result<Vec<String>, String> {
+pub fn label_lines(model: &Model) -> Result<Vec<String>, Error> {
     model
         .labels
         .iter()
         .map(|(k, v)| {
-            let k = escape::label_key(k).map_err(|e| bad("the label key", k, e))?;
-            let v = escape::label_value(v).map_err(|e| bad(&format!("the label {k}"), v, e))?;
+            let k = escape::label_key(k).map_err(bad("the label key", k))?;
+            let v = escape::label_value(v).map_err(bad(&format!("the label {k}"), v))?;
             Ok(if v.is_empty() { k } else { format!("{k} {v}") })
         })
         .collect()
 }
 
-fn base_header(base: &BaseSpec) -> Result<(String, Option<String>), String> {
+fn base_header(base: &BaseSpec) -> Result<(String, Option<String>), Error> {
     let path = |p: &std::path::Path| {
         let s = p.to_string_lossy().into_owned();
-        escape::header_value(&s).map_err(|e| bad("the base image path", &s, e))
+        escape::header_value(&s).map_err(bad("the base image path", &s))
     };
     Ok(match base {
         BaseSpec::Docker(r) => (
             "docker".into(),
-            Some(escape::header_value(r).map_err(|e| bad("the base image", r, e))?),
+            Some(escape::header_value(r).map_err(bad("the base image", r))?),
         ),
         BaseSpec::DockerArchive(p) => ("docker-archive".into(), Some(path(p)?)),
         BaseSpec::OciArchive(p) => ("oci-archive".into(), Some(path(p)?)),
@@ -187,48 +192,59 @@ fn base_header(base: &BaseSpec) -> Result<(String, Option<String>), String> {
     })
 }
 
-/// Render the definition file of `model`, with `%files` sources staged under `stage` (an absolute
-/// directory made of plain characters).
-pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
-    if !is_plain(stage) || !stage.starts_with('/') {
-        return Err(format!(
-            "the staging directory {stage:?} must be an absolute path of letters, digits and /._-+=:,@ (the %files section cannot quote); set TMPDIR to such a directory"
-        ));
-    }
-    let (bootstrap, from) = base_header(&model.base)?;
-    let scratch = model.base == BaseSpec::Scratch;
-    let mut files = Vec::new();
-    let mut post = Vec::new();
-    let mut staged = Vec::new();
-    if !scratch {
+/// The `%files` and `%post` lines that put the model's directories and copies in place, and the
+/// `%files` sources to stage under `stage`.
+#[derive(Debug, Default)]
+struct Placement {
+    files: Vec<String>,
+    post: Vec<String>,
+    staged: Vec<Staged>,
+}
+
+impl Placement {
+    /// `mkdir -p` lines for the model's directories (a scratch image has no shell to run them;
+    /// `%files` creates the parents it needs).
+    fn dirs(&mut self, model: &Model, scratch: bool) -> Result<(), Error> {
+        if scratch {
+            return Ok(());
+        }
         for d in model
             .dirs
             .iter()
             .filter(|d| !d.trim_end_matches('/').is_empty())
         {
-            post.push(format!(
-                "mkdir -p {}",
-                sh_word(d).map_err(|e| bad("the directory", d, e))?
-            ));
+            let d = sh_word(d).map_err(bad("the directory", d))?;
+            self.post.push(format!("mkdir -p {d}"));
         }
+        Ok(())
     }
-    for (i, c) in model.copies.iter().enumerate() {
-        if let Source::Link(target) = &c.source {
-            // `%files` copies follow symlinks; a link is recreated by `%post` instead.
-            if scratch {
-                return Err(bad(
-                    "the symlink",
-                    &c.dest,
-                    "a scratch image has no shell for %post to create it".into(),
-                ));
-            }
-            let dest = sh_word(&c.dest).map_err(|e| bad("the destination", &c.dest, e))?;
-            let target = sh_word(target).map_err(|e| bad("the symlink target", target, e))?;
-            post.push(format!(
-                "mkdir -p \"$(dirname {dest})\" && ln -sfn {target} {dest}"
+
+    /// A symlink: `%files` copies follow symlinks, so `%post` recreates it instead.
+    fn link(&mut self, dest: &str, target: &str, scratch: bool) -> Result<(), Error> {
+        if scratch {
+            return Err(Error::unwritable(
+                "the symlink",
+                dest,
+                Unwritable::ScratchLink,
             ));
-            continue;
         }
+        let dest = sh_word(dest).map_err(bad("the destination", dest))?;
+        let target = sh_word(target).map_err(bad("the symlink target", target))?;
+        self.post.push(format!(
+            "mkdir -p \"$(dirname {dest})\" && ln -sfn {target} {dest}"
+        ));
+        Ok(())
+    }
+
+    /// Copy `i`: its source (a plain host tree used where it is, else staged under `stage`), and
+    /// its destination, moved into place by `%post` when it needs quoting.
+    fn copy(
+        &mut self,
+        i: usize,
+        c: &crate::model::Copy,
+        stage: &str,
+        scratch: bool,
+    ) -> Result<(), Error> {
         let direct = match &c.source {
             Source::Tree { path, exclude } if exclude.is_empty() => {
                 Some(path.to_string_lossy().into_owned()).filter(|p| is_plain(p))
@@ -239,51 +255,73 @@ pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
             Some(p) => p.clone(),
             None => format!("{stage}/files/{i:04}"),
         };
-        staged.push(Staged {
+        self.staged.push(Staged {
             index: i,
             source: source.clone(),
             prepare: direct.is_none(),
         });
         if is_plain(&c.dest) && c.dest.starts_with('/') {
-            files.push(format!("{source} {}", c.dest));
-        } else {
-            if scratch {
-                return Err(bad(
-                    "the destination",
-                    &c.dest,
-                    "it needs quoting, which a scratch image (no shell for %post) cannot do".into(),
-                ));
-            }
-            let tmp = format!("{IN_IMAGE_STAGE}/{i:04}");
-            let dest = sh_word(&c.dest).map_err(|e| bad("the destination", &c.dest, e))?;
-            files.push(format!("{source} {tmp}"));
-            post.push(format!("mkdir -p \"$(dirname {dest})\" && mv {tmp} {dest}"));
+            self.files.push(format!("{source} {}", c.dest));
+            return Ok(());
         }
-    }
-    if post.iter().any(|l| l.contains(IN_IMAGE_STAGE)) {
-        post.push(format!("rmdir {IN_IMAGE_STAGE}"));
-    }
-    if !model.run.is_empty() && scratch {
-        return Err("the recipe has RUN instructions but the image starts from scratch (no shell to run them)".into());
-    }
-    for (wd, cmd) in &model.run {
-        let cmd = escape::section_text(cmd).map_err(|e| bad("the RUN command", cmd, e))?;
-        if cmd.contains('\n') {
-            return Err(bad(
-                "the RUN command",
-                &cmd,
-                "it spans several lines".into(),
+        if scratch {
+            return Err(Error::unwritable(
+                "the destination",
+                &c.dest,
+                Unwritable::ScratchQuoting,
             ));
         }
-        post.push(format!(
-            "cd {} && {cmd}",
-            sh_word(wd).map_err(|e| bad("the directory", wd, e))?
-        ));
+        let tmp = format!("{IN_IMAGE_STAGE}/{i:04}");
+        let dest = sh_word(&c.dest).map_err(bad("the destination", &c.dest))?;
+        self.files.push(format!("{source} {tmp}"));
+        self.post
+            .push(format!("mkdir -p \"$(dirname {dest})\" && mv {tmp} {dest}"));
+        Ok(())
     }
-    let help = match &model.help {
-        Some(h) => {
-            Some(escape::section_text(h.trim_end()).map_err(|e| bad("the help text", h, e))?)
+
+    /// The recipe's `RUN` commands, each in its working directory.
+    fn run(&mut self, model: &Model, scratch: bool) -> Result<(), Error> {
+        if !model.run.is_empty() && scratch {
+            return Err(Error::RunOnScratch);
         }
+        for (wd, cmd) in &model.run {
+            let cmd = escape::section_text(cmd).map_err(bad("the RUN command", cmd))?;
+            if cmd.contains('\n') {
+                return Err(Error::unwritable(
+                    "the RUN command",
+                    &cmd,
+                    Unwritable::MultiLine,
+                ));
+            }
+            let wd = sh_word(wd).map_err(bad("the directory", wd))?;
+            self.post.push(format!("cd {wd} && {cmd}"));
+        }
+        Ok(())
+    }
+}
+
+/// Render the definition file of `model`, with `%files` sources staged under `stage` (an absolute
+/// directory made of plain characters).
+pub fn definition(model: &Model, stage: &str) -> Result<Rendered, Error> {
+    if !is_plain(stage) || !stage.starts_with('/') {
+        return Err(Error::StagingDir(stage.to_string()));
+    }
+    let (bootstrap, from) = base_header(&model.base)?;
+    let scratch = model.base == BaseSpec::Scratch;
+    let mut place = Placement::default();
+    place.dirs(model, scratch)?;
+    for (i, c) in model.copies.iter().enumerate() {
+        match &c.source {
+            Source::Link(target) => place.link(&c.dest, target, scratch)?,
+            _ => place.copy(i, c, stage, scratch)?,
+        }
+    }
+    if place.post.iter().any(|l| l.contains(IN_IMAGE_STAGE)) {
+        place.post.push(format!("rmdir {IN_IMAGE_STAGE}"));
+    }
+    place.run(model, scratch)?;
+    let help = match &model.help {
+        Some(h) => Some(escape::section_text(h.trim_end()).map_err(bad("the help text", h))?),
         None => None,
     };
     let test = test_script(model)?;
@@ -297,8 +335,8 @@ pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
         bootstrap,
         from,
         ignored: model.ignored.iter().map(|l| escape::comment(l)).collect(),
-        files,
-        post,
+        files: place.files,
+        post: place.post,
         environment: environment(model)?.trim_end().to_string(),
         runscript: runscript(model)?.trim_end().to_string(),
         labels: label_lines(model)?,
@@ -307,6 +345,6 @@ pub fn definition(model: &Model, stage: &str) -> Result<Rendered, String> {
     };
     Ok(Rendered {
         text: render("definition.def.j2", &ctx)?,
-        staged,
+        staged: place.staged,
     })
 }

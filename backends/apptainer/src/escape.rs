@@ -4,7 +4,9 @@
 //! section, header values end at `#`, `%labels` lines are `key value` split at the first space and
 //! trimmed, and `%files` lines are `source destination` split at the first space. Every value kerblam
 //! writes goes through one of the functions here, which either return a form that cannot break
-//! the file or an error saying why the value cannot be represented.
+//! the file or an [`Unwritable`] saying why the value cannot be represented.
+
+pub use crate::error::Unwritable;
 
 /// Characters that need no quoting in a shell word, a `%files` path or a header value.
 fn plain(c: char) -> bool {
@@ -21,9 +23,9 @@ pub fn is_plain(s: &str) -> bool {
 /// Single quotes protect quotes, spaces and `$`. A newline is written as `"` newline `"` between
 /// single-quoted parts, so the next physical line starts with `"` and can never be read as a
 /// section header (`%...`). NUL bytes cannot be represented.
-pub fn sh_word(s: &str) -> Result<String, String> {
+pub fn sh_word(s: &str) -> Result<String, Unwritable> {
     if s.contains('\0') {
-        return Err("it contains a NUL byte".into());
+        return Err(Unwritable::Nul);
     }
     if is_plain(s) {
         return Ok(s.to_string());
@@ -36,7 +38,7 @@ pub fn sh_word(s: &str) -> Result<String, String> {
 }
 
 /// Quote every word of `argv` with [`sh_word`] and join them with spaces.
-pub fn sh_words(argv: &[String]) -> Result<String, String> {
+pub fn sh_words(argv: &[String]) -> Result<String, Unwritable> {
     argv.iter()
         .map(|a| sh_word(a))
         .collect::<Result<Vec<_>, _>>()
@@ -48,81 +50,72 @@ fn control(s: &str) -> Option<char> {
 }
 
 /// A `%labels` key: non-empty, no whitespace or control characters, not starting with `#` or `%`.
-pub fn label_key(k: &str) -> Result<String, String> {
+pub fn label_key(k: &str) -> Result<String, Unwritable> {
     if k.is_empty() {
-        return Err("the key is empty".into());
+        return Err(Unwritable::EmptyKey);
     }
     if let Some(c) = k.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "the key contains {c:?}; %labels keys end at the first space"
-        ));
+        return Err(Unwritable::KeySpace(c));
     }
     if k.starts_with('#') || k.starts_with('%') {
-        return Err("the key starts with '#' or '%', which a definition file reads as a comment or a section".into());
+        return Err(Unwritable::KeyMarker);
     }
     Ok(k.to_string())
 }
 
 /// A `%labels` value: any text on one line, without leading or trailing whitespace (Apptainer
 /// trims it) and without control characters.
-pub fn label_value(v: &str) -> Result<String, String> {
+pub fn label_value(v: &str) -> Result<String, Unwritable> {
     if let Some(c) = control(v) {
-        return Err(format!(
-            "the value contains the control character {c:?}; %labels values are one line each"
-        ));
+        return Err(Unwritable::LabelControl(c));
     }
     if v.trim() != v {
-        return Err("the value starts or ends with whitespace, which Apptainer strips".into());
+        return Err(Unwritable::LabelSpaces);
     }
     Ok(v.to_string())
 }
 
 /// A header value (`From:`): one line, no `#` (a header comment starts there), no control
 /// characters, no surrounding whitespace.
-pub fn header_value(v: &str) -> Result<String, String> {
+pub fn header_value(v: &str) -> Result<String, Unwritable> {
     if v.is_empty() {
-        return Err("the value is empty".into());
+        return Err(Unwritable::EmptyValue);
     }
     if let Some(c) = control(v) {
-        return Err(format!("the value contains the control character {c:?}"));
+        return Err(Unwritable::HeaderControl(c));
     }
     if v.contains('#') {
-        return Err(
-            "the value contains '#', which starts a comment in a definition-file header".into(),
-        );
+        return Err(Unwritable::HeaderHash);
     }
     if v.trim() != v {
-        return Err("the value starts or ends with whitespace".into());
+        return Err(Unwritable::HeaderSpaces);
     }
     Ok(v.to_string())
 }
 
 /// Text placed verbatim in a section (`%help`, or a shell command in `%post`/`%test`): no NUL, and
 /// no line whose first word starts with `%`, which would open a new section.
-pub fn section_text(t: &str) -> Result<String, String> {
+pub fn section_text(t: &str) -> Result<String, Unwritable> {
     if t.contains('\0') {
-        return Err("it contains a NUL byte".into());
+        return Err(Unwritable::Nul);
     }
     for (i, line) in t.lines().enumerate() {
         if line.trim_start().starts_with('%') {
-            return Err(format!(
-                "line {} starts with '%', which a definition file reads as a new section",
-                i + 1
-            ));
+            return Err(Unwritable::SectionLine(i + 1));
         }
     }
     Ok(t.to_string())
 }
 
 /// An environment variable name: `[A-Za-z_][A-Za-z0-9_]*`.
-pub fn env_name(n: &str) -> Result<String, String> {
+pub fn env_name(n: &str) -> Result<String, Unwritable> {
     let mut chars = n.chars();
     let ok = matches!(chars.next(), Some(c) if c == '_' || c.is_ascii_alphabetic())
         && chars.all(|c| c == '_' || c.is_ascii_alphanumeric());
     if ok {
         Ok(n.to_string())
     } else {
-        Err("it is not a shell variable name ([A-Za-z_][A-Za-z0-9_]*)".into())
+        Err(Unwritable::EnvName)
     }
 }
 

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::error::Error;
+
 /// The kind of image archive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveFormat {
@@ -33,41 +35,30 @@ fn clean(name: &str) -> String {
 }
 
 impl Index {
-    fn open(path: &Path) -> Result<Index, String> {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            format!(
-                "the base image archive {} cannot be read: {e}",
-                path.display()
-            )
-        })?;
-        if !meta.is_file() {
-            return Err(format!(
-                "the base image archive {} is not a file",
-                path.display()
-            ));
-        }
-        let unreadable = |e: std::io::Error| {
-            format!(
-                "the base image archive {} cannot be read: {e}",
-                path.display()
-            )
+    fn open(path: &Path) -> Result<Index, Error> {
+        let unreadable = |source| Error::BaseUnreadable {
+            path: path.to_path_buf(),
+            source,
         };
+        let meta = std::fs::metadata(path).map_err(unreadable)?;
+        if !meta.is_file() {
+            return Err(Error::BaseNotAFile {
+                path: path.to_path_buf(),
+            });
+        }
         let mut file = File::open(path).map_err(unreadable)?;
         let mut magic = [0u8; 4];
         if file.read_exact(&mut magic).is_ok()
             && (magic[..2] == [0x1f, 0x8b] || magic == [0x28, 0xb5, 0x2f, 0xfd])
         {
-            return Err(format!(
-                "the base image archive {} is compressed; decompress it first (gunzip / unzstd): docker save and podman save write plain tar",
-                path.display()
-            ));
+            return Err(Error::BaseCompressed {
+                path: path.to_path_buf(),
+            });
         }
         file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
-        let corrupt = |e: std::io::Error| {
-            format!(
-                "the base image archive {} is not a valid tar archive ({e}); expected the output of `docker save` or `podman save`, or an OCI archive",
-                path.display()
-            )
+        let corrupt = |source| Error::BaseNotTar {
+            path: path.to_path_buf(),
+            source,
         };
         let mut ar = tar::Archive::new(BufReader::new(file));
         let mut members = HashMap::new();
@@ -83,10 +74,9 @@ impl Index {
             }
         }
         if members.is_empty() {
-            return Err(format!(
-                "the base image archive {} holds no files; expected the output of `docker save` or `podman save`, or an OCI archive",
-                path.display()
-            ));
+            return Err(Error::BaseEmpty {
+                path: path.to_path_buf(),
+            });
         }
         Ok(Index {
             path: path.to_path_buf(),
@@ -94,49 +84,59 @@ impl Index {
         })
     }
 
-    fn reader(&self, name: &str) -> Result<impl Read + use<>, String> {
-        let (off, size) = *self.members.get(&clean(name)).ok_or_else(|| {
-            format!(
-                "the base image archive {} has no member {name}",
-                self.path.display()
-            )
-        })?;
-        let mut f = File::open(&self.path).map_err(|e| format!("{}: {e}", self.path.display()))?;
-        f.seek(SeekFrom::Start(off))
-            .map_err(|e| format!("{}: {e}", self.path.display()))?;
+    fn reader(&self, name: &str) -> Result<impl Read + use<>, Error> {
+        let (off, size) = *self
+            .members
+            .get(&clean(name))
+            .ok_or_else(|| Error::BaseNoMember {
+                path: self.path.clone(),
+                member: name.to_string(),
+            })?;
+        let seek = |source| Error::BaseSeek {
+            path: self.path.clone(),
+            source,
+        };
+        let mut f = File::open(&self.path).map_err(seek)?;
+        f.seek(SeekFrom::Start(off)).map_err(seek)?;
         Ok(BufReader::new(f).take(size))
     }
 
-    fn read_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, String> {
+    fn read_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Result<T, Error> {
         let mut s = String::new();
         self.reader(name)?
             .read_to_string(&mut s)
-            .map_err(|e| format!("{}: reading {name}: {e}", self.path.display()))?;
-        serde_json::from_str(&s).map_err(|e| {
-            format!(
-                "the base image archive {} has an invalid {name}: {e}",
-                self.path.display()
-            )
+            .map_err(|source| self.read_error(name, source))?;
+        serde_json::from_str(&s).map_err(|source| Error::BaseJson {
+            path: self.path.clone(),
+            member: name.to_string(),
+            source,
         })
+    }
+
+    fn read_error(&self, member: &str, source: std::io::Error) -> Error {
+        Error::BaseRead {
+            path: self.path.clone(),
+            member: member.to_string(),
+            source,
+        }
     }
 }
 
 /// Whether `path` is a docker or an OCI archive; a clear error when it is neither or unreadable.
-pub fn detect_format(path: &Path) -> Result<ArchiveFormat, String> {
+pub fn detect_format(path: &Path) -> Result<ArchiveFormat, Error> {
     let idx = Index::open(path)?;
     format_of(&idx)
 }
 
-fn format_of(idx: &Index) -> Result<ArchiveFormat, String> {
+fn format_of(idx: &Index) -> Result<ArchiveFormat, Error> {
     if idx.members.contains_key("manifest.json") {
         Ok(ArchiveFormat::Docker)
     } else if idx.members.contains_key("index.json") {
         Ok(ArchiveFormat::Oci)
     } else {
-        Err(format!(
-            "the base image archive {} has neither manifest.json (docker save) nor index.json (OCI)",
-            idx.path.display()
-        ))
+        Err(Error::BaseFormat {
+            path: idx.path.clone(),
+        })
     }
 }
 
@@ -190,32 +190,24 @@ pub struct BaseConfig {
 }
 
 /// Unpack the image in `archive` into `rootfs` (an existing empty directory).
-pub fn unpack(archive: &Path, rootfs: &Path) -> Result<BaseConfig, String> {
+pub fn unpack(archive: &Path, rootfs: &Path) -> Result<BaseConfig, Error> {
     let idx = Index::open(archive)?;
+    let no_image = || Error::BaseNoImage {
+        path: archive.to_path_buf(),
+    };
     let (config, layers) = match format_of(&idx)? {
         ArchiveFormat::Docker => {
             let m: Vec<DockerManifest> = idx.read_json("manifest.json")?;
-            let m = m.into_iter().next().ok_or_else(|| {
-                format!(
-                    "the base image archive {} lists no image",
-                    archive.display()
-                )
-            })?;
+            let m = m.into_iter().next().ok_or_else(no_image)?;
             (m.config, m.layers)
         }
         ArchiveFormat::Oci => {
             let index: OciIndex = idx.read_json("index.json")?;
-            let d = index.manifests.first().ok_or_else(|| {
-                format!(
-                    "the base image archive {} lists no image",
-                    archive.display()
-                )
-            })?;
+            let d = index.manifests.first().ok_or_else(no_image)?;
             if d.media_type.contains("index") {
-                return Err(format!(
-                    "the base image archive {} is a multi-platform index; save a single-platform image",
-                    archive.display()
-                ));
+                return Err(Error::BaseMultiPlatform {
+                    path: archive.to_path_buf(),
+                });
             }
             let m: OciManifest = idx.read_json(&blob(&d.digest))?;
             (
@@ -233,14 +225,14 @@ pub fn unpack(archive: &Path, rootfs: &Path) -> Result<BaseConfig, String> {
     })
 }
 
-fn apply_layer(idx: &Index, name: &str, rootfs: &Path) -> Result<(), String> {
+fn apply_layer(idx: &Index, name: &str, rootfs: &Path) -> Result<(), Error> {
     let mut r = idx.reader(name)?;
     let mut magic = [0u8; 4];
     let mut got = 0;
     while got < 4 {
         let n = r
             .read(&mut magic[got..])
-            .map_err(|e| format!("{}: reading {name}: {e}", idx.path.display()))?;
+            .map_err(|source| idx.read_error(name, source))?;
         if n == 0 {
             break;
         }
@@ -250,18 +242,17 @@ fn apply_layer(idx: &Index, name: &str, rootfs: &Path) -> Result<(), String> {
     let reader: Box<dyn Read> = if got >= 2 && magic[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::GzDecoder::new(head))
     } else if got >= 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        return Err(format!(
-            "{}: layer {name} is zstd-compressed, which the native SIF path does not read; save the image with gzip or uncompressed layers",
-            idx.path.display()
-        ));
+        return Err(Error::BaseZstdLayer {
+            path: idx.path.clone(),
+            layer: name.to_string(),
+        });
     } else {
         Box::new(head)
     };
-    let bad = |e: std::io::Error| {
-        format!(
-            "the base image archive {} has a corrupt layer {name}: {e}",
-            idx.path.display()
-        )
+    let bad = |source| Error::BaseCorruptLayer {
+        path: idx.path.clone(),
+        layer: name.to_string(),
+        source,
     };
     let mut ar = tar::Archive::new(reader);
     ar.set_preserve_permissions(true);

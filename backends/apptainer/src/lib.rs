@@ -15,8 +15,12 @@
 //! The `run` action ([`run`]) runs the SIF with `apptainer run --bind host:container`.
 //! The backend's part of a plan ([`plan`]) names the SIF, the tools and room it needs, and the
 //! definition file, which `kerblam plan --backend apptainer --show definition.def` prints.
+//!
+//! Every failure is an [`Error`] variant named after what failed; it reaches the host as an
+//! [`ErrorMessage`] whose kind [`Error::kind`] decides.
 
 pub mod def;
+pub mod error;
 pub mod escape;
 pub mod image;
 pub mod model;
@@ -38,6 +42,7 @@ use kerblam_backend_api::{
 };
 use kerblam_backend_api::{LayerSourceKind as L, PreflightKind as P};
 
+pub use error::{Error, Unwritable};
 pub use package::Settings;
 
 /// `p` if absolute, else `base/p`.

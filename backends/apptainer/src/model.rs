@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use kerblam_plan::{Base, LayerSource, PackagePlan};
 
+use crate::error::Error;
 use crate::image::{ArchiveFormat, detect_format};
 use crate::recipe::{self, Step};
 
@@ -95,7 +96,7 @@ pub struct Inputs<'a> {
     pub base_archive: Option<&'a Path>,
 }
 
-fn archive_base(path: &Path) -> Result<BaseSpec, String> {
+fn archive_base(path: &Path) -> Result<BaseSpec, Error> {
     Ok(match detect_format(path)? {
         ArchiveFormat::Docker => BaseSpec::DockerArchive(path.to_path_buf()),
         ArchiveFormat::Oci => BaseSpec::OciArchive(path.to_path_buf()),
@@ -112,58 +113,58 @@ fn image_base(reference: &str) -> BaseSpec {
     }
 }
 
-/// Decide the model for `plan`.
-pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, String> {
-    let root = inputs.root;
-    let ctx_root = root.join(&plan.context.root);
-    let mut copies = Vec::new();
-    let mut dirs = Vec::new();
-    let mut run = Vec::new();
-    let mut env = Vec::new();
-    let mut labels = BTreeMap::new();
-    let mut ignored = Vec::new();
+/// What a recipe adds to the model, in the recipe's order; its `FROM` is the base.
+#[derive(Debug, Default)]
+struct FromRecipe {
+    copies: Vec<Copy>,
+    dirs: Vec<String>,
+    run: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    labels: BTreeMap<String, String>,
+    ignored: Vec<String>,
+}
 
-    let mut base = match &plan.base {
-        Base::Recipe { path, .. } => {
-            let p = root.join(path);
-            let text = std::fs::read_to_string(&p)
-                .map_err(|e| format!("cannot read the recipe {}: {e}", p.display()))?;
-            let r = recipe::parse(&text, Path::new(path))?;
-            for step in &r.steps {
-                match step {
-                    Step::Workdir(w) => dirs.push(w.clone()),
-                    Step::Run { workdir, command } => run.push((workdir.clone(), command.clone())),
-                    Step::Copy {
-                        sources,
-                        dest,
-                        dest_is_dir,
-                    } => {
-                        for s in sources {
-                            copies.extend(expand_copy(
-                                plan,
-                                &ctx_root,
-                                s,
-                                dest,
-                                *dest_is_dir,
-                                path,
-                            )?);
-                        }
-                    }
+/// Read the recipe at `path` (relative to `root`) and translate its steps; returns its base too.
+fn from_recipe(
+    plan: &PackagePlan,
+    root: &Path,
+    ctx_root: &Path,
+    path: &str,
+) -> Result<(BaseSpec, FromRecipe), Error> {
+    let p = root.join(path);
+    let text = std::fs::read_to_string(&p)
+        .map_err(|source| Error::RecipeUnreadable { path: p, source })?;
+    let r = recipe::parse(&text, Path::new(path))?;
+    let mut out = FromRecipe::default();
+    for step in &r.steps {
+        match step {
+            Step::Workdir(w) => out.dirs.push(w.clone()),
+            Step::Run { workdir, command } => out.run.push((workdir.clone(), command.clone())),
+            Step::Copy {
+                sources,
+                dest,
+                dest_is_dir,
+            } => {
+                for s in sources {
+                    out.copies
+                        .extend(expand_copy(plan, ctx_root, s, dest, *dest_is_dir, path)?);
                 }
             }
-            env.extend(r.env.iter().cloned());
-            labels.extend(r.labels.iter().cloned());
-            ignored = r.ignored.clone();
-            image_base(&r.from)
         }
-        Base::Image { reference } => image_base(reference),
-        Base::Archive { path } => archive_base(&crate::abs(root, path))?,
-        Base::Scratch => BaseSpec::Scratch,
-    };
-    if let Some(a) = inputs.base_archive {
-        base = archive_base(a)?;
     }
+    out.env.extend(r.env.iter().cloned());
+    out.labels.extend(r.labels.iter().cloned());
+    out.ignored = r.ignored.clone();
+    Ok((image_base(&r.from), out))
+}
 
+/// The copies the plan's layers make, after the recipe's.
+fn layer_copies(
+    plan: &PackagePlan,
+    inputs: Inputs<'_>,
+    ctx_root: &Path,
+    copies: &mut Vec<Copy>,
+) -> Result<(), Error> {
     for layer in &plan.layers {
         let source = match &layer.from {
             LayerSource::Kerblam => Source::File(inputs.kerblam.to_path_buf()),
@@ -171,7 +172,7 @@ pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, String> {
             LayerSource::Context { path } => {
                 let p = ctx_root.join(path);
                 if p.is_dir() {
-                    let expanded = expand_copy(plan, &ctx_root, path, &layer.to, true, "the plan")?;
+                    let expanded = expand_copy(plan, ctx_root, path, &layer.to, true, "the plan")?;
                     copies.extend(expanded);
                     continue;
                 }
@@ -195,15 +196,36 @@ pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, String> {
             mode: Some(layer.mode),
         });
     }
+    Ok(())
+}
+
+/// Decide the model for `plan`.
+pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, Error> {
+    let root = inputs.root;
+    let ctx_root = root.join(&plan.context.root);
+    let (mut base, mut r) = match &plan.base {
+        Base::Recipe { path, .. } => from_recipe(plan, root, &ctx_root, path)?,
+        Base::Image { reference } => (image_base(reference), FromRecipe::default()),
+        Base::Archive { path } => (
+            archive_base(&crate::abs(root, path))?,
+            FromRecipe::default(),
+        ),
+        Base::Scratch => (BaseSpec::Scratch, FromRecipe::default()),
+    };
+    if let Some(a) = inputs.base_archive {
+        base = archive_base(a)?;
+    }
+    layer_copies(plan, inputs, &ctx_root, &mut r.copies)?;
     // The workdir, and the bind targets of the data dirs: a SIF's squashfs is read-only, so
     // they exist in the image instead of relying on apptainer's underlay.
     for d in std::iter::once(&plan.workdir).chain(plan.mounts.iter().map(|m| &m.container)) {
-        if !dirs.contains(d) {
-            dirs.push(d.clone());
+        if !r.dirs.contains(d) {
+            r.dirs.push(d.clone());
         }
     }
-    env.extend(plan.env.iter().map(|e| (e.name.clone(), e.value.clone())));
-    labels.extend(plan.image.labels.clone());
+    r.env
+        .extend(plan.env.iter().map(|e| (e.name.clone(), e.value.clone())));
+    r.labels.extend(plan.image.labels.clone());
     let help = match &plan.freeze {
         Some(f) => Some(f.help.clone()),
         None => plan.metadata.description.clone(),
@@ -212,16 +234,16 @@ pub fn build(plan: &PackagePlan, inputs: Inputs<'_>) -> Result<Model, String> {
         name: plan.name.clone(),
         source: plan.source.manifest.clone(),
         base,
-        copies,
-        dirs,
-        run,
-        env,
+        copies: r.copies,
+        dirs: r.dirs,
+        run: r.run,
+        env: r.env,
         workdir: plan.workdir.clone(),
         entrypoint: plan.entrypoint.clone(),
-        labels,
+        labels: r.labels,
         help,
         test: plan.freeze.as_ref().and_then(|f| f.test.clone()),
-        ignored,
+        ignored: r.ignored,
     })
 }
 
@@ -233,7 +255,7 @@ fn expand_copy(
     dest: &str,
     dest_is_dir: bool,
     recipe: &str,
-) -> Result<Vec<Copy>, String> {
+) -> Result<Vec<Copy>, Error> {
     let src = source.trim_start_matches("./").trim_end_matches('/');
     let src = if src.is_empty() { "." } else { src };
     let mut out = Vec::new();
@@ -267,15 +289,17 @@ fn expand_copy(
         });
     }
     if out.is_empty() && src != "." {
-        return Err(format!(
-            "{recipe}: COPY source {source:?} matches no file of the build context (excluded paths: {})",
-            plan.context
+        return Err(Error::CopyMatchesNothing {
+            recipe: recipe.to_string(),
+            copied: source.to_string(),
+            excluded: plan
+                .context
                 .excluded
                 .iter()
                 .map(|e| e.path.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
-        ));
+                .join(", "),
+        });
     }
     Ok(out)
 }

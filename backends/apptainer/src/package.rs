@@ -5,10 +5,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use kerblam_archive::{AtomicFile, hex};
-use kerblam_backend_api::plan::{ArtifactKind, LayerSource, Preflight};
+use kerblam_backend_api::plan::{Artifact, ArtifactKind, LayerSource, Preflight};
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host, ProducedArtifact};
 use sha2::{Digest, Sha256};
 
+use crate::error::Error;
 use crate::model::{self, BaseSpec, Model};
 use crate::tool::{self, Identity};
 use crate::{def, image, rootfs, sif, squash};
@@ -33,29 +34,24 @@ impl Settings {
             apptainer: tool::find(),
             identity: Identity::current(),
             time: kerblam_archive::source_date_epoch()
-                .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?
+                .map_err(Error::SourceDateEpoch)?
                 .unwrap_or(0),
         })
     }
-}
-
-fn backend(msg: impl Into<String>) -> ErrorMessage {
-    ErrorMessage::backend(msg)
 }
 
 /// A directory removed when dropped.
 struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(parent: &Path, name: &str) -> Result<TempDir, ErrorMessage> {
+    fn new(parent: &Path, name: &str) -> Result<TempDir, Error> {
         static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let p = parent.join(format!(
             "kerblam-apptainer-{name}-{}-{n}",
             std::process::id()
         ));
-        std::fs::create_dir_all(&p)
-            .map_err(|e| backend(format!("cannot create {}: {e}", p.display())))?;
+        std::fs::create_dir_all(&p).map_err(|e| Error::io("cannot create", &p, e))?;
         Ok(TempDir(p))
     }
 }
@@ -82,16 +78,14 @@ fn out_path(req: &ExecuteRequest, p: &str) -> PathBuf {
     crate::abs(Path::new(&req.paths.output_dir), p)
 }
 
-fn file_digest(p: &Path) -> Result<(u64, String), ErrorMessage> {
-    let mut f =
-        File::open(p).map_err(|e| backend(format!("cannot read back {}: {e}", p.display())))?;
+fn file_digest(p: &Path) -> Result<(u64, String), Error> {
+    let unreadable = |e| Error::io("cannot read back", p, e);
+    let mut f = File::open(p).map_err(unreadable)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut n = 0u64;
     loop {
-        let k = f
-            .read(&mut buf)
-            .map_err(|e| backend(format!("cannot read back {}: {e}", p.display())))?;
+        let k = f.read(&mut buf).map_err(unreadable)?;
         if k == 0 {
             break;
         }
@@ -102,7 +96,7 @@ fn file_digest(p: &Path) -> Result<(u64, String), ErrorMessage> {
 }
 
 /// The model of the request's plan; invalid input when it cannot be represented.
-pub fn model_of(req: &ExecuteRequest) -> Result<Model, ErrorMessage> {
+pub fn model_of(req: &ExecuteRequest) -> Result<Model, Error> {
     let base_archive = req.options.base_archive.as_deref().map(Path::new);
     model::build(
         &req.plan,
@@ -112,7 +106,6 @@ pub fn model_of(req: &ExecuteRequest) -> Result<Model, ErrorMessage> {
             base_archive,
         },
     )
-    .map_err(ErrorMessage::invalid_input)
 }
 
 fn bytes_of(p: &Path) -> u64 {
@@ -214,7 +207,7 @@ fn preflight(
         extra.push("install squashfs-tools (e.g. `apt-get install squashfs-tools`)".to_string());
     }
     if !native && let Err(e) = tool::check_fakeroot(&settings.identity) {
-        extra.push(e);
+        extra.push(e.to_string());
     }
     if failed.is_empty() && extra.is_empty() {
         Ok(())
@@ -223,20 +216,43 @@ fn preflight(
     }
 }
 
+/// The SIF artifact the plan asks for (`None`: it asks for no image); an error when it asks for
+/// another kind of artifact too, which this backend does not write.
+fn sif_artifact(req: &ExecuteRequest) -> Result<Option<&Artifact>, Error> {
+    let artifacts = &req.plan.backend.artifacts;
+    let Some(sif) = artifacts.iter().find(|a| a.kind == ArtifactKind::Sif) else {
+        return Ok(None);
+    };
+    if let Some(a) = artifacts.iter().find(|a| a.kind != ArtifactKind::Sif) {
+        return Err(Error::ArtifactKind {
+            kind: a.kind,
+            path: a.path.clone(),
+        });
+    }
+    Ok(Some(sif))
+}
+
+/// The plan's name with every character but `[A-Za-z0-9._-]` made `_`, for file names.
+fn safe_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Carry out a `package` request.
 pub fn package(
     req: &ExecuteRequest,
     host: &Host<'_>,
     settings: &Settings,
 ) -> Result<ExecuteResult, ErrorMessage> {
-    let plan = &req.plan;
     let model = model_of(req)?;
-    let Some(sif_artifact) = plan
-        .backend
-        .artifacts
-        .iter()
-        .find(|a| a.kind == ArtifactKind::Sif)
-    else {
+    let Some(sif_artifact) = sif_artifact(req)? else {
         // Carry out what the plan asks for, which is no image.
         return Ok(ExecuteResult {
             artifacts: Vec::new(),
@@ -245,23 +261,9 @@ pub fn package(
             pushed: None,
         });
     };
-    if let Some(a) = plan
-        .backend
-        .artifacts
-        .iter()
-        .find(|a| a.kind != ArtifactKind::Sif)
-    {
-        return Err(ErrorMessage::unsupported(format!(
-            "the apptainer backend does not write {:?} artifacts ({})",
-            a.kind, a.path
-        )));
-    }
     let sif_path = out_path(req, &sif_artifact.path);
     if !req.options.force && sif_path.symlink_metadata().is_ok() {
-        return Err(ErrorMessage::invalid_input(format!(
-            "{} already exists (use --force to overwrite it)",
-            sif_path.display()
-        )));
+        return Err(Error::Exists(sif_path).into());
     }
     let native = req.options.native || settings.apptainer.is_none();
     let mut notes = Vec::new();
@@ -275,19 +277,8 @@ pub fn package(
     preflight(req, &model, &sif_path, native, settings)?;
     host.check_cancelled()?;
 
-    let safe_name: String = plan
-        .name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let safe_name = safe_name(&req.plan.name);
     let stage = TempDir::new(Path::new(&req.paths.temp_dir), &safe_name)?;
-    let stage_str = stage.0.to_string_lossy().into_owned();
     if native {
         build_native(req, &model, &stage.0, &sif_path, settings, host)?;
         if let Some(test) = &model.test {
@@ -303,18 +294,12 @@ pub fn package(
         }
     } else {
         let apptainer = settings.apptainer.as_deref().expect("not native");
-        build_with_tool(
-            req,
-            &model,
-            &stage_str,
-            &sif_path,
-            Tool {
-                apptainer,
-                def_name: &safe_name,
-            },
-            settings,
-            host,
-        )?;
+        let tool = Tool {
+            apptainer,
+            def_name: &safe_name,
+        };
+        let stage = stage.0.to_string_lossy();
+        build_with_tool(req, &model, &stage, &sif_path, tool, settings, host)?;
     }
     let (bytes, sha256) = file_digest(&sif_path)?;
     let artifacts = vec![ProducedArtifact {
@@ -351,16 +336,16 @@ fn build_with_tool(
         apptainer,
         def_name,
     } = tool;
-    let rendered = def::definition(model, stage).map_err(ErrorMessage::invalid_input)?;
+    let rendered = def::definition(model, stage)?;
     let to_stage: Vec<_> = rendered.staged.iter().filter(|s| s.prepare).collect();
     for (i, s) in to_stage.iter().enumerate() {
         host.check_cancelled()?;
         host.progress(i as u64, to_stage.len() as u64, "files staged for %files");
-        rootfs::materialize(&model.copies[s.index], Path::new(&s.source)).map_err(backend)?;
+        rootfs::materialize(&model.copies[s.index], Path::new(&s.source))?;
     }
     let def_path = Path::new(stage).join(format!("{def_name}.def"));
     std::fs::write(&def_path, &rendered.text)
-        .map_err(|e| backend(format!("cannot write {}: {e}", def_path.display())))?;
+        .map_err(|e| Error::io("cannot write", &def_path, e))?;
     let temp = kerblam_archive::temp_name(sif_path);
     let guard = RemoveOnDrop(Some(temp.clone()));
     let args = tool::build_args(
@@ -384,30 +369,25 @@ fn build_with_tool(
         .into_iter()
         .map(|v| (v, Some(temp_dir.as_ref())))
         .collect();
-    let done =
-        tool::stream_env(apptainer, &args, Some(stage.as_ref()), &env, host).map_err(backend)?;
+    let done = tool::stream_env(apptainer, &args, Some(stage.as_ref()), &env, host)?;
     if done.code != 0 {
-        return Err(backend(format!(
-            "{} build failed with exit code {}; no SIF was written to {}. Last output:\n{}",
-            apptainer.display(),
-            done.code,
-            sif_path.display(),
-            done.tail.join("\n")
-        )));
+        return Err(Error::BuildFailed {
+            apptainer: apptainer.to_path_buf(),
+            code: done.code,
+            sif: sif_path.to_path_buf(),
+            tail: done.tail,
+        }
+        .into());
     }
     if !temp.is_file() {
-        return Err(backend(format!(
-            "{} build succeeded but wrote no image at {}",
-            apptainer.display(),
-            temp.display()
-        )));
+        return Err(Error::BuildWroteNothing {
+            apptainer: apptainer.to_path_buf(),
+            temp,
+        }
+        .into());
     }
-    std::fs::rename(&temp, sif_path).map_err(|e| {
-        backend(format!(
-            "cannot rename the SIF into place at {}: {e}",
-            sif_path.display()
-        ))
-    })?;
+    std::fs::rename(&temp, sif_path)
+        .map_err(|e| Error::io("cannot rename the SIF into place at", sif_path, e))?;
     std::mem::forget(guard);
     Ok(())
 }
@@ -423,92 +403,100 @@ fn build_native(
 ) -> Result<(), ErrorMessage> {
     // The definition file is stored in the SIF as a record of what the image means; its staged
     // paths are nominal.
-    let rendered =
-        def::definition(model, crate::plan::SHOWN_STAGE).map_err(ErrorMessage::invalid_input)?;
+    let rendered = def::definition(model, crate::plan::SHOWN_STAGE)?;
     let root = stage.join("rootfs");
-    std::fs::create_dir_all(&root)
-        .map_err(|e| backend(format!("cannot create {}: {e}", root.display())))?;
-    let base_cfg = match &model.base {
-        BaseSpec::Scratch => image::BaseConfig::default(),
-        BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) => {
-            host.info(&format!("unpacking the base image {}", p.display()));
-            image::unpack(p, &root).map_err(ErrorMessage::invalid_input)?
-        }
-        BaseSpec::Docker(r) => {
-            let saved = stage.join("base.tar");
-            match save_from_engine(r, &saved, host) {
-                Some(engine) => {
-                    host.info(&format!("unpacking the base image {r} saved from {engine}"));
-                    image::unpack(&saved, &root).map_err(ErrorMessage::invalid_input)?
-                }
-                None => {
-                    return Err(ErrorMessage::invalid_input(format!(
-                        "the native SIF path cannot pull the base image {r}, and no local docker or podman has it: pass it as a file with --base FILE (the output of `docker save {r}` or `podman save {r}`), or install apptainer"
-                    )));
-                }
-            }
-        }
-        BaseSpec::LocalImage(p) => {
-            return Err(ErrorMessage::invalid_input(format!(
-                "the native SIF path cannot start from the SIF {}; pass a docker or OCI archive with --base FILE, or install apptainer",
-                p.display()
-            )));
-        }
-    };
+    std::fs::create_dir_all(&root).map_err(|e| Error::io("cannot create", &root, e))?;
+    let base_cfg = unpack_base(&model.base, stage, &root, host)?;
     host.check_cancelled()?;
     host.info(&format!(
         "assembling the root filesystem ({} items) in {}",
         model.copies.len(),
         root.display()
     ));
-    rootfs::assemble(model, &root, &base_cfg, &rendered.text)
-        .map_err(ErrorMessage::invalid_input)?;
+    rootfs::assemble(model, &root, &base_cfg, &rendered.text)?;
     host.check_cancelled()?;
     let squashfs = stage.join("rootfs.squashfs");
     host.info("making the squashfs system partition with mksquashfs");
-    squash::mksquashfs(&root, &squashfs, settings.time, host).map_err(backend)?;
-    let labels = serde_json::to_vec_pretty(&model.labels).expect("labels serialize");
-    let arch = sif::host_arch().map_err(backend)?;
-    let objects = [
-        sif::Object {
-            kind: sif::DataType::Deffile,
-            name: String::new(),
-            data: sif::Data::Bytes(rendered.text.as_bytes()),
-            partition: None,
-        },
-        sif::Object {
-            kind: sif::DataType::Labels,
-            name: String::new(),
-            data: sif::Data::Bytes(&labels),
-            partition: None,
-        },
-        sif::Object {
-            kind: sif::DataType::Partition,
-            name: String::new(),
-            data: sif::Data::File(&squashfs),
-            partition: Some(sif::Partition {
-                fs_type: 1,
-                part_type: 2,
-                arch,
-            }),
-        },
-    ];
-    let mut out =
-        AtomicFile::create(sif_path, req.options.force).map_err(|e| backend(e.to_string()))?;
-    sif::write(out.file(), &objects, settings.time as i64)
-        .map_err(|e| backend(format!("cannot write {}: {e}", sif_path.display())))?;
-    std::fs::set_permissions(
-        out.temp_path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .map_err(|e| {
-        backend(format!(
-            "cannot set the mode of {}: {e}",
-            sif_path.display()
-        ))
-    })?;
-    out.commit().map_err(|e| backend(e.to_string()))?;
-    Ok(())
+    squash::mksquashfs(&root, &squashfs, settings.time, host)?;
+    let sif = NativeSif {
+        def_text: &rendered.text,
+        labels: serde_json::to_vec_pretty(&model.labels).expect("labels serialize"),
+        squashfs: &squashfs,
+    };
+    Ok(sif.write(sif_path, req.options.force, settings.time)?)
+}
+
+/// Unpack the base image into `root`: nothing for scratch, an archive as it is, a registry
+/// reference saved from a local engine that has it (into `stage`); a SIF base cannot be used.
+fn unpack_base(
+    base: &BaseSpec,
+    stage: &Path,
+    root: &Path,
+    host: &Host<'_>,
+) -> Result<image::BaseConfig, Error> {
+    match base {
+        BaseSpec::Scratch => Ok(image::BaseConfig::default()),
+        BaseSpec::DockerArchive(p) | BaseSpec::OciArchive(p) => {
+            host.info(&format!("unpacking the base image {}", p.display()));
+            image::unpack(p, root)
+        }
+        BaseSpec::Docker(r) => {
+            let saved = stage.join("base.tar");
+            let engine =
+                save_from_engine(r, &saved, host).ok_or_else(|| Error::CannotPull(r.clone()))?;
+            host.info(&format!("unpacking the base image {r} saved from {engine}"));
+            image::unpack(&saved, root)
+        }
+        BaseSpec::LocalImage(p) => Err(Error::SifBase(p.clone())),
+    }
+}
+
+/// What a natively assembled SIF holds: the definition file, the labels and the squashfs.
+struct NativeSif<'a> {
+    def_text: &'a str,
+    labels: Vec<u8>,
+    squashfs: &'a Path,
+}
+
+impl NativeSif<'_> {
+    /// Write the SIF at `sif_path` (atomically, executable), its times `time`.
+    fn write(&self, sif_path: &Path, force: bool, time: u64) -> Result<(), Error> {
+        let arch = sif::host_arch()?;
+        let objects = [
+            sif::Object {
+                kind: sif::DataType::Deffile,
+                name: String::new(),
+                data: sif::Data::Bytes(self.def_text.as_bytes()),
+                partition: None,
+            },
+            sif::Object {
+                kind: sif::DataType::Labels,
+                name: String::new(),
+                data: sif::Data::Bytes(&self.labels),
+                partition: None,
+            },
+            sif::Object {
+                kind: sif::DataType::Partition,
+                name: String::new(),
+                data: sif::Data::File(self.squashfs),
+                partition: Some(sif::Partition {
+                    fs_type: 1,
+                    part_type: 2,
+                    arch,
+                }),
+            },
+        ];
+        let mut out = AtomicFile::create(sif_path, force).map_err(Error::Archive)?;
+        sif::write(out.file(), &objects, time as i64)
+            .map_err(|e| Error::io("cannot write", sif_path, e))?;
+        std::fs::set_permissions(
+            out.temp_path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .map_err(|e| Error::io("cannot set the mode of", sif_path, e))?;
+        out.commit().map_err(Error::Archive)?;
+        Ok(())
+    }
 }
 
 /// Save `reference` from a local engine (docker, then podman) that already has it; never pulls.

@@ -28,7 +28,7 @@ pub fn definition(
     root: &Path,
     kerblam: &Path,
     base_archive: Option<&Path>,
-) -> Result<String, String> {
+) -> Result<String, crate::Error> {
     let model = model::build(
         plan,
         model::Inputs {
@@ -66,8 +66,7 @@ pub fn plan(req: &PlanRequest) -> Result<BackendPlan, ErrorMessage> {
         Path::new(&req.paths.root),
         Path::new(&req.paths.kerblam),
         req.options.base_archive.as_deref().map(Path::new),
-    )
-    .map_err(ErrorMessage::invalid_input)?;
+    )?;
     let tools: Vec<String> = if req.options.native {
         vec!["mksquashfs".into()]
     } else {

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use crate::error::Error;
+
 /// One translated instruction.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
@@ -119,14 +121,9 @@ fn pairs(rest: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Parse the recipe text; `path` is used in error messages.
-pub fn parse(text: &str, path: &Path) -> Result<Recipe, String> {
-    let mut r = Recipe {
-        workdir: "/".into(),
-        ..Default::default()
-    };
-    let mut froms = 0;
-    // Logical lines: continuation lines (ending in `\`) joined, comments dropped.
+/// The logical lines of `text` with their first line numbers: continuation lines (ending in `\`)
+/// joined, comments and blank lines dropped.
+fn logical_lines(text: &str) -> Vec<(usize, String)> {
     let mut logical: Vec<(usize, String)> = Vec::new();
     let mut cur: Option<(usize, String)> = None;
     for (i, raw) in text.lines().enumerate() {
@@ -150,8 +147,71 @@ pub fn parse(text: &str, path: &Path) -> Result<Recipe, String> {
     if let Some(c) = cur {
         logical.push(c);
     }
-    let at = |n: usize| format!("{}:{n}", path.display());
-    for (n, line) in logical {
+    logical
+}
+
+/// The `COPY`/`ADD` step of `rest` (`at` is `recipe:line`), relative to `workdir`.
+fn copy_step(at: &str, instr: &str, rest: &str, workdir: &str) -> Result<Step, Error> {
+    let w = words(rest);
+    if let Some(flag) = w.iter().find(|x| x.starts_with("--from")) {
+        return Err(Error::CopyFromImage {
+            at: at.to_string(),
+            instr: instr.to_string(),
+            flag: flag.clone(),
+        });
+    }
+    let w: Vec<String> = w.into_iter().filter(|x| !x.starts_with("--")).collect();
+    if w.len() < 2 {
+        return Err(Error::CopyArguments {
+            at: at.to_string(),
+            instr: instr.to_string(),
+        });
+    }
+    let (dest, sources) = w.split_last().expect("len >= 2");
+    if let Some(s) = sources.iter().find(|s| s.contains("://")) {
+        return Err(Error::CopyUrl {
+            at: at.to_string(),
+            instr: instr.to_string(),
+            url: s.clone(),
+        });
+    }
+    Ok(Step::Copy {
+        sources: sources.to_vec(),
+        dest: join(workdir, dest),
+        dest_is_dir: dest.ends_with('/') || sources.len() > 1 || dest == ".",
+    })
+}
+
+/// The image a `FROM` names (`at` is `recipe:line`), its flags left out.
+fn from_image(at: &str, rest: &str) -> Result<String, Error> {
+    let w = words(rest);
+    w.iter()
+        .find(|x| !x.starts_with("--"))
+        .cloned()
+        .ok_or_else(|| Error::FromWithoutImage { at: at.to_string() })
+}
+
+/// The command of a `RUN`: exec form quoted as one shell line, shell form as written.
+fn run_command(at: &str, rest: &str) -> Result<String, Error> {
+    let w = rest.trim();
+    if !w.starts_with('[') {
+        return Ok(w.to_string());
+    }
+    crate::escape::sh_words(&words(w)).map_err(|why| Error::RunWords {
+        at: at.to_string(),
+        why,
+    })
+}
+
+/// Parse the recipe text; `path` is used in error messages.
+pub fn parse(text: &str, path: &Path) -> Result<Recipe, Error> {
+    let mut r = Recipe {
+        workdir: "/".into(),
+        ..Default::default()
+    };
+    let mut froms = 0;
+    for (n, line) in logical_lines(text) {
+        let at = format!("{}:{n}", path.display());
         let line = line.trim();
         let (instr, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
         let rest = rest.trim();
@@ -159,63 +219,19 @@ pub fn parse(text: &str, path: &Path) -> Result<Recipe, String> {
             "FROM" => {
                 froms += 1;
                 if froms > 1 {
-                    return Err(format!(
-                        "{}: a second FROM (multi-stage build) cannot be translated to an Apptainer definition file",
-                        at(n)
-                    ));
+                    return Err(Error::MultiStage { at });
                 }
-                let w = words(rest);
-                let w: Vec<&String> = w.iter().filter(|x| !x.starts_with("--")).collect();
-                r.from = w
-                    .first()
-                    .map(|s| s.to_string())
-                    .ok_or_else(|| format!("{}: FROM without an image", at(n)))?;
+                r.from = from_image(&at, rest)?;
             }
             "WORKDIR" => {
                 r.workdir = join(&r.workdir, rest.trim_matches('"'));
                 r.steps.push(Step::Workdir(r.workdir.clone()));
             }
-            "COPY" | "ADD" => {
-                let w = words(rest);
-                if let Some(flag) = w.iter().find(|x| x.starts_with("--from")) {
-                    return Err(format!(
-                        "{}: {instr} {flag} copies from another image, which cannot be translated",
-                        at(n)
-                    ));
-                }
-                let w: Vec<String> = w.into_iter().filter(|x| !x.starts_with("--")).collect();
-                if w.len() < 2 {
-                    return Err(format!(
-                        "{}: {instr} needs a source and a destination",
-                        at(n)
-                    ));
-                }
-                let (dest, sources) = w.split_last().expect("len >= 2");
-                if let Some(s) = sources.iter().find(|s| s.contains("://")) {
-                    return Err(format!(
-                        "{}: {instr} of a URL ({s}) cannot be translated; download it into the project instead",
-                        at(n)
-                    ));
-                }
-                r.steps.push(Step::Copy {
-                    sources: sources.to_vec(),
-                    dest: join(&r.workdir, dest),
-                    dest_is_dir: dest.ends_with('/') || sources.len() > 1 || dest == ".",
-                });
-            }
-            "RUN" => {
-                let w = rest.trim();
-                let command = if w.starts_with('[') {
-                    let argv = words(w);
-                    crate::escape::sh_words(&argv).map_err(|e| format!("{}: RUN {e}", at(n)))?
-                } else {
-                    w.to_string()
-                };
-                r.steps.push(Step::Run {
-                    workdir: r.workdir.clone(),
-                    command,
-                });
-            }
+            "COPY" | "ADD" => r.steps.push(copy_step(&at, instr, rest, &r.workdir)?),
+            "RUN" => r.steps.push(Step::Run {
+                workdir: r.workdir.clone(),
+                command: run_command(&at, rest)?,
+            }),
             "ENV" => r.env.extend(pairs(rest)),
             "LABEL" => r.labels.extend(pairs(rest)),
             "CMD" | "ENTRYPOINT" | "EXPOSE" | "USER" | "ARG" | "VOLUME" | "SHELL"
@@ -224,12 +240,17 @@ pub fn parse(text: &str, path: &Path) -> Result<Recipe, String> {
                     .push(format!("line {n}: {}", instr.to_ascii_uppercase()));
             }
             other => {
-                return Err(format!("{}: unknown instruction {other:?}", at(n)));
+                return Err(Error::UnknownInstruction {
+                    at,
+                    instr: other.to_string(),
+                });
             }
         }
     }
     if froms == 0 {
-        return Err(format!("{}: no FROM instruction", path.display()));
+        return Err(Error::NoFrom {
+            recipe: path.display().to_string(),
+        });
     }
     Ok(r)
 }
@@ -267,9 +288,13 @@ mod tests {
 
     #[test]
     fn refuses_what_cannot_be_translated_with_the_line() {
-        let e = parse("FROM a\nFROM b\n", Path::new("x")).unwrap_err();
+        let e = parse("FROM a\nFROM b\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x:2"), "{e}");
-        let e = parse("FROM a\nCOPY --from=b /x /y\n", Path::new("x")).unwrap_err();
+        let e = parse("FROM a\nCOPY --from=b /x /y\n", Path::new("x"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x:2"), "{e}");
         assert!(parse("RUN true\n", Path::new("x")).is_err());
     }

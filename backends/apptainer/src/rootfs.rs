@@ -11,6 +11,7 @@ use std::ffi::OsString;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
 
+use crate::error::Error;
 use crate::image::BaseConfig;
 use crate::model::{Copy, Model, Source};
 
@@ -26,7 +27,7 @@ fn comps(p: &Path) -> Vec<OsString> {
 
 /// The host path of `path` (absolute or relative, as seen inside the image) under `root`, with
 /// every symlink but the last component resolved inside `root`.
-pub fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
+pub fn inside(root: &Path, path: &Path) -> Result<PathBuf, Error> {
     let mut parts: Vec<OsString> = Vec::new();
     let mut todo: VecDeque<OsString> = comps(path).into();
     let mut hops = 0;
@@ -43,10 +44,7 @@ pub fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
         {
             hops += 1;
             if hops > 40 {
-                return Err(format!(
-                    "too many symlinks resolving {} in the image",
-                    path.display()
-                ));
+                return Err(Error::SymlinkLoop(path.to_path_buf()));
             }
             if target.is_absolute() {
                 parts.clear();
@@ -63,63 +61,67 @@ pub fn inside(root: &Path, path: &Path) -> Result<PathBuf, String> {
     Ok(out)
 }
 
-fn io(what: &str, p: &Path, e: std::io::Error) -> String {
-    format!("{what} {}: {e}", p.display())
+/// A failed file system operation on `p`, for `map_err`.
+fn io<'a>(what: &'static str, p: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |e| Error::io(what, p, e)
 }
 
-fn mkdirs(root: &Path, dir: &str) -> Result<PathBuf, String> {
+/// A failed copy from `from` to `to`, for `map_err`.
+fn copy_failed<'a>(from: &'a Path, to: &'a Path) -> impl FnOnce(std::io::Error) -> Error + 'a {
+    move |source| Error::Copy {
+        from: from.to_path_buf(),
+        to: to.to_path_buf(),
+        source,
+    }
+}
+
+fn mkdirs(root: &Path, dir: &str) -> Result<PathBuf, Error> {
     let d = inside(root, Path::new(dir))?;
-    std::fs::create_dir_all(&d).map_err(|e| io("cannot create", &d, e))?;
+    std::fs::create_dir_all(&d).map_err(io("cannot create", &d))?;
     Ok(d)
 }
 
-fn write_file(root: &Path, dest: &str, bytes: &[u8], mode: u32) -> Result<(), String> {
+fn write_file(root: &Path, dest: &str, bytes: &[u8], mode: u32) -> Result<(), Error> {
     let p = inside(root, Path::new(dest))?;
     if let Some(parent) = p.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+        std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
     if p.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
         let _ = std::fs::remove_file(&p);
     }
-    std::fs::write(&p, bytes).map_err(|e| io("cannot write", &p, e))?;
+    std::fs::write(&p, bytes).map_err(io("cannot write", &p))?;
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("cannot set the mode of", &p, e))
+        .map_err(io("cannot set the mode of", &p))
 }
 
 /// Copy one model item to `dest_host`, a host path (already resolved). Used both for the rootfs
 /// and for staging `%files` sources.
-pub fn materialize(c: &Copy, dest_host: &Path) -> Result<(), String> {
+pub fn materialize(c: &Copy, dest_host: &Path) -> Result<(), Error> {
     if let Some(parent) = dest_host.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| io("cannot create", parent, e))?;
+        std::fs::create_dir_all(parent).map_err(io("cannot create", parent))?;
     }
     if dest_host.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
         let _ = std::fs::remove_file(dest_host);
     }
     match &c.source {
         Source::File(src) => {
-            std::fs::copy(src, dest_host).map_err(|e| {
-                format!(
-                    "cannot copy {} to {}: {e}",
-                    src.display(),
-                    dest_host.display()
-                )
-            })?;
+            std::fs::copy(src, dest_host).map_err(copy_failed(src, dest_host))?;
             if let Some(mode) = c.mode {
                 std::fs::set_permissions(dest_host, std::fs::Permissions::from_mode(mode & 0o7777))
-                    .map_err(|e| io("cannot set the mode of", dest_host, e))?;
+                    .map_err(io("cannot set the mode of", dest_host))?;
             }
         }
         Source::Link(target) => {
             std::os::unix::fs::symlink(target, dest_host)
-                .map_err(|e| io("cannot create the symlink", dest_host, e))?;
+                .map_err(io("cannot create the symlink", dest_host))?;
         }
         Source::Text(text) => {
-            std::fs::write(dest_host, text).map_err(|e| io("cannot write", dest_host, e))?;
+            std::fs::write(dest_host, text).map_err(io("cannot write", dest_host))?;
             std::fs::set_permissions(
                 dest_host,
                 std::fs::Permissions::from_mode(c.mode.unwrap_or(0o644) & 0o7777),
             )
-            .map_err(|e| io("cannot set the mode of", dest_host, e))?;
+            .map_err(io("cannot set the mode of", dest_host))?;
         }
         Source::Tree { path, exclude } => copy_tree(path, exclude, dest_host)?,
     }
@@ -128,39 +130,44 @@ pub fn materialize(c: &Copy, dest_host: &Path) -> Result<(), String> {
 
 /// Copy the tree at `src` to `dest`, leaving out gitignore-style `exclude` patterns; symlinks are
 /// copied as symlinks. Entries are visited in sorted order.
-pub fn copy_tree(src: &Path, exclude: &[String], dest: &Path) -> Result<(), String> {
+pub fn copy_tree(src: &Path, exclude: &[String], dest: &Path) -> Result<(), Error> {
     let mut b = ignore::gitignore::GitignoreBuilder::new(src);
     for pat in exclude {
         b.add_line(None, pat)
-            .map_err(|e| format!("invalid exclude pattern {pat:?} for {}: {e}", src.display()))?;
+            .map_err(|source| Error::ExcludePattern {
+                pattern: pat.clone(),
+                tree: src.to_path_buf(),
+                source,
+            })?;
     }
-    let matcher = b
-        .build()
-        .map_err(|e| format!("invalid exclude patterns for {}: {e}", src.display()))?;
+    let matcher = b.build().map_err(|source| Error::ExcludePatterns {
+        tree: src.to_path_buf(),
+        source,
+    })?;
     let mut stack = vec![(src.to_path_buf(), dest.to_path_buf())];
     while let Some((s, d)) = stack.pop() {
-        std::fs::create_dir_all(&d).map_err(|e| io("cannot create", &d, e))?;
+        std::fs::create_dir_all(&d).map_err(io("cannot create", &d))?;
         let mode = s
             .metadata()
-            .map_err(|e| io("cannot read", &s, e))?
+            .map_err(io("cannot read", &s))?
             .permissions()
             .mode();
         let mut entries: Vec<_> = std::fs::read_dir(&s)
-            .map_err(|e| io("cannot read", &s, e))?
+            .map_err(io("cannot read", &s))?
             .flatten()
             .collect();
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
-            let m = p.symlink_metadata().map_err(|e| io("cannot read", &p, e))?;
+            let m = p.symlink_metadata().map_err(io("cannot read", &p))?;
             if matcher.matched(&p, m.is_dir()).is_ignore() {
                 continue;
             }
             let to = d.join(e.file_name());
             if m.file_type().is_symlink() {
-                let t = std::fs::read_link(&p).map_err(|e| io("cannot read", &p, e))?;
+                let t = std::fs::read_link(&p).map_err(io("cannot read", &p))?;
                 let _ = std::fs::remove_file(&to);
-                std::os::unix::fs::symlink(t, &to).map_err(|e| io("cannot create", &to, e))?;
+                std::os::unix::fs::symlink(t, &to).map_err(io("cannot create", &to))?;
             } else if m.is_dir() {
                 stack.push((p, to));
             } else if m.is_file() {
@@ -168,14 +175,12 @@ pub fn copy_tree(src: &Path, exclude: &[String], dest: &Path) -> Result<(), Stri
                 // it (every later write first removes the path). Across filesystems, copy.
                 let _ = std::fs::remove_file(&to);
                 if std::fs::hard_link(&p, &to).is_err() {
-                    std::fs::copy(&p, &to).map_err(|e| {
-                        format!("cannot copy {} to {}: {e}", p.display(), to.display())
-                    })?;
+                    std::fs::copy(&p, &to).map_err(copy_failed(&p, &to))?;
                 }
             }
         }
         std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode & 0o7777))
-            .map_err(|e| io("cannot set the mode of", &d, e))?;
+            .map_err(io("cannot set the mode of", &d))?;
     }
     Ok(())
 }
@@ -196,12 +201,9 @@ pub fn assemble(
     rootfs: &Path,
     base: &BaseConfig,
     def_text: &str,
-) -> Result<(), String> {
+) -> Result<(), Error> {
     if !model.run.is_empty() {
-        return Err(format!(
-            "the recipe has {} RUN instruction(s), which need a container runtime; the native SIF path only copies files. Install apptainer (or singularity), or pass a --base archive that already holds what RUN installs and remove the RUN lines",
-            model.run.len()
-        ));
+        return Err(Error::RunNeedsRuntime(model.run.len()));
     }
     for d in [
         "proc", "sys", "dev", "tmp", "home", "root", "etc", "var/tmp", "mnt",
@@ -215,22 +217,43 @@ pub fn assemble(
         let dest = inside(rootfs, Path::new(&c.dest))?;
         materialize(c, &dest)?;
     }
-    let sd = "/.singularity.d";
     for d in ["env", "actions", "libs"] {
-        mkdirs(rootfs, &format!("{sd}/{d}"))?;
+        mkdirs(rootfs, &format!("{SD}/{d}"))?;
     }
+    write_scripts(model, rootfs, base)?;
+    write_metadata(model, rootfs, def_text)?;
+    for (link, target) in [
+        ("singularity", ".singularity.d/runscript"),
+        ("environment", ".singularity.d/env/90-environment.sh"),
+    ] {
+        let p = rootfs.join(link);
+        if p.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(target, &p).map_err(io("cannot create", &p))?;
+        }
+    }
+    Ok(())
+}
+
+/// Apptainer's directory in the image.
+const SD: &str = "/.singularity.d";
+
+/// The scripts `apptainer run` and `exec` run: the runscript, the environment scripts (the
+/// model's, the base image's and an empty base one) and the two actions.
+fn write_scripts(model: &Model, rootfs: &Path, base: &BaseConfig) -> Result<(), Error> {
     let runscript = crate::def::runscript(model)?;
+    let runscript = format!("#!/bin/sh\n\n{runscript}");
     write_file(
         rootfs,
-        &format!("{sd}/runscript"),
-        format!("#!/bin/sh\n\n{runscript}").as_bytes(),
+        &format!("{SD}/runscript"),
+        runscript.as_bytes(),
         0o755,
     )?;
     let env = crate::def::environment(model)?;
+    let env = format!("#!/bin/sh\n# Custom environment shell code should follow\n\n{env}");
     write_file(
         rootfs,
-        &format!("{sd}/env/90-environment.sh"),
-        format!("#!/bin/sh\n# Custom environment shell code should follow\n\n{env}").as_bytes(),
+        &format!("{SD}/env/90-environment.sh"),
+        env.as_bytes(),
         0o755,
     )?;
     let mut base_env = String::from("#!/bin/sh\n");
@@ -239,74 +262,56 @@ pub fn assemble(
         if crate::escape::env_name(k).is_err() {
             continue;
         }
-        let v = crate::escape::sh_word(v).map_err(|e| format!("base image variable {k}: {e}"))?;
+        let v = crate::escape::sh_word(v).map_err(|why| Error::BaseVariable {
+            name: k.to_string(),
+            why,
+        })?;
         base_env.push_str(&format!("export {k}={v}\n"));
     }
-    write_file(
-        rootfs,
-        &format!("{sd}/env/10-docker2singularity.sh"),
-        base_env.as_bytes(),
-        0o755,
-    )?;
-    write_file(
-        rootfs,
-        &format!("{sd}/env/01-base.sh"),
-        b"#!/bin/sh\n# Written by kerblam: the native SIF path has no base environment of its own.\n",
-        0o755,
-    )?;
-    // What `apptainer build` writes from `%help` and `%test`, for `apptainer run-help` and
-    // `apptainer test`.
+    for (file, text, mode) in [
+        ("env/10-docker2singularity.sh", base_env.as_bytes(), 0o755),
+        (
+            "env/01-base.sh",
+            b"#!/bin/sh\n# Written by kerblam: the native SIF path has no base environment of its own.\n",
+            0o755,
+        ),
+        ("actions/run", RUN_ACTION.as_bytes(), 0o755),
+        ("actions/exec", EXEC_ACTION.as_bytes(), 0o755),
+    ] {
+        write_file(rootfs, &format!("{SD}/{file}"), text, mode)?;
+    }
+    Ok(())
+}
+
+/// What `apptainer build` writes from `%help` and `%test` (for `apptainer run-help` and
+/// `apptainer test`), the labels and the definition file.
+fn write_metadata(model: &Model, rootfs: &Path, def_text: &str) -> Result<(), Error> {
     if let Some(help) = &model.help {
+        let help = format!("{}\n", help.trim_end());
         write_file(
             rootfs,
-            &format!("{sd}/runscript.help"),
-            format!("{}\n", help.trim_end()).as_bytes(),
+            &format!("{SD}/runscript.help"),
+            help.as_bytes(),
             0o644,
         )?;
     }
     if let Some(test) = crate::def::test_script(model)? {
-        write_file(
-            rootfs,
-            &format!("{sd}/test"),
-            format!("#!/bin/sh\n\n{test}\n").as_bytes(),
-            0o755,
-        )?;
+        let test = format!("#!/bin/sh\n\n{test}\n");
+        write_file(rootfs, &format!("{SD}/test"), test.as_bytes(), 0o755)?;
     }
     let labels = serde_json::to_string_pretty(&model.labels).expect("labels serialize");
     write_file(
         rootfs,
-        &format!("{sd}/labels.json"),
+        &format!("{SD}/labels.json"),
         labels.as_bytes(),
         0o644,
     )?;
     write_file(
         rootfs,
-        &format!("{sd}/Singularity"),
+        &format!("{SD}/Singularity"),
         def_text.as_bytes(),
         0o644,
-    )?;
-    write_file(
-        rootfs,
-        &format!("{sd}/actions/run"),
-        RUN_ACTION.as_bytes(),
-        0o755,
-    )?;
-    write_file(
-        rootfs,
-        &format!("{sd}/actions/exec"),
-        EXEC_ACTION.as_bytes(),
-        0o755,
-    )?;
-    for (link, target) in [
-        ("singularity", ".singularity.d/runscript"),
-        ("environment", ".singularity.d/env/90-environment.sh"),
-    ] {
-        let p = rootfs.join(link);
-        if p.symlink_metadata().is_err() {
-            std::os::unix::fs::symlink(target, &p).map_err(|e| io("cannot create", &p, e))?;
-        }
-    }
-    Ok(())
+    )
 }
 
 #[cfg(test)]

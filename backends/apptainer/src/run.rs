@@ -6,6 +6,7 @@ use kerblam_backend_api::confine::{mount_dir, relative};
 use kerblam_backend_api::plan::ArtifactKind;
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, ExecuteResult, Host};
 
+use crate::error::Error;
 use crate::package::Settings;
 use crate::tool;
 
@@ -19,21 +20,19 @@ pub fn is_sif(p: &Path) -> bool {
 
 /// The SIF to run: `options.image_archive` when it is a SIF file (the host may pass a replay
 /// archive there, which holds no SIF), else the plan's `sif` artifact under the root.
-pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, ErrorMessage> {
+pub fn image_path(req: &ExecuteRequest) -> Result<PathBuf, Error> {
     if let Some(p) = &req.options.image_archive
         && is_sif(Path::new(p))
     {
         return Ok(PathBuf::from(p));
     }
-    let a = req.plan.artifact(ArtifactKind::Sif).ok_or_else(|| {
-        ErrorMessage::invalid_input(
-            "the plan names no sif artifact to run; pass the image file (image_archive) or compile the plan with --backend apptainer",
-        )
-    })?;
+    let a = req
+        .plan
+        .artifact(ArtifactKind::Sif)
+        .ok_or(Error::NoSifArtifact)?;
     // Plain relative only; a replay's host has checked that it does not leave its destination.
     let root = Path::new(&req.paths.root);
-    relative(root, &a.path)
-        .map_err(|e| ErrorMessage::invalid_input(format!("refusing the sif artifact: {e}")))?;
+    relative(root, &a.path).map_err(Error::SifPath)?;
     Ok(root.join(&a.path))
 }
 
@@ -43,30 +42,20 @@ pub fn run(
     host: &Host<'_>,
     settings: &Settings,
 ) -> Result<ExecuteResult, ErrorMessage> {
-    let apptainer = settings.apptainer.as_deref().ok_or_else(|| {
-        ErrorMessage::backend(
-            "running a SIF needs apptainer (or singularity) on PATH, and neither was found",
-        )
-        .with_help("install apptainer, or replay with --backend docker or podman")
-    })?;
+    let apptainer = settings.apptainer.as_deref().ok_or(Error::NoApptainer)?;
     let image = image_path(req)?;
     if !image.is_file() {
-        return Err(ErrorMessage::invalid_input(format!(
-            "the image {} does not exist; build it with `kerblam package --backend apptainer`, or copy the .sif there",
-            image.display()
-        )));
+        return Err(Error::NoImage(image).into());
     }
     let root = Path::new(&req.paths.root);
     let mut binds = Vec::new();
     for m in &req.plan.mounts {
         // Plain relative paths only; a replay's host has checked that none leaves its destination.
-        let host_dir = mount_dir(root, &m.host).map_err(|e| {
-            ErrorMessage::invalid_input(format!("refusing to bind {}: {e}", m.host))
+        let host_dir = mount_dir(root, &m.host).map_err(|why| Error::MountRefused {
+            host: m.host.clone(),
+            why,
         })?;
-        binds.push(
-            tool::bind_spec(&host_dir, &m.container, m.read_only)
-                .map_err(ErrorMessage::invalid_input)?,
-        );
+        binds.push(tool::bind_spec(&host_dir, &m.container, m.read_only)?);
     }
     let mut notes = Vec::new();
     let root_user = !settings.identity.needs_fakeroot();
@@ -82,9 +71,7 @@ pub fn run(
         }
         Some("host") => false,
         Some(other) => {
-            return Err(ErrorMessage::invalid_input(format!(
-                "network {other:?} is not supported; use none or host"
-            )));
+            return Err(Error::Network(other.to_string()).into());
         }
     };
     let args = tool::run_args(
@@ -94,7 +81,7 @@ pub fn run(
         req.options.confine,
         &req.options.args,
     );
-    let done = tool::stream(apptainer, &args, Some(root), host).map_err(ErrorMessage::backend)?;
+    let done = tool::stream(apptainer, &args, Some(root), host)?;
     Ok(ExecuteResult {
         artifacts: vec![],
         exit_code: Some(done.code),

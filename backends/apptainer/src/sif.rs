@@ -86,7 +86,7 @@ pub struct Object<'a> {
 }
 
 /// The SIF arch code of the machine kerblam runs on.
-pub fn host_arch() -> Result<[u8; 3], String> {
+pub fn host_arch() -> Result<[u8; 3], crate::Error> {
     let code = match (std::env::consts::ARCH, cfg!(target_endian = "little")) {
         ("x86", _) => "01",
         ("x86_64", _) => "02",
@@ -98,7 +98,7 @@ pub fn host_arch() -> Result<[u8; 3], String> {
         ("mips64", _) => "09",
         ("s390x", _) => "11",
         ("riscv64", _) => "12",
-        (other, _) => return Err(format!("SIF has no architecture code for {other}")),
+        (other, _) => return Err(crate::Error::NoArchCode(other.to_string())),
     };
     let b = code.as_bytes();
     Ok([b[0], b[1], 0])

@@ -5,6 +5,8 @@ use std::path::Path;
 
 use kerblam_backend_api::Host;
 
+use crate::error::Error;
+
 /// The arguments for `mksquashfs`: everything owned by root, every timestamp `time`, no xattrs,
 /// and no progress bar, so the same tree gives the same bytes.
 ///
@@ -42,11 +44,9 @@ pub fn args(rootfs: &Path, out: &Path, time: u64) -> Vec<OsString> {
 }
 
 /// Squash `rootfs` into `out`.
-pub fn mksquashfs(rootfs: &Path, out: &Path, time: u64, host: &Host<'_>) -> Result<(), String> {
-    let program = kerblam_backend_api::preflight::find_tool("mksquashfs").ok_or_else(|| {
-        "mksquashfs is not on PATH; install squashfs-tools (e.g. `apt-get install squashfs-tools`)"
-            .to_string()
-    })?;
+pub fn mksquashfs(rootfs: &Path, out: &Path, time: u64, host: &Host<'_>) -> Result<(), Error> {
+    let program =
+        kerblam_backend_api::preflight::find_tool("mksquashfs").ok_or(Error::NoMksquashfs)?;
     // mksquashfs refuses SOURCE_DATE_EPOCH together with -mkfs-time/-all-time ("can't be used at
     // the same time"); the plan's time is already in the arguments.
     let done = crate::tool::stream_env(
@@ -57,11 +57,10 @@ pub fn mksquashfs(rootfs: &Path, out: &Path, time: u64, host: &Host<'_>) -> Resu
         host,
     )?;
     if done.code != 0 {
-        return Err(format!(
-            "mksquashfs failed with exit code {}:\n{}",
-            done.code,
-            done.tail.join("\n")
-        ));
+        return Err(Error::MksquashfsFailed {
+            code: done.code,
+            tail: done.tail,
+        });
     }
     Ok(())
 }

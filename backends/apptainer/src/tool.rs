@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 
 use kerblam_backend_api::Host;
 
+use crate::error::Error;
+
 /// Who kerblam runs as, and where the subordinate id files are (overridable for tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
@@ -75,7 +77,7 @@ fn has_entry(file: &Path, id: &Identity) -> bool {
 }
 
 /// The fakeroot preflight: when not root, `id.user` needs entries in both subordinate id files.
-pub fn check_fakeroot(id: &Identity) -> Result<(), String> {
+pub fn check_fakeroot(id: &Identity) -> Result<(), Error> {
     if !id.needs_fakeroot() {
         return Ok(());
     }
@@ -87,14 +89,11 @@ pub fn check_fakeroot(id: &Identity) -> Result<(), String> {
     if missing.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "apptainer build --fakeroot needs an entry for user {user} (uid {uid}) in {files}, and there is none. \
-         Ask an administrator to run `apptainer config fakeroot --add {user}` (or to add a line such as `{user}:100000:65536` to /etc/subuid and /etc/subgid), \
-         or build the SIF without apptainer and without fakeroot: `kerblam package --backend apptainer --native`",
-        user = id.user,
-        uid = id.uid,
-        files = missing.join(" and "),
-    ))
+    Err(Error::NoSubordinateIds {
+        user: id.user.clone(),
+        uid: id.uid,
+        files: missing.join(" and "),
+    })
 }
 
 /// The arguments of `apptainer build` (without the program).
@@ -113,13 +112,14 @@ pub fn build_args(def: &Path, dest: &Path, fakeroot: bool, force: bool) -> Vec<O
 
 /// One `--bind` value, `host:container[:ro]`; an error when a path holds `:` or `,`, which the
 /// bind syntax cannot quote.
-pub fn bind_spec(host: &Path, container: &str, read_only: bool) -> Result<String, String> {
+pub fn bind_spec(host: &Path, container: &str, read_only: bool) -> Result<String, Error> {
     let h = host.to_string_lossy();
     for (what, p) in [("host path", h.as_ref()), ("container path", container)] {
         if p.contains(':') || p.contains(',') {
-            return Err(format!(
-                "the {what} {p:?} contains ':' or ',', which apptainer's --bind cannot express"
-            ));
+            return Err(Error::BindPath {
+                what,
+                path: p.to_string(),
+            });
         }
     }
     Ok(format!(
@@ -171,7 +171,7 @@ pub fn stream(
     args: &[OsString],
     cwd: Option<&Path>,
     host: &Host<'_>,
-) -> Result<Finished, String> {
+) -> Result<Finished, Error> {
     stream_env(program, args, cwd, &[], host)
 }
 
@@ -183,7 +183,7 @@ pub fn stream_env(
     cwd: Option<&Path>,
     env: &[(&str, Option<&std::ffi::OsStr>)],
     host: &Host<'_>,
-) -> Result<Finished, String> {
+) -> Result<Finished, Error> {
     let mut cmd = Command::new(program);
     for (var, value) in env {
         match value {
@@ -198,9 +198,10 @@ pub fn stream_env(
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let mut child = cmd.spawn().map_err(|source| Error::Start {
+        program: program.to_path_buf(),
+        source,
+    })?;
     let out = child.stdout.take().expect("piped");
     let err = child.stderr.take().expect("piped");
     let tail = std::sync::Mutex::new(std::collections::VecDeque::<String>::new());
@@ -223,9 +224,10 @@ pub fn stream_env(
             push(line);
         }
     });
-    let status = child
-        .wait()
-        .map_err(|e| format!("waiting for {}: {e}", program.display()))?;
+    let status = child.wait().map_err(|source| Error::Wait {
+        program: program.to_path_buf(),
+        source,
+    })?;
     use std::os::unix::process::ExitStatusExt;
     let code = status
         .code()
@@ -254,7 +256,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("subuid"), "alice:100000:65536\n").unwrap();
         std::fs::write(t.path().join("subgid"), "bob:100000:65536\n").unwrap();
-        let e = check_fakeroot(&id(1000, t.path())).unwrap_err();
+        let e = check_fakeroot(&id(1000, t.path())).unwrap_err().to_string();
         let only_subgid = format!("in {}, and", t.path().join("subgid").display());
         assert!(e.contains(&only_subgid), "{e}");
         assert!(e.contains("apptainer config fakeroot --add alice"), "{e}");

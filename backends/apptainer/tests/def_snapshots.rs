@@ -198,7 +198,7 @@ fn unrepresentable_values_are_clear_errors() {
             },
         )
         .unwrap();
-        let e = def::definition(&m, "/stage").unwrap_err();
+        let e = def::definition(&m, "/stage").unwrap_err().to_string();
         assert!(e.contains(expect), "expected {expect:?} in: {e}");
         assert!(
             e.contains("cannot be written into an Apptainer definition file"),
@@ -265,7 +265,7 @@ fn bootstrap_agents_for_each_kind_of_base() {
         },
     )
     .unwrap();
-    let e = def::definition(&m, "/stage").unwrap_err();
+    let e = def::definition(&m, "/stage").unwrap_err().to_string();
     assert!(e.contains("the base image \"debian:12 # comment\""), "{e}");
 }
 

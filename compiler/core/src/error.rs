@@ -3,20 +3,25 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use miette::Diagnostic;
-
 use crate::diag::Finding;
 use crate::discover::PipeSummary;
 
 /// Everything that can stop the compiler.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum Error {
     /// No `kerblam.toml` was found walking up from the start directory.
+    #[error("no kerblam.toml found in {} or any parent directory", .start.display())]
+    #[diagnostic(
+        code("kerblam::no-manifest"),
+        help("run kerblam inside a Kerblam! project, or point at one with -C DIR")
+    )]
     ManifestNotFound {
         /// Where the search started.
         start: PathBuf,
     },
     /// A file or directory could not be read.
+    #[error("{}: {source}", .path.display())]
+    #[diagnostic(code("kerblam::io"))]
     Io {
         /// The path.
         path: PathBuf,
@@ -24,13 +29,21 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The manifest (or freeze spec) has findings at error level.
+    #[error("{file}: {} found", Problems(.findings))]
+    #[diagnostic(code("kerblam::invalid"))]
     Invalid {
         /// The file's display name.
         file: String,
         /// Every finding, errors and warnings.
+        #[related]
         findings: Vec<Finding>,
     },
     /// No pipe of that name exists.
+    #[error("no pipe named `{name}` in {pipes_dir}/{}", Available(.available))]
+    #[diagnostic(
+        code("kerblam::no-pipe"),
+        help("🐋 = has its own recipe, 🐟 = uses default.dockerfile, no mark = runs locally only")
+    )]
     PipeNotFound {
         /// The name asked for.
         name: String,
@@ -40,6 +53,14 @@ pub enum Error {
         pipes_dir: String,
     },
     /// The pipe has no container recipe, and the operation needs one.
+    #[error("pipe `{pipe}` has no container recipe; tried {}", .tried.join(" and "))]
+    #[diagnostic(
+        code("kerblam::no-recipe"),
+        help(
+            "create {} (a Dockerfile) to package `{pipe}`",
+            .tried.first().map(String::as_str).unwrap_or("a recipe")
+        )
+    )]
     NoRecipe {
         /// The pipe.
         pipe: String,
@@ -47,12 +68,15 @@ pub enum Error {
         tried: Vec<String>,
     },
     /// An option value is not acceptable (e.g. an invalid `--tag`).
+    #[error("{option}: {message}")]
+    #[diagnostic(code("kerblam::option"))]
     InvalidOption {
         /// The option, e.g. `--tag`.
         option: String,
         /// What is wrong.
         message: String,
         /// How to fix it.
+        #[help]
         help: Option<String>,
     },
 }
@@ -72,100 +96,32 @@ impl Error {
     }
 }
 
-impl fmt::Display for Error {
+/// "N problem(s)", counting the findings at error level.
+struct Problems<'a>(&'a [Finding]);
+
+impl fmt::Display for Problems<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::ManifestNotFound { start } => write!(
-                f,
-                "no kerblam.toml found in {} or any parent directory",
-                start.display()
-            ),
-            Error::Io { path, source } => write!(f, "{}: {source}", path.display()),
-            Error::Invalid { file, findings } => {
-                let n = findings
-                    .iter()
-                    .filter(|f| f.level == crate::diag::Level::Error)
-                    .count();
-                write!(
-                    f,
-                    "{file}: {n} problem{} found",
-                    if n == 1 { "" } else { "s" }
-                )
-            }
-            Error::PipeNotFound {
-                name,
-                available,
-                pipes_dir,
-            } => {
-                write!(f, "no pipe named `{name}` in {pipes_dir}/")?;
-                if available.is_empty() {
-                    write!(f, " (it holds no *.makefile or *.sh pipes)")
-                } else {
-                    write!(f, "; available pipes:")?;
-                    for p in available {
-                        write!(f, "\n  {p}")?;
-                    }
-                    Ok(())
-                }
-            }
-            Error::NoRecipe { pipe, tried } => write!(
-                f,
-                "pipe `{pipe}` has no container recipe; tried {}",
-                tried.join(" and ")
-            ),
-            Error::InvalidOption {
-                option, message, ..
-            } => write!(f, "{option}: {message}"),
-        }
+        let n = self
+            .0
+            .iter()
+            .filter(|f| f.level == crate::diag::Level::Error)
+            .count();
+        write!(f, "{n} problem{}", if n == 1 { "" } else { "s" })
     }
 }
 
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::Io { source, .. } => Some(source),
-            _ => None,
+/// The tail of [`Error::PipeNotFound`]: the pipes there are, one a line, or that there are none.
+struct Available<'a>(&'a [PipeSummary]);
+
+impl fmt::Display for Available<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return write!(f, " (it holds no *.makefile or *.sh pipes)");
         }
-    }
-}
-
-impl Diagnostic for Error {
-    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let code = match self {
-            Error::ManifestNotFound { .. } => "kerblam::no-manifest",
-            Error::Io { .. } => "kerblam::io",
-            Error::Invalid { .. } => "kerblam::invalid",
-            Error::PipeNotFound { .. } => "kerblam::no-pipe",
-            Error::NoRecipe { .. } => "kerblam::no-recipe",
-            Error::InvalidOption { .. } => "kerblam::option",
-        };
-        Some(Box::new(code))
-    }
-
-    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        let help: Option<String> = match self {
-            Error::ManifestNotFound { .. } => {
-                Some("run kerblam inside a Kerblam! project, or point at one with -C DIR".into())
-            }
-            Error::NoRecipe { pipe, tried } => Some(format!(
-                "create {} (a Dockerfile) to package `{pipe}`",
-                tried.first().map(String::as_str).unwrap_or("a recipe")
-            )),
-            Error::PipeNotFound { .. } => Some(
-                "🐋 = has its own recipe, 🐟 = uses default.dockerfile, no mark = runs locally only".into(),
-            ),
-            Error::InvalidOption { help, .. } => help.clone(),
-            _ => None,
-        };
-        help.map(|h| Box::new(h) as Box<dyn fmt::Display>)
-    }
-
-    fn related<'a>(&'a self) -> Option<Box<dyn Iterator<Item = &'a dyn Diagnostic> + 'a>> {
-        match self {
-            Error::Invalid { findings, .. } => {
-                Some(Box::new(findings.iter().map(|f| f as &dyn Diagnostic)))
-            }
-            _ => None,
+        write!(f, "; available pipes:")?;
+        for p in self.0 {
+            write!(f, "\n  {p}")?;
         }
+        Ok(())
     }
 }

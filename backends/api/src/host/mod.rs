@@ -18,6 +18,7 @@ mod elf;
 mod error;
 mod plugin;
 mod registry;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use callbacks::{HostCallbacks, StderrCallbacks};

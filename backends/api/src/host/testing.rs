@@ -1,6 +1,7 @@
 //! Helpers for tests that load real plugins: build the cdylibs with cargo (once per process) and
 //! find the built libraries. Used by this crate's tests, the conformance kit's tests and the CLI's
-//! end-to-end tests; there is no in-process shortcut.
+//! end-to-end tests; there is no in-process shortcut. Test-only: behind the feature `testing`,
+//! which only dev-dependencies enable.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ mod lower;
 pub mod rules;
 pub mod scripts;
 mod spec;
+#[cfg(feature = "synthetic")]
 pub mod synthetic;
 mod trees;
 pub mod walk;

@@ -1,5 +1,5 @@
 //! A small synthetic EESSI tree, for tests of the compiler and of the backends that carry out
-//! freeze plans.
+//! freeze plans. Test-only: behind the feature `synthetic`, which only dev-dependencies enable.
 //!
 //! The tree has a prefix with `compat/linux/x86_64`, `init/bash` (a tiny stand-in for EESSI's
 //! init: it picks the software subdir, honouring `EESSI_SOFTWARE_SUBDIR_OVERRIDE`, and defines a
