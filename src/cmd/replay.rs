@@ -23,7 +23,8 @@ use crate::{execute, output, signals};
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
-    /// The replay archive (`<pipe>.kerblam.tar`, from kerblam or Kerblam! 1.x).
+    /// The replay archive (`<pipe>.kerblam.tar`, from kerblam or Kerblam! 1.x), or a package
+    /// pushed with `kerblam package --push`, by its digest: REGISTRY/REPO@sha256:...
     pub archive: PathBuf,
     /// Where to unpack the data and run [default: the current directory, or -C DIR, as in
     /// Kerblam! 1.x].
