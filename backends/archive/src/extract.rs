@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use crate::det::{CHUNK, Cancel, Progress};
+use crate::deterministic_tar::{CHUNK, Cancel, Progress};
 use crate::error::{Error, ErrorKind, Result};
-use crate::hashio::HashReader;
+use crate::hashing_streams::HashReader;
 use crate::member;
 use crate::paths::{is_under, safe_relative};
 use crate::read::{Layout, MAX_TRAILING_ZEROS, ReplayArchive, Section, mismatch};

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::context::read_capped;
-use crate::det::{CHUNK, Progress, hex};
+use crate::deterministic_tar::{CHUNK, Progress, hex};
 use crate::error::{Error, Result};
 use crate::manifest::DataDirs;
 use crate::member;

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::AtomicFile;
-use crate::det::{CHUNK, Cancel, DetTar, Progress, TarOptions, hex};
+use crate::deterministic_tar::{CHUNK, Cancel, DetTar, Progress, TarOptions, hex};
 use crate::error::{Error, Result};
-use crate::hashio::HashWriter;
+use crate::hashing_streams::HashWriter;
 use crate::paths::{is_under, safe_relative};
 use crate::sums::{INNER_SEP, Sums};
 use crate::{ReplayFormat, member};
