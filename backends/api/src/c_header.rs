@@ -11,6 +11,8 @@ use crate::{ABI_MAJOR, ABI_MINOR, Status, log_level};
 pub const PATH: &str = "include/kerblam_backend.h";
 
 /// The header's full text.
+// long: most of it is the header itself, one C text in file order; cut into pieces it would no
+// longer read as the file it produces
 pub fn text() -> String {
     let statuses = [
         Status::Ok,

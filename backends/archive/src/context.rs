@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use kerblam_plan::Context;
 
-use crate::det::{DetTar, Progress, TarOptions};
+use crate::deterministic_tar::{DetTar, Progress, TarOptions};
 use crate::error::{Error, Result};
 use crate::paths::safe_relative;
 
@@ -174,8 +174,10 @@ pub fn write_build_context_file(
         .file()
         .try_clone()
         .map_err(|e| Error::io("opening", &shown, e))?;
-    let hw =
-        crate::hashio::HashWriter::new(std::io::BufWriter::with_capacity(crate::det::CHUNK, file));
+    let hw = crate::hashing_streams::HashWriter::new(std::io::BufWriter::with_capacity(
+        crate::deterministic_tar::CHUNK,
+        file,
+    ));
     let name = Some(shown.display().to_string());
     let (hw, summary) = write_context_named(hw, name, plan_root, context, extras, opts, progress)?;
     let (mut buf, bytes, sha) = hw.finish();
@@ -185,7 +187,7 @@ pub fn write_build_context_file(
     Ok(WrittenContext {
         path,
         bytes,
-        sha256: format!("sha256:{}", crate::det::hex(&sha)),
+        sha256: format!("sha256:{}", crate::deterministic_tar::hex(&sha)),
         summary,
     })
 }

@@ -65,12 +65,12 @@
 
 mod atomic;
 mod context;
-mod det;
+mod deterministic_tar;
 mod error;
 mod extract;
 pub mod fault;
 mod gzip;
-mod hashio;
+mod hashing_streams;
 mod manifest;
 mod paths;
 #[cfg(feature = "plugin")]
@@ -87,7 +87,7 @@ pub use context::{
     ContextSummary, ExtraEntry, ExtraSource, WrittenContext, write_build_context,
     write_build_context_file,
 };
-pub use det::{
+pub use deterministic_tar::{
     Appended, Cancel, DetTar, Progress, TarOptions, hex, normalise_mode, source_date_epoch,
 };
 pub use error::{Error, ErrorKind, Result};

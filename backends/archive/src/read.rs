@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::context::read_capped;
-use crate::det::{CHUNK, Progress, hex};
+use crate::deterministic_tar::{CHUNK, Progress, hex};
 use crate::error::{Error, Result};
 use crate::manifest::DataDirs;
 use crate::member;
@@ -86,141 +86,29 @@ impl ReplayArchive {
         }
         let shown = path.display().to_string();
         let (members, normalised) = index(&file, meta.len(), &shown)?;
-        let find = |n: &str| members.iter().find(|m| m.name == n);
-        let has = |n: &str| find(n).is_some();
-        let layout = if has(member::DATA_ZST)
-            || has(member::SUMS)
-            || has(member::PLAN)
-            || has(member::IMAGE)
-        {
-            if has(member::DATA_GZ) {
-                return Err(Error::invalid(format!(
-                    "{shown}: mixes the v2 layout (data.tar.zst, SHA256SUMS) with Kerblam! 1.x's (data.tar.gz)"
-                )));
-            }
-            Layout::V2
-        } else if has(member::DATA_GZ) {
-            Layout::KerblamV1 { normalised }
-        } else {
-            return Err(Error::invalid(format!(
-                "{shown}: not a replay archive: no data.tar.zst or data.tar.gz member"
-            )));
-        };
-        let required: &[&str] = match layout {
-            Layout::V2 => &[
-                member::MANIFEST,
-                member::NAME,
-                member::PLAN,
-                member::DATA_ZST,
-                member::SUMS,
-            ],
-            Layout::KerblamV1 { .. } => &[member::MANIFEST, member::DATA_GZ],
-        };
-        for r in required {
-            if !has(r) {
-                let what = if *r == member::MANIFEST {
-                    " (the manifest)"
-                } else {
-                    ""
-                };
-                return Err(Error::invalid(format!(
-                    "{shown}: the member {r}{what} is missing"
-                )));
-            }
-        }
-        let read_small = |name: &str, cap: u64| -> Result<Option<Vec<u8>>> {
-            let Some(m) = find(name) else { return Ok(None) };
-            if m.size > cap {
-                return Err(Error::invalid(format!(
-                    "{shown}: member {name} is {} bytes, over the limit of {cap} bytes",
-                    m.size
-                )));
-            }
-            let mut r = Section::new(&file, m.offset, m.size);
-            read_capped(&mut r, cap, &format!("{shown}: member {name}")).map(Some)
-        };
-        let manifest = read_small(member::MANIFEST, CAP_MANIFEST)?.unwrap_or_default();
-        let name_bytes = read_small(member::NAME, CAP_NAME)?;
-        let plan = read_small(member::PLAN, CAP_PLAN)?;
-        let signature = read_small(member::SIGNATURE, CAP_SIGNATURE)?;
-        let ro_crate = read_small(member::CRATE, CAP_CRATE)?;
-        let sums_bytes = read_small(member::SUMS, CAP_SUMS)?;
-
-        let mut data_sums = BTreeMap::new();
-        let sums = match &sums_bytes {
-            None => None,
+        let layout = layout_of(&members, normalised, &shown)?;
+        refuse_missing_members(&members, layout, &shown)?;
+        let small = SmallMembers::read(&file, &members, &shown)?;
+        let (sums, data_sums) = match &small.sums {
+            None => (None, BTreeMap::new()),
             Some(text) => {
-                let sums =
-                    Sums::parse(text).map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
-                for (n, sha) in &sums.lines {
-                    if let Some((m, inner)) = n.split_once(INNER_SEP) {
-                        if m != member::DATA_ZST {
-                            return Err(Error::invalid(format!(
-                                "{shown}: SHA256SUMS lists {n:?}, but only data.tar.zst has inner entries"
-                            )));
-                        }
-                        let inner = safe_relative(inner.as_bytes(), "SHA256SUMS")
-                            .map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
-                        data_sums.insert(inner, *sha);
-                    } else if n == member::SUMS || find(n).is_none() {
-                        return Err(Error::invalid(format!(
-                            "{shown}: SHA256SUMS lists {n:?}, which is not a member of the archive"
-                        )));
-                    }
-                }
-                for m in &members {
-                    if m.name != member::SUMS && sums.get(&m.name).is_none() {
-                        return Err(Error::invalid(format!(
-                            "{shown}: member {} has no line in SHA256SUMS",
-                            m.name
-                        )));
-                    }
-                }
-                let small = [
-                    (member::MANIFEST, Some(&manifest)),
-                    (member::NAME, name_bytes.as_ref()),
-                    (member::PLAN, plan.as_ref()),
-                    (member::SIGNATURE, signature.as_ref()),
-                    (member::CRATE, ro_crate.as_ref()),
-                ];
-                for (n, bytes) in small {
-                    if let (Some(bytes), Some(want)) = (bytes, sums.get(n)) {
-                        let got: [u8; 32] = Sha256::digest(bytes).into();
-                        if &got != want {
-                            return Err(mismatch(&shown, n, want, &got));
-                        }
-                    }
-                }
-                Some(sums)
+                let (sums, data_sums) = check_sums(text, &members, &small, &shown)?;
+                (Some(sums), data_sums)
             }
         };
-        let name = match name_bytes {
-            None => None,
-            Some(b) => {
-                let s = String::from_utf8(b).map_err(|_| {
-                    Error::invalid(format!("{shown}: member name is not valid UTF-8"))
-                })?;
-                let s = s.trim().to_string();
-                if s.is_empty() || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-                    return Err(Error::invalid(format!(
-                        "{shown}: member name holds {s:?}, which is not an image tag"
-                    )));
-                }
-                Some(s)
-            }
-        };
-        let dirs = DataDirs::from_manifest(&manifest)
+        let name = small.name.map(|b| image_tag(b, &shown)).transpose()?;
+        let dirs = DataDirs::from_manifest(&small.manifest)
             .map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
         Ok(ReplayArchive {
             path: path.to_path_buf(),
             file,
             layout,
             members,
-            manifest,
+            manifest: small.manifest,
             name,
-            plan,
-            signature,
-            ro_crate,
+            plan: small.plan,
+            signature: small.signature,
+            ro_crate: small.ro_crate,
             sums,
             data_sums,
             dirs,
@@ -422,101 +310,176 @@ const KNOWN: [&str; 9] = [
     member::SUMS,
 ];
 
+/// The layout the members make: any v2 member means v2 (and then no `data.tar.gz`); otherwise
+/// `data.tar.gz` means Kerblam! 1.x's layout; with neither it is not a replay archive.
+fn layout_of(members: &[Member], normalised: bool, shown: &str) -> Result<Layout> {
+    let has = |n: &str| members.iter().any(|m| m.name == n);
+    if has(member::DATA_ZST) || has(member::SUMS) || has(member::PLAN) || has(member::IMAGE) {
+        if has(member::DATA_GZ) {
+            return Err(Error::invalid(format!(
+                "{shown}: mixes the v2 layout (data.tar.zst, SHA256SUMS) with Kerblam! 1.x's (data.tar.gz)"
+            )));
+        }
+        Ok(Layout::V2)
+    } else if has(member::DATA_GZ) {
+        Ok(Layout::KerblamV1 { normalised })
+    } else {
+        Err(Error::invalid(format!(
+            "{shown}: not a replay archive: no data.tar.zst or data.tar.gz member"
+        )))
+    }
+}
+
+/// Every member the layout requires must be there.
+fn refuse_missing_members(members: &[Member], layout: Layout, shown: &str) -> Result<()> {
+    let required: &[&str] = match layout {
+        Layout::V2 => &[
+            member::MANIFEST,
+            member::NAME,
+            member::PLAN,
+            member::DATA_ZST,
+            member::SUMS,
+        ],
+        Layout::KerblamV1 { .. } => &[member::MANIFEST, member::DATA_GZ],
+    };
+    for r in required {
+        if !members.iter().any(|m| m.name == *r) {
+            let what = if *r == member::MANIFEST {
+                " (the manifest)"
+            } else {
+                ""
+            };
+            return Err(Error::invalid(format!(
+                "{shown}: the member {r}{what} is missing"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The small members, read whole, each under its size cap.
+struct SmallMembers {
+    manifest: Vec<u8>,
+    name: Option<Vec<u8>>,
+    plan: Option<Vec<u8>>,
+    signature: Option<Vec<u8>>,
+    ro_crate: Option<Vec<u8>>,
+    sums: Option<Vec<u8>>,
+}
+
+impl SmallMembers {
+    fn read(file: &File, members: &[Member], shown: &str) -> Result<SmallMembers> {
+        let read_small = |name: &str, cap: u64| -> Result<Option<Vec<u8>>> {
+            let Some(m) = members.iter().find(|m| m.name == name) else {
+                return Ok(None);
+            };
+            if m.size > cap {
+                return Err(Error::invalid(format!(
+                    "{shown}: member {name} is {} bytes, over the limit of {cap} bytes",
+                    m.size
+                )));
+            }
+            let mut r = Section::new(file, m.offset, m.size);
+            read_capped(&mut r, cap, &format!("{shown}: member {name}")).map(Some)
+        };
+        Ok(SmallMembers {
+            manifest: read_small(member::MANIFEST, CAP_MANIFEST)?.unwrap_or_default(),
+            name: read_small(member::NAME, CAP_NAME)?,
+            plan: read_small(member::PLAN, CAP_PLAN)?,
+            signature: read_small(member::SIGNATURE, CAP_SIGNATURE)?,
+            ro_crate: read_small(member::CRATE, CAP_CRATE)?,
+            sums: read_small(member::SUMS, CAP_SUMS)?,
+        })
+    }
+}
+
+/// Parses `SHA256SUMS` and checks it against the archive: it lists every member but itself and no
+/// other, inner entries only of `data.tar.zst` (returned by path), and the small members match.
+fn check_sums(
+    text: &[u8],
+    members: &[Member],
+    small: &SmallMembers,
+    shown: &str,
+) -> Result<(Sums, BTreeMap<String, [u8; 32]>)> {
+    let sums = Sums::parse(text).map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
+    let mut data_sums = BTreeMap::new();
+    for (n, sha) in &sums.lines {
+        if let Some((m, inner)) = n.split_once(INNER_SEP) {
+            if m != member::DATA_ZST {
+                return Err(Error::invalid(format!(
+                    "{shown}: SHA256SUMS lists {n:?}, but only data.tar.zst has inner entries"
+                )));
+            }
+            let inner = safe_relative(inner.as_bytes(), "SHA256SUMS")
+                .map_err(|e| Error::invalid(format!("{shown}: {e}")))?;
+            data_sums.insert(inner, *sha);
+        } else if n == member::SUMS || !members.iter().any(|m| m.name == *n) {
+            return Err(Error::invalid(format!(
+                "{shown}: SHA256SUMS lists {n:?}, which is not a member of the archive"
+            )));
+        }
+    }
+    for m in members {
+        if m.name != member::SUMS && sums.get(&m.name).is_none() {
+            return Err(Error::invalid(format!(
+                "{shown}: member {} has no line in SHA256SUMS",
+                m.name
+            )));
+        }
+    }
+    let read = [
+        (member::MANIFEST, Some(&small.manifest)),
+        (member::NAME, small.name.as_ref()),
+        (member::PLAN, small.plan.as_ref()),
+        (member::SIGNATURE, small.signature.as_ref()),
+        (member::CRATE, small.ro_crate.as_ref()),
+    ];
+    for (n, bytes) in read {
+        if let (Some(bytes), Some(want)) = (bytes, sums.get(n)) {
+            let got: [u8; 32] = Sha256::digest(bytes).into();
+            if &got != want {
+                return Err(mismatch(shown, n, want, &got));
+            }
+        }
+    }
+    Ok((sums, data_sums))
+}
+
+/// The `name` member: one image tag, UTF-8, surrounding whitespace ignored.
+fn image_tag(bytes: Vec<u8>, shown: &str) -> Result<String> {
+    let s = String::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("{shown}: member name is not valid UTF-8")))?;
+    let s = s.trim().to_string();
+    if s.is_empty() || s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(Error::invalid(format!(
+            "{shown}: member name holds {s:?}, which is not an image tag"
+        )));
+    }
+    Ok(s)
+}
+
 /// Walks the outer tar's headers. Returns the members and whether all headers look normalised.
 fn index(file: &File, len: u64, shown: &str) -> Result<(Vec<Member>, bool)> {
+    let blocks = Blocks { file, len, shown };
     let mut members: Vec<Member> = Vec::new();
     let mut pos = 0u64;
     let mut block = [0u8; 512];
     let mut normalised = true;
     let mut mtime0: Option<u64> = None;
-    let read_block = |pos: u64, block: &mut [u8; 512]| -> Result<bool> {
-        if pos + 512 > len {
-            return Ok(false);
-        }
-        file.read_exact_at(block, pos)
-            .map_err(|e| Error::io("reading", Path::new(shown), e))?;
-        Ok(true)
-    };
     loop {
-        if !read_block(pos, &mut block)? {
+        if !blocks.read(pos, &mut block)? {
             return Err(Error::invalid(format!(
                 "{shown}: truncated: the archive ends at byte {len} without an end-of-archive marker"
             )));
         }
         if block.iter().all(|b| *b == 0) {
-            if !read_block(pos + 512, &mut block)? {
-                return Err(Error::invalid(format!(
-                    "{shown}: truncated: the end-of-archive marker at byte {pos} is incomplete"
-                )));
-            }
-            if block.iter().any(|b| *b != 0) {
-                return Err(Error::invalid(format!(
-                    "{shown}: unexpected data after the end-of-archive marker at byte {pos}"
-                )));
-            }
-            let rest = len - (pos + 1024);
-            if rest > MAX_TRAILING_ZEROS {
-                return Err(Error::invalid(format!(
-                    "{shown}: {rest} bytes of trailing data after the end of the archive"
-                )));
-            }
-            let mut tail = vec![0u8; rest as usize];
-            file.read_exact_at(&mut tail, pos + 1024)
-                .map_err(|e| Error::io("reading", Path::new(shown), e))?;
-            if tail.iter().any(|b| *b != 0) {
-                return Err(Error::invalid(format!(
-                    "{shown}: trailing garbage after the end of the archive (byte {})",
-                    pos + 1024
-                )));
-            }
+            blocks.refuse_anything_after_the_end(pos)?;
             break;
         }
-        let stored = std::str::from_utf8(&block[148..156])
-            .ok()
-            .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
-            .and_then(|s| u32::from_str_radix(s, 8).ok());
-        let sum: u32 = block[..148]
-            .iter()
-            .chain(&block[156..])
-            .map(|b| *b as u32)
-            .sum::<u32>()
-            + 8 * 32;
-        if stored != Some(sum) {
-            return Err(Error::invalid(format!(
-                "{shown}: corrupt tar header at byte {pos} (checksum mismatch); the archive is damaged"
-            )));
-        }
+        refuse_bad_checksum(&block, pos, shown)?;
         let header = tar::Header::from_byte_slice(&block);
-        let raw_name = header.path_bytes();
-        let name = String::from_utf8_lossy(&raw_name).into_owned();
-        let kind = header.entry_type();
-        if !(kind.is_file()) {
-            let what = match kind {
-                tar::EntryType::Symlink => "a symlink",
-                tar::EntryType::Link => "a hardlink",
-                tar::EntryType::Char | tar::EntryType::Block => "a device node",
-                tar::EntryType::Fifo => "a FIFO",
-                tar::EntryType::Directory => "a directory",
-                tar::EntryType::GNULongName
-                | tar::EntryType::XHeader
-                | tar::EntryType::XGlobalHeader => "an extended header",
-                _ => "not a regular file",
-            };
-            return Err(Error::invalid(format!(
-                "{shown}: member {name:?} at byte {pos} is {what}; a replay archive holds only regular files"
-            )));
-        }
-        if !KNOWN.contains(&name.as_str()) {
-            return Err(Error::invalid(format!(
-                "{shown}: unexpected member {name:?} at byte {pos}; a replay archive holds only {}",
-                KNOWN.join(", ")
-            )));
-        }
-        if members.iter().any(|m| m.name == name) {
-            return Err(Error::invalid(format!(
-                "{shown}: member {name:?} appears twice"
-            )));
-        }
+        let name = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+        refuse_unexpected_member(header, &name, &members, pos, shown)?;
         let size = header.size().map_err(|_| {
             Error::invalid(format!(
                 "{shown}: member {name:?} has an unreadable size field"
@@ -541,4 +504,117 @@ fn index(file: &File, len: u64, shown: &str) -> Result<(Vec<Member>, bool)> {
         pos = offset + size.div_ceil(512) * 512;
     }
     Ok((members, normalised))
+}
+
+/// The outer tar's 512-byte blocks.
+struct Blocks<'a> {
+    file: &'a File,
+    len: u64,
+    shown: &'a str,
+}
+
+impl Blocks<'_> {
+    /// Reads the block at `pos`; false when the file ends before it does.
+    fn read(&self, pos: u64, block: &mut [u8; 512]) -> Result<bool> {
+        if pos + 512 > self.len {
+            return Ok(false);
+        }
+        self.file
+            .read_exact_at(block, pos)
+            .map_err(|e| Error::io("reading", Path::new(self.shown), e))?;
+        Ok(true)
+    }
+
+    /// The end-of-archive marker starting at `pos` is two zero blocks, and at most
+    /// [`MAX_TRAILING_ZEROS`] bytes of zeros follow it.
+    fn refuse_anything_after_the_end(&self, pos: u64) -> Result<()> {
+        let (shown, len) = (self.shown, self.len);
+        let mut block = [0u8; 512];
+        if !self.read(pos + 512, &mut block)? {
+            return Err(Error::invalid(format!(
+                "{shown}: truncated: the end-of-archive marker at byte {pos} is incomplete"
+            )));
+        }
+        if block.iter().any(|b| *b != 0) {
+            return Err(Error::invalid(format!(
+                "{shown}: unexpected data after the end-of-archive marker at byte {pos}"
+            )));
+        }
+        let rest = len - (pos + 1024);
+        if rest > MAX_TRAILING_ZEROS {
+            return Err(Error::invalid(format!(
+                "{shown}: {rest} bytes of trailing data after the end of the archive"
+            )));
+        }
+        let mut tail = vec![0u8; rest as usize];
+        self.file
+            .read_exact_at(&mut tail, pos + 1024)
+            .map_err(|e| Error::io("reading", Path::new(shown), e))?;
+        if tail.iter().any(|b| *b != 0) {
+            return Err(Error::invalid(format!(
+                "{shown}: trailing garbage after the end of the archive (byte {})",
+                pos + 1024
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// A header whose stored checksum does not match its bytes is damage.
+fn refuse_bad_checksum(block: &[u8; 512], pos: u64, shown: &str) -> Result<()> {
+    let stored = std::str::from_utf8(&block[148..156])
+        .ok()
+        .map(|s| s.trim_matches(|c: char| c == '\0' || c == ' '))
+        .and_then(|s| u32::from_str_radix(s, 8).ok());
+    let sum: u32 = block[..148]
+        .iter()
+        .chain(&block[156..])
+        .map(|b| *b as u32)
+        .sum::<u32>()
+        + 8 * 32;
+    if stored != Some(sum) {
+        return Err(Error::invalid(format!(
+            "{shown}: corrupt tar header at byte {pos} (checksum mismatch); the archive is damaged"
+        )));
+    }
+    Ok(())
+}
+
+/// A replay archive holds only regular files, each a known member, each once.
+fn refuse_unexpected_member(
+    header: &tar::Header,
+    name: &str,
+    members: &[Member],
+    pos: u64,
+    shown: &str,
+) -> Result<()> {
+    let kind = header.entry_type();
+    if !(kind.is_file()) {
+        let what = match kind {
+            tar::EntryType::Symlink => "a symlink",
+            tar::EntryType::Link => "a hardlink",
+            tar::EntryType::Char | tar::EntryType::Block => "a device node",
+            tar::EntryType::Fifo => "a FIFO",
+            tar::EntryType::Directory => "a directory",
+            tar::EntryType::GNULongName
+            | tar::EntryType::XHeader
+            | tar::EntryType::XGlobalHeader => "an extended header",
+            _ => "not a regular file",
+        };
+        return Err(Error::invalid(format!(
+            "{shown}: member {name:?} at byte {pos} is {what}; a replay archive holds only regular files"
+        )));
+    }
+    if !KNOWN.contains(&name) {
+        return Err(Error::invalid(format!(
+            "{shown}: unexpected member {name:?} at byte {pos}; a replay archive holds only {}",
+            KNOWN.join(", ")
+        )));
+    }
+    if members.iter().any(|m| m.name == name) {
+        return Err(Error::invalid(format!(
+            "{shown}: member {name:?} appears twice"
+        )));
+    }
+    Ok(())
 }

@@ -1,6 +1,6 @@
 //! The `SHA256SUMS` member: `sha256sum`-format lines for every member and every data entry.
 
-use crate::det::hex;
+use crate::deterministic_tar::hex;
 use crate::error::{Error, Result};
 
 /// The separator between a member name and an entry path inside it: `data.tar.zst:data/in/x.csv`.

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::atomic::AtomicFile;
-use crate::det::{CHUNK, Cancel, DetTar, Progress, TarOptions, hex};
+use crate::deterministic_tar::{CHUNK, Cancel, DetTar, Progress, TarOptions, hex};
 use crate::error::{Error, Result};
-use crate::hashio::HashWriter;
+use crate::hashing_streams::HashWriter;
 use crate::paths::{is_under, safe_relative};
 use crate::sums::{INNER_SEP, Sums};
 use crate::{ReplayFormat, member};
@@ -184,6 +184,50 @@ impl ReplayWriter {
             ));
         }
         self.stage = Stage::Image;
+        let list = self.data_list(root, files)?;
+        let threads = match self.opts.threads {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1),
+            n => n,
+        };
+        let format = self.opts.format;
+        let member_name = match format {
+            ReplayFormat::V2 => member::DATA_ZST,
+            ReplayFormat::KerblamV1 => member::DATA_GZ,
+        };
+        let compress = CompressData {
+            list: &list,
+            tar: self.opts.tar,
+            zstd_level: self.opts.zstd_level,
+            threads: threads.max(1),
+            progress,
+            cancel,
+            inner_name: format!("{} ({member_name})", self.out.final_path().display()),
+        };
+        let (entries, member_sha, counts) =
+            self.tar
+                .append_streamed(member_name, 0o644, |w| match format {
+                    ReplayFormat::V2 => compress.zstd(w),
+                    ReplayFormat::KerblamV1 => compress.gzip(w),
+                })?;
+        self.data = counts;
+        self.sums.push(member_name, member_sha);
+        for (name, sha) in entries {
+            self.sums
+                .push(format!("{member_name}{INNER_SEP}{name}"), sha);
+        }
+        if format == ReplayFormat::KerblamV1 {
+            let name = std::mem::take(&mut self.name);
+            self.small(member::NAME, name.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// The data files as `(name in the data tar, path on disk)`, sorted: each must be a safe
+    /// relative path inside the input data directory, listed once. v2 stores the path from the
+    /// project root, kerblam-v1 the path from the input data directory.
+    fn data_list<S: AsRef<str>>(&self, root: &Path, files: &[S]) -> Result<Vec<(String, PathBuf)>> {
         let mut list = Vec::with_capacity(files.len());
         for f in files {
             let rel = safe_relative(f.as_ref().as_bytes(), "data file list")?;
@@ -208,70 +252,7 @@ impl ReplayWriter {
                 w[0].0
             )));
         }
-        let tar_opts = self.opts.tar;
-        let format = self.opts.format;
-        let level = self.opts.zstd_level;
-        let threads = match self.opts.threads {
-            0 => std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1),
-            n => n,
-        };
-        let member_name = match format {
-            ReplayFormat::V2 => member::DATA_ZST,
-            ReplayFormat::KerblamV1 => member::DATA_GZ,
-        };
-        let inner_name = format!("{} ({member_name})", self.out.final_path().display());
-        let (entries, member_sha, counts) = self.tar.append_streamed(member_name, 0o644, |w| {
-            let hw = HashWriter::new(w);
-            let list = &list;
-            let zerr = |e| Error::io_context(format!("error compressing into {inner_name}"), e);
-            match format {
-                ReplayFormat::V2 => {
-                    let mut enc = zstd::stream::write::Encoder::new(hw, level).map_err(zerr)?;
-                    enc.multithread(threads.max(1)).map_err(zerr)?;
-                    enc.include_checksum(true).map_err(zerr)?;
-                    // Large writes: each call into the multithreaded encoder has a cost.
-                    let enc = BufWriter::with_capacity(CHUNK, enc);
-                    let mut inner = DetTar::new(enc, tar_opts)
-                        .with_progress(progress)
-                        .with_cancel(cancel)
-                        .with_output_name(inner_name.clone());
-                    let entries = write_files(&mut inner, list)?;
-                    let counts = inner.counts();
-                    let enc = inner
-                        .finish()?
-                        .into_inner()
-                        .map_err(|e| zerr(e.into_error()))?;
-                    let hw = enc.finish().map_err(zerr)?;
-                    let (_, _, sha) = hw.finish();
-                    Ok((entries, sha, counts))
-                }
-                ReplayFormat::KerblamV1 => {
-                    let enc = crate::gzip::GzWriter::new(hw, threads.max(1));
-                    let mut inner = DetTar::new(enc, tar_opts)
-                        .with_progress(progress)
-                        .with_cancel(cancel)
-                        .with_output_name(inner_name.clone());
-                    let entries = write_files(&mut inner, list)?;
-                    let counts = inner.counts();
-                    let hw = inner.finish()?.finish().map_err(zerr)?;
-                    let (_, _, sha) = hw.finish();
-                    Ok((entries, sha, counts))
-                }
-            }
-        })?;
-        self.data = counts;
-        self.sums.push(member_name, member_sha);
-        for (name, sha) in entries {
-            self.sums
-                .push(format!("{member_name}{INNER_SEP}{name}"), sha);
-        }
-        if format == ReplayFormat::KerblamV1 {
-            let name = std::mem::take(&mut self.name);
-            self.small(member::NAME, name.as_bytes())?;
-        }
-        Ok(())
+        Ok(list)
     }
 
     /// Embeds an image archive (`docker save` / `podman save` output, or an OCI archive) read from
@@ -458,6 +439,68 @@ impl FinishedArchive {
 
 fn hw_count<W: Write>(hw: &HashWriter<W>) -> u64 {
     hw.count()
+}
+
+/// The entries of a data tar and their hashes, the hash of the compressed member, and the
+/// `(bytes, files)` written.
+type DataWritten = (Vec<(String, [u8; 32])>, [u8; 32], (u64, u64));
+
+/// How to write the data member: a deterministic tar of `list`, compressed as it streams.
+struct CompressData<'a> {
+    list: &'a [(String, PathBuf)],
+    tar: TarOptions,
+    zstd_level: i32,
+    threads: u32,
+    progress: Progress<'a>,
+    cancel: Cancel<'a>,
+    /// `<archive> (<member>)`, for messages.
+    inner_name: String,
+}
+
+impl CompressData<'_> {
+    fn error(&self, e: std::io::Error) -> Error {
+        Error::io_context(format!("error compressing into {}", self.inner_name), e)
+    }
+
+    fn inner_tar<W: Write>(&self, w: W) -> DetTar<'_, W> {
+        DetTar::new(w, self.tar)
+            .with_progress(self.progress)
+            .with_cancel(self.cancel)
+            .with_output_name(self.inner_name.clone())
+    }
+
+    /// v2: zstd on `threads` cores, with a checksum.
+    fn zstd(&self, w: &mut dyn Write) -> Result<DataWritten> {
+        let hw = HashWriter::new(w);
+        let zerr = |e| self.error(e);
+        let mut enc = zstd::stream::write::Encoder::new(hw, self.zstd_level).map_err(zerr)?;
+        enc.multithread(self.threads).map_err(zerr)?;
+        enc.include_checksum(true).map_err(zerr)?;
+        // Large writes: each call into the multithreaded encoder has a cost.
+        let enc = BufWriter::with_capacity(CHUNK, enc);
+        let mut inner = self.inner_tar(enc);
+        let entries = write_files(&mut inner, self.list)?;
+        let counts = inner.counts();
+        let enc = inner
+            .finish()?
+            .into_inner()
+            .map_err(|e| zerr(e.into_error()))?;
+        let hw = enc.finish().map_err(zerr)?;
+        let (_, _, sha) = hw.finish();
+        Ok((entries, sha, counts))
+    }
+
+    /// kerblam-v1: one gzip member, compressed in parallel.
+    fn gzip(&self, w: &mut dyn Write) -> Result<DataWritten> {
+        let hw = HashWriter::new(w);
+        let enc = crate::gzip::GzWriter::new(hw, self.threads);
+        let mut inner = self.inner_tar(enc);
+        let entries = write_files(&mut inner, self.list)?;
+        let counts = inner.counts();
+        let hw = inner.finish()?.finish().map_err(|e| self.error(e))?;
+        let (_, _, sha) = hw.finish();
+        Ok((entries, sha, counts))
+    }
 }
 
 fn write_files<W: Write>(

@@ -102,24 +102,7 @@ impl std::error::Error for RenderError {}
 /// and passes `FROM <loaded tag>`); for [`Base::Image`] and [`Base::Scratch`] it may be `None` and
 /// `FROM <reference>` / `FROM scratch` is used.
 pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, RenderError> {
-    let mut out = match (recipe, &plan.base) {
-        (Some(text), _) => text.to_string(),
-        (None, Base::Image { reference }) => {
-            check_path("the base image reference", reference)?;
-            format!("FROM {reference}\n")
-        }
-        (None, Base::Scratch) => "FROM scratch\n".to_string(),
-        (None, Base::Recipe { path, .. }) => {
-            return Err(RenderError(format!(
-                "the text of the recipe {path} is needed"
-            )));
-        }
-        (None, Base::Archive { path }) => {
-            return Err(RenderError(format!(
-                "a base archive ({path}) must be loaded first and passed as `FROM <tag>`"
-            )));
-        }
-    };
+    let mut out = from_line(plan, recipe)?;
     if !out.is_empty() && !out.ends_with('\n') {
         out.push('\n');
     }
@@ -129,6 +112,58 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
         one_line(&plan.metadata.kerblam_version),
         one_line(&plan.name)
     );
+    let entries = copy_layers(plan, &mut out)?;
+    check_path("the workdir", &plan.workdir)?;
+    let _ = writeln!(out, "WORKDIR {}", plan.workdir);
+    instruction(&mut out, "ENV", &env_pairs(plan)?);
+    if let Some(test) = plan.freeze.as_ref().and_then(|f| f.test.as_deref()) {
+        let argv = ["/bin/sh", "-c", test];
+        let _ = writeln!(
+            out,
+            "RUN {}",
+            serde_json::to_string(&argv).expect("strings serialize")
+        );
+    }
+    let labels: Vec<String> = plan
+        .image
+        .labels
+        .iter()
+        .map(|(k, v)| format!("{}={}", quoted(k), quoted(v)))
+        .collect();
+    instruction(&mut out, "LABEL", &labels);
+    let _ = writeln!(
+        out,
+        "ENTRYPOINT {}",
+        serde_json::to_string(&plan.entrypoint).expect("strings serialize")
+    );
+    out.push_str("CMD []\n");
+    Ok(Rendered {
+        containerfile: out,
+        entries,
+    })
+}
+
+/// The start of the Containerfile: the recipe's text when given, else `FROM` the base image or
+/// `scratch`; a recipe or archive base without its text is an error.
+fn from_line(plan: &PackagePlan, recipe: Option<&str>) -> Result<String, RenderError> {
+    match (recipe, &plan.base) {
+        (Some(text), _) => Ok(text.to_string()),
+        (None, Base::Image { reference }) => {
+            check_path("the base image reference", reference)?;
+            Ok(format!("FROM {reference}\n"))
+        }
+        (None, Base::Scratch) => Ok("FROM scratch\n".to_string()),
+        (None, Base::Recipe { path, .. }) => Err(RenderError(format!(
+            "the text of the recipe {path} is needed"
+        ))),
+        (None, Base::Archive { path }) => Err(RenderError(format!(
+            "a base archive ({path}) must be loaded first and passed as `FROM <tag>`"
+        ))),
+    }
+}
+
+/// One `COPY` line per layer; a layer not already in the build context becomes a context entry.
+fn copy_layers(plan: &PackagePlan, out: &mut String) -> Result<Vec<ContextEntry>, RenderError> {
     let mut entries: Vec<ContextEntry> = Vec::new();
     for (i, layer) in plan.layers.iter().enumerate() {
         check_path("a layer destination", &layer.to)?;
@@ -158,8 +193,11 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
         };
         let _ = writeln!(out, "COPY [{}, {}]", json(&src), json(&layer.to));
     }
-    check_path("the workdir", &plan.workdir)?;
-    let _ = writeln!(out, "WORKDIR {}", plan.workdir);
+    Ok(entries)
+}
+
+/// The `NAME=value` pairs of `ENV`; a name must be letters, digits and `_`.
+fn env_pairs(plan: &PackagePlan) -> Result<Vec<String>, RenderError> {
     let mut env = Vec::with_capacity(plan.env.len());
     for var in &plan.env {
         if var.name.is_empty()
@@ -175,32 +213,7 @@ pub fn render(plan: &PackagePlan, recipe: Option<&str>) -> Result<Rendered, Rend
         }
         env.push(format!("{}={}", var.name, quoted(&var.value)));
     }
-    instruction(&mut out, "ENV", &env);
-    if let Some(test) = plan.freeze.as_ref().and_then(|f| f.test.as_deref()) {
-        let argv = ["/bin/sh", "-c", test];
-        let _ = writeln!(
-            out,
-            "RUN {}",
-            serde_json::to_string(&argv).expect("strings serialize")
-        );
-    }
-    let labels: Vec<String> = plan
-        .image
-        .labels
-        .iter()
-        .map(|(k, v)| format!("{}={}", quoted(k), quoted(v)))
-        .collect();
-    instruction(&mut out, "LABEL", &labels);
-    let _ = writeln!(
-        out,
-        "ENTRYPOINT {}",
-        serde_json::to_string(&plan.entrypoint).expect("strings serialize")
-    );
-    out.push_str("CMD []\n");
-    Ok(Rendered {
-        containerfile: out,
-        entries,
-    })
+    Ok(env)
 }
 
 /// One `ENV` or `LABEL` instruction holding every `key=value` pair, one per line (each instruction is

@@ -59,99 +59,9 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
     let mut json = doc.to_json();
     // Kerblam! 1.x and editors read TOML 1.0: what only TOML 1.1 allows is an error here too.
     let mut findings = crate::toml_dialect::toml_1_1_syntax(&doc.source);
-    let mut unknown: Vec<(Vec<Seg>, String)> = Vec::new();
-    let mut rejected: Vec<Vec<Seg>> = Vec::new();
-    {
-        let validator = jsonschema::validator_for(&schema).expect("generated schemas are valid");
-        for err in validator.iter_errors(&json) {
-            let pattern = match err.kind() {
-                ValidationErrorKind::Pattern { pattern } => Some(pattern.as_str()),
-                _ => None,
-            };
-            if crate::schema_patterns::left_to_rules(err.kind().keyword(), pattern) {
-                continue;
-            }
-            let path: Vec<Seg> = err
-                .instance_path()
-                .segments()
-                .map(|s| match s {
-                    LocationSegment::Property(p) => Seg::Key(p.to_string()),
-                    LocationSegment::Index(i) => Seg::Index(i),
-                })
-                .collect();
-            match err.kind() {
-                ValidationErrorKind::AdditionalProperties { unexpected } => {
-                    for key in unexpected {
-                        unknown.push((path.clone(), key.clone()));
-                    }
-                }
-                ValidationErrorKind::Required { property } => {
-                    findings.push(missing_key(&doc, &schema, &path, property));
-                }
-                kind => {
-                    let span = doc.locate(&path);
-                    let where_ = dotted(&path);
-                    let message = if where_.is_empty() {
-                        err.to_string()
-                    } else {
-                        format!("`{where_}`: {err}")
-                    };
-                    let expected = describe_expected(&schema, &path);
-                    // For a wrong type, say what was found in TOML's words rather than JSON's
-                    // (`2 is not of types "null", "string"` becomes `expected a string, found an
-                    // integer`).
-                    let message = match kind {
-                        ValidationErrorKind::Type { .. } if expected.starts_with("expected") => {
-                            let found = format!("{expected}, found {}", toml_kind(err.instance()));
-                            if where_.is_empty() {
-                                found
-                            } else {
-                                format!("`{where_}`: {found}")
-                            }
-                        }
-                        _ => message,
-                    };
-                    let label = match kind {
-                        ValidationErrorKind::Type { .. } => expected,
-                        ValidationErrorKind::Pattern { pattern } => {
-                            format!("does not match `{pattern}`")
-                        }
-                        ValidationErrorKind::Enum { .. } => "not one of the allowed values".into(),
-                        _ => "invalid value".into(),
-                    };
-                    let mut finding =
-                        Finding::error(&doc.source, "kerblam::schema", message).at(span, label);
-                    if let Some(d) = description_at(&schema, &path) {
-                        finding = finding.help(d);
-                    }
-                    findings.push(finding);
-                    rejected.push(path);
-                }
-            }
-        }
-    }
+    let (unknown, mut rejected) = schema_findings(&doc, &schema, &json, &mut findings);
     for (path, key) in &unknown {
-        let (path, key) = (path.as_slice(), key.as_str());
-        let span = doc.locate_key(path, key);
-        let table = dotted(path);
-        let known = known_keys(&schema, path);
-        let mut finding = Finding::error(
-            &doc.source,
-            "kerblam::unknown-key",
-            if table.is_empty() {
-                format!("unknown key `{key}`")
-            } else {
-                format!("unknown key `{key}` in `[{table}]`")
-            },
-        )
-        .at(span, "not a known key");
-        finding = match did_you_mean(key, &known) {
-            Some(best) => finding.help(format!("did you mean `{best}`?")),
-            None if !known.is_empty() => {
-                finding.help(format!("known keys here: {}", known.join(", ")))
-            }
-            None => finding,
-        };
+        let finding = unknown_key(&doc, &schema, path, key);
         if opts.allow_unknown {
             findings.push(
                 finding
@@ -163,43 +73,8 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
             findings.push(finding);
         }
     }
-    // No field of a manifest or a freeze spec is a datetime or a non-finite float; JSON made
-    // strings of them, which the schema took. Report them instead, located, and drop the
-    // schema's complaint about the same value (it saw a string). Kerblam! 1.x refuses them too.
-    for lossy in doc.lossy_values() {
-        findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
-        findings.push(
-            Finding::error(
-                &doc.source,
-                "kerblam::schema",
-                format!(
-                    "`{}`: {} is not accepted here",
-                    dotted(&lossy.path),
-                    lossy.what
-                ),
-            )
-            .at(lossy.span, "expected a string")
-            .help("quote the value to make it a string"),
-        );
-        rejected.push(lossy.path);
-    }
-    let partial = {
-        let mut best = json.clone();
-        for (path, key) in &unknown {
-            remove_key(&mut best, path, key);
-        }
-        for path in &rejected {
-            if let Some((last, parent)) = path.split_last() {
-                match last {
-                    Seg::Key(k) => remove_key(&mut best, parent, k),
-                    // An array element cannot be left out without shifting the others; the typed
-                    // value is then only available if the array as a whole deserializes.
-                    Seg::Index(_) => {}
-                }
-            }
-        }
-        serde_json::from_value::<T>(best).ok()
-    };
+    lossy_value_findings(&doc, &mut findings, &mut rejected);
+    let partial = partial_value::<T>(&json, &unknown, &rejected);
     findings.sort_by_key(|f| f.span.as_ref().map_or(0, |s| s.start));
     let has_error = findings
         .iter()
@@ -225,6 +100,169 @@ pub fn check_toml<T: DeserializeOwned + JsonSchema>(
         doc: Some(doc),
         partial,
     }
+}
+
+/// An unknown key: `(path of its table, key)`.
+type UnknownKey = (Vec<Seg>, String);
+
+/// Validates `json` against `schema`: a finding for each missing key and rejected value (pushed to
+/// `findings`), and the unknown keys and the paths of the rejected values, returned. Errors the
+/// compiler's own rules report better are left to them.
+fn schema_findings(
+    doc: &TomlDoc,
+    schema: &Value,
+    json: &Value,
+    findings: &mut Vec<Finding>,
+) -> (Vec<UnknownKey>, Vec<Vec<Seg>>) {
+    let mut unknown: Vec<UnknownKey> = Vec::new();
+    let mut rejected: Vec<Vec<Seg>> = Vec::new();
+    let validator = jsonschema::validator_for(schema).expect("generated schemas are valid");
+    for err in validator.iter_errors(json) {
+        let pattern = match err.kind() {
+            ValidationErrorKind::Pattern { pattern } => Some(pattern.as_str()),
+            _ => None,
+        };
+        if crate::schema_patterns::left_to_rules(err.kind().keyword(), pattern) {
+            continue;
+        }
+        let path: Vec<Seg> = err
+            .instance_path()
+            .segments()
+            .map(|s| match s {
+                LocationSegment::Property(p) => Seg::Key(p.to_string()),
+                LocationSegment::Index(i) => Seg::Index(i),
+            })
+            .collect();
+        match err.kind() {
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for key in unexpected {
+                    unknown.push((path.clone(), key.clone()));
+                }
+            }
+            ValidationErrorKind::Required { property } => {
+                findings.push(missing_key(doc, schema, &path, property));
+            }
+            _ => {
+                findings.push(rejected_value(doc, schema, &path, &err));
+                rejected.push(path);
+            }
+        }
+    }
+    (unknown, rejected)
+}
+
+/// A value the schema rejects at `path`, with the field's description as help.
+fn rejected_value(
+    doc: &TomlDoc,
+    schema: &Value,
+    path: &[Seg],
+    err: &jsonschema::ValidationError<'_>,
+) -> Finding {
+    let kind = err.kind();
+    let span = doc.locate(path);
+    let where_ = dotted(path);
+    let message = if where_.is_empty() {
+        err.to_string()
+    } else {
+        format!("`{where_}`: {err}")
+    };
+    let expected = describe_expected(schema, path);
+    // For a wrong type, say what was found in TOML's words rather than JSON's
+    // (`2 is not of types "null", "string"` becomes `expected a string, found an
+    // integer`).
+    let message = match kind {
+        ValidationErrorKind::Type { .. } if expected.starts_with("expected") => {
+            let found = format!("{expected}, found {}", toml_kind(err.instance()));
+            if where_.is_empty() {
+                found
+            } else {
+                format!("`{where_}`: {found}")
+            }
+        }
+        _ => message,
+    };
+    let label = match kind {
+        ValidationErrorKind::Type { .. } => expected,
+        ValidationErrorKind::Pattern { pattern } => {
+            format!("does not match `{pattern}`")
+        }
+        ValidationErrorKind::Enum { .. } => "not one of the allowed values".into(),
+        _ => "invalid value".into(),
+    };
+    let mut finding = Finding::error(&doc.source, "kerblam::schema", message).at(span, label);
+    if let Some(d) = description_at(schema, path) {
+        finding = finding.help(d);
+    }
+    finding
+}
+
+/// An unknown key, with a "did you mean" or the list of the keys known there.
+fn unknown_key(doc: &TomlDoc, schema: &Value, path: &[Seg], key: &str) -> Finding {
+    let span = doc.locate_key(path, key);
+    let table = dotted(path);
+    let known = known_keys(schema, path);
+    let finding = Finding::error(
+        &doc.source,
+        "kerblam::unknown-key",
+        if table.is_empty() {
+            format!("unknown key `{key}`")
+        } else {
+            format!("unknown key `{key}` in `[{table}]`")
+        },
+    )
+    .at(span, "not a known key");
+    match did_you_mean(key, &known) {
+        Some(best) => finding.help(format!("did you mean `{best}`?")),
+        None if !known.is_empty() => finding.help(format!("known keys here: {}", known.join(", "))),
+        None => finding,
+    }
+}
+
+/// No field of a manifest or a freeze spec is a datetime or a non-finite float; JSON made
+/// strings of them, which the schema took. Report them instead, located, and drop the
+/// schema's complaint about the same value (it saw a string). Kerblam! 1.x refuses them too.
+fn lossy_value_findings(doc: &TomlDoc, findings: &mut Vec<Finding>, rejected: &mut Vec<Vec<Seg>>) {
+    for lossy in doc.lossy_values() {
+        findings.retain(|f| !(f.code == "kerblam::schema" && f.span == lossy.span));
+        findings.push(
+            Finding::error(
+                &doc.source,
+                "kerblam::schema",
+                format!(
+                    "`{}`: {} is not accepted here",
+                    dotted(&lossy.path),
+                    lossy.what
+                ),
+            )
+            .at(lossy.span, "expected a string")
+            .help("quote the value to make it a string"),
+        );
+        rejected.push(lossy.path);
+    }
+}
+
+/// The best-effort value: `json` without the unknown keys and the rejected values, so their
+/// defaults apply; `None` when even that does not deserialize.
+fn partial_value<T: DeserializeOwned>(
+    json: &Value,
+    unknown: &[UnknownKey],
+    rejected: &[Vec<Seg>],
+) -> Option<T> {
+    let mut best = json.clone();
+    for (path, key) in unknown {
+        remove_key(&mut best, path, key);
+    }
+    for path in rejected {
+        if let Some((last, parent)) = path.split_last() {
+            match last {
+                Seg::Key(k) => remove_key(&mut best, parent, k),
+                // An array element cannot be left out without shifting the others; the typed
+                // value is then only available if the array as a whole deserializes.
+                Seg::Index(_) => {}
+            }
+        }
+    }
+    serde_json::from_value::<T>(best).ok()
 }
 
 /// A required key missing from the table at `path`: located at the table (its header, or the

@@ -29,18 +29,7 @@ pub fn toml_1_1_syntax(source: &SourceFile) -> Vec<Finding> {
     let mut events: Vec<Event> = Vec::new();
     parse_document(&tokens, &mut |e: Event| events.push(e), &mut ());
 
-    let mut out = Vec::new();
-    let mut finding = |span: Range<usize>, what: String, label: &str, help: String| {
-        out.push(
-            Finding::error(
-                source,
-                CODE,
-                format!("TOML 1.1 syntax; Kerblam! 1.x and editors read TOML 1.0: {what}"),
-            )
-            .at(Some(span), label)
-            .help(help),
-        );
-    };
+    let mut found: Vec<Toml11> = Vec::new();
     // The open arrays and inline tables, innermost last.
     let mut open: Vec<Open> = Vec::new();
     for e in &events {
@@ -65,66 +54,103 @@ pub fn toml_1_1_syntax(source: &SourceFile) -> Vec<Finding> {
                 open.pop();
             }
             EventKind::InlineTableClose => {
-                let Some(Open::Table(t)) = open.pop() else {
-                    continue;
-                };
-                match (t.multi_line, t.comma) {
-                    (true, comma) => finding(
-                        t.open,
-                        "an inline table over several lines".into(),
-                        "this inline table goes on over several lines",
-                        format!(
-                            "write it on one line{}, e.g. `{{ a = 1, b = 2 }}`, or make it a [table] section",
-                            if comma.is_some() {
-                                " without the comma before `}`"
-                            } else {
-                                ""
-                            }
-                        ),
-                    ),
-                    (false, Some(comma)) => finding(
-                        comma,
-                        "a trailing comma in an inline table".into(),
-                        "trailing comma",
-                        "remove the comma before `}`".into(),
-                    ),
-                    (false, None) => {}
+                if let Some(Open::Table(t)) = open.pop() {
+                    found.extend(inline_table_syntax(t));
                 }
             }
             EventKind::Scalar | EventKind::SimpleKey => match e.encoding() {
                 Some(Encoding::BasicString | Encoding::MlBasicString) => {
-                    for (at, esc) in new_escapes(raw) {
-                        let span = span.start + at..span.start + at + esc.len();
-                        let instead = if esc == "\\e" {
-                            "\\u001B".to_string()
-                        } else {
-                            format!("\\u00{}", esc[2..].to_ascii_uppercase())
-                        };
-                        finding(
-                            span,
-                            format!("the escape `{esc}`"),
-                            "TOML 1.1 escape",
-                            format!("write `{instead}` instead"),
-                        );
-                    }
+                    found.extend(new_escape_syntax(raw, &span));
                 }
                 None if e.kind() == EventKind::Scalar => {
-                    if let Some(minutes_end) = time_without_seconds(raw) {
-                        let fixed = format!("{}:00{}", &raw[..minutes_end], &raw[minutes_end..]);
-                        finding(
-                            span,
-                            format!("a time without seconds (`{raw}`)"),
-                            "no seconds",
-                            format!("write `{fixed}`"),
-                        );
-                    }
+                    found.extend(time_syntax(raw, span));
                 }
                 _ => {}
             },
             _ => {}
         }
     }
-    out
+    found
+        .into_iter()
+        .map(|f| {
+            Finding::error(
+                source,
+                CODE,
+                format!(
+                    "TOML 1.1 syntax; Kerblam! 1.x and editors read TOML 1.0: {}",
+                    f.what
+                ),
+            )
+            .at(Some(f.span), f.label)
+            .help(f.help)
+        })
+        .collect()
+}
+
+/// One TOML 1.1 construct: where, what it is, the label of its span and how to write it in 1.0.
+struct Toml11 {
+    span: Range<usize>,
+    what: String,
+    label: &'static str,
+    help: String,
+}
+
+/// A closed inline table over several lines, or with a trailing comma.
+fn inline_table_syntax(t: InlineTable) -> Option<Toml11> {
+    match (t.multi_line, t.comma) {
+        (true, comma) => Some(Toml11 {
+            span: t.open,
+            what: "an inline table over several lines".into(),
+            label: "this inline table goes on over several lines",
+            help: format!(
+                "write it on one line{}, e.g. `{{ a = 1, b = 2 }}`, or make it a [table] section",
+                if comma.is_some() {
+                    " without the comma before `}`"
+                } else {
+                    ""
+                }
+            ),
+        }),
+        (false, Some(comma)) => Some(Toml11 {
+            span: comma,
+            what: "a trailing comma in an inline table".into(),
+            label: "trailing comma",
+            help: "remove the comma before `}`".into(),
+        }),
+        (false, None) => None,
+    }
+}
+
+/// The escapes `\e` and `\xHH` of a basic string (`raw`, at `span`).
+fn new_escape_syntax(raw: &str, span: &Range<usize>) -> Vec<Toml11> {
+    new_escapes(raw)
+        .into_iter()
+        .map(|(at, esc)| {
+            let instead = if esc == "\\e" {
+                "\\u001B".to_string()
+            } else {
+                format!("\\u00{}", esc[2..].to_ascii_uppercase())
+            };
+            Toml11 {
+                span: span.start + at..span.start + at + esc.len(),
+                what: format!("the escape `{esc}`"),
+                label: "TOML 1.1 escape",
+                help: format!("write `{instead}` instead"),
+            }
+        })
+        .collect()
+}
+
+/// A time without seconds (`07:32`).
+fn time_syntax(raw: &str, span: Range<usize>) -> Option<Toml11> {
+    let minutes_end = time_without_seconds(raw)?;
+    let fixed = format!("{}:00{}", &raw[..minutes_end], &raw[minutes_end..]);
+    Some(Toml11 {
+        span,
+        what: format!("a time without seconds (`{raw}`)"),
+        label: "no seconds",
+        help: format!("write `{fixed}`"),
+    })
 }
 
 enum Open {

@@ -222,15 +222,15 @@ fn table_to_json(t: &dyn TableLike) -> Value {
 }
 
 fn value_to_json(v: &toml_edit::Value) -> Value {
-    use toml_edit::Value as V;
+    use toml_edit::Value as TomlValue;
     match v {
-        V::String(s) => Value::String(s.value().clone()),
-        V::Integer(i) => Value::Number((*i.value()).into()),
-        V::Float(f) => Number::from_f64(*f.value())
+        TomlValue::String(s) => Value::String(s.value().clone()),
+        TomlValue::Integer(i) => Value::Number((*i.value()).into()),
+        TomlValue::Float(f) => Number::from_f64(*f.value())
             .map_or_else(|| Value::String(f.value().to_string()), Value::Number),
-        V::Boolean(b) => Value::Bool(*b.value()),
-        V::Datetime(d) => Value::String(d.value().to_string()),
-        V::Array(a) => Value::Array(a.iter().map(value_to_json).collect()),
-        V::InlineTable(t) => table_to_json(t),
+        TomlValue::Boolean(b) => Value::Bool(*b.value()),
+        TomlValue::Datetime(d) => Value::String(d.value().to_string()),
+        TomlValue::Array(a) => Value::Array(a.iter().map(value_to_json).collect()),
+        TomlValue::InlineTable(t) => table_to_json(t),
     }
 }

@@ -52,12 +52,13 @@ pub fn dated_version(epoch: i64, suffix: Option<&str>) -> String {
 
 /// Compile a checked spec into a plan. `source` is the spec's text (used for its digest and to
 /// locate errors found on disk, such as a module without a generic build).
+// long: most of it is the one PackagePlan literal, a line per field; every decision is in a
+// named helper below
 pub fn compile_freeze(
     spec: &FreezeSpec,
     source: &SourceFile,
     opts: &FreezeOptions,
 ) -> Result<PackagePlan, Error> {
-    let c = collect(spec, source)?;
     let Collected {
         target,
         modules,
@@ -67,137 +68,31 @@ pub fn compile_freeze(
         total_bytes,
         total_files,
         mut entries,
-    } = c;
+    } = collect(spec, source)?;
     let e = &spec.eessi;
-
-    // Names, version, dates.
-    let name = spec.name_or_default();
-    let version = dated_version(opts.epoch, spec.version.as_deref());
-    let date = iso_date(opts.epoch);
-    let created = rfc3339(opts.epoch);
-    let tag = format!("{}:{version}", default_tag(&name, ""));
-    let stem = format!("{name}-{version}");
-    let destination = {
-        let d = spec
-            .destination
-            .as_deref()
-            .map(PathBuf::from)
-            .unwrap_or_else(|| opts.temp_dir.clone());
-        let d = if d.is_relative() {
-            opts.base_dir.join(d)
-        } else {
-            d
-        };
-        let s = d.to_string_lossy().into_owned();
-        let s = s.trim_end_matches('/').to_string();
-        if s.is_empty() { "/".to_string() } else { s }
-    };
+    let names = Names::of(spec, opts.epoch);
     let module_names: Vec<String> = modules.iter().map(|m| m.name.clone()).collect();
-    let backend = spec.backend.clone();
-
-    // Environment: explicit, so nothing of the host leaks in.
-    let mut env: Vec<(String, String, bool)> = vec![(
-        "EESSI_SOFTWARE_SUBDIR_OVERRIDE".into(),
-        target.clone(),
-        false,
-    )];
-    if let Some(rc) = &e.lmod_rc {
-        env.push(("LMOD_RC".into(), rc.clone(), true));
-    }
-    env.push(("KERBLAM_FREEZE".into(), format!("{name}:{version}"), false));
-    for (k, v) in &spec.env.set {
-        env.push((k.clone(), v.clone(), false));
-    }
+    let env = image_env(spec, &target, &names);
+    let help = help_text(spec, &names, &target, &module_names);
     let inputs = ScriptInputs {
-        name: &name,
-        version: &version,
+        name: &names.name,
+        version: &names.version,
         prefix: e.prefix.trim_end_matches('/'),
         module_dirs: &module_dirs,
         modules: &module_names,
         env: &env,
     };
-    let help = spec.help.clone().unwrap_or_else(|| {
-        default_help(&HelpInputs {
-            name: &name,
-            version: &version,
-            author: &spec.author,
-            date: &date,
-            cpu_target: &target,
-            prefix: &e.prefix,
-            modules: &module_names,
-        })
-    });
-    let mut generated: Vec<(String, String, u32)> = vec![
-        (
-            format!("{FREEZE_DIR}/activate.sh"),
-            activate_sh(&inputs),
-            0o644,
-        ),
-        (format!("{FREEZE_DIR}/start.sh"), start_sh(&inputs), 0o755),
-        (format!("{FREEZE_DIR}/help.txt"), help.clone(), 0o644),
-        (format!("{FREEZE_DIR}/id"), id_file(&inputs), 0o644),
-    ];
-    if !spec.env.captured.is_empty() {
-        generated.push((
-            format!("{FREEZE_DIR}/captured.env"),
-            captured_env(&spec.env.captured),
-            0o644,
-        ));
-    }
+    let generated = generated_layers(spec, &inputs, &help);
     entries += generated.len() as u64 + 1;
-    for (to, text, mode) in &generated {
-        layers.push(Layer {
-            from: LayerSource::Generated { text: text.clone() },
-            to: to.clone(),
-            mode: *mode,
-        });
-    }
-    let entrypoint = vec!["/bin/bash".to_string(), format!("{FREEZE_DIR}/start.sh")];
-    let test = spec.test.as_ref().map(|t| {
-        format!(
-            "/bin/bash {FREEZE_DIR}/start.sh /bin/bash -c {}",
-            sh_quote(t)
-        )
-    });
-
-    // Labels.
+    layers.extend(generated);
     let digest = sha256_bytes(source.text.as_bytes());
-    let mut labels: BTreeMap<String, String> = spec.labels.clone();
-    let mut set = |k: &str, v: String| {
-        labels.insert(k.to_string(), v);
-    };
-    set("org.opencontainers.image.title", name.clone());
-    set("org.opencontainers.image.version", version.clone());
-    set("org.opencontainers.image.authors", spec.author.clone());
-    set("org.opencontainers.image.created", created.clone());
-    set(
-        "org.opencontainers.image.description",
-        help.lines().next().unwrap_or_default().to_string(),
-    );
-    set("dev.kerblam.freeze.modules", module_names.join(","));
-    set("dev.kerblam.freeze.cpu-target", target.clone());
-    set("dev.kerblam.freeze.prefix", e.prefix.clone());
-    set("dev.kerblam.freeze.generic", spec.generic.to_string());
-    set("dev.kerblam.freeze.date", date.clone());
-    set("dev.kerblam.version", KERBLAM_VERSION.into());
-    set("dev.kerblam.manifest-digest", digest.clone());
-
-    let preflight = trees
-        .iter()
-        .map(|t| Preflight::FileExists {
-            path: t.path.clone(),
-        })
-        .collect();
-
-    let exclusions = spec
-        .exclude
-        .iter()
-        .map(|p| Exclusion {
-            path: p.clone(),
-            reason: ExclusionReason::FreezeExclude,
-        })
-        .collect();
-
+    let labels = freeze_labels(spec, &names, &help, &module_names, &target, &digest);
+    let Names {
+        name,
+        version,
+        created,
+        ..
+    } = names;
     Ok(PackagePlan {
         schema: PLAN_SCHEMA.into(),
         source: Source {
@@ -208,20 +103,12 @@ pub fn compile_freeze(
         root: ".".into(),
         name: name.clone(),
         purpose: Purpose::Package,
-        image: Image { tag, labels },
-        base: if spec.base == "scratch" {
-            Base::Scratch
-        } else {
-            Base::Image {
-                reference: spec.base.clone(),
-            }
+        image: Image {
+            tag: format!("{}:{version}", default_tag(&name, "")),
+            labels,
         },
-        context: Context {
-            root: ".".into(),
-            excluded: exclusions,
-            files: Vec::new(),
-            total_bytes: 0,
-        },
+        base: base_image(spec),
+        context: excluded_context(spec),
         layers,
         mounts: Vec::new(),
         workdir: "/".into(),
@@ -232,10 +119,10 @@ pub fn compile_freeze(
                 value: v.clone(),
             })
             .collect(),
-        entrypoint,
+        entrypoint: vec!["/bin/bash".to_string(), format!("{FREEZE_DIR}/start.sh")],
         output: Output {
-            dir: destination,
-            stem,
+            dir: destination(spec, opts),
+            stem: format!("{name}-{version}"),
         },
         artifacts: Vec::new(),
         metadata: Metadata {
@@ -245,7 +132,12 @@ pub fn compile_freeze(
             kerblam_version: KERBLAM_VERSION.into(),
             created: Some(created),
         },
-        preflight,
+        preflight: trees
+            .iter()
+            .map(|t| Preflight::FileExists {
+                path: t.path.clone(),
+            })
+            .collect(),
         pipe: None,
         freeze: Some(FreezeInfo {
             prefix: e.prefix.clone(),
@@ -256,9 +148,186 @@ pub fn compile_freeze(
             total_bytes,
             total_files,
             entries,
-            test,
+            test: smoke_test(spec),
             help,
         }),
-        backend: BackendPlan::named(backend),
+        backend: BackendPlan::named(spec.backend.clone()),
     })
+}
+
+/// The freeze's name and its dates.
+struct Names {
+    name: String,
+    /// The ISO date of the freeze, then `-<suffix>` when the spec gives one.
+    version: String,
+    /// `YYYY-MM-DD`.
+    date: String,
+    /// RFC 3339.
+    created: String,
+}
+
+impl Names {
+    fn of(spec: &FreezeSpec, epoch: i64) -> Names {
+        Names {
+            name: spec.name_or_default(),
+            version: dated_version(epoch, spec.version.as_deref()),
+            date: iso_date(epoch),
+            created: rfc3339(epoch),
+        }
+    }
+}
+
+/// Where the freeze is written: the spec's `destination` (relative to the spec's directory) or
+/// the temporary directory, without a trailing `/`.
+fn destination(spec: &FreezeSpec, opts: &FreezeOptions) -> String {
+    let d = spec
+        .destination
+        .as_deref()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| opts.temp_dir.clone());
+    let d = if d.is_relative() {
+        opts.base_dir.join(d)
+    } else {
+        d
+    };
+    let s = d.to_string_lossy().into_owned();
+    let s = s.trim_end_matches('/').to_string();
+    if s.is_empty() { "/".to_string() } else { s }
+}
+
+/// The image's environment, explicit so nothing of the host leaks in: `(name, value, exported
+/// only when set)` as the scripts take it.
+fn image_env(spec: &FreezeSpec, target: &str, names: &Names) -> Vec<(String, String, bool)> {
+    let mut env: Vec<(String, String, bool)> = vec![(
+        "EESSI_SOFTWARE_SUBDIR_OVERRIDE".into(),
+        target.to_string(),
+        false,
+    )];
+    if let Some(rc) = &spec.eessi.lmod_rc {
+        env.push(("LMOD_RC".into(), rc.clone(), true));
+    }
+    env.push((
+        "KERBLAM_FREEZE".into(),
+        format!("{}:{}", names.name, names.version),
+        false,
+    ));
+    for (k, v) in &spec.env.set {
+        env.push((k.clone(), v.clone(), false));
+    }
+    env
+}
+
+/// The spec's help text, or the default one describing the freeze.
+fn help_text(spec: &FreezeSpec, names: &Names, target: &str, module_names: &[String]) -> String {
+    spec.help.clone().unwrap_or_else(|| {
+        default_help(&HelpInputs {
+            name: &names.name,
+            version: &names.version,
+            author: &spec.author,
+            date: &names.date,
+            cpu_target: target,
+            prefix: &spec.eessi.prefix,
+            modules: module_names,
+        })
+    })
+}
+
+/// The generated files of the freeze directory (`activate.sh`, `start.sh`, `help.txt`, `id`, and
+/// `captured.env` when the spec captured variables), as layers.
+fn generated_layers(spec: &FreezeSpec, inputs: &ScriptInputs, help: &str) -> Vec<Layer> {
+    let mut generated: Vec<(String, String, u32)> = vec![
+        (
+            format!("{FREEZE_DIR}/activate.sh"),
+            activate_sh(inputs),
+            0o644,
+        ),
+        (format!("{FREEZE_DIR}/start.sh"), start_sh(inputs), 0o755),
+        (format!("{FREEZE_DIR}/help.txt"), help.to_string(), 0o644),
+        (format!("{FREEZE_DIR}/id"), id_file(inputs), 0o644),
+    ];
+    if !spec.env.captured.is_empty() {
+        generated.push((
+            format!("{FREEZE_DIR}/captured.env"),
+            captured_env(&spec.env.captured),
+            0o644,
+        ));
+    }
+    generated
+        .into_iter()
+        .map(|(to, text, mode)| Layer {
+            from: LayerSource::Generated { text },
+            to,
+            mode,
+        })
+        .collect()
+}
+
+/// The smoke test, run inside the activated environment.
+fn smoke_test(spec: &FreezeSpec) -> Option<String> {
+    spec.test.as_ref().map(|t| {
+        format!(
+            "/bin/bash {FREEZE_DIR}/start.sh /bin/bash -c {}",
+            sh_quote(t)
+        )
+    })
+}
+
+/// The spec's labels, then kerblam's (OCI title, version, authors, creation, description, and the
+/// freeze's modules, CPU target, prefix, date), which the spec may not set.
+fn freeze_labels(
+    spec: &FreezeSpec,
+    names: &Names,
+    help: &str,
+    module_names: &[String],
+    target: &str,
+    digest: &str,
+) -> BTreeMap<String, String> {
+    let mut labels: BTreeMap<String, String> = spec.labels.clone();
+    let mut set = |k: &str, v: String| {
+        labels.insert(k.to_string(), v);
+    };
+    set("org.opencontainers.image.title", names.name.clone());
+    set("org.opencontainers.image.version", names.version.clone());
+    set("org.opencontainers.image.authors", spec.author.clone());
+    set("org.opencontainers.image.created", names.created.clone());
+    set(
+        "org.opencontainers.image.description",
+        help.lines().next().unwrap_or_default().to_string(),
+    );
+    set("dev.kerblam.freeze.modules", module_names.join(","));
+    set("dev.kerblam.freeze.cpu-target", target.to_string());
+    set("dev.kerblam.freeze.prefix", spec.eessi.prefix.clone());
+    set("dev.kerblam.freeze.generic", spec.generic.to_string());
+    set("dev.kerblam.freeze.date", names.date.clone());
+    set("dev.kerblam.version", KERBLAM_VERSION.into());
+    set("dev.kerblam.manifest-digest", digest.to_string());
+    labels
+}
+
+/// `scratch`, or the base image the spec names.
+fn base_image(spec: &FreezeSpec) -> Base {
+    if spec.base == "scratch" {
+        Base::Scratch
+    } else {
+        Base::Image {
+            reference: spec.base.clone(),
+        }
+    }
+}
+
+/// A freeze has no build context; the plan records the spec's excludes there.
+fn excluded_context(spec: &FreezeSpec) -> Context {
+    Context {
+        root: ".".into(),
+        excluded: spec
+            .exclude
+            .iter()
+            .map(|p| Exclusion {
+                path: p.clone(),
+                reason: ExclusionReason::FreezeExclude,
+            })
+            .collect(),
+        files: Vec::new(),
+        total_bytes: 0,
+    }
 }

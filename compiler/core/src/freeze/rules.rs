@@ -61,17 +61,44 @@ pub fn is_var_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Check the rules the schema cannot express, locating each finding in `doc`.
+/// Check the rules the schema cannot express, locating each finding in `doc`. The findings come
+/// in the order of the spec: the image, the EESSI stack, the modules, the trees, the environment.
 pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     let mut out = Vec::new();
-    let src = &doc.source;
-    let err = |code: &'static str, msg: String, path: &[Seg], label: &str| {
-        Finding::error(src, code, msg).at(doc.locate(path), label.to_string())
-    };
+    image_rules(s, doc, &mut out);
+    eessi_rules(s, doc, &mut out);
+    module_rules(s, doc, &mut out);
+    tree_rules(s, doc, &mut out);
+    env_rules(s, doc, &mut out);
+    out
+}
 
+/// An error at `path` in the spec, its span labelled `label`.
+fn err(doc: &TomlDoc, code: &'static str, msg: String, path: &[Seg], label: &str) -> Finding {
+    Finding::error(&doc.source, code, msg).at(doc.locate(path), label.to_string())
+}
+
+/// A host path of the spec must be absolute, with no `..`.
+fn absolute_rule(doc: &TomlDoc, out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str) {
+    if let Some(why) = check_absolute(value) {
+        out.push(
+            Finding::error(
+                &doc.source,
+                "kerblam::bad-path",
+                format!("{what} `{value}` {why}"),
+            )
+            .at(doc.locate(&path), why)
+            .help("frozen trees are named by absolute host paths, which are also their paths in the image"),
+        );
+    }
+}
+
+/// The image: author, name, version suffix, destination, base and labels.
+fn image_rules(s: &FreezeSpec, doc: &TomlDoc, out: &mut Vec<Finding>) {
     if s.author.trim().is_empty() {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-author",
                 "`author` is empty; the author is mandatory".into(),
                 &[key("author")],
@@ -85,6 +112,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-name",
                 format!("`name` {n:?} {why}"),
                 &[key("name")],
@@ -98,6 +126,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-version",
                 format!("`version` suffix {v:?} {why}"),
                 &[key("version")],
@@ -110,6 +139,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
         && d.trim().is_empty()
     {
         out.push(err(
+            doc,
             "kerblam::bad-path",
             "`destination` is empty".into(),
             &[key("destination")],
@@ -121,6 +151,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-base",
                 format!("`base` {:?}: {why}", s.base),
                 &[key("base")],
@@ -133,7 +164,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
         if k.starts_with("dev.kerblam.") || RESERVED_LABELS.contains(&k.as_str()) {
             out.push(
                 Finding::error(
-                    src,
+                    &doc.source,
                     "kerblam::freeze-label",
                     format!("label `{k}` is set by kerblam itself"),
                 )
@@ -142,38 +173,31 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             );
         }
     }
+}
 
+/// The EESSI stack: absolute paths, single-component names, a software subdir of the CPU family.
+fn eessi_rules(s: &FreezeSpec, doc: &TomlDoc, out: &mut Vec<Finding>) {
     let e = &s.eessi;
-    let abs_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
-        if let Some(why) = check_absolute(value) {
-            out.push(
-                Finding::error(
-                    src,
-                    "kerblam::bad-path",
-                    format!("{what} `{value}` {why}"),
-                )
-                .at(doc.locate(&path), why)
-                .help("frozen trees are named by absolute host paths, which are also their paths in the image"),
-            );
-        }
-    };
-    abs_rule(
-        &mut out,
+    absolute_rule(
+        doc,
+        out,
         vec![key("eessi"), key("prefix")],
         &e.prefix,
         "eessi.prefix",
     );
     for (i, m) in e.module_path.iter().enumerate() {
-        abs_rule(
-            &mut out,
+        absolute_rule(
+            doc,
+            out,
             vec![key("eessi"), key("module_path"), Seg::Index(i)],
             m,
             "module path",
         );
     }
     if let Some(rc) = &e.lmod_rc {
-        abs_rule(
-            &mut out,
+        absolute_rule(
+            doc,
+            out,
             vec![key("eessi"), key("lmod_rc")],
             rc,
             "eessi.lmod_rc",
@@ -182,6 +206,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     for (label, value) in [("os_type", &e.os_type), ("cpu_family", &e.cpu_family)] {
         if let Some(why) = check_word(value, "._-") {
             out.push(err(
+                doc,
                 "kerblam::freeze-eessi",
                 format!("eessi.{label} {value:?} {why}"),
                 &[key("eessi"), key(label)],
@@ -198,6 +223,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
     {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-eessi",
                 format!(
                     "eessi.software_subdir `{}` is not a subdir of the CPU family `{}`",
@@ -212,10 +238,14 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             )),
         );
     }
+}
 
+/// The modules: at least one, each a module name, listed once, with an absolute root.
+fn module_rules(s: &FreezeSpec, doc: &TomlDoc, out: &mut Vec<Finding>) {
     if s.modules.is_empty() {
         out.push(
             err(
+                doc,
                 "kerblam::freeze-modules",
                 "no module is listed; a freeze needs at least one loaded module".into(),
                 &[key("modules")],
@@ -231,6 +261,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             let mut p = at.clone();
             p.push(key("name"));
             out.push(err(
+                doc,
                 "kerblam::freeze-modules",
                 format!("module name {:?} is not a module name", m.name),
                 &p,
@@ -240,6 +271,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             let mut p = at.clone();
             p.push(key("name"));
             out.push(err(
+                doc,
                 "kerblam::freeze-modules",
                 format!("module `{}` is listed twice", m.name),
                 &p,
@@ -249,17 +281,23 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
         if let Some(root) = &m.root {
             let mut p = at.clone();
             p.push(key("root"));
-            abs_rule(
-                &mut out,
+            absolute_rule(
+                doc,
+                out,
                 p,
                 root,
                 &format!("the root of module `{}`", m.name),
             );
         }
     }
+}
+
+/// The trees: absolute extra paths and gitignore exclude patterns.
+fn tree_rules(s: &FreezeSpec, doc: &TomlDoc, out: &mut Vec<Finding>) {
     for (i, p) in s.extra_paths.iter().enumerate() {
-        abs_rule(
-            &mut out,
+        absolute_rule(
+            doc,
+            out,
             vec![key("extra_paths"), Seg::Index(i)],
             p,
             "extra path",
@@ -271,6 +309,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
         if bad {
             out.push(
                 err(
+                    doc,
                     "kerblam::freeze-exclude",
                     format!("exclude pattern {pat:?} is not a gitignore pattern"),
                     &[key("exclude"), Seg::Index(i)],
@@ -280,11 +319,16 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             );
         }
     }
+}
+
+/// The environment: variable-name patterns and variable names.
+fn env_rules(s: &FreezeSpec, doc: &TomlDoc, out: &mut Vec<Finding>) {
     for (list, pats) in [("include", &s.env.include), ("exclude", &s.env.exclude)] {
         for (i, pat) in pats.iter().enumerate() {
             if !check_env_pattern(pat) {
                 out.push(
                     err(
+                        doc,
                         "kerblam::freeze-env",
                         format!("env.{list} pattern {pat:?} is not a variable name pattern"),
                         &[key("env"), key(list), Seg::Index(i)],
@@ -300,7 +344,7 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             if !is_var_name(name) {
                 out.push(
                     Finding::error(
-                        src,
+                        &doc.source,
                         "kerblam::freeze-env",
                         format!("env.{table}: `{name}` is not a variable name"),
                     )
@@ -312,5 +356,4 @@ pub fn check(s: &FreezeSpec, doc: &TomlDoc) -> Vec<Finding> {
             }
         }
     }
-    out
 }

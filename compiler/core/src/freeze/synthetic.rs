@@ -78,6 +78,25 @@ pub fn init_bash() -> String {
 /// `with_haswell_only` is true).
 pub fn create(base: &Path, with_haswell_only: bool) -> SyntheticEessi {
     let prefix = base.join("cvmfs/pilot.eessi-hpc.org/versions/2021.12");
+    write_compat_and_init(&prefix);
+    for subdir in [SUBDIR, GENERIC] {
+        write_software(&prefix, subdir);
+    }
+    let loaded: Vec<String> = MODULES
+        .iter()
+        .filter(|(_, _, generic)| *generic || with_haswell_only)
+        .map(|(n, _, _)| n.to_string())
+        .collect();
+    let env = loaded_env(&prefix, &loaded);
+    SyntheticEessi {
+        prefix,
+        loaded,
+        env,
+    }
+}
+
+/// The compat layer (with the usual excludable `var/` directories) and the init scripts.
+fn write_compat_and_init(prefix: &Path) {
     let compat = prefix.join("compat/linux/x86_64");
     write(
         &compat.join("bin/compat-tool"),
@@ -94,38 +113,41 @@ pub fn create(base: &Path, with_haswell_only: bool) -> SyntheticEessi {
     write(&prefix.join("init/bash"), &init_bash(), 0o644);
     write(&prefix.join("init/lmodrc.lua"), "propT = {}\n", 0o644);
     write(&prefix.join("init/.cvmfscatalog"), "", 0o644);
-    for subdir in [SUBDIR, GENERIC] {
-        let sw = prefix.join("software/linux").join(subdir);
-        write(&sw.join(".cvmfscatalog"), "", 0o644);
-        for (name, exe, generic) in MODULES {
-            if subdir == GENERIC && !generic {
-                continue;
-            }
-            let rel = format!("software/linux/{subdir}/software/{name}");
-            let root = prefix.join(&rel);
-            write(
-                &root.join("bin").join(exe),
-                &format!("#!/bin/sh\necho \"{exe} from {name} built for {subdir}\"\n"),
-                0o755,
-            );
-            write(&root.join("easybuild/build.log"), "built\n", 0o644);
-            write(&root.join(".cvmfscatalog"), "", 0o644);
-            write(
-                &sw.join("modules/all").join(format!("{name}.lua")),
-                &format!(
-                    "-- synthetic module file\n-- root: {rel}\nprepend_path(\"PATH\", \"{}/bin\")\n",
-                    root.display()
-                ),
-                0o644,
-            );
+}
+
+/// The software and module files of the modules built for `subdir` (the generic subdir lacks the
+/// modules without a generic build).
+fn write_software(prefix: &Path, subdir: &str) {
+    let sw = prefix.join("software/linux").join(subdir);
+    write(&sw.join(".cvmfscatalog"), "", 0o644);
+    for (name, exe, generic) in MODULES {
+        if subdir == GENERIC && !generic {
+            continue;
         }
+        let rel = format!("software/linux/{subdir}/software/{name}");
+        let root = prefix.join(&rel);
+        write(
+            &root.join("bin").join(exe),
+            &format!("#!/bin/sh\necho \"{exe} from {name} built for {subdir}\"\n"),
+            0o755,
+        );
+        write(&root.join("easybuild/build.log"), "built\n", 0o644);
+        write(&root.join(".cvmfscatalog"), "", 0o644);
+        write(
+            &sw.join("modules/all").join(format!("{name}.lua")),
+            &format!(
+                "-- synthetic module file\n-- root: {rel}\nprepend_path(\"PATH\", \"{}/bin\")\n",
+                root.display()
+            ),
+            0o644,
+        );
     }
+}
+
+/// The environment of a shell with EESSI initialised and `loaded` loaded, plus variables a freeze
+/// must not capture.
+fn loaded_env(prefix: &Path, loaded: &[String]) -> BTreeMap<String, String> {
     let p = prefix.display().to_string();
-    let loaded: Vec<String> = MODULES
-        .iter()
-        .filter(|(_, _, generic)| *generic || with_haswell_only)
-        .map(|(n, _, _)| n.to_string())
-        .collect();
     let mut env = BTreeMap::new();
     let mut set = |k: &str, v: String| {
         env.insert(k.to_string(), v);
@@ -144,7 +166,7 @@ pub fn create(base: &Path, with_haswell_only: bool) -> SyntheticEessi {
     );
     set("LMOD_RC", format!("{p}/init/lmodrc.lua"));
     set("LOADEDMODULES", loaded.join(":"));
-    for name in &loaded {
+    for name in loaded {
         let software = name.split('/').next().unwrap_or(name);
         set(
             &super::ebroot_var(software),
@@ -154,11 +176,7 @@ pub fn create(base: &Path, with_haswell_only: bool) -> SyntheticEessi {
     set("HOME", "/home/someone".into());
     set("GITHUB_TOKEN", "do-not-capture".into());
     set("EESSI_ACCESS_TOKEN", "do-not-capture".into());
-    SyntheticEessi {
-        prefix,
-        loaded,
-        env,
-    }
+    env
 }
 
 impl SyntheticEessi {

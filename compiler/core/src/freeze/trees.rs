@@ -39,18 +39,84 @@ fn key(k: &str) -> Seg {
 
 /// Find, remap and measure the trees of `spec`.
 pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collected, Error> {
-    let doc = TomlDoc::parse(source.clone()).ok();
-    let locate = |path: &[Seg]| doc.as_ref().and_then(|d| d.locate(path));
-    let mut findings: Vec<Finding> = Vec::new();
+    let mut found = Findings {
+        source,
+        doc: TomlDoc::parse(source.clone()).ok(),
+        list: Vec::new(),
+    };
     let e = &spec.eessi;
     let target = if spec.generic {
         e.generic_subdir()
     } else {
         e.software_subdir.clone()
     };
-    let specific_dir = e.software_dir(&e.software_subdir);
-    let target_dir = e.software_dir(&target);
-    let remap = |p: &str| -> Option<String> {
+    let remap = Remap {
+        specific_dir: e.software_dir(&e.software_subdir),
+        target_dir: e.software_dir(&target),
+    };
+    let modules = module_roots(spec, &remap, &mut found);
+    let module_dirs: Vec<String> = e
+        .module_dirs()
+        .into_iter()
+        .map(|d| {
+            if spec.generic {
+                remap.apply(&d).unwrap_or(d)
+            } else {
+                d
+            }
+        })
+        .collect();
+    let candidates = candidate_trees(spec, &module_dirs, &modules);
+    let mut collected = Collected {
+        target,
+        modules,
+        module_dirs,
+        trees: Vec::new(),
+        layers: Vec::new(),
+        total_bytes: 0,
+        total_files: 0,
+        entries: 0,
+    };
+    measure_trees(&candidates, spec, &mut found, &mut collected)?;
+    if found
+        .list
+        .iter()
+        .any(|f| f.level == crate::diag::Level::Error)
+    {
+        return Err(Error::Invalid {
+            file: source.name.clone(),
+            findings: found.list,
+        });
+    }
+    Ok(collected)
+}
+
+/// The findings so far, and where to locate new ones.
+struct Findings<'a> {
+    source: &'a SourceFile,
+    doc: Option<TomlDoc>,
+    list: Vec<Finding>,
+}
+
+impl Findings<'_> {
+    /// An error located at `at` in the spec (when the spec parses), its span labelled `label`.
+    fn error(&self, code: &'static str, message: String, at: &[Seg], label: &str) -> Finding {
+        let span = self.doc.as_ref().and_then(|d| d.locate(at));
+        Finding::error(self.source, code, message).at(span, label)
+    }
+}
+
+/// A generic freeze moves the CPU-specific software directory to the generic one.
+struct Remap {
+    specific_dir: String,
+    target_dir: String,
+}
+
+impl Remap {
+    /// `p` under the target directory: moved there from the CPU-specific one, or already there;
+    /// `None` when it is under neither.
+    fn apply(&self, p: &str) -> Option<String> {
+        let (specific_dir, target_dir) = (&self.specific_dir, &self.target_dir);
         if p == specific_dir || p.starts_with(&format!("{specific_dir}/")) {
             Some(format!("{target_dir}{}", &p[specific_dir.len()..]))
         } else if p == target_dir || p.starts_with(&format!("{target_dir}/")) {
@@ -58,30 +124,34 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
         } else {
             None
         }
-    };
+    }
+}
 
-    // Modules and their (possibly remapped) roots.
+/// The modules with their software roots, remapped for a generic freeze. A module with no generic
+/// build, or whose root is missing, is a finding; the first no-generic finding lists them all.
+fn module_roots(spec: &FreezeSpec, remap: &Remap, found: &mut Findings) -> Vec<FrozenModule> {
+    let e = &spec.eessi;
+    let specific_dir = &remap.specific_dir;
     let mut modules = Vec::new();
     let mut no_generic = Vec::new();
     for (i, m) in spec.modules.iter().enumerate() {
         let root = m.root_or_default(e);
         let at = [key("modules"), Seg::Index(i)];
         let root = if spec.generic {
-            match remap(&root) {
+            match remap.apply(&root) {
                 Some(r) if Path::new(&r).exists() => r,
                 Some(r) => {
                     no_generic.push(format!("{} (no {r})", m.name));
-                    findings.push(
-                        Finding::error(
-                            source,
-                            "kerblam::no-generic-build",
-                            format!(
-                                "module `{}` has no generic build: {r} does not exist",
-                                m.name
-                            ),
-                        )
-                        .at(locate(&at), "no generic build"),
+                    let f = found.error(
+                        "kerblam::no-generic-build",
+                        format!(
+                            "module `{}` has no generic build: {r} does not exist",
+                            m.name
+                        ),
+                        &at,
+                        "no generic build",
                     );
+                    found.list.push(f);
                     continue;
                 }
                 None => {
@@ -89,17 +159,16 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
                         "{} (root {root} is outside {specific_dir})",
                         m.name
                     ));
-                    findings.push(
-                        Finding::error(
-                            source,
-                            "kerblam::no-generic-build",
-                            format!(
-                                "module `{}` has no generic build: its root {root} is not under the CPU-specific {specific_dir}",
-                                m.name
-                            ),
-                        )
-                        .at(locate(&at), "no generic build"),
+                    let f = found.error(
+                        "kerblam::no-generic-build",
+                        format!(
+                            "module `{}` has no generic build: its root {root} is not under the CPU-specific {specific_dir}",
+                            m.name
+                        ),
+                        &at,
+                        "no generic build",
                     );
+                    found.list.push(f);
                     continue;
                 }
             }
@@ -107,15 +176,14 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
             root
         };
         if !Path::new(&root).exists() {
-            findings.push(
-                Finding::error(
-                    source,
-                    "kerblam::freeze-missing",
-                    format!("the software root of module `{}`, {root}, does not exist", m.name),
-                )
-                .at(locate(&at), "missing software root")
-                .help("set `root` to the module's EBROOT directory, or load the module and run `kerblam freeze --from-env`"),
-            );
+            let f = found.error(
+                "kerblam::freeze-missing",
+                format!("the software root of module `{}`, {root}, does not exist", m.name),
+                &at,
+                "missing software root",
+            )
+            .help("set `root` to the module's EBROOT directory, or load the module and run `kerblam freeze --from-env`");
+            found.list.push(f);
             continue;
         }
         modules.push(FrozenModule {
@@ -123,29 +191,34 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
             root,
         });
     }
-    if let Some(first) = findings
+    if let Some(first) = found
+        .list
         .iter_mut()
         .find(|f| f.code == "kerblam::no-generic-build")
     {
         first.help = Some(format!(
-            "{} module(s) have no generic build under {target_dir}: {}; freeze the CPU-specific builds (drop --generic) or load modules that have generic builds",
+            "{} module(s) have no generic build under {}: {}; freeze the CPU-specific builds (drop --generic) or load modules that have generic builds",
             no_generic.len(),
+            remap.target_dir,
             no_generic.join(", ")
         ));
     }
+    modules
+}
 
-    let mut module_dirs = Vec::new();
-    for d in e.module_dirs() {
-        let d = if spec.generic {
-            remap(&d).unwrap_or(d)
-        } else {
-            d
-        };
-        module_dirs.push(d);
-    }
+/// A tree to freeze: its path, its role (for messages) and where the spec names it.
+type Candidate = (String, String, Vec<Seg>);
 
-    // The trees, before dropping the ones inside another.
-    let mut candidates: Vec<(String, String, Vec<Seg>)> = vec![
+/// Every tree the spec names, in order, before dropping the ones inside another: the compat
+/// layer, the init scripts, the module files, the Lmod config, the modules' software and the
+/// extra paths.
+fn candidate_trees(
+    spec: &FreezeSpec,
+    module_dirs: &[String],
+    modules: &[FrozenModule],
+) -> Vec<Candidate> {
+    let e = &spec.eessi;
+    let mut candidates: Vec<Candidate> = vec![
         (
             e.compat_dir(),
             "compat layer".into(),
@@ -186,10 +259,19 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
             vec![key("extra_paths"), Seg::Index(i)],
         ));
     }
+    candidates
+}
+
+/// Measures each candidate not inside another (nor named again) after excludes, and gives it a
+/// host layer; a tree that cannot be read is a finding.
+fn measure_trees(
+    candidates: &[Candidate],
+    spec: &FreezeSpec,
+    found: &mut Findings,
+    collected: &mut Collected,
+) -> Result<(), Error> {
+    use std::os::unix::fs::PermissionsExt;
     let within = |p: &str, dir: &str| p.starts_with(&format!("{}/", dir.trim_end_matches('/')));
-    let mut trees: Vec<FrozenTree> = Vec::new();
-    let mut layers: Vec<Layer> = Vec::new();
-    let (mut total_bytes, mut total_files, mut entries) = (0u64, 0u64, 0u64);
     for (i, (path, role, at)) in candidates.iter().enumerate() {
         let covered = candidates
             .iter()
@@ -201,29 +283,27 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
         let meta = match Path::new(path).symlink_metadata() {
             Ok(m) => m,
             Err(err) => {
-                findings.push(
-                    Finding::error(
-                        source,
-                        "kerblam::freeze-missing",
-                        format!("the {role} tree {path} cannot be read: {err}"),
-                    )
-                    .at(locate(at), "missing tree"),
+                let f = found.error(
+                    "kerblam::freeze-missing",
+                    format!("the {role} tree {path} cannot be read: {err}"),
+                    at,
+                    "missing tree",
                 );
+                found.list.push(f);
                 continue;
             }
         };
         let size = measure(Path::new(path), &spec.exclude)?;
-        total_bytes += size.bytes;
-        total_files += size.files;
-        entries += size.files + size.dirs;
-        trees.push(FrozenTree {
+        collected.total_bytes += size.bytes;
+        collected.total_files += size.files;
+        collected.entries += size.files + size.dirs;
+        collected.trees.push(FrozenTree {
             path: path.clone(),
             role: role.clone(),
             files: size.files,
             bytes: size.bytes,
         });
-        use std::os::unix::fs::PermissionsExt;
-        layers.push(Layer {
+        collected.layers.push(Layer {
             from: LayerSource::Host {
                 path: path.clone(),
                 exclude: if meta.is_dir() {
@@ -240,23 +320,5 @@ pub(crate) fn collect(spec: &FreezeSpec, source: &SourceFile) -> Result<Collecte
             },
         });
     }
-    if findings
-        .iter()
-        .any(|f| f.level == crate::diag::Level::Error)
-    {
-        return Err(Error::Invalid {
-            file: source.name.clone(),
-            findings,
-        });
-    }
-    Ok(Collected {
-        target,
-        modules,
-        module_dirs,
-        trees,
-        layers,
-        total_bytes,
-        total_files,
-        entries,
-    })
+    Ok(())
 }

@@ -11,69 +11,79 @@ fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
 
-/// Check the rules the schema cannot express, locating each finding in `doc`.
+/// Check the rules the schema cannot express, locating each finding in `doc`: the directories,
+/// then the profiles, then the remote files.
 pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
     let mut out = Vec::new();
-    let src = &doc.source;
-    let path_finding = |out: &mut Vec<Finding>, span, value: &str, what: &str| {
-        if let Some(why) = check_relative(value) {
-            out.push(
-                Finding::error(src, "kerblam::bad-path", format!("{what} `{value}` {why}"))
-                    .at(span, why)
-                    .help("use a path relative to the directory holding kerblam.toml, without `..` above it"),
-            );
-        }
-    };
-    let path_rule = |out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str| {
-        path_finding(out, doc.locate(&path), value, what);
-    };
-    // Profile files and remote targets are files of the input directory.
-    let data_file = |out: &mut Vec<Finding>,
-                     span: Option<std::ops::Range<usize>>,
-                     value: &str,
-                     what: &str| {
-        let why = match check_relative(value) {
-            Some(why) => why,
-            None if normalize(value) == "." => "names the input directory itself, not a file in it",
-            None => return,
-        };
-        let why = why.replace("the project root", "the input directory");
+    directory_rules(m, doc, &mut out);
+    profile_rules(m, doc, &mut out);
+    remote_rules(m, doc, &mut out);
+    out
+}
+
+/// A directory of the manifest is relative to the project root, without `..` above it.
+fn path_rule(doc: &TomlDoc, out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str) {
+    if let Some(why) = check_relative(value) {
         out.push(
-            Finding::error(src, "kerblam::bad-path", format!("{what} `{value}` {why}"))
-                .at(span, why.clone())
-                .help("use the path of a file relative to the input directory (data.paths.input), without `..` above it"),
+            Finding::error(
+                &doc.source,
+                "kerblam::bad-path",
+                format!("{what} `{value}` {why}"),
+            )
+            .at(doc.locate(&path), why)
+            .help(
+                "use a path relative to the directory holding kerblam.toml, without `..` above it",
+            ),
         );
+    }
+}
+
+/// Profile files and remote targets are files of the input directory.
+fn data_file_rule(
+    doc: &TomlDoc,
+    out: &mut Vec<Finding>,
+    span: Option<std::ops::Range<usize>>,
+    value: &str,
+    what: &str,
+) {
+    let why = match check_relative(value) {
+        Some(why) => why,
+        None if normalize(value) == "." => "names the input directory itself, not a file in it",
+        None => return,
     };
-    path_rule(
-        &mut out,
-        vec![key("data"), key("paths"), key("input")],
-        &m.data.paths.input,
-        "data.paths.input",
+    let why = why.replace("the project root", "the input directory");
+    out.push(
+        Finding::error(&doc.source, "kerblam::bad-path", format!("{what} `{value}` {why}"))
+            .at(span, why.clone())
+            .help("use the path of a file relative to the input directory (data.paths.input), without `..` above it"),
     );
-    path_rule(
-        &mut out,
-        vec![key("data"), key("paths"), key("output")],
-        &m.data.paths.output,
-        "data.paths.output",
-    );
-    path_rule(
-        &mut out,
-        vec![key("data"), key("paths"), key("intermediate")],
-        &m.data.paths.intermediate,
-        "data.paths.intermediate",
-    );
-    // A data dir that is the project root itself would make every project file data: the build
-    // context would be empty, and cleaning outputs would delete the project.
-    for (name, value) in [
+}
+
+/// The data directories and the code directories: relative, and no data directory is the
+/// project root itself.
+fn directory_rules(m: &Manifest, doc: &TomlDoc, out: &mut Vec<Finding>) {
+    let data_dirs = [
         ("input", &m.data.paths.input),
         ("output", &m.data.paths.output),
         ("intermediate", &m.data.paths.intermediate),
-    ] {
+    ];
+    for (name, value) in data_dirs {
+        path_rule(
+            doc,
+            out,
+            vec![key("data"), key("paths"), key(name)],
+            value,
+            &format!("data.paths.{name}"),
+        );
+    }
+    // A data dir that is the project root itself would make every project file data: the build
+    // context would be empty, and cleaning outputs would delete the project.
+    for (name, value) in data_dirs {
         if check_relative(value).is_none() && normalize(value) == "." {
             let path = vec![key("data"), key("paths"), key(name)];
             out.push(
                 Finding::error(
-                    src,
+                    &doc.source,
                     "kerblam::bad-path",
                     format!("data.paths.{name} `{value}` is the project root itself"),
                 )
@@ -83,29 +93,40 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
         }
     }
     path_rule(
-        &mut out,
+        doc,
+        out,
         vec![key("code"), key("env_dir")],
         &m.code.env_dir,
         "code.env_dir",
     );
     path_rule(
-        &mut out,
+        doc,
+        out,
         vec![key("code"), key("pipes_dir")],
         &m.code.pipes_dir,
         "code.pipes_dir",
     );
+}
+
+/// Each profile swaps files of the input directory.
+fn profile_rules(m: &Manifest, doc: &TomlDoc, out: &mut Vec<Finding>) {
     for (name, files) in &m.data.profiles {
         for (from, to) in files {
             let at = vec![key("data"), key("profiles"), key(name)];
             // The file is a key: underline the key, not the table.
-            data_file(&mut out, doc.locate_key(&at, from), from, "profile file");
+            data_file_rule(doc, out, doc.locate_key(&at, from), from, "profile file");
             if to != "_" {
                 let mut p = at.clone();
                 p.push(key(from));
-                data_file(&mut out, doc.locate(&p), to, "profile target");
+                data_file_rule(doc, out, doc.locate(&p), to, "profile target");
             }
         }
     }
+}
+
+/// Each remote file has a URL of a supported scheme (or `_`) and its own target file.
+fn remote_rules(m: &Manifest, doc: &TomlDoc, out: &mut Vec<Finding>) {
+    let src = &doc.source;
     let mut targets: BTreeMap<String, &str> = BTreeMap::new();
     for (url, target) in &m.data.remote {
         let at = vec![key("data"), key("remote")];
@@ -127,7 +148,7 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
         }
         let mut p = at.clone();
         p.push(key(url));
-        data_file(&mut out, doc.locate(&p), target, "remote target");
+        data_file_rule(doc, out, doc.locate(&p), target, "remote target");
         let norm = normalize(target);
         if let Some(first) = targets.insert(norm.clone(), url) {
             out.push(
@@ -143,5 +164,4 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
             );
         }
     }
-    out
 }
