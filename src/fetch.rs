@@ -116,47 +116,7 @@ pub fn fetch(agent: &ureq::Agent, d: &Download, progress: bool) -> Result<Outcom
         return Ok(Outcome::Present);
     }
     let url = url::Url::parse(&d.url).map_err(|e| fail(format!("not a URL: {e}")))?;
-    let (mut reader, size): (Box<dyn Read>, Option<u64>) = match url.scheme() {
-        "file" => {
-            let path = url
-                .to_file_path()
-                .map_err(|_| fail("not a local file path".into()))?;
-            let file = std::fs::File::open(&path)
-                .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
-            let size = file
-                .metadata()
-                .ok()
-                .filter(|m| m.is_file())
-                .map(|m| m.len());
-            (Box::new(file), size)
-        }
-        "http" | "https" => {
-            let resp = agent
-                .get(d.url.as_str())
-                .call()
-                .map_err(|e| fail(describe_http_error(&url, e)))?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(fail(format!(
-                    "the server answered HTTP {}{}",
-                    status.as_u16(),
-                    status
-                        .canonical_reason()
-                        .map(|r| format!(" {r}"))
-                        .unwrap_or_default()
-                )));
-            }
-            let body = resp.into_body();
-            let size = body.content_length();
-            (Box::new(body.into_reader()), size)
-        }
-        other => {
-            return Err(fail(format!(
-                "{other}:// URLs are not supported; download the file by hand to {}",
-                d.shown
-            )));
-        }
-    };
+    let (mut reader, size) = open(agent, d, &url).map_err(fail)?;
 
     let dir = d.target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)
@@ -190,6 +150,56 @@ pub fn fetch(agent: &ureq::Agent, d: &Download, progress: bool) -> Result<Outcom
     })?;
     cleanup.disarm();
     Ok(Outcome::Fetched(written))
+}
+
+/// The body of `d`'s URL (`file://`, `http://` or `https://`) and its size when known; the error
+/// says why not.
+fn open(
+    agent: &ureq::Agent,
+    d: &Download,
+    url: &url::Url,
+) -> Result<(Box<dyn Read>, Option<u64>), String> {
+    Ok(match url.scheme() {
+        "file" => {
+            let path = url
+                .to_file_path()
+                .map_err(|_| String::from("not a local file path"))?;
+            let file = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let size = file
+                .metadata()
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len());
+            (Box::new(file), size)
+        }
+        "http" | "https" => {
+            let resp = agent
+                .get(d.url.as_str())
+                .call()
+                .map_err(|e| describe_http_error(url, e))?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!(
+                    "the server answered HTTP {}{}",
+                    status.as_u16(),
+                    status
+                        .canonical_reason()
+                        .map(|r| format!(" {r}"))
+                        .unwrap_or_default()
+                ));
+            }
+            let body = resp.into_body();
+            let size = body.content_length();
+            (Box::new(body.into_reader()), size)
+        }
+        other => {
+            return Err(format!(
+                "{other}:// URLs are not supported; download the file by hand to {}",
+                d.shown
+            ));
+        }
+    })
 }
 
 /// Copy the body into the temporary file, checking for signals and for a short body.

@@ -249,35 +249,7 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
     let display_input = normalize(&project.manifest.data.paths.input);
     let shown = |rel: &str| format!("{display_input}/{rel}");
 
-    let mut missing = Vec::new();
-    let mut entries = Vec::new();
-    for (original, target) in &swaps {
-        if let Some(t) = target {
-            if !exists(&input.join(t)) {
-                missing.push(shown(t));
-            }
-        }
-        let stash = exists(&input.join(original)).then(|| stash_name(original));
-        if let Some(s) = &stash {
-            if exists(&input.join(s)) {
-                return Err(invalid(format!(
-                    "{} exists (left by an earlier run?); move it away before using profile `{name}`",
-                    shown(s)
-                )));
-            }
-        }
-        entries.push(Entry {
-            original: original.clone(),
-            target: target.clone(),
-            stash,
-        });
-    }
-    if !missing.is_empty() {
-        return Err(invalid(format!(
-            "profile `{name}` names files that do not exist:\n  {}",
-            missing.join("\n  ")
-        )));
-    }
+    let entries = entries(&swaps, &input, name, &shown)?;
 
     let state = Arc::new(Mutex::new(State {
         input: input.clone(),
@@ -310,6 +282,61 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
         return Err(e);
     }
 
+    remember(&input, name, &entries);
+    output::info(format!(
+        "profile `{name}`: {} file{} swapped",
+        entries.len(),
+        if entries.len() == 1 { "" } else { "s" }
+    ));
+    Ok(ActiveProfile {
+        state,
+        cleanup: Some(cleanup),
+    })
+}
+
+/// What swapping in `swaps` does to each file: refused when a target is missing, or when a stash
+/// name is taken (left by an earlier run).
+fn entries(
+    swaps: &std::collections::BTreeMap<String, Option<String>>,
+    input: &Path,
+    name: &str,
+    shown: &dyn Fn(&str) -> String,
+) -> miette::Result<Vec<Entry>> {
+    let mut missing = Vec::new();
+    let mut entries = Vec::new();
+    for (original, target) in swaps {
+        if let Some(t) = target {
+            if !exists(&input.join(t)) {
+                missing.push(shown(t));
+            }
+        }
+        let stash = exists(&input.join(original)).then(|| stash_name(original));
+        if let Some(s) = &stash {
+            if exists(&input.join(s)) {
+                return Err(invalid(format!(
+                    "{} exists (left by an earlier run?); move it away before using profile `{name}`",
+                    shown(s)
+                )));
+            }
+        }
+        entries.push(Entry {
+            original: original.clone(),
+            target: target.clone(),
+            stash,
+        });
+    }
+    if !missing.is_empty() {
+        return Err(invalid(format!(
+            "profile `{name}` names files that do not exist:\n  {}",
+            missing.join("\n  ")
+        )));
+    }
+    Ok(entries)
+}
+
+/// Remembers `name` as the last profile used; when it is another than last time, the swapped-in
+/// files are touched so that make sees them as new.
+fn remember(input: &Path, name: &str, entries: &[Entry]) {
     let last = std::fs::read_to_string(input.join(LAST_PROFILE)).ok();
     if last.as_deref().map(str::trim) != Some(name) {
         for e in entries.iter().filter(|e| e.target.is_some()) {
@@ -320,15 +347,6 @@ pub fn apply(project: &Project, name: &str) -> miette::Result<ActiveProfile> {
             output::warn(format!("cannot remember the profile used: {err}"));
         }
     }
-    output::info(format!(
-        "profile `{name}`: {} file{} swapped",
-        entries.len(),
-        if entries.len() == 1 { "" } else { "s" }
-    ));
-    Ok(ActiveProfile {
-        state,
-        cleanup: Some(cleanup),
-    })
 }
 
 /// Write the journal, then move the files; the caller restores on error.

@@ -166,7 +166,6 @@ pub fn input_id(work: &Work, path: &str) -> String {
 
 fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
     let mut out = Vec::new();
-    let mut parts = Vec::new();
     let author = work.author.as_ref().map(|p| {
         let mut e = json!({ "@id": author_id(work), "@type": "Person", "name": p.name });
         if let Some(email) = &p.email {
@@ -176,6 +175,35 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
     });
     let author_ref = author.as_ref().map(|_| json!({ "@id": author_id(work) }));
     out.extend(author);
+    let objects = input_entities(work, &mut out);
+    let (mut results, parts) = artifact_entities(work, dir, author_ref.as_ref(), &mut out);
+    results.extend(image_entities(work, &mut out));
+    let mut action = json!({
+        "@id": format!("#{}", work.id),
+        "@type": "CreateAction",
+        "name": format!("kerblam {} {}", work.action, work.title),
+        "description": work.description,
+        "instrument": { "@id": KERBLAM },
+        "object": objects,
+        "result": results,
+        "endTime": work.date,
+    });
+    if let Some(r) = author_ref {
+        action["agent"] = r;
+    }
+    out.push(action);
+    out.push(json!({
+        "@id": KERBLAM,
+        "@type": "SoftwareApplication",
+        "name": "kerblam",
+        "version": work.kerblam_version,
+    }));
+    (out, parts)
+}
+
+/// The inputs (files with their checksums) and a freeze's modules, added to `out`; the
+/// references the action's `object` lists.
+fn input_entities(work: &Work, out: &mut Vec<Value>) -> Vec<Value> {
     let mut objects = Vec::new();
     for i in &work.inputs {
         let id = input_id(work, &i.path);
@@ -206,7 +234,19 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
         out.push(e);
         objects.push(json!({ "@id": id }));
     }
+    objects
+}
+
+/// The files made, added to `out`; the references the action's `result` lists, and the ids that
+/// are parts of the crate's root dataset.
+fn artifact_entities(
+    work: &Work,
+    dir: Option<&Path>,
+    author_ref: Option<&Value>,
+    out: &mut Vec<Value>,
+) -> (Vec<Value>, Vec<String>) {
     let mut results = Vec::new();
+    let mut parts = Vec::new();
     for a in &work.artifacts {
         let (id, part) = artifact_id(work, a, dir);
         let mut e = json!({
@@ -226,7 +266,7 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
         if let Some(v) = &work.version {
             e["version"] = json!(v);
         }
-        if let Some(r) = &author_ref {
+        if let Some(r) = author_ref {
             e["author"] = r.clone();
         }
         out.push(e);
@@ -235,6 +275,13 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
             parts.push(id);
         }
     }
+    (results, parts)
+}
+
+/// The engine image by its image ID, and what was published to a registry by digest, added to
+/// `out`; the references the action's `result` lists.
+fn image_entities(work: &Work, out: &mut Vec<Value>) -> Vec<Value> {
+    let mut results = Vec::new();
     if let Some(img) = &work.image {
         let id = format!("#{}/image", work.id);
         out.push(json!({
@@ -256,31 +303,11 @@ fn our_entities(work: &Work, dir: Option<&Path>) -> (Vec<Value>, Vec<String>) {
             "@type": "CreativeWork",
             "name": what,
             "identifier": reference,
-            "description": format!("In an OCI registry, by digest: `kerblam replay {reference}`, `oras pull {reference}` or `skopeo inspect docker://{reference}`."),
+            "description": format!("In an OCI registry, pinned by its digest: `skopeo inspect docker://{reference}` shows it, `oras pull {reference}` fetches it."),
         }));
         results.push(json!({ "@id": id }));
     }
-    let mut action = json!({
-        "@id": format!("#{}", work.id),
-        "@type": "CreateAction",
-        "name": format!("kerblam {} {}", work.action, work.title),
-        "description": work.description,
-        "instrument": { "@id": KERBLAM },
-        "object": objects,
-        "result": results,
-        "endTime": work.date,
-    });
-    if let Some(r) = author_ref {
-        action["agent"] = r;
-    }
-    out.push(action);
-    out.push(json!({
-        "@id": KERBLAM,
-        "@type": "SoftwareApplication",
-        "name": "kerblam",
-        "version": work.kerblam_version,
-    }));
-    (out, parts)
+    results
 }
 
 /// The hex digits of `sha256:<hex>`.

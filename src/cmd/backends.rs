@@ -96,34 +96,7 @@ fn names(v: Result<serde_json::Value, serde_json::Error>) -> String {
 fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
     let reg = registry(global);
     if as_json {
-        let plugins: Vec<_> = reg
-            .plugins
-            .iter()
-            .map(|p| {
-                let d = p.describe();
-                let (major, minor) = kerblam_backend_api::split_abi_version(p.abi_version());
-                json!({
-                    "name": d.name,
-                    "version": d.version,
-                    "description": d.description,
-                    "path": p.path(),
-                    "abi": format!("{major}.{minor}"),
-                    "plan_schema": d.plan_schema,
-                    "sdk": d.sdk,
-                    "plans": p.has_plan(),
-                    "engine": d.engine,
-                    "capabilities": p.describe_json().get("capabilities"),
-                })
-            })
-            .collect();
-        let out = json!({
-            "plugins": plugins,
-            "skipped": reg.skipped,
-            "shadowed": reg.shadowed,
-            "searched": reg.searched,
-        });
-        outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
-        return Ok(exit::OK);
+        return list_json(&reg);
     }
     for w in &reg.shadowed {
         output::warn(w);
@@ -132,83 +105,7 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
         outln!("no backend plugins found");
     }
     for p in &reg.plugins {
-        let d = p.describe();
-        let c = &d.capabilities;
-        let (major, minor) = kerblam_backend_api::split_abi_version(p.abi_version());
-        outln!("{} {}  {}", d.name, d.version, p.path().display());
-        if let Some(desc) = &d.description {
-            outln!("    {desc}");
-        }
-        outln!(
-            "    engine:    {}",
-            match &d.engine {
-                Some(e) if e.remote => format!(
-                    "{} at {} (remote: package and freeze only)",
-                    e.name, e.address
-                ),
-                Some(e) => format!("{} at {}", e.name, e.address),
-                None => "none needed".into(),
-            }
-        );
-        outln!(
-            "    ABI {major}.{minor}, plan schema {}{}",
-            d.plan_schema,
-            if p.has_plan() {
-                ""
-            } else {
-                " (no part of its own in plans: ABI 1.0)"
-            }
-        );
-        outln!(
-            "    actions:   {}",
-            if c.actions.is_empty() {
-                "none implemented yet".into()
-            } else {
-                names(serde_json::to_value(&c.actions))
-            }
-        );
-        outln!("    sources:   {}", names(serde_json::to_value(&c.sources)));
-        outln!(
-            "    bases:     {}",
-            names(serde_json::to_value(&c.base_kinds))
-        );
-        outln!(
-            "    layers:    {}",
-            names(serde_json::to_value(&c.layer_sources))
-        );
-        outln!(
-            "    artifacts: {}",
-            names(serde_json::to_value(&c.artifact_kinds))
-        );
-        outln!(
-            "    preflight: {}",
-            names(serde_json::to_value(&c.preflight_checks))
-        );
-        let mut flags: Vec<String> = Vec::new();
-        for (on, name) in [
-            (c.mounts, "mounts"),
-            (c.rootless, "rootless"),
-            (c.push, "push"),
-            (c.embed_image, "embed-image"),
-            (c.base_archive, "base-archive"),
-            (c.native, "native"),
-            (c.reentrant, "reentrant"),
-        ] {
-            if on {
-                flags.push(name.into());
-            }
-        }
-        outln!(
-            "    features:  {}",
-            if flags.is_empty() {
-                "none".into()
-            } else {
-                flags.join(", ")
-            }
-        );
-        if !c.formats.is_empty() {
-            outln!("    formats:   {}", c.formats.join(", "));
-        }
+        show_plugin(p);
     }
     if !reg.skipped.is_empty() {
         outln!("skipped:");
@@ -227,6 +124,119 @@ fn list(global: &GlobalArgs, as_json: bool) -> miette::Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `kerblam backends --json`: every plugin found, what was skipped or shadowed, and where.
+fn list_json(reg: &Registry) -> miette::Result<u8> {
+    let plugins: Vec<_> = reg
+        .plugins
+        .iter()
+        .map(|p| {
+            let d = p.describe();
+            let (major, minor) = kerblam_backend_api::split_abi_version(p.abi_version());
+            json!({
+                "name": d.name,
+                "version": d.version,
+                "description": d.description,
+                "path": p.path(),
+                "abi": format!("{major}.{minor}"),
+                "plan_schema": d.plan_schema,
+                "sdk": d.sdk,
+                "plans": p.has_plan(),
+                "engine": d.engine,
+                "capabilities": p.describe_json().get("capabilities"),
+            })
+        })
+        .collect();
+    let out = json!({
+        "plugins": plugins,
+        "skipped": reg.skipped,
+        "shadowed": reg.shadowed,
+        "searched": reg.searched,
+    });
+    outln!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    Ok(exit::OK)
+}
+
+/// One plugin as `kerblam backends` shows it: its file, its engine, its ABI and what it can do.
+fn show_plugin(p: &Plugin) {
+    let d = p.describe();
+    let c = &d.capabilities;
+    let (major, minor) = kerblam_backend_api::split_abi_version(p.abi_version());
+    outln!("{} {}  {}", d.name, d.version, p.path().display());
+    if let Some(desc) = &d.description {
+        outln!("    {desc}");
+    }
+    outln!(
+        "    engine:    {}",
+        match &d.engine {
+            Some(e) if e.remote => format!(
+                "{} at {} (remote: package and freeze only)",
+                e.name, e.address
+            ),
+            Some(e) => format!("{} at {}", e.name, e.address),
+            None => "none needed".into(),
+        }
+    );
+    outln!(
+        "    ABI {major}.{minor}, plan schema {}{}",
+        d.plan_schema,
+        if p.has_plan() {
+            ""
+        } else {
+            " (no part of its own in plans: ABI 1.0)"
+        }
+    );
+    outln!(
+        "    actions:   {}",
+        if c.actions.is_empty() {
+            "none implemented yet".into()
+        } else {
+            names(serde_json::to_value(&c.actions))
+        }
+    );
+    outln!("    sources:   {}", names(serde_json::to_value(&c.sources)));
+    outln!(
+        "    bases:     {}",
+        names(serde_json::to_value(&c.base_kinds))
+    );
+    outln!(
+        "    layers:    {}",
+        names(serde_json::to_value(&c.layer_sources))
+    );
+    outln!(
+        "    artifacts: {}",
+        names(serde_json::to_value(&c.artifact_kinds))
+    );
+    outln!(
+        "    preflight: {}",
+        names(serde_json::to_value(&c.preflight_checks))
+    );
+    let mut flags: Vec<String> = Vec::new();
+    for (on, name) in [
+        (c.mounts, "mounts"),
+        (c.rootless, "rootless"),
+        (c.push, "push"),
+        (c.embed_image, "embed-image"),
+        (c.base_archive, "base-archive"),
+        (c.native, "native"),
+        (c.reentrant, "reentrant"),
+    ] {
+        if on {
+            flags.push(name.into());
+        }
+    }
+    outln!(
+        "    features:  {}",
+        if flags.is_empty() {
+            "none".into()
+        } else {
+            flags.join(", ")
+        }
+    );
+    if !c.formats.is_empty() {
+        outln!("    formats:   {}", c.formats.join(", "));
+    }
 }
 
 fn check(path: PathBuf, as_json: bool) -> miette::Result<u8> {

@@ -257,47 +257,58 @@ pub fn spec_text_from_env(
     Ok(spec.to_toml())
 }
 
+/// `--from-env`: the spec inferred from the loaded environment, compiled, and written to
+/// `--write-spec` once it compiled (an invalid spec is never left under its name).
+fn compile_from_env(args: &FreezeArgs) -> miette::Result<Compiled> {
+    let env: BTreeMap<String, String> = std::env::vars().collect();
+    let text = spec_text_from_env(&env, &args.overrides)?;
+    let name = match &args.write_spec {
+        Some(p) => display_path(p),
+        None => "freeze spec inferred from the environment".into(),
+    };
+    let root = std::env::current_dir()
+        .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
+    // Check (and compile) before writing, so an invalid spec is never left under its name.
+    // The freeze-script options are in the inferred text already.
+    let compiled = compile_source(
+        SourceFile::new(name, text.clone()),
+        &FreezeOverrides::default(),
+        &root,
+        false,
+    )?;
+    if let Some(p) = &args.write_spec {
+        super::plan::write_atomic(p, text.as_bytes())?;
+        output::info(format!(
+            "wrote {}; rebuild with `kerblam freeze {}`",
+            p.display(),
+            p.display()
+        ));
+    }
+    Ok(compiled)
+}
+
+/// `SPEC`: the spec file, compiled with the command line's overrides.
+fn compile_spec(global: &GlobalArgs, args: &FreezeArgs) -> miette::Result<Compiled> {
+    let spec = args
+        .spec
+        .as_deref()
+        .expect("clap requires SPEC without --from-env");
+    let compiled = compile_file(global, spec, &args.overrides, args.allow_unknown)?;
+    if let Some(p) = &args.write_spec {
+        return Err(invalid(format!(
+            "--write-spec {} only applies with --from-env; the spec is already {}",
+            p.display(),
+            spec.display()
+        )));
+    }
+    Ok(compiled)
+}
+
 pub fn run(global: &GlobalArgs, args: FreezeArgs) -> miette::Result<u8> {
     let compiled = if args.from_env {
-        let env: BTreeMap<String, String> = std::env::vars().collect();
-        let text = spec_text_from_env(&env, &args.overrides)?;
-        let name = match &args.write_spec {
-            Some(p) => display_path(p),
-            None => "freeze spec inferred from the environment".into(),
-        };
-        let root = std::env::current_dir()
-            .map_err(|e| miette::miette!("cannot read the working directory: {e}"))?;
-        // Check (and compile) before writing, so an invalid spec is never left under its name.
-        // The freeze-script options are in the inferred text already.
-        let compiled = compile_source(
-            SourceFile::new(name, text.clone()),
-            &FreezeOverrides::default(),
-            &root,
-            false,
-        )?;
-        if let Some(p) = &args.write_spec {
-            super::plan::write_atomic(p, text.as_bytes())?;
-            output::info(format!(
-                "wrote {}; rebuild with `kerblam freeze {}`",
-                p.display(),
-                p.display()
-            ));
-        }
-        compiled
+        compile_from_env(&args)?
     } else {
-        let spec = args
-            .spec
-            .as_deref()
-            .expect("clap requires SPEC without --from-env");
-        let compiled = compile_file(global, spec, &args.overrides, args.allow_unknown)?;
-        if let Some(p) = &args.write_spec {
-            return Err(invalid(format!(
-                "--write-spec {} only applies with --from-env; the spec is already {}",
-                p.display(),
-                spec.display()
-            )));
-        }
-        compiled
+        compile_spec(global, &args)?
     };
     if args.no_build && !args.plan {
         // The spec is written (or checked): nothing needs the backend, which may not be

@@ -67,7 +67,14 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
         }
     }
     let choices = ask(&dir)?;
+    make_dirs(&dir)?;
+    write_files(&dir, &choices)?;
+    set_up_tools(&dir, &choices);
+    Ok(exit::OK)
+}
 
+/// The directories of a Kerblam! 1.x project; those already there are kept.
+fn make_dirs(dir: &Path) -> miette::Result<()> {
     let mut failures = Vec::new();
     for d in [
         "",
@@ -88,6 +95,12 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
     if !failures.is_empty() {
         return Err(failed(failures));
     }
+    Ok(())
+}
+
+/// The manifest and the `.gitignore`s (and pre-commit's config when asked for): never
+/// overwritten; a `.gitignore` already there gets the lines it lacks.
+fn write_files(dir: &Path, choices: &Choices) -> miette::Result<()> {
     let mut files: Vec<(&str, String)> = vec![
         (
             "kerblam.toml",
@@ -101,7 +114,8 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
         // 1.x names it pre-commit-config.yaml, which pre-commit does not read.
         files.push((".pre-commit-config.yaml", "repos: []\n".into()));
     }
-    files.push((".gitignore", root_gitignore(&choices)));
+    files.push((".gitignore", root_gitignore(choices)));
+    let mut failures = Vec::new();
     for (name, content) in files {
         let p = dir.join(name);
         if name == ".gitignore" && p.exists() {
@@ -123,18 +137,22 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
     if !failures.is_empty() {
         return Err(failed(failures));
     }
+    Ok(())
+}
 
-    command(&dir, "git", &["init"]);
+/// `git init`, and what the answers asked for: a Python venv, pre-commit's hooks, the origin.
+fn set_up_tools(dir: &Path, choices: &Choices) {
+    command(dir, "git", &["init"]);
     if choices.python {
         let python = ["python3", "python"]
             .into_iter()
             .find(|p| kerblam_backend_api::preflight::find_tool(p).is_some())
             .unwrap_or("python3");
-        command(&dir, python, &["-m", "venv", "env"]);
+        command(dir, python, &["-m", "venv", "env"]);
     }
     if choices.pre_commit {
         command(
-            &dir,
+            dir,
             "pre-commit",
             &[
                 "install",
@@ -146,9 +164,8 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
         );
     }
     if let Some(url) = &choices.remote {
-        command(&dir, "git", &["remote", "add", "origin", url]);
+        command(dir, "git", &["remote", "add", "origin", url]);
     }
-    Ok(exit::OK)
 }
 
 fn failed(failures: Vec<String>) -> miette::Report {

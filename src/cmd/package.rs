@@ -70,79 +70,17 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
     let Some(pipe) = args.pipe.clone() else {
         return crate::cmd::run::list_pipes(&project, "package");
     };
-    let output = args
-        .output
-        .as_deref()
-        .map(|o| output_path(&project.root, o));
-    let opts = PipeOptions {
-        output,
-        replay_format: args.format.into(),
-        embed_image: args.embed_image,
-        sign: args.sign,
-        ..Default::default()
-    };
-    if args.embed_image && args.format == ReplayFormatArg::KerblamV1 {
-        return Err(invalid(
-            "--embed-image needs kerblam's own archive format; Kerblam! 1.x archives cannot hold an image"
-                .into(),
-        ));
-    }
-    let base_archive = args.base.as_deref().map(base_archive).transpose()?;
-    let push = args
-        .push
-        .as_deref()
-        .map(crate::publish::target)
-        .transpose()?;
-    if push.is_some() && args.format == ReplayFormatArg::KerblamV1 {
-        return Err(invalid(
-            "--push needs kerblam's own archive format: a Kerblam! 1.x archive names its image by tag"
-                .into(),
-        ));
-    }
-    let mut pipe_opts = args.pipe_opts.clone();
-    if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
-        output::info(
-            "no container engine found (no podman, and no docker with a daemon socket): packaging \
-             with the tarball backend; set execution.backend or pass --backend to choose",
-        );
-        pipe_opts.backend = Some("tarball".into());
-    }
+    let choices = Choices::check(&args, &project)?;
     crate::signals::install()?;
     let _lock = crate::lock::lock_project(&project.root.join(kerblam_compiler::MANIFEST_FILE))?;
-    let mut plan = compile(&project, &pipe, &pipe_opts, opts)?;
-    let plugin = execute::load(global, &plan.backend.name)?;
-    if push.is_some() {
-        execute::require_push(&plugin)?;
-    }
-    let paths = execute::paths(&project.root)?;
-    let mut options = ExecuteOptions {
-        no_cache: args.no_build_cache,
-        embed_image: args.embed_image,
-        force: args.force,
-        native: args.native,
-        base_archive,
-        format: args.image_format.clone(),
-        push: push.as_ref().map(|p| p.to_string()),
-        ..ExecuteOptions::default()
-    };
-    execute::complete(&plugin, &mut plan, Action::Package, &paths, &options)?;
-    kerblam_archive::fault::point("host/compiled");
-    execute::host_preflight(&plan, &paths)?;
-    let Some(artifact) = plan.artifact(ArtifactKind::ReplayArchive).cloned() else {
-        return Err(invalid(format!(
-            "the plan of {} has no replay archive",
-            plan.name
-        )));
-    };
-    // A second package replaces what the first wrote; a file kerblam did not write stays.
-    options.force = crate::replace::decide(&plan, &paths, args.force)?;
+    let mut job = Job::prepare(global, &project, &pipe, &args, choices)?;
     let mut archive = replay_archive::Pending::start(
-        &plan,
-        &artifact,
+        &job.plan,
+        &job.artifact,
         &project.root,
-        options.force,
+        job.options.force,
         args.sign,
-        push.is_some(),
+        job.push.is_some(),
     )?;
     // The image the backend saves for --embed-image: a temporary file of kerblam's.
     let saved = args
@@ -155,123 +93,56 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         })
         .transpose()
         .map_err(|e| miette::miette!("cannot create a temporary file for the image: {e}"))?;
-    options.save_image = saved
+    job.options.save_image = saved
         .as_ref()
         .map(|f| f.path().to_string_lossy().into_owned());
-
-    // The backend builds while kerblam archives the precious data: one keeps the engine busy,
-    // the other the cores (zstd). A failure on either side stops the other.
-    let stop: execute::Abort = Default::default();
-    let (result, archived) = std::thread::scope(|s| {
-        let backend = s.spawn(|| {
-            let result = execute::execute(
-                global,
-                &plugin,
-                Action::Package,
-                &plan,
-                &paths,
-                options,
-                Some(stop.clone()),
-            );
-            if result.is_err() {
-                stop.store(true, Ordering::SeqCst);
-            }
-            result
-        });
-        let archived = archive.add_data(&plan, &project.root, &stop);
-        if matches!(archived, Err(Some(_))) {
-            stop.store(true, Ordering::SeqCst);
-        }
-        let result = backend.join().unwrap_or_else(|_| {
-            Err(execute::Failed {
-                exit: Exit {
-                    code: exit::FAILURE,
-                    message: "the backend's thread panicked".into(),
-                },
-                removed: String::new(),
-            })
-        });
-        (result, archived)
-    });
-    kerblam_archive::fault::point("host/executed");
-    // A failure on one side stopped the other: report the failure, not the stop it caused. A
-    // package without its replay archive is no package, so what the backend wrote goes too:
-    // `execute` removed it when the backend failed or was stopped; here when it finished anyway.
-    match archived {
-        Err(Some(why)) => {
-            let removed = match &result {
-                Ok(r) => execute::remove(&planned_files(&plan, &paths, r)),
-                Err(f) => f.removed.clone(),
-            };
-            return Err(Exit {
-                message: format!("{}{removed}", why.message),
-                ..why
-            }
-            .into());
-        }
-        Err(None) => {
-            let result = result?;
-            let removed = execute::remove(&planned_files(&plan, &paths, &result));
-            let why = match crate::signals::interrupted() {
-                Some(sig) => crate::signals::interrupted_error(sig),
-                None => Exit {
-                    code: exit::FAILURE,
-                    message: "archiving the precious data stopped before it was done".into(),
-                },
-            };
-            return Err(Exit {
-                message: format!("{}{removed}", why.message),
-                ..why
-            }
-            .into());
-        }
-        Ok(()) => {}
-    }
-    let result = result?;
+    let result = build_and_archive(global, &job, &project, &mut archive)?;
     kerblam_archive::fault::point("host/archived");
     let undo = |e: Exit| {
-        let removed = execute::remove(&planned_files(&plan, &paths, &result));
+        let removed = execute::remove(&planned_files(&job.plan, &job.paths, &result));
         miette::Report::new(Exit {
             message: format!("{}{removed}", e.message),
             ..e
         })
     };
-    let pushed =
-        crate::publish::check_pushed(&plan.backend.name, push.as_ref(), &result).map_err(undo)?;
+    let pushed = crate::publish::check_pushed(&job.plan.backend.name, job.push.as_ref(), &result)
+        .map_err(undo)?;
     if let Some(p) = &pushed {
         archive
             .set_image_name(&p.reference.to_string())
             .map_err(undo)?;
     }
-    let ids = citation::identify(&plan.backend.name, &paths, &result).map_err(undo)?;
+    let ids = citation::identify(&job.plan.backend.name, &job.paths, &result).map_err(undo)?;
     if let Some(saved) = &saved {
-        saved_image(&plan.backend.name, saved.path()).map_err(undo)?;
+        saved_image(&job.plan.backend.name, saved.path()).map_err(undo)?;
     }
     let author = author(&args);
-    let mut inputs = Vec::new();
-    let written = archive
-        .finish(saved.as_ref().map(|f| f.path()), |sums| {
-            // The crate inside the archive: its members are its data entities, its inputs the
-            // manifest and the precious data. It holds only what the archive's bytes follow
-            // from, dated like its members, so that packages of one tree stay byte-identical:
-            // not the image ID nor the backend's files (engine builds are not reproducible).
-            inputs = replay_archive::inputs(sums, &plan);
-            let date = kerblam_compiler::time::iso_date(replay_archive::mtime() as i64);
-            let mut inner = citation::Work::of_plan(&plan, date, author.clone());
-            inner.inputs = inputs.clone();
-            inner.artifacts = replay_archive::members(sums);
-            citation::crate_json(&inner, None, None)
-        })
-        .map_err(undo)?;
-    let mut work = citation::Work::of_plan(&plan, citation::date_of(&plan), author);
-    work.image = ids.image.clone();
+    let (written, inputs) =
+        finish_archive(&job.plan, archive, saved.as_ref(), &author).map_err(undo)?;
     outln!(
         "{} ({} bytes, {})",
         written.path.display(),
         written.bytes,
         written.sha256
     );
-    execute::report(&plan, &paths, &result, &ids);
+    execute::report(&job.plan, &job.paths, &result, &ids);
+    record(&job, &written, inputs, &ids, pushed.as_ref(), author)?;
+    Ok(exit::OK)
+}
+
+/// Records the package beside its replay archive (RO-Crate and CITATION.cff), after pushing the
+/// archive beside the pushed image; prints how to replay it, and last, on its own line, the
+/// reference of a pushed package: the one to cite.
+fn record(
+    job: &Job,
+    written: &kerblam_archive::WrittenArchive,
+    inputs: Vec<citation::Digested>,
+    ids: &citation::Identified,
+    pushed: Option<&crate::publish::PushedImage>,
+    author: Option<citation::Person>,
+) -> miette::Result<()> {
+    let mut work = citation::Work::of_plan(&job.plan, citation::date_of(&job.plan), author);
+    work.image = ids.image.clone();
     work.inputs = inputs;
     work.artifacts = vec![citation::Digested {
         path: written.path.to_string_lossy().into_owned(),
@@ -280,23 +151,8 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         media_type: Some("application/x-tar"),
     }];
     work.artifacts.extend(ids.files.iter().cloned());
-    let published = match (&push, &pushed) {
-        (Some(asked), Some(image)) => {
-            outln!("pushed image {}", image.reference);
-            let package = crate::publish::push_archive(&written.path, asked, image)?;
-            work.published = vec![
-                (
-                    image.reference.to_string(),
-                    "the image, in its registry".into(),
-                ),
-                (
-                    package.to_string(),
-                    "the package: the replay archive as an OCI artifact that refers to the image"
-                        .into(),
-                ),
-            ];
-            Some(package)
-        }
+    let published = match (&job.push, pushed) {
+        (Some(asked), Some(image)) => Some(publish(&written.path, asked, image, &mut work)?),
         _ => None,
     };
     let dir = written.path.parent().unwrap_or(Path::new("."));
@@ -312,7 +168,242 @@ pub fn run(global: &GlobalArgs, args: PackageArgs) -> miette::Result<u8> {
         ));
         outln!("{package}");
     }
-    Ok(exit::OK)
+    Ok(())
+}
+
+/// What the user chose, checked before any work: how the compiler is to make the plan, the base
+/// archive and the registry to push to.
+struct Choices {
+    compile: PipeOptions,
+    pipe_opts: PipeArgs,
+    base_archive: Option<String>,
+    push: Option<kerblam_registry::Reference>,
+}
+
+impl Choices {
+    fn check(args: &PackageArgs, project: &kerblam_compiler::Project) -> miette::Result<Choices> {
+        let compile = PipeOptions {
+            output: args
+                .output
+                .as_deref()
+                .map(|o| output_path(&project.root, o)),
+            replay_format: args.format.into(),
+            embed_image: args.embed_image,
+            sign: args.sign,
+            ..Default::default()
+        };
+        let v1 = args.format == ReplayFormatArg::KerblamV1;
+        if args.embed_image && v1 {
+            return Err(invalid(
+                "--embed-image needs kerblam's own archive format; Kerblam! 1.x archives cannot hold an image"
+                    .into(),
+            ));
+        }
+        let base_archive = args.base.as_deref().map(base_archive).transpose()?;
+        let push = args
+            .push
+            .as_deref()
+            .map(crate::publish::target)
+            .transpose()?;
+        if push.is_some() && v1 {
+            return Err(invalid(
+                "--push needs kerblam's own archive format: a Kerblam! 1.x archive names its image by tag"
+                    .into(),
+            ));
+        }
+        let mut pipe_opts = args.pipe_opts.clone();
+        if pipe_opts.backend.is_none() && !project.sets_backend() && !engine_available() {
+            output::info(
+                "no container engine found (no podman, and no docker with a daemon socket): packaging \
+                 with the tarball backend; set execution.backend or pass --backend to choose",
+            );
+            pipe_opts.backend = Some("tarball".into());
+        }
+        Ok(Choices {
+            compile,
+            pipe_opts,
+            base_archive,
+            push,
+        })
+    }
+}
+
+/// A package about to be carried out: the plan with the backend's part, checked on this machine.
+struct Job {
+    plan: kerblam_plan::PackagePlan,
+    plugin: kerblam_backend_api::host::Plugin,
+    paths: kerblam_backend_api::Paths,
+    options: ExecuteOptions,
+    push: Option<kerblam_registry::Reference>,
+    /// The plan's replay archive.
+    artifact: kerblam_plan::Artifact,
+}
+
+impl Job {
+    /// Compiles the plan, loads its backend, has it fill in its part, and runs the host's
+    /// preflight checks.
+    fn prepare(
+        global: &GlobalArgs,
+        project: &kerblam_compiler::Project,
+        pipe: &str,
+        args: &PackageArgs,
+        choices: Choices,
+    ) -> miette::Result<Job> {
+        let mut plan = compile(project, pipe, &choices.pipe_opts, choices.compile)?;
+        let plugin = execute::load(global, &plan.backend.name)?;
+        if choices.push.is_some() {
+            execute::require_push(&plugin)?;
+        }
+        let paths = execute::paths(&project.root)?;
+        let mut options = ExecuteOptions {
+            no_cache: args.no_build_cache,
+            embed_image: args.embed_image,
+            force: args.force,
+            native: args.native,
+            base_archive: choices.base_archive,
+            format: args.image_format.clone(),
+            push: choices.push.as_ref().map(|p| p.to_string()),
+            ..ExecuteOptions::default()
+        };
+        execute::complete(&plugin, &mut plan, Action::Package, &paths, &options)?;
+        kerblam_archive::fault::point("host/compiled");
+        execute::host_preflight(&plan, &paths)?;
+        let Some(artifact) = plan.artifact(ArtifactKind::ReplayArchive).cloned() else {
+            return Err(invalid(format!(
+                "the plan of {} has no replay archive",
+                plan.name
+            )));
+        };
+        // A second package replaces what the first wrote; a file kerblam did not write stays.
+        options.force = crate::replace::decide(&plan, &paths, args.force)?;
+        Ok(Job {
+            plan,
+            plugin,
+            paths,
+            options,
+            push: choices.push,
+            artifact,
+        })
+    }
+}
+
+/// The backend builds while kerblam archives the precious data: one keeps the engine busy, the
+/// other the cores (zstd). A failure on either side stops the other, and is what is reported
+/// (not the stop it caused). A package without its replay archive is no package, so what the
+/// backend wrote goes too: `execute` removed it when the backend failed or was stopped; here
+/// when it finished anyway.
+fn build_and_archive(
+    global: &GlobalArgs,
+    job: &Job,
+    project: &kerblam_compiler::Project,
+    archive: &mut replay_archive::Pending,
+) -> miette::Result<kerblam_backend_api::ExecuteResult> {
+    let stop: execute::Abort = Default::default();
+    let (result, archived) = std::thread::scope(|s| {
+        let backend = s.spawn(|| {
+            let result = execute::execute(
+                global,
+                &job.plugin,
+                Action::Package,
+                &job.plan,
+                &job.paths,
+                job.options.clone(),
+                Some(stop.clone()),
+            );
+            if result.is_err() {
+                stop.store(true, Ordering::SeqCst);
+            }
+            result
+        });
+        let archived = archive.add_data(&job.plan, &project.root, &stop);
+        if matches!(archived, Err(Some(_))) {
+            stop.store(true, Ordering::SeqCst);
+        }
+        let result = backend.join().unwrap_or_else(|_| {
+            Err(execute::Failed {
+                exit: Exit {
+                    code: exit::FAILURE,
+                    message: "the backend's thread panicked".into(),
+                },
+                removed: String::new(),
+            })
+        });
+        (result, archived)
+    });
+    kerblam_archive::fault::point("host/executed");
+    let why = match archived {
+        Ok(()) => return Ok(result?),
+        Err(Some(why)) => why,
+        // Stopped because it was asked to: by the backend's failure (report that), or by a
+        // signal while the backend finished.
+        Err(None) => {
+            if result.is_err() {
+                return Ok(result?);
+            }
+            match crate::signals::interrupted() {
+                Some(sig) => crate::signals::interrupted_error(sig),
+                None => Exit {
+                    code: exit::FAILURE,
+                    message: "archiving the precious data stopped before it was done".into(),
+                },
+            }
+        }
+    };
+    let removed = match &result {
+        Ok(r) => execute::remove(&planned_files(&job.plan, &job.paths, r)),
+        Err(f) => f.removed.clone(),
+    };
+    Err(Exit {
+        message: format!("{}{removed}", why.message),
+        ..why
+    }
+    .into())
+}
+
+/// Finishes the replay archive: the image saved for `--embed-image`, and the crate inside it,
+/// whose members are its data entities and whose inputs are the manifest and the precious data.
+/// It holds only what the archive's bytes follow from, dated like its members, so that packages
+/// of one tree stay byte-identical: not the image ID nor the backend's files (engine builds are
+/// not reproducible). Returns the archive and the inputs it holds.
+fn finish_archive(
+    plan: &kerblam_plan::PackagePlan,
+    archive: replay_archive::Pending,
+    saved: Option<&tempfile::NamedTempFile>,
+    author: &Option<citation::Person>,
+) -> Result<(kerblam_archive::WrittenArchive, Vec<citation::Digested>), Exit> {
+    let mut inputs = Vec::new();
+    let written = archive.finish(saved.map(|f| f.path()), |sums| {
+        inputs = replay_archive::inputs(sums, plan);
+        let date = kerblam_compiler::time::iso_date(replay_archive::mtime() as i64);
+        let mut inner = citation::Work::of_plan(plan, date, author.clone());
+        inner.inputs = inputs.clone();
+        inner.artifacts = replay_archive::members(sums);
+        citation::crate_json(&inner, None, None)
+    })?;
+    Ok((written, inputs))
+}
+
+/// Pushes the replay archive beside the pushed image and records both in `work`: the package's
+/// reference, the one to cite.
+fn publish(
+    archive: &Path,
+    asked: &kerblam_registry::Reference,
+    image: &crate::publish::PushedImage,
+    work: &mut citation::Work,
+) -> Result<kerblam_registry::Reference, Exit> {
+    outln!("pushed image {}", image.reference);
+    let package = crate::publish::push_archive(archive, asked, image)?;
+    work.published = vec![
+        (
+            image.reference.to_string(),
+            "the image, in its registry".into(),
+        ),
+        (
+            package.to_string(),
+            "the package: the replay archive as an OCI artifact that refers to the image".into(),
+        ),
+    ];
+    Ok(package)
 }
 
 /// The image a backend saved for `--embed-image` must be an image archive (`docker save` or OCI),

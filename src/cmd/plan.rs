@@ -139,34 +139,7 @@ pub fn compile(
 }
 
 pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
-    let (mut plan, root) = match &args.freeze {
-        Some(spec) => {
-            let overrides = super::freeze::FreezeOverrides {
-                backend: args.pipe_opts.backend.clone(),
-                ..Default::default()
-            };
-            let compiled = super::freeze::compile_file(
-                global,
-                spec,
-                &overrides,
-                args.pipe_opts.allow_unknown,
-            )?;
-            (compiled.plan, compiled.root)
-        }
-        None => {
-            let project = load_project(global, args.pipe_opts.allow_unknown)?;
-            let pipe = args.pipe.clone().unwrap_or_default();
-            let opts = PipeOptions {
-                run: args.run,
-                output: args.archive.clone(),
-                digests: args.digests,
-                replay_format: args.replay_format.into(),
-                ..Default::default()
-            };
-            let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
-            (plan, project.root)
-        }
-    };
+    let (mut plan, root) = compile_plan(global, &args)?;
     // The backend's part: what only the installed plugin knows.
     let plugin = execute::load(global, &plan.backend.name)?;
     let options = ExecuteOptions {
@@ -202,31 +175,73 @@ pub fn run(global: &GlobalArgs, args: PlanArgs) -> miette::Result<u8> {
         .unwrap_or_else(|| infer_format(args.check.as_deref().or(args.output.as_deref())));
     let text = render::render(&plan, to_format(format));
     if let Some(check) = &args.check {
-        let old = std::fs::read_to_string(check)
-            .into_diagnostic()
-            .map_err(|e| e.wrap_err(format!("cannot read {}", check.display())))?;
-        return match render::diff(&old, &text, &check.display().to_string()) {
-            None => {
-                output::info(format!("{} is up to date", check.display()));
-                Ok(exit::OK)
-            }
-            Some(diff) => {
-                out!("{diff}");
-                let args: Vec<String> = std::env::args().skip(1).collect();
-                errln!(
-                    "error: {} is stale; regenerate it with `{}`",
-                    check.display(),
-                    regenerate_command(&args)
-                );
-                Ok(exit::FAILURE)
-            }
-        };
+        return check_against(check, &text);
     }
     match &args.output {
         Some(path) => write_atomic(path, text.as_bytes())?,
         None => out!("{text}"),
     }
     Ok(exit::OK)
+}
+
+/// The compiler's part of the plan (`--freeze SPEC`, or the pipe), and the root its paths are
+/// relative to.
+fn compile_plan(
+    global: &GlobalArgs,
+    args: &PlanArgs,
+) -> miette::Result<(kerblam_plan::PackagePlan, PathBuf)> {
+    match &args.freeze {
+        Some(spec) => {
+            let overrides = super::freeze::FreezeOverrides {
+                backend: args.pipe_opts.backend.clone(),
+                ..Default::default()
+            };
+            let compiled = super::freeze::compile_file(
+                global,
+                spec,
+                &overrides,
+                args.pipe_opts.allow_unknown,
+            )?;
+            Ok((compiled.plan, compiled.root))
+        }
+        None => {
+            let project = load_project(global, args.pipe_opts.allow_unknown)?;
+            let pipe = args.pipe.clone().unwrap_or_default();
+            let opts = PipeOptions {
+                run: args.run,
+                output: args.archive.clone(),
+                digests: args.digests,
+                replay_format: args.replay_format.into(),
+                ..Default::default()
+            };
+            let plan = compile(&project, &pipe, &args.pipe_opts, opts)?;
+            Ok((plan, project.root))
+        }
+    }
+}
+
+/// `--check FILE`: exit 0 when FILE is today's plan; else print the diff and the command that
+/// writes today's plan, and exit 1.
+fn check_against(check: &Path, text: &str) -> miette::Result<u8> {
+    let old = std::fs::read_to_string(check)
+        .into_diagnostic()
+        .map_err(|e| e.wrap_err(format!("cannot read {}", check.display())))?;
+    match render::diff(&old, text, &check.display().to_string()) {
+        None => {
+            output::info(format!("{} is up to date", check.display()));
+            Ok(exit::OK)
+        }
+        Some(diff) => {
+            out!("{diff}");
+            let args: Vec<String> = std::env::args().skip(1).collect();
+            errln!(
+                "error: {} is stale; regenerate it with `{}`",
+                check.display(),
+                regenerate_command(&args)
+            );
+            Ok(exit::FAILURE)
+        }
+    }
 }
 
 /// The command that rewrites a stale plan: this very command line with `--check FILE` turned into

@@ -90,45 +90,99 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     signals::install()?;
     // Relative paths are relative to where kerblam was started (-C DIR or the working directory).
     let start = crate::cmd::plan::start_dir(global);
-    // `REGISTRY/REPO@sha256:...` (no such file here): the package as `kerblam package --push`
-    // published it, fetched by digest into a temporary file.
-    let arg = args.archive.to_string_lossy().into_owned();
-    let remote = crate::publish::as_reference(&arg, &start);
-    let fetched = match &remote {
-        Some(r) => {
-            output::info(format!("fetching {r}"));
-            Some(crate::publish::fetch_archive(r)?)
-        }
-        None => None,
-    };
-    let archive_path = match &fetched {
-        Some(f) => f.file.path().to_path_buf(),
-        None => std::path::absolute(start.join(&args.archive))
-            .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?,
-    };
-    let shown = match &remote {
-        Some(r) => r.to_string(),
-        None => archive_path.display().to_string(),
-    };
-    let archive = ReplayArchive::open(&archive_path).map_err(archive_error)?;
-    output::info(format!("verifying {shown}"));
-    archive.verify(None).map_err(archive_error)?;
-    if let (Some(r), Some(f)) = (&remote, &fetched) {
-        crate::publish::check_subject(r, &f.fetched, archive.image_name())?;
-    }
-    refuse_remote_engine(global, &args, &archive)?;
-    if !archive.verified() {
-        output::warn(format!(
-            "{shown} is a Kerblam! 1.x archive: it carries no checksums to verify"
-        ));
-    }
+    let opened = Opened::open(global, &args, &start)?;
     signals::check()?;
-
     let dest = match &args.dest {
         Some(d) => start.join(d),
         None => start.clone(),
     };
-    let mut created = CreatedDirs::create(&dest)
+    let (dest, owner) = unpack(&opened.archive, &dest, &args)?;
+    signals::check()?;
+    if args.no_run {
+        output::info(format!(
+            "not running (--no-run); run it later with: kerblam replay {} {} --no-decompress",
+            opened.shown,
+            dest.display()
+        ));
+        return Ok(exit::OK);
+    }
+    let mut plan = replay_plan(&opened, &dest, &args)?;
+    let (plugin, paths) = backend_for(global, &args, &mut plan, &dest)?;
+    let options = run_options(&args, &opened, &mut plan, owner);
+    execute::hand_over(&dest, &plan, owner, None)?;
+    let result = execute::execute(global, &plugin, Action::Run, &plan, &paths, options, None)?;
+    let code = execute::exit_code(&result);
+    if code != exit::OK {
+        errln!("kerblam: the replayed pipe failed with exit code {code}");
+    }
+    Ok(code)
+}
+
+/// The replay archive, opened and verified before anything is written.
+struct Opened {
+    archive: ReplayArchive,
+    /// Where it is read from: the file given, or the temporary file a registry's copy went to.
+    path: PathBuf,
+    /// How messages name it: its path, or the registry reference it came from.
+    shown: String,
+    /// Keeps the temporary file of a fetched archive until the replay is done.
+    _fetched: Option<crate::publish::FetchedArchive>,
+}
+
+impl Opened {
+    /// Opens and verifies `args.archive`: a file, or `REGISTRY/REPO@sha256:...` (no such file
+    /// here), the package as `kerblam package --push` published it, fetched by digest into a
+    /// temporary file and checked against the image it refers to. A backend whose engine cannot
+    /// see this machine's files is refused here, before anything is unpacked.
+    fn open(global: &GlobalArgs, args: &ReplayArgs, start: &Path) -> miette::Result<Opened> {
+        let arg = args.archive.to_string_lossy().into_owned();
+        let remote = crate::publish::as_reference(&arg, start);
+        let fetched = match &remote {
+            Some(r) => {
+                output::info(format!("fetching {r}"));
+                Some(crate::publish::fetch_archive(r)?)
+            }
+            None => None,
+        };
+        let path = match &fetched {
+            Some(f) => f.file.path().to_path_buf(),
+            None => std::path::absolute(start.join(&args.archive))
+                .map_err(|e| invalid(format!("{}: {e}", args.archive.display())))?,
+        };
+        let shown = match &remote {
+            Some(r) => r.to_string(),
+            None => path.display().to_string(),
+        };
+        let archive = ReplayArchive::open(&path).map_err(archive_error)?;
+        output::info(format!("verifying {shown}"));
+        archive.verify(None).map_err(archive_error)?;
+        if let (Some(r), Some(f)) = (&remote, &fetched) {
+            crate::publish::check_subject(r, &f.fetched, archive.image_name())?;
+        }
+        refuse_remote_engine(global, args, &archive)?;
+        if !archive.verified() {
+            output::warn(format!(
+                "{shown} is a Kerblam! 1.x archive: it carries no checksums to verify"
+            ));
+        }
+        Ok(Opened {
+            archive,
+            path,
+            shown,
+            _fetched: fetched,
+        })
+    }
+}
+
+/// Creates `dest` (and what leads to it), unpacks the data there and writes the packaged
+/// manifest; under sudo, what it unpacked is the calling user's. Returns the destination,
+/// resolved, and that user.
+fn unpack(
+    archive: &ReplayArchive,
+    dest: &Path,
+    args: &ReplayArgs,
+) -> miette::Result<(PathBuf, kerblam_backend_api::Owner)> {
+    let mut created = CreatedDirs::create(dest)
         .map_err(|e| miette::miette!("cannot create {}: {e}", dest.display()))?;
     let dest = dest
         .canonicalize()
@@ -144,7 +198,6 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
             dest.display()
         )));
     }
-
     // Under sudo, what this replay unpacks is the calling user's (see execute::hand_over).
     let owner = execute::invoker(&dest);
     let before = execute::acting_for(owner).then(|| Snapshot::take(std::slice::from_ref(&dest)));
@@ -171,65 +224,74 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         kerblam_backend_api::ownership::restore(&before.created(owner), owner)
             .map_err(|e| miette::miette!("{e}"))?;
     }
-    signals::check()?;
-    if args.no_run {
-        output::info(format!(
-            "not running (--no-run); run it later with: kerblam replay {} {} --no-decompress",
-            shown,
-            dest.display()
-        ));
-        return Ok(exit::OK);
-    }
+    Ok((dest, owner))
+}
 
+/// The plan to replay: the archive's (any version kerblam wrote, read as today's), or one made
+/// for a Kerblam! 1.x archive; its image pinned by digest when the package was pushed, or the one
+/// `--tag` names. The plan is the archive author's: before any backend sees it, every host path a
+/// run of it uses (its mounts, a SIF to run) must lie inside the destination.
+fn replay_plan(opened: &Opened, dest: &Path, args: &ReplayArgs) -> miette::Result<PackagePlan> {
+    let archive = &opened.archive;
     let mut plan = match archive.layout() {
         Layout::V2 => {
-            // Archives made by any version of kerblam: older plans are read as today's.
             let bytes = archive.plan_json().unwrap_or_default();
             kerblam_plan::upgrade::from_json(bytes).map_err(|e| {
                 invalid(format!(
                     "{}: plan.json is not a plan this kerblam can replay: {e}",
-                    archive_path.display()
+                    opened.shown
                 ))
             })?
         }
-        Layout::KerblamV1 { .. } => v1_plan(&dest, &archive)?,
+        Layout::KerblamV1 { .. } => v1_plan(dest, archive)?,
     };
     // A pushed package names its image by digest (`kerblam package --push`): run exactly that
     // image, pulled by its digest when the engine does not hold it.
     if let Some(pinned) = archive.image_name().filter(|n| is_pinned(n)) {
         plan.image.tag = pinned.to_string();
     }
-    // The plan is the archive author's: before any backend sees it, every host path a run of it
-    // uses (its mounts, a SIF to run) must lie inside the destination.
-    kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
+    kerblam_backend_api::confine::check_plan(&plan, dest).map_err(|e| {
         invalid(format!(
             "{}: plan.json names a path outside {}: {e}; refusing to run it",
-            archive_path.display(),
+            opened.shown,
             dest.display()
         ))
     })?;
     if let Some(tag) = &args.tag {
         plan.image.tag = tag.clone();
     }
+    Ok(plan)
+}
+
+/// The backend that runs the replay (`--backend`, else the package's when it can run images) and
+/// the paths it runs with. Another backend than the package's fills in its own part of the plan,
+/// for running, which must stay inside the destination too.
+fn backend_for(
+    global: &GlobalArgs,
+    args: &ReplayArgs,
+    plan: &mut PackagePlan,
+    dest: &Path,
+) -> miette::Result<(
+    kerblam_backend_api::host::Plugin,
+    kerblam_backend_api::Paths,
+)> {
     let backend = match &args.backend {
         Some(backend) => backend.clone(),
-        None => runner(global, &plan.backend.name, &dest),
+        None => runner(global, &plan.backend.name, dest),
     };
     let plugin = execute::load(global, &backend)?;
     execute::require_local_engine(&plugin)?;
-    let paths = execute::paths(&dest)?;
+    let paths = execute::paths(dest)?;
     if backend != plan.backend.name {
-        // Another backend runs it: its own part of the plan, for running, which must stay inside
-        // the destination too (it names files after the archive's plan).
         plan.backend.name = backend;
         execute::complete(
             &plugin,
-            &mut plan,
+            plan,
             Action::Run,
             &paths,
             &ExecuteOptions::default(),
         )?;
-        kerblam_backend_api::confine::check_plan(&plan, &dest).map_err(|e| {
+        kerblam_backend_api::confine::check_plan(plan, dest).map_err(|e| {
             invalid(format!(
                 "the {} backend would run a path outside {}: {e}",
                 plan.backend.name,
@@ -237,18 +299,29 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
             ))
         })?;
     }
+    Ok((plugin, paths))
+}
+
+/// How the image runs: confined unless `--trust-image` (the inputs' mount read-only where the
+/// plan allows it), on the network asked for, as the user, with the pipe's extra arguments, and
+/// with the embedded image to load when the engine lacks it.
+fn run_options(
+    args: &ReplayArgs,
+    opened: &Opened,
+    plan: &mut PackagePlan,
+    owner: kerblam_backend_api::Owner,
+) -> ExecuteOptions {
+    let network = match args.network {
+        NetworkArg::None => "none",
+        NetworkArg::Host => "host",
+    };
     let confine = !args.trust_image;
     if confine {
-        inputs_read_only(&mut plan);
+        inputs_read_only(plan);
     } else {
         output::warn(format!(
-            "--trust-image: {} runs {} with the engine's default capabilities, may gain privileges through set-user-ID programs, and has a writable root filesystem, no process limit and writable inputs (its network stays {})",
-            plan.backend.name,
-            plan.image.tag,
-            match args.network {
-                NetworkArg::None => "none",
-                NetworkArg::Host => "host",
-            }
+            "--trust-image: {} runs {} with the engine's default capabilities, may gain privileges through set-user-ID programs, and has a writable root filesystem, no process limit and writable inputs (its network stays {network})",
+            plan.backend.name, plan.image.tag,
         ));
     }
     // A package plan's entrypoint is kerblam's replay script, which hands its arguments to
@@ -257,28 +330,15 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     if plan.purpose == kerblam_plan::Purpose::Package && !extra.is_empty() {
         extra.insert(0, "--".to_string());
     }
-    let options = ExecuteOptions {
+    ExecuteOptions {
         args: extra,
-        image_archive: (archive.has_image() && args.tag.is_none())
-            .then(|| archive_path.to_string_lossy().into_owned()),
-        network: Some(
-            match args.network {
-                NetworkArg::None => "none",
-                NetworkArg::Host => "host",
-            }
-            .to_string(),
-        ),
+        image_archive: (opened.archive.has_image() && args.tag.is_none())
+            .then(|| opened.path.to_string_lossy().into_owned()),
+        network: Some(network.to_string()),
         owner: Some(owner),
         confine,
         ..ExecuteOptions::default()
-    };
-    execute::hand_over(&dest, &plan, owner, None)?;
-    let result = execute::execute(global, &plugin, Action::Run, &plan, &paths, options, None)?;
-    let code = execute::exit_code(&result);
-    if code != exit::OK {
-        errln!("kerblam: the replayed pipe failed with exit code {code}");
     }
-    Ok(code)
 }
 
 /// Whether an image name is a registry reference pinned by digest.

@@ -92,25 +92,7 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
     let (bytes, n) = total(doomed.iter().copied());
 
     if args.dry_run {
-        if doomed.is_empty() && dirs.is_empty() {
-            outln!("✨ Nothing to clean!");
-            return Ok(exit::OK);
-        }
-        outln!("Files to clean:");
-        for f in &doomed {
-            outln!("{}", f.rel);
-        }
-        if !dirs.is_empty() {
-            outln!("Empty directories to remove:");
-            for d in &dirs {
-                outln!("{d}/");
-            }
-        }
-        output::info(format!(
-            "{n} files ({}) and {} empty directories would go (--dry-run: nothing was deleted)",
-            size(bytes),
-            dirs.len()
-        ));
+        dry_run(&doomed, &dirs, n, bytes);
         return Ok(exit::OK);
     }
     if doomed.is_empty() && dirs.is_empty() {
@@ -125,34 +107,7 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
         confirm(&doomed, &dirs, n, bytes)?;
     }
 
-    let mut problems = Vec::new();
-    let mut deleted = (0u64, 0usize);
-    for f in &doomed {
-        match delete(&project, &l, f) {
-            Ok(()) => deleted = (deleted.0 + f.size, deleted.1 + 1),
-            Err(why) => problems.push(format!("{}: {why}", f.rel)),
-        }
-    }
-    let mut removed = 0;
-    for d in &dirs {
-        match std::fs::remove_dir(project.abs(d)) {
-            Ok(()) => removed += 1,
-            // Not empty: something in it could not be deleted (said above) or just appeared.
-            Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {}
-            Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) => problems.push(format!("{d}/: {}", reason(&project, parent_of(d), &e))),
-        }
-    }
-    output::info(format!(
-        "🧹 deleted {} files ({}){}",
-        deleted.1,
-        size(deleted.0),
-        if removed > 0 {
-            format!(" and {removed} empty directories")
-        } else {
-            String::new()
-        }
-    ));
+    let mut problems = delete_all(&project, &l, &doomed, &dirs);
     problems.extend(l.unreadable.iter().map(|u| format!("{u} (not cleaned)")));
     problems.extend(away.iter().map(|(d, to)| {
         format!(
@@ -172,6 +127,68 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
         ),
     }
     .into())
+}
+
+/// `--dry-run`: what would go, and nothing deleted.
+fn dry_run(doomed: &[&DataFile], dirs: &[String], n: usize, bytes: u64) {
+    if doomed.is_empty() && dirs.is_empty() {
+        outln!("✨ Nothing to clean!");
+        return;
+    }
+    outln!("Files to clean:");
+    for f in doomed {
+        outln!("{}", f.rel);
+    }
+    if !dirs.is_empty() {
+        outln!("Empty directories to remove:");
+        for d in dirs {
+            outln!("{d}/");
+        }
+    }
+    output::info(format!(
+        "{n} files ({}) and {} empty directories would go (--dry-run: nothing was deleted)",
+        size(bytes),
+        dirs.len()
+    ));
+}
+
+/// Deletes the files, then the directories they leave empty, and says how much went; returns what
+/// could not be deleted, with why.
+fn delete_all(
+    project: &Project,
+    l: &Listing,
+    doomed: &[&DataFile],
+    dirs: &[String],
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut deleted = (0u64, 0usize);
+    for f in doomed {
+        match delete(project, l, f) {
+            Ok(()) => deleted = (deleted.0 + f.size, deleted.1 + 1),
+            Err(why) => problems.push(format!("{}: {why}", f.rel)),
+        }
+    }
+    let mut removed = 0;
+    for d in dirs {
+        match std::fs::remove_dir(project.abs(d)) {
+            Ok(()) => removed += 1,
+            // Not empty: something in it could not be deleted (said above) or just appeared.
+            Err(e) if e.kind() == ErrorKind::DirectoryNotEmpty => {}
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => problems.push(format!("{d}/: {}", reason(project, parent_of(d), &e))),
+        }
+    }
+    output::info(format!(
+        "🧹 deleted {} files ({}){}",
+        deleted.1,
+        size(deleted.0),
+        if removed > 0 {
+            format!(" and {removed} empty directories")
+        } else {
+            String::new()
+        }
+    ));
+    problems
 }
 
 /// A data dir that is the project root would make the whole project "data".

@@ -107,96 +107,123 @@ pub fn list(project: &Project) -> Listing {
         intermediate_dir: normalize(&paths.intermediate),
         ..Listing::default()
     };
-    let dirs = [
+    let dirs = DataDirs([
         (Kind::Input, l.input_dir.clone()),
         (Kind::Output, l.output_dir.clone()),
         (Kind::Intermediate, l.intermediate_dir.clone()),
-    ];
-    // The deepest data dir holding a path. Of two dirs that are one, the input dir wins (it is
-    // never cleaned), then the output dir (which --preserve-output keeps).
-    let rank = |k: Kind| match k {
-        Kind::Input => 2,
-        Kind::Output => 1,
-        Kind::Intermediate => 0,
-    };
-    let owner = |rel: &str| -> Option<Kind> {
-        dirs.iter()
-            .filter(|(_, d)| is_within(rel, d))
-            .max_by_key(|(k, d)| (depth(d), rank(*k)))
-            .map(|(k, _)| *k)
-    };
+    ]);
     let mut seen = std::collections::BTreeSet::new();
-    for (_, dir) in &dirs {
-        let mut stack = vec![dir.clone()];
-        while let Some(rel) = stack.pop() {
-            let abs = project.abs(&rel);
-            let rd = match std::fs::read_dir(&abs) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => {
-                    l.unreadable.push(format!("{rel}: {e}"));
-                    continue;
-                }
-            };
-            let mut entries: Vec<_> = rd.flatten().collect();
-            entries.sort_by_key(|e| e.file_name());
-            for e in entries {
-                let Some(name) = e.file_name().to_str().map(str::to_string) else {
-                    l.unreadable.push(format!(
-                        "{}: a name that is not UTF-8 was skipped",
-                        abs.join(e.file_name()).display()
-                    ));
-                    continue;
-                };
-                let child = join(&rel, &name);
-                if !seen.insert(child.clone()) {
-                    continue;
-                }
-                let Ok(ft) = e.file_type() else { continue };
-                let kind = owner(&child);
-                // A data dir, or a dir holding one, is never a volatile dir.
-                let holds_data_dir = dirs.iter().any(|(_, d)| is_within(d, &child));
-                if ft.is_symlink() {
-                    if !holds_data_dir {
-                        l.links.push(child);
-                    }
-                } else if ft.is_dir() {
-                    if matches!(kind, Some(Kind::Output | Kind::Intermediate)) && !holds_data_dir {
-                        l.volatile_dirs.push(child.clone());
-                    }
-                    stack.push(child);
-                } else if ft.is_file() {
-                    if is_bookkeeping(&name) {
-                        continue;
-                    }
-                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-                    let file = DataFile {
-                        abs: project.abs(&child),
-                        rel: child,
-                        size,
-                    };
-                    match kind {
-                        Some(Kind::Input) => l.input.push(file),
-                        Some(Kind::Output) => l.output.push(file),
-                        Some(Kind::Intermediate) => l.intermediate.push(file),
-                        None => {}
-                    }
-                }
-            }
-        }
+    for (_, dir) in &dirs.0 {
+        walk(project, &dirs, dir, &mut seen, &mut l);
     }
     for v in [&mut l.input, &mut l.output, &mut l.intermediate] {
         v.sort_by(|a, b| a.rel.cmp(&b.rel));
     }
     l.volatile_dirs.sort();
     l.links.sort();
-    l.remote = project
+    l.remote = remotes(project, &l.input_dir);
+    l
+}
+
+/// The three data directories, by kind.
+struct DataDirs([(Kind, String); 3]);
+
+impl DataDirs {
+    /// The deepest data dir holding a path. Of two dirs that are one, the input dir wins (it is
+    /// never cleaned), then the output dir (which --preserve-output keeps).
+    fn owner(&self, rel: &str) -> Option<Kind> {
+        let rank = |k: Kind| match k {
+            Kind::Input => 2,
+            Kind::Output => 1,
+            Kind::Intermediate => 0,
+        };
+        self.0
+            .iter()
+            .filter(|(_, d)| is_within(rel, d))
+            .max_by_key(|(k, d)| (depth(d), rank(*k)))
+            .map(|(k, _)| *k)
+    }
+
+    /// Whether `rel` is a data dir or holds one (such a dir is never volatile).
+    fn held_by(&self, rel: &str) -> bool {
+        self.0.iter().any(|(_, d)| is_within(d, rel))
+    }
+}
+
+/// Lists everything under the data dir `dir` into `l`: files by the kind of data they are, the
+/// volatile dirs and the links; `seen` keeps a path met through two data dirs from being listed
+/// twice.
+fn walk(
+    project: &Project,
+    dirs: &DataDirs,
+    dir: &str,
+    seen: &mut std::collections::BTreeSet<String>,
+    l: &mut Listing,
+) {
+    let mut stack = vec![dir.to_string()];
+    while let Some(rel) = stack.pop() {
+        let abs = project.abs(&rel);
+        let rd = match std::fs::read_dir(&abs) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => {
+                l.unreadable.push(format!("{rel}: {e}"));
+                continue;
+            }
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let Some(name) = e.file_name().to_str().map(str::to_string) else {
+                l.unreadable.push(format!(
+                    "{}: a name that is not UTF-8 was skipped",
+                    abs.join(e.file_name()).display()
+                ));
+                continue;
+            };
+            let child = join(&rel, &name);
+            if !seen.insert(child.clone()) {
+                continue;
+            }
+            let Ok(ft) = e.file_type() else { continue };
+            let kind = dirs.owner(&child);
+            let holds_data_dir = dirs.held_by(&child);
+            if ft.is_symlink() {
+                if !holds_data_dir {
+                    l.links.push(child);
+                }
+            } else if ft.is_dir() {
+                if matches!(kind, Some(Kind::Output | Kind::Intermediate)) && !holds_data_dir {
+                    l.volatile_dirs.push(child.clone());
+                }
+                stack.push(child);
+            } else if ft.is_file() && !is_bookkeeping(&name) {
+                let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                let file = DataFile {
+                    abs: project.abs(&child),
+                    rel: child,
+                    size,
+                };
+                match kind {
+                    Some(Kind::Input) => l.input.push(file),
+                    Some(Kind::Output) => l.output.push(file),
+                    Some(Kind::Intermediate) => l.intermediate.push(file),
+                    None => {}
+                }
+            }
+        }
+    }
+}
+
+/// The manifest's remote files, where they go under the input dir and their size when present.
+fn remotes(project: &Project, input_dir: &str) -> Vec<Remote> {
+    let mut remote: Vec<Remote> = project
         .manifest
         .data
         .remote
         .iter()
         .map(|(url, target)| {
-            let rel = join(&l.input_dir, target);
+            let rel = join(input_dir, target);
             let size = std::fs::metadata(project.abs(&rel))
                 .ok()
                 .filter(|m| m.is_file())
@@ -208,8 +235,8 @@ pub fn list(project: &Project) -> Listing {
             }
         })
         .collect();
-    l.remote.sort_by(|a, b| a.rel.cmp(&b.rel));
-    l
+    remote.sort_by(|a, b| a.rel.cmp(&b.rel));
+    remote
 }
 
 fn depth(rel: &str) -> usize {
