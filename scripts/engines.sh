@@ -13,40 +13,13 @@
 #   KERBLAM_DOCKERD_LOG    dockerd log file (default: /var/log/kerblam-dockerd.log)
 #   KERBLAM_ENGINE_WAIT    seconds to wait for `docker info` after starting dockerd (default: 60)
 #
-# No registry is reachable on these machines, so nothing is ever pulled: the base image is a root
+# Tests pull nothing from the internet: the base image is a root
 # filesystem made of busybox-static (with applet symlinks), the host's bash and make, and every shared
 # library `ldd` lists for them and for the BINARY arguments (the kerblam executable). Layout is merged-/usr
 # like Debian (bin -> usr/bin, lib -> usr/lib, lib64 -> usr/lib64, sbin -> usr/sbin).
 #
-# Engine facts, measured on Debian 12 (bookworm) with docker.io 20.10.24+dfsg1, podman 4.3.1 (buildah
-# 1.28.2), as root, dockerd started with --bridge=none --iptables=false --ip-masq=false:
-#   - Two docker CLIs may be present: Debian's /usr/bin/docker (20.10.24) and, on these machines, a
-#     static /usr/local/bin/docker (28.2.2) that comes first on PATH. Both talk to the same dockerd.
-#   - Default builder: the LEGACY builder, with either CLI (dockerd 20.10 does not enable BuildKit by
-#     default; CLI 28 without the buildx plugin falls back to legacy and prints "DEPRECATED: The legacy
-#     builder is deprecated"). Force legacy with DOCKER_BUILDKIT=0 (both CLIs).
-#   - BuildKit: DOCKER_BUILDKIT=1 works with Debian's CLI 20.10 (BuildKit built into CLI and daemon).
-#     CLI 28 refuses: "ERROR: BuildKit is enabled but the buildx component is missing or broken"
-#     (no docker-buildx package in bookworm). kerblam-engine then uses another docker on PATH that has
-#     BuildKit (here /usr/bin/docker), or KERBLAM_DOCKER=/usr/bin/docker selects it.
-#   - With --bridge=none, BuildKit RUN steps fail "network bridge not found" unless the build gets
-#     `--network none` (or host); the legacy builder runs RUN steps without a bridge anyway.
-#   - `docker build -t T -f PATH - < context.tar` (PATH inside the tar, may be in a subdir) works with
-#     both builders. The legacy builder rejects `COPY a b .` ("When using COPY with more than one
-#     source file, the destination must be a directory and end with a /"); BuildKit and podman accept it.
-#   - `podman build -t T -f PATH - < context.tar` works too (podman 4.3.1 reads the tar from stdin and
-#     unpacks it into its own temp dir under /var/tmp); a tar FILE as context is refused ("context must
-#     be a directory"), so stdin is the least-copy way. Images are named localhost/T.
-#   - `docker save` (20.10) writes a legacy Docker archive (manifest.json, <id>/layer.tar; no OCI
-#     index.json). `podman save` writes a Docker archive by default, `--format oci-archive` an OCI one.
-#   - `podman load` accepts Docker archives and OCI archives (file or stdin); images from Docker
-#     archives without a registry become localhost/NAME. `docker load` of an OCI archive FAILS on
-#     dockerd 20.10 ("open /var/lib/docker/tmp/docker-import-N/blobs/json: no such file or directory");
-#     it loads podman's Docker archives fine (as localhost/NAME:TAG). So embed Docker archives.
-#     `skopeo copy docker-archive:X oci-archive:Y:NAME` converts offline.
-#   - podman as root: `--userns=keep-id` is refused ("keep-id is only supported in rootless mode");
-#     bind-mounted outputs are owned by root, as with docker. No containers.conf default_ulimits means
-#     podman run fails setting rlimits on these machines (design.md), hence `start` writes it.
+# Engine facts (what the backends and this script rely on, measured per engine version) are in
+# docs/engines.md.
 set -Eeuo pipefail
 trap 'echo "engines.sh: error: \`$BASH_COMMAND\` failed (exit $?) at line $LINENO" >&2' ERR
 

@@ -53,13 +53,10 @@ pub fn require_push(plugin: &Plugin) -> Result<(), Exit> {
     if d.capabilities.push {
         return Ok(());
     }
-    Err(Exit {
-        code: exit::INVALID,
-        message: format!(
-            "the {} backend cannot push to a registry (--push)\nhelp: package with --backend docker, podman or tarball (`kerblam backends` shows which backends can push), or push its output yourself with `skopeo copy` or `oras push`",
-            d.name
-        ),
-    })
+    Err(Exit::invalid(format!(
+        "the {} backend cannot push to a registry (--push)\nhelp: package with --backend docker, podman or tarball (`kerblam backends` shows which backends can push), or push its output yourself with `skopeo copy` or `oras push`",
+        d.name
+    )))
 }
 
 /// Running needs an engine that sees this machine's files (the plan's mounts): a backend whose
@@ -75,13 +72,10 @@ pub fn require_local_engine(plugin: &Plugin) -> Result<(), Exit> {
     } else {
         "DOCKER_HOST"
     };
-    Err(Exit {
-        code: exit::INVALID,
-        message: format!(
-            "the {} backend talks to the engine at {}, which may be on another machine: it cannot mount this machine's data directories, so kerblam does not run pipes there\nhelp: unset {var} to run with the local engine, or run kerblam on the engine's machine; `kerblam package` and `kerblam freeze` do work with a remote engine (the build context is streamed to it)",
-            d.name, engine.address
-        ),
-    })
+    Err(Exit::invalid(format!(
+        "the {} backend talks to the engine at {}, which may be on another machine: it cannot mount this machine's data directories, so kerblam does not run pipes there\nhelp: unset {var} to run with the local engine, or run kerblam on the engine's machine; `kerblam package` and `kerblam freeze` do work with a remote engine (the build context is streamed to it)",
+        d.name, engine.address
+    )))
 }
 
 /// The absolute paths of one execution rooted at `root`: the root, this executable, the output
@@ -143,11 +137,7 @@ pub fn host_preflight(plan: &PackagePlan, paths: &Paths) -> miette::Result<()> {
         .collect();
     kerblam_backend_api::preflight::check_list(&checks, paths).map_err(|e| {
         let help = e.help.map(|h| format!("\nhelp: {h}")).unwrap_or_default();
-        Exit {
-            code: exit::FAILURE,
-            message: format!("{}{help}", e.message),
-        }
-        .into()
+        Exit::failure(format!("{}{help}", e.message)).into()
     })
 }
 
@@ -197,10 +187,7 @@ pub fn execute(
     };
     let interrupted = |e: miette::Report| match signals::interrupted() {
         Some(sig) => signals::interrupted_error(sig),
-        None => Exit {
-            code: exit::FAILURE,
-            message: e.to_string(),
-        },
+        None => Exit::failure(e.to_string()),
     };
     signals::install().map_err(|e| failed(interrupted(e)))?;
     let mut request = ExecuteRequest::new(action, plan.clone(), paths.clone());
@@ -245,10 +232,10 @@ fn judge(
     }
     if abort.load(Ordering::SeqCst) {
         // The caller reports why it asked the backend to stop.
-        return Err(Exit {
-            code: exit::FAILURE,
-            message: format!("backend {:?} was stopped", plugin.name()),
-        });
+        return Err(Exit::failure(format!(
+            "backend {:?} was stopped",
+            plugin.name()
+        )));
     }
     let result = result.map_err(|e| call_error(&e, asked_to_stop))?;
     let problems = contract::result_problems(plan, paths, action, &result);

@@ -16,6 +16,29 @@ pub struct Exit {
     pub message: String,
 }
 
+impl Exit {
+    /// A usage or validation error (exit 2).
+    pub fn invalid(message: impl Into<String>) -> Exit {
+        Exit {
+            code: INVALID,
+            message: message.into(),
+        }
+    }
+
+    /// A failure (exit 1).
+    pub fn failure(message: impl Into<String>) -> Exit {
+        Exit {
+            code: FAILURE,
+            message: message.into(),
+        }
+    }
+}
+
+/// A usage or validation error (exit 2) with this message.
+pub fn invalid(message: impl Into<String>) -> miette::Report {
+    Exit::invalid(message).into()
+}
+
 /// The exit code for an error report.
 pub fn code_for(report: &miette::Report) -> u8 {
     if let Some(exit) = report.downcast_ref::<Exit>() {

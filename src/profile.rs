@@ -35,7 +35,8 @@ use kerblam_compiler::Project;
 use kerblam_compiler::paths::{is_within, normalize};
 use serde::{Deserialize, Serialize};
 
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
+use crate::exit::invalid;
 use crate::output;
 use crate::signals::Cleanup;
 
@@ -182,14 +183,6 @@ pub fn resolve(project: &Project, name: &str) -> miette::Result<Swaps> {
     Ok(swaps.clone())
 }
 
-fn invalid(message: String) -> miette::Report {
-    Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
-}
-
 /// A profile in force. Restore it with [`ActiveProfile::restore`]; dropping it restores too.
 pub struct ActiveProfile {
     state: Arc<Mutex<State>>,
@@ -216,13 +209,10 @@ impl ActiveProfile {
         }
         let state = lock(&self.state);
         match &state.outcome {
-            Some(Err(_)) => Err(Exit {
-                code: exit::FAILURE,
-                message: format!(
-                    "profile `{}` was not fully swapped back (see above)",
-                    state.profile
-                ),
-            }
+            Some(Err(_)) => Err(Exit::failure(format!(
+                "profile `{}` was not fully swapped back (see above)",
+                state.profile
+            ))
             .into()),
             _ => Ok(()),
         }
@@ -451,13 +441,10 @@ pub fn recover(project: &Project) -> miette::Result<()> {
     let owner_alive = pid_alive(journal.pid)
         && (journal.start_time.is_none() || journal.start_time == start_time(journal.pid));
     if journal.pid != std::process::id() && owner_alive {
-        return Err(Exit {
-            code: exit::FAILURE,
-            message: format!(
+        return Err(Exit::failure(format!(
                 "a `kerblam run --profile {}` (pid {}) is running in this project and has swapped input files; wait for it to end (if it is not a kerblam run, delete {display_input}/{JOURNAL})",
                 journal.profile, journal.pid
-            ),
-        }
+            ))
         .into());
     }
     match restore_entries(&input, &journal.entries) {

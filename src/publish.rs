@@ -32,12 +32,9 @@ pub fn error(e: kerblam_registry::Error) -> Exit {
 pub fn target(arg: &str) -> Result<Reference, Exit> {
     let r = Reference::parse(arg).map_err(error)?;
     if r.digest.is_some() {
-        return Err(Exit {
-            code: exit::INVALID,
-            message: format!(
-                "--push {arg}: a push names a repository and maybe a tag; the registry gives the digest"
-            ),
-        });
+        return Err(Exit::invalid(format!(
+            "--push {arg}: a push names a repository and maybe a tag; the registry gives the digest"
+        )));
     }
     Ok(r)
 }
@@ -59,11 +56,10 @@ pub fn check_pushed(
     asked: Option<&Reference>,
     result: &ExecuteResult,
 ) -> Result<Option<PushedImage>, Exit> {
-    let breach = |what: String| Exit {
-        code: exit::FAILURE,
-        message: format!(
+    let breach = |what: String| {
+        Exit::failure(format!(
             "backend {backend:?} broke its contract: {what}\nhelp: this is a bug in the backend plugin; package without --push, or with another backend"
-        ),
+        ))
     };
     let (asked, reported) = match (asked, &result.pushed) {
         (None, None) => return Ok(None),
@@ -161,29 +157,28 @@ pub fn as_reference(arg: &str, start: &Path) -> Option<Reference> {
 /// byte checked against it.
 pub fn fetch_archive(reference: &Reference) -> Result<FetchedArchive, Exit> {
     if reference.digest.is_none() {
-        return Err(Exit {
-            code: exit::INVALID,
-            message: format!(
-                "{reference}: a replay from a registry needs the digest (REGISTRY/REPO@sha256:...), which names exactly one package; a tag can move"
-            ),
-        });
+        return Err(Exit::invalid(format!(
+            "{reference}: a replay from a registry needs the digest (REGISTRY/REPO@sha256:...), which names exactly one package; a tag can move"
+        )));
     }
     let client = Client::new(reference).map_err(error)?;
     let mut file = tempfile::Builder::new()
         .prefix("kerblam-replay-")
         .suffix(".kerblam.tar")
         .tempfile()
-        .map_err(|e| Exit {
-            code: exit::FAILURE,
-            message: format!("cannot create a temporary file for {reference}: {e}"),
+        .map_err(|e| {
+            Exit::failure(format!(
+                "cannot create a temporary file for {reference}: {e}"
+            ))
         })?;
     let fetched = {
         let mut out = std::io::BufWriter::new(file.as_file_mut());
         let fetched =
             artifact::fetch_replay_archive(&client, reference, &mut out).map_err(error)?;
-        std::io::Write::flush(&mut out).map_err(|e| Exit {
-            code: exit::FAILURE,
-            message: format!("cannot write the fetched archive of {reference}: {e}"),
+        std::io::Write::flush(&mut out).map_err(|e| {
+            Exit::failure(format!(
+                "cannot write the fetched archive of {reference}: {e}"
+            ))
         })?;
         fetched
     };
@@ -203,13 +198,10 @@ pub fn check_subject(
     let named = name.and_then(|n| Reference::parse(n).ok());
     match named {
         Some(n) if n.digest.as_deref() == Some(subject.digest.as_str()) => Ok(()),
-        _ => Err(Exit {
-            code: exit::INVALID,
-            message: format!(
-                "{reference}: the replay archive names the image {:?}, but the artifact refers to {}; refusing to replay a package whose parts disagree",
-                name.unwrap_or(""),
-                subject.digest
-            ),
-        }),
+        _ => Err(Exit::invalid(format!(
+            "{reference}: the replay archive names the image {:?}, but the artifact refers to {}; refusing to replay a package whose parts disagree",
+            name.unwrap_or(""),
+            subject.digest
+        ))),
     }
 }

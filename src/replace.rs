@@ -26,7 +26,7 @@ use kerblam_backend_api::host::contract;
 use kerblam_plan::{ArtifactKind, PackagePlan};
 
 use crate::citation::ro_crate::{self, Crate};
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::output;
 
 /// Whether the crate kerblam wrote beside `path` records it with the sha256 it has now.
@@ -91,13 +91,10 @@ pub fn decide(plan: &PackagePlan, paths: &Paths, force: bool) -> miette::Result<
         }
     }
     if !foreign.is_empty() {
-        return Err(Exit {
-            code: exit::INVALID,
-            message: format!(
+        return Err(Exit::invalid(format!(
                 "kerblam did not write what is at its output path, and does not replace it; nothing was written:\n  {}\nhelp: pass --force to replace it, or write elsewhere",
                 foreign.join("\n  ")
-            ),
-        }
+            ))
         .into());
     }
     for p in &ours {

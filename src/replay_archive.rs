@@ -72,12 +72,11 @@ impl Pending {
         push: bool,
     ) -> miette::Result<Pending> {
         let tar = TarOptions::from_env().map_err(error)?;
-        let pipe = plan.pipe.as_ref().ok_or_else(|| Exit {
-            code: exit::INVALID,
-            message: format!(
+        let pipe = plan.pipe.as_ref().ok_or_else(|| {
+            Exit::invalid(format!(
                 "the plan of {} asks for a replay archive but describes no pipe",
                 plan.name
-            ),
+            ))
         })?;
         let format = ReplayFormat::from_option(artifact.format.as_deref()).map_err(error)?;
         let manifest_path = root.join(&plan.source.manifest);

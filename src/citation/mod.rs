@@ -27,7 +27,7 @@ use kerblam_backend_api::host::contract;
 use kerblam_backend_api::{ExecuteResult, Paths};
 use kerblam_plan::{ArtifactKind, PackagePlan};
 
-use crate::exit::{self, Exit};
+use crate::exit::Exit;
 use crate::output;
 
 pub use person::Person;
@@ -63,9 +63,11 @@ pub fn identify(backend: &str, paths: &Paths, result: &ExecuteResult) -> Result<
             continue;
         }
         let path = contract::artifact_path(paths, &a.path);
-        let failed = |e: String| Exit {
-            code: exit::FAILURE,
-            message: format!("cannot compute the identifier of {}: {e}", path.display()),
+        let failed = |e: String| {
+            Exit::failure(format!(
+                "cannot compute the identifier of {}: {e}",
+                path.display()
+            ))
         };
         let sha =
             kerblam_compiler::digest::sha256_file(&path).map_err(|e| failed(e.to_string()))?;
@@ -75,13 +77,10 @@ pub fn identify(backend: &str, paths: &Paths, result: &ExecuteResult) -> Result<
         if let Some(claimed) = &a.sha256 {
             let claimed_hex = claimed.strip_prefix("sha256:").unwrap_or(claimed);
             if !claimed_hex.eq_ignore_ascii_case(sha.trim_start_matches("sha256:")) {
-                return Err(Exit {
-                    code: exit::FAILURE,
-                    message: format!(
-                        "the backend {backend} reported the sha256 of {} as {claimed}, but its content hashes to {sha}\nhelp: this is a bug in the backend plugin; kerblam records only checksums it computed",
-                        path.display()
-                    ),
-                });
+                return Err(Exit::failure(format!(
+                    "the backend {backend} reported the sha256 of {} as {claimed}, but its content hashes to {sha}\nhelp: this is a bug in the backend plugin; kerblam records only checksums it computed",
+                    path.display()
+                )));
             }
         }
         out.files.push(Digested {

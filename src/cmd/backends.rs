@@ -59,11 +59,7 @@ pub fn find(global: &GlobalArgs, name: &str) -> miette::Result<Plugin> {
     }
     match reg.get(name) {
         Ok(p) => Ok(p.clone().with_timeout(global.backend_timeout)),
-        Err(e) => Err(exit::Exit {
-            code: exit::INVALID,
-            message: e.to_string(),
-        }
-        .into()),
+        Err(e) => Err(exit::Exit::invalid(e.to_string()).into()),
     }
 }
 
@@ -241,11 +237,7 @@ fn show_plugin(p: &Plugin) {
 
 fn check(path: PathBuf, as_json: bool) -> miette::Result<u8> {
     if !path.is_file() {
-        return Err(exit::Exit {
-            code: exit::INVALID,
-            message: format!("{}: no such plugin file", path.display()),
-        }
-        .into());
+        return Err(exit::Exit::invalid(format!("{}: no such plugin file", path.display())).into());
     }
     // The SDK's panic hook for the conformance kit only fires with this set. Still single-threaded here.
     // SAFETY: no other thread exists yet in this process.

@@ -23,6 +23,7 @@ use kerblam_compiler::{CheckOptions, SourceFile, display_path, read_text};
 use kerblam_plan::PackagePlan;
 
 use crate::cli::GlobalArgs;
+use crate::exit::invalid;
 use crate::exit::{self, Exit};
 use crate::{citation, execute, output};
 
@@ -164,14 +165,6 @@ pub struct Compiled {
     pub root: PathBuf,
 }
 
-fn invalid(message: String) -> miette::Report {
-    Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
-}
-
 /// Check a spec's text (as given, with CLI overrides applied on top) and compile it.
 fn compile_source(
     source: SourceFile,
@@ -245,11 +238,9 @@ pub fn spec_text_from_env(
 ) -> miette::Result<String> {
     let author = overrides.author.clone().unwrap_or_default();
     if author.trim().is_empty() {
-        return Err(miette::Report::new(Exit {
-            code: exit::INVALID,
-            message: "the author is mandatory: pass -a/--author \"Your Name <you@example.org>\""
-                .into(),
-        }));
+        return Err(miette::Report::new(Exit::invalid(
+            "the author is mandatory: pass -a/--author \"Your Name <you@example.org>\"",
+        )));
     }
     let mut spec = freeze::spec_from_env(env, &author)
         .map_err(|e| invalid(format!("{e}\nhelp: {}", e.help())))?;

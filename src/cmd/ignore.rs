@@ -77,11 +77,7 @@ pub fn run(global: &GlobalArgs, args: IgnoreArgs) -> miette::Result<u8> {
     if failed.is_empty() {
         return Ok(exit::OK);
     }
-    Err(Exit {
-        code: exit::FAILURE,
-        message: failed.join("\n"),
-    }
-    .into())
+    Err(Exit::failure(failed.join("\n")).into())
 }
 
 /// The dirs kerblam.toml names, relative to the root.

@@ -59,11 +59,9 @@ pub fn run(global: &GlobalArgs, args: NewArgs) -> miette::Result<u8> {
     errln!("Creating a new project in {}!", dir.display());
     if let Ok(m) = std::fs::symlink_metadata(&dir) {
         if !m.is_dir() {
-            return Err(Exit {
-                code: exit::INVALID,
-                message: format!("{} exists and is not a directory", dir.display()),
-            }
-            .into());
+            return Err(
+                Exit::invalid(format!("{} exists and is not a directory", dir.display())).into(),
+            );
         }
     }
     let choices = ask(&dir)?;
@@ -169,11 +167,7 @@ fn set_up_tools(dir: &Path, choices: &Choices) {
 }
 
 fn failed(failures: Vec<String>) -> miette::Report {
-    Exit {
-        code: exit::FAILURE,
-        message: failures.join("\n"),
-    }
-    .into()
+    Exit::failure(failures.join("\n")).into()
 }
 
 /// Ask 1.x's questions on a terminal; take the defaults off one.
@@ -186,10 +180,7 @@ fn ask(dir: &Path) -> miette::Result<Choices> {
     }
     let yes = |q: &str| match prompt::yes_no(q) {
         Answer::Chosen(b) => Ok(b),
-        Answer::NoAnswer => Err(Exit {
-            code: exit::FAILURE,
-            message: "no answer: nothing was created".into(),
-        }),
+        Answer::NoAnswer => Err(Exit::failure("no answer: nothing was created")),
     };
     let mut c = Choices {
         python: yes("Do you need Python?")?,

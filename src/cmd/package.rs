@@ -12,6 +12,7 @@ use kerblam_plan::ArtifactKind;
 
 use crate::cli::GlobalArgs;
 use crate::cmd::plan::{PipeArgs, ReplayFormatArg, compile, load_project};
+use crate::exit::invalid;
 use crate::exit::{self, Exit};
 use crate::{citation, execute, output, replay_archive};
 
@@ -195,8 +196,7 @@ impl Choices {
         let v1 = args.format == ReplayFormatArg::KerblamV1;
         if args.embed_image && v1 {
             return Err(invalid(
-                "--embed-image needs kerblam's own archive format; Kerblam! 1.x archives cannot hold an image"
-                    .into(),
+                "--embed-image needs kerblam's own archive format; Kerblam! 1.x archives cannot hold an image",
             ));
         }
         let base_archive = args.base.as_deref().map(base_archive).transpose()?;
@@ -207,8 +207,7 @@ impl Choices {
             .transpose()?;
         if push.is_some() && v1 {
             return Err(invalid(
-                "--push needs kerblam's own archive format: a Kerblam! 1.x archive names its image by tag"
-                    .into(),
+                "--push needs kerblam's own archive format: a Kerblam! 1.x archive names its image by tag",
             ));
         }
         let mut pipe_opts = args.pipe_opts.clone();
@@ -321,10 +320,7 @@ fn build_and_archive(
         }
         let result = backend.join().unwrap_or_else(|_| {
             Err(execute::Failed {
-                exit: Exit {
-                    code: exit::FAILURE,
-                    message: "the backend's thread panicked".into(),
-                },
+                exit: Exit::failure("the backend's thread panicked"),
                 removed: String::new(),
             })
         });
@@ -342,10 +338,7 @@ fn build_and_archive(
             }
             match crate::signals::interrupted() {
                 Some(sig) => crate::signals::interrupted_error(sig),
-                None => Exit {
-                    code: exit::FAILURE,
-                    message: "archiving the precious data stopped before it was done".into(),
-                },
+                None => Exit::failure("archiving the precious data stopped before it was done"),
             }
         }
     };
@@ -410,13 +403,10 @@ fn publish(
 /// not an empty or unrelated file, before it goes into the replay archive.
 fn saved_image(backend: &str, path: &Path) -> Result<(), Exit> {
     kerblam_backend_api::host::contract::sniff(path, ArtifactKind::ImageArchive).map_err(|what| {
-        Exit {
-            code: exit::FAILURE,
-            message: format!(
+        Exit::failure(format!(
                 "backend {backend:?} was asked to save its image into {} (--embed-image), but that file {what}\nhelp: this is a bug in the backend plugin; package without --embed-image, or with another backend",
                 path.display()
-            ),
-        }
+            ))
     })
 }
 
@@ -484,14 +474,6 @@ pub fn base_archive(file: &Path) -> miette::Result<String> {
         ))),
         Err(e) => Err(invalid(format!("--base {}: {e}", abs.display()))),
     }
-}
-
-fn invalid(message: String) -> miette::Report {
-    exit::Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
 }
 
 /// Whether a container engine can be used here: podman on `PATH` (it needs no daemon), or docker

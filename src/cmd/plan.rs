@@ -315,13 +315,10 @@ fn show(plan: &PackagePlan, name: Option<&str>, output: Option<&Path>) -> miette
             let names: Vec<&str> = part.rendered.iter().map(|r| r.name.as_str()).collect();
             format!("renders {}", names.join(", "))
         };
-        return Err(exit::Exit {
-            code: exit::INVALID,
-            message: format!(
-                "the {} backend {has} for this plan, not {wanted}",
-                part.name
-            ),
-        }
+        return Err(exit::Exit::invalid(format!(
+            "the {} backend {has} for this plan, not {wanted}",
+            part.name
+        ))
         .into());
     };
     match output {

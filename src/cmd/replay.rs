@@ -18,6 +18,7 @@ use kerblam_compiler::{CheckOptions, Project};
 use kerblam_plan::PackagePlan;
 
 use crate::cli::GlobalArgs;
+use crate::exit::invalid;
 use crate::exit::{self, Exit};
 use crate::{execute, output, signals};
 
@@ -64,14 +65,6 @@ pub enum NetworkArg {
     None,
     /// The host's network (reaches servers on 127.0.0.1).
     Host,
-}
-
-fn invalid(message: String) -> miette::Report {
-    Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
 }
 
 fn archive_error(e: kerblam_archive::Error) -> miette::Report {
@@ -425,7 +418,7 @@ fn v1_plan(dest: &Path, archive: &ReplayArchive) -> miette::Result<PackagePlan> 
     let dirs = archive.data_dirs();
     let tag = archive
         .image_name()
-        .ok_or_else(|| invalid("the archive names no image (no `name` member)".into()))?
+        .ok_or_else(|| invalid("the archive names no image (no `name` member)"))?
         .to_string();
     let workdir = m.execution.workdir.clone();
     let join = |d: &str| {

@@ -113,10 +113,9 @@ pub fn list_pipes(project: &Project, command: &str) -> miette::Result<u8> {
     let pipes = discover::pipes(project)?;
     let dir = kerblam_compiler::paths::normalize(&project.manifest.code.pipes_dir);
     if pipes.is_empty() {
-        return Err(Exit {
-            code: exit::INVALID,
-            message: format!("no pipe to run: {dir}/ holds no *.makefile or *.sh pipes"),
-        }
+        return Err(Exit::invalid(format!(
+            "no pipe to run: {dir}/ holds no *.makefile or *.sh pipes"
+        ))
         .into());
     }
     // 1.x sorts the lines and reverses them: pipes with a recipe first.
@@ -131,11 +130,7 @@ pub fn list_pipes(project: &Project, command: &str) -> miette::Result<u8> {
     output::info(
         "🐋 has its own recipe, 🐟 runs in default.dockerfile, ◾ runs locally; 📜 has a long description (kerblam run NAME --desc)",
     );
-    Err(Exit {
-        code: exit::INVALID,
-        message: format!("no pipe given; name one: `kerblam {command} NAME`"),
-    }
-    .into())
+    Err(Exit::invalid(format!("no pipe given; name one: `kerblam {command} NAME`")).into())
 }
 
 /// A pipe's line in the list, with Kerblam! 1.x's marks: its container (🐋 its own recipe, 🐟 the

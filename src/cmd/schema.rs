@@ -90,17 +90,14 @@ pub fn run(_global: &GlobalArgs, args: SchemaArgs) -> miette::Result<u8> {
             out!("{}", to_file_text(&s.schema));
             Ok(exit::OK)
         }
-        None => Err(exit::Exit {
-            code: exit::INVALID,
-            message: format!(
-                "no schema named `{name}`; known: {}",
-                schemas
-                    .iter()
-                    .map(|s| s.name)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        }
+        None => Err(exit::Exit::invalid(format!(
+            "no schema named `{name}`; known: {}",
+            schemas
+                .iter()
+                .map(|s| s.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
         .into()),
     }
 }

@@ -10,6 +10,7 @@ use kerblam_archive::{ReplayArchive, Sums, member};
 use crate::citation::cff;
 use crate::citation::ro_crate::{self, Crate};
 use crate::cli::GlobalArgs;
+use crate::exit::invalid;
 use crate::exit::{self, Exit};
 use crate::output;
 
@@ -59,14 +60,11 @@ pub fn run(_global: &GlobalArgs, args: VerifyArgs) -> miette::Result<u8> {
         return Ok(exit::OK);
     }
     let n = v.problems.len();
-    Err(Exit {
-        code: exit::FAILURE,
-        message: format!(
-            "{shown} does not match what kerblam recorded ({n} problem{}):\n  {}",
-            if n == 1 { "" } else { "s" },
-            v.problems.join("\n  ")
-        ),
-    }
+    Err(Exit::failure(format!(
+        "{shown} does not match what kerblam recorded ({n} problem{}):\n  {}",
+        if n == 1 { "" } else { "s" },
+        v.problems.join("\n  ")
+    ))
     .into())
 }
 
@@ -75,14 +73,6 @@ pub fn run(_global: &GlobalArgs, args: VerifyArgs) -> miette::Result<u8> {
 struct Verdict {
     checked: Vec<String>,
     problems: Vec<String>,
-}
-
-fn invalid(message: String) -> miette::Report {
-    Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
 }
 
 /// The crate beside the artifact: it must be a valid RO-Crate, list the artifact as a part, and

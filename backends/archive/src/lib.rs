@@ -93,6 +93,7 @@ pub use deterministic_tar::{
 pub use error::{Error, ErrorKind, Result};
 pub use extract::{ExtractOptions, ExtractReport, Limits};
 pub use gzip::GzWriter;
+pub use hashing_streams::{HashReader, HashWriter};
 pub use manifest::DataDirs;
 pub use paths::{MAX_COMPONENT_BYTES, MAX_PATH_BYTES, safe_relative};
 pub use read::{Layout, ReplayArchive};

@@ -1,50 +1,17 @@
 //! Artifacts written under their temporary names, committed together at the end.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use kerblam_archive::AtomicFile;
 use kerblam_backend_api::plan::ArtifactKind;
 use kerblam_backend_api::{ErrorMessage, ProducedArtifact};
-use sha2::{Digest, Sha256};
 
 use crate::errors;
 
-/// A writer that counts and hashes (SHA-256) what passes through it.
-pub struct HashWriter<W: Write> {
-    inner: W,
-    hasher: Sha256,
-    count: u64,
-}
-
-impl<W: Write> HashWriter<W> {
-    /// Wraps `inner`.
-    pub fn new(inner: W) -> Self {
-        HashWriter {
-            inner,
-            hasher: Sha256::new(),
-            count: 0,
-        }
-    }
-
-    /// The inner writer, the byte count and the digest.
-    pub fn finish(self) -> (W, u64, [u8; 32]) {
-        (self.inner, self.count, self.hasher.finalize().into())
-    }
-}
-
-impl<W: Write> Write for HashWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+/// A writer that counts and hashes (SHA-256) what passes through it: the archive crate's.
+pub use kerblam_archive::HashWriter;
 
 /// An artifact complete under its temporary name. Dropping it removes the temporary file.
 pub struct Pending {

@@ -118,14 +118,11 @@ pub fn run(global: &GlobalArgs, args: CleanArgs) -> miette::Result<u8> {
     if problems.is_empty() {
         return Ok(exit::OK);
     }
-    Err(Exit {
-        code: exit::FAILURE,
-        message: format!(
-            "could not clean {} paths:\n  {}",
-            problems.len(),
-            problems.join("\n  ")
-        ),
-    }
+    Err(Exit::failure(format!(
+        "could not clean {} paths:\n  {}",
+        problems.len(),
+        problems.join("\n  ")
+    ))
     .into())
 }
 
@@ -199,12 +196,9 @@ fn refuse_project_root(project: &Project) -> miette::Result<()> {
         ("data.paths.intermediate", &paths.intermediate),
     ] {
         if normalize(dir) == "." {
-            return Err(Exit {
-                code: exit::INVALID,
-                message: format!(
+            return Err(Exit::invalid(format!(
                     "{key} is the project root: kerblam data clean would delete the whole project; nothing was deleted"
-                ),
-            }
+                ))
             .into());
         }
     }
@@ -296,11 +290,7 @@ fn confirm(doomed: &[&DataFile], dirs: &[String], n: usize, bytes: u64) -> miett
     let question = format!("🧹 About to delete {n} files ({}). Continue?", size(bytes));
     match prompt::yes_no(&question) {
         Answer::Chosen(true) => Ok(()),
-        Answer::Chosen(false) => Err(Exit {
-            code: exit::FAILURE,
-            message: "Aborted! Nothing was deleted.".into(),
-        }
-        .into()),
+        Answer::Chosen(false) => Err(Exit::failure("Aborted! Nothing was deleted.").into()),
         Answer::NoAnswer => {
             let why = if prompt::interactive() {
                 "no answer"
@@ -308,12 +298,9 @@ fn confirm(doomed: &[&DataFile], dirs: &[String], n: usize, bytes: u64) -> miett
                 "standard input is not a terminal and gave no answer"
             };
             errln!();
-            Err(Exit {
-                code: exit::INVALID,
-                message: format!(
-                    "{why}: nothing was deleted; pass --yes (-y) to delete without asking"
-                ),
-            }
+            Err(Exit::invalid(format!(
+                "{why}: nothing was deleted; pass --yes (-y) to delete without asking"
+            ))
             .into())
         }
     }

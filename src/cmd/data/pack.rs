@@ -17,7 +17,8 @@ use kerblam_compiler::paths::{is_within, rel_to};
 
 use crate::cli::GlobalArgs;
 use crate::cmd::plan::{load_project, start_dir};
-use crate::exit::{self, Exit};
+use crate::exit;
+use crate::exit::invalid;
 use crate::{output, profile};
 
 use super::files::{self, DataFile, size, total};
@@ -85,14 +86,6 @@ pub fn run(global: &GlobalArgs, args: PackArgs) -> miette::Result<u8> {
         out.display()
     ));
     Ok(exit::OK)
-}
-
-fn invalid(message: String) -> miette::Report {
-    Exit {
-        code: exit::INVALID,
-        message,
-    }
-    .into()
 }
 
 /// `path` relative to the project root, its directory resolved (`None` outside the project).
