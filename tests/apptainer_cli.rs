@@ -7,16 +7,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use kerblam_backend_api::host::testing;
 use support::project::{TestProject, show};
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-apptainer"],
-    )
-    .expect("cargo build of the apptainer plugin")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-apptainer"];
 
 /// A stand-in `apptainer` in `dir/bin` that records its argv in `dir/argv` and writes a dummy SIF.
 fn stand_in(dir: &Path) -> PathBuf {
@@ -45,7 +39,7 @@ fn with_env(mut c: Command, plugins: &Path, bin: &Path) -> Command {
 
 #[test]
 fn package_and_replay_through_the_apptainer_plugin_with_a_recording_stand_in() {
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let p = TestProject::example("process");
     let rec = tempfile::tempdir().unwrap();
     let bin = stand_in(rec.path());
@@ -120,24 +114,22 @@ fn package_without_apptainer_writes_a_native_sif() {
         .into_iter()
         .find_map(support::engines::engine_if_running)
     else {
-        assert!(
-            !support::engines::engines_required(),
-            "KERBLAM_REQUIRE_ENGINES=1 but neither docker nor podman is running"
+        support::unavailable::<()>(
+            "neither docker nor podman is running (scripts/engines.sh start)",
         );
-        eprintln!("skipping: neither docker nor podman is running (scripts/engines.sh start)");
         return;
     };
     let base =
         support::engines::ensure_base_image(&engine, Path::new(env!("CARGO_BIN_EXE_kerblam")));
-    if Command::new("mksquashfs").arg("-version").output().is_err() {
-        assert!(
-            !support::engines::engines_required(),
-            "KERBLAM_REQUIRE_ENGINES=1 but mksquashfs is not installed"
-        );
-        eprintln!("skipping: mksquashfs is not installed");
+    if support::require_tool(
+        "mksquashfs",
+        "the native SIF's squashfs; bash scripts/engines.sh install",
+    )
+    .is_none()
+    {
         return;
     }
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let p = TestProject::example("minimal");
     p.write(
         "src/dockerfiles/default.dockerfile",

@@ -1,7 +1,10 @@
 //! `kerblam backends` and `kerblam backends check`, run as the real binary against real plugin
 //! libraries built with cargo (and a broken C plugin built with gcc).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use support::text;
+
 use std::process::{Command, Output};
 
 use kerblam_backend_api::host::testing;
@@ -13,14 +16,6 @@ const PLUGINS: [&str; 4] = [
     "kerblam-backend-tarball",
 ];
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &PLUGINS,
-    )
-    .expect("cargo build of the plugins")
-}
-
 fn kerblam(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kerblam"))
         .args(args)
@@ -29,13 +24,9 @@ fn kerblam(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 #[test]
 fn backends_lists_plugins_skipped_files_and_shadowed_names() {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(&PLUGINS);
     let t = tempfile::tempdir().unwrap();
     std::fs::copy(
         dir.join(testing::cdylib_file("kerblam_backend_tarball")),
@@ -106,7 +97,7 @@ fn backends_lists_plugins_skipped_files_and_shadowed_names() {
 
 #[test]
 fn backends_check_passes_a_conforming_plugin_and_fails_a_broken_one() {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(&PLUGINS);
     let lib = dir.join(testing::cdylib_file("kerblam_backend_docker"));
     let out = kerblam(&["backends", "check", lib.to_str().unwrap()]);
     let stdout = text(&out.stdout);
@@ -148,7 +139,7 @@ fn backends_check_passes_a_conforming_plugin_and_fails_a_broken_one() {
 
 #[test]
 fn the_installed_layout_finds_its_plugins_next_to_the_binary_and_never_in_the_working_directory() {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(&PLUGINS);
     let prefix = tempfile::tempdir().unwrap();
     let (bin, lib) = (
         prefix.path().join("bin"),

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use kerblam_backend_api::host::testing;
-use support::project::{TestProject, kill, show, wait_timeout};
+use support::project::{TestProject, kill, show_joined, wait_timeout};
 
 /// A C plugin named `cbroken` claiming everything, with the given behaviour, in its own dir.
 fn c_plugin(dir: &Path, defines: &[&str]) -> PathBuf {
@@ -26,10 +26,6 @@ fn run(p: &TestProject, plugins: &Path, args: &[&str]) -> std::process::Output {
     p.command(&all).output().unwrap()
 }
 
-fn text(o: &std::process::Output) -> String {
-    show(o).replace("\n  | ", " ")
-}
-
 /// `kerblam package process` (with `extra`) through a `cbroken` plugin built with `defines`, which
 /// must fail with exit 1: the project, and the message.
 fn package_failing(defines: &[&str], extra: &[&str]) -> (TestProject, String) {
@@ -39,7 +35,7 @@ fn package_failing(defines: &[&str], extra: &[&str]) -> (TestProject, String) {
     let mut args = vec!["package", "process", "--backend", "cbroken"];
     args.extend_from_slice(extra);
     let o = run(&p, &dir, &args);
-    let msg = text(&o);
+    let msg = show_joined(&o);
     assert_eq!(o.status.code(), Some(1), "{defines:?}: {msg}");
     nothing_written(&p, &o);
     assert!(!p.exists("cplugin.out"), "{msg}");
@@ -53,7 +49,7 @@ fn fixture_file(p: &TestProject) -> std::path::PathBuf {
 
 fn nothing_written(p: &TestProject, o: &std::process::Output) {
     for name in ["process.kerblam.tar", "process.context.tar"] {
-        assert!(!p.exists(name), "{name}\n{}", text(o));
+        assert!(!p.exists(name), "{name}\n{}", show_joined(o));
     }
 }
 
@@ -66,7 +62,7 @@ fn a_plugin_that_panics_in_execute_is_a_clear_error_and_exit_1() {
     .unwrap();
     let p = TestProject::example("process");
     let o = run(&p, &dir, &["package", "process", "--backend", "panicky"]);
-    let t = text(&o);
+    let t = show_joined(&o);
     assert_eq!(o.status.code(), Some(1), "{t}");
     assert!(t.contains("panicky"), "{t}");
     assert!(
@@ -87,7 +83,7 @@ fn a_plugin_that_returns_garbage_is_a_clear_error_and_exit_1() {
         let dir = c_plugin(t.path(), &[define]);
         let p = TestProject::example("process");
         let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-        let msg = text(&o);
+        let msg = show_joined(&o);
         assert_eq!(o.status.code(), Some(1), "{define}: {msg}");
         assert!(
             msg.contains("cbroken") && msg.contains("libcbroken.so"),
@@ -155,7 +151,7 @@ fn a_plugin_that_hangs_past_the_timeout_is_abandoned_and_kerblam_exits_1() {
         let start = Instant::now();
         let o = cmd.output().unwrap();
         let took = start.elapsed();
-        let msg = text(&o).replace("\n  | ", " ");
+        let msg = show_joined(&o).replace("\n  | ", " ");
         assert_eq!(o.status.code(), Some(1), "{msg}");
         let within = format!(
             "did not finish within {:.1}s",
@@ -169,11 +165,11 @@ fn a_plugin_that_hangs_past_the_timeout_is_abandoned_and_kerblam_exits_1() {
     for bad in ["soon", "0", "-1", "1e20", "inf"] {
         let flag = format!("--backend-timeout={bad}");
         let o = p.kerblam(&[&flag, "plan", "process"]);
-        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", show_joined(&o));
         assert!(
-            text(&o).contains("not a positive number of seconds"),
+            show_joined(&o).contains("not a positive number of seconds"),
             "{bad}: {}",
-            text(&o)
+            show_joined(&o)
         );
     }
 }
@@ -200,7 +196,7 @@ fn a_plugin_whose_plan_hangs_past_the_timeout_is_given_up_on_and_kerblam_exits_1
             let start = Instant::now();
             let o = cmd.output().unwrap();
             let took = start.elapsed();
-            let msg = text(&o);
+            let msg = show_joined(&o);
             assert_eq!(o.status.code(), Some(1), "{command}: {msg}");
             let within = format!(
                 "backend \"cbroken\" did not answer the plan request within {:.1}s; kerblam stopped waiting for it",
@@ -223,7 +219,7 @@ fn a_plugin_that_calls_back_after_returning_is_ignored_with_a_warning() {
     let dir = c_plugin(t.path(), &["LATE_CALLBACK", "EXIT_CODE=0"]);
     let p = TestProject::example("process");
     let o = run(&p, &dir, &["run", "process", "--backend", "cbroken"]);
-    let msg = text(&o);
+    let msg = show_joined(&o);
     assert_eq!(o.status.code(), Some(0), "{msg}");
     assert!(
         msg.contains("backend \"cbroken\" called `log` after its execute call returned; ignored"),
@@ -253,7 +249,7 @@ fn a_plugin_that_breaks_its_plan_is_refused_and_leaves_nothing() {
         let dir = c_plugin(t.path(), defines);
         let p = TestProject::example("process");
         let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-        let msg = text(&o);
+        let msg = show_joined(&o);
         assert_eq!(o.status.code(), Some(1), "{defines:?}: {msg}");
         assert!(
             msg.contains("backend \"cbroken\": it did not carry out its plan"),
@@ -279,7 +275,7 @@ fn a_plugin_that_breaks_its_plan_is_refused_and_leaves_nothing() {
     let dir = c_plugin(t.path(), &["PLAN_ARTIFACT", "WRITE_ARTIFACT"]);
     let p = TestProject::example("process");
     let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", show_joined(&o));
     assert!(p.exists("cplugin.out") && p.exists("process.kerblam.tar"));
 }
 
@@ -358,7 +354,7 @@ fn a_status_that_disagrees_with_its_kind_or_a_cancel_nobody_asked_for_exits_1() 
         let dir = c_plugin(t.path(), &[define]);
         let p = TestProject::example("process");
         let o = run(&p, &dir, &["package", "process", "--backend", "cbroken"]);
-        let msg = text(&o);
+        let msg = show_joined(&o);
         assert_eq!(o.status.code(), Some(1), "{define}: {msg}");
         assert!(msg.contains(says), "{define}: {msg}");
         nothing_written(&p, &o);

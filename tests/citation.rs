@@ -6,9 +6,8 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use kerblam_backend_api::host::testing;
 use serde_json::Value;
 use sha2::Digest;
 use support::project::{TestProject, show, stripped_kerblam};
@@ -18,17 +17,12 @@ const AUTHOR: &str = "Jane Q. Doe <jane@example.org>";
 /// 2023-11-14.
 const EPOCH: &str = "1700000000";
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-tarball"],
-    )
-    .expect("cargo build of the tarball plugin")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-tarball"];
 
 /// `kerblam ARGS` in `p` with the tarball plugin, a fixed date and no git identity.
 fn kerblam(p: &TestProject, args: &[&str]) -> std::process::Output {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let mut all = vec!["--backend-path", dir.to_str().unwrap()];
     all.extend_from_slice(args);
     let home = p.path(".home");
@@ -408,7 +402,7 @@ fn without_an_author_there_is_a_crate_but_no_citation_file() {
 /// destination; a second freeze there is added to the crate, and the citation is the newest's.
 #[test]
 fn a_freeze_records_its_identifiers_in_its_destination() {
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let t = tempfile::tempdir().unwrap();
     let s = kerblam_compiler::freeze::synthetic::create(&t.path().join("eessi"), false);
     let dest = t.path().join("dist");

@@ -2,6 +2,10 @@
 //! subcommands are covered as they are added), `--version`, `-q`, `--color never|always`, and the exit
 //! codes: 0 ok, 1 failure, 2 usage or validation error.
 
+mod support;
+
+use support::text;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -14,10 +18,6 @@ fn kerblam(args: &[&str]) -> Output {
         .env_remove("SOURCE_DATE_EPOCH")
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn no_panic(out: &Output) {

@@ -268,15 +268,14 @@ fn a_data_dir_that_is_the_project_root_is_refused() {
 /// deletes the rest, names each file it could not delete and whose its directory is, and exits 1.
 #[test]
 fn files_left_by_root_are_reported_and_the_rest_is_cleaned() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        println!(
-            "skipped: needs root, to make files owned by root and run kerblam as another user"
-        );
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        println!("skipped: setpriv (util-linux) is not installed");
+    if support::require_root("making files owned by root and running kerblam as another user")
+        .is_none()
+        || support::require_tool(
+            "setpriv",
+            "running kerblam as another user; apt-get install util-linux",
+        )
+        .is_none()
+    {
         return;
     }
     let outside = tempfile::tempdir().unwrap();

@@ -19,7 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use kerblam_backend_api::host::testing;
 use support::engines::{self, EngineHandle};
 use support::project::{TestProject, kill, show, stripped_kerblam, wait_timeout};
 
@@ -69,13 +68,8 @@ const FINAL_NAMES: &[&str] = &[
     "process.oci.tar",
 ];
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-tarball", "kerblam-backend-docker"],
-    )
-    .expect("cargo build of the plugins")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-tarball", "kerblam-backend-docker"];
 
 /// The process example with three precious files (so data points can be hit more than once).
 fn project(base: Option<&str>) -> TestProject {
@@ -97,7 +91,7 @@ struct Run {
 }
 
 fn start(p: &TestProject, tmp: &Path, point: &str, backend_args: &[&str]) -> Run {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let reached = tmp.parent().unwrap().join("reached");
     let _ = std::fs::remove_file(&reached);
     let _ = std::fs::remove_file(continue_file(&reached));
@@ -249,7 +243,7 @@ fn kill_at(
     } else {
         assert_eq!(status.signal(), Some(SIGKILL), "{what}: {status}\n{out}");
         // The next run cleans up after the killed one and succeeds.
-        let dir = plugin_dir();
+        let dir = support::plugin_dir(PLUGINS);
         let mut again = vec![
             "--backend-path",
             dir.to_str().unwrap(),
@@ -359,7 +353,7 @@ fn two_packages_at_once_take_turns() {
     let args = ["--backend", "tarball", "--force"];
     let mut first = start(&p, &tmp, "replay/created", &args);
     wait_reached(&mut first, "replay/created");
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let mut second = p
         .command_of(
             &stripped_kerblam(),
@@ -486,7 +480,7 @@ fn an_engine_that_dies_mid_build_is_a_clear_error() {
     let p = project(Some(&base));
     let tmp = work.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let o = p
         .command_of(
             &stripped_kerblam(),

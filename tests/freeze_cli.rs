@@ -7,6 +7,10 @@ use std::process::{Command, Output};
 
 use kerblam_compiler::freeze::synthetic;
 
+mod support;
+
+use support::text;
+
 fn kerblam(args: &[&str], env: &BTreeMap<String, String>, cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kerblam"))
         .args(args)
@@ -18,10 +22,6 @@ fn kerblam(args: &[&str], env: &BTreeMap<String, String>, cwd: &Path) -> Output 
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn plan_json(out: &Output) -> serde_json::Value {
@@ -289,18 +289,9 @@ fn validate_locates_errors_in_bad_freeze_specs() {
     );
 }
 
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| text(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
-
 #[test]
 fn preflight_fails_on_a_too_small_destination_before_any_work() {
-    if !is_root() {
-        eprintln!("skipped: mounting a small tmpfs needs root");
+    if support::require_root("mounting a small tmpfs").is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
@@ -310,31 +301,9 @@ fn preflight_fails_on_a_too_small_destination_before_any_work() {
     std::fs::write(&big, vec![7u8; 1 << 20]).unwrap();
     let small = t.path().join("small");
     std::fs::create_dir(&small).unwrap();
-    let mount = Command::new("mount")
-        .args([
-            "-t",
-            "tmpfs",
-            "-o",
-            "size=256k",
-            "tmpfs",
-            small.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    if !mount.status.success() {
-        eprintln!(
-            "skipped: cannot mount a tmpfs here: {}",
-            text(&mount.stderr)
-        );
+    let Some(_tmpfs) = support::tmpfs::Tmpfs::mount(&small, "size=256k") else {
         return;
-    }
-    struct Unmount<'a>(&'a Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(self.0).status();
-        }
-    }
-    let _guard = Unmount(&small);
+    };
     let spec = t.path().join("freeze.toml");
     let out = kerblam(
         &[
@@ -382,14 +351,6 @@ fn preflight_fails_on_a_too_small_destination_before_any_work() {
     );
 }
 
-fn plugin_dir(package: &str) -> std::path::PathBuf {
-    kerblam_backend_api::host::testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &[package],
-    )
-    .expect("cargo build of the plugin")
-}
-
 /// `kerblam freeze --from-env -a J -n Stack --backend tarball -d DEST --backend-path <the tarball
 /// plugin> EXTRA...` in `cwd`, with `env` as the loaded environment.
 fn freeze_tarball(
@@ -398,7 +359,7 @@ fn freeze_tarball(
     env: &BTreeMap<String, String>,
     cwd: &Path,
 ) -> Output {
-    let plugins = plugin_dir("kerblam-backend-tarball");
+    let plugins = support::plugin_dir(&["kerblam-backend-tarball"]);
     let mut args = vec![
         "freeze",
         "--from-env",
@@ -433,14 +394,8 @@ fn namespaces_work() -> bool {
         .args(["--user", "--mount", "--map-root-user", "true"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() != Ok("1"),
-            "unshare --user --mount --map-root-user does not work here"
-        );
-        eprintln!("skipping: unshare --user --mount --map-root-user does not work here");
-    }
-    ok
+    ok || support::unavailable::<()>("unshare --user --mount --map-root-user does not work here")
+        .is_some()
 }
 
 /// A tarball freeze on "another machine": unpacked elsewhere, with the original prefix gone.
@@ -791,13 +746,12 @@ fn a_tarball_freeze_can_also_be_an_oci_image_archive() {
         names.push(e.unwrap().path().unwrap().to_string_lossy().into_owned());
     }
     assert!(names.iter().any(|n| n == "index.json") && names.iter().any(|n| n == "oci-layout"));
-    if Command::new("skopeo").arg("--version").output().is_err() {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "KERBLAM_REQUIRE_ENGINES=1 but skopeo is not installed"
-        );
-        eprintln!("skipping the skopeo part: skopeo is not installed");
+    if support::require_tool(
+        "skopeo",
+        "the rest of this test reads the archive with it; bash scripts/engines.sh install",
+    )
+    .is_none()
+    {
         return;
     }
     let out = Command::new("skopeo")

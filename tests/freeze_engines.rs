@@ -7,8 +7,10 @@
 
 mod support;
 
+use support::text;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use kerblam_backend_api::host::{Plugin, StderrCallbacks, testing};
@@ -17,17 +19,8 @@ use kerblam_backend_api::{Action, ExecuteRequest, Hello, Paths};
 use kerblam_compiler::freeze::synthetic;
 use support::engines::{self, EngineHandle};
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-docker", "kerblam-backend-podman"],
-    )
-    .expect("cargo build of the docker and podman plugins")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-docker", "kerblam-backend-podman"];
 
 fn kerblam(args: &[&str], env: &BTreeMap<String, String>, cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kerblam"))
@@ -87,7 +80,7 @@ fn write_spec(engine: &EngineHandle, name: &str, generic: bool, test: &str) -> S
 }
 
 fn freeze_on(engine: &EngineHandle, generic: bool) {
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let name = format!("freeze-test-{}-{generic}", engine.name);
     let Spec { dir: t, eessi: s } = write_spec(engine, &name, generic, "gmx");
     let tag = format!("{name}:2023-11-14");
@@ -263,7 +256,7 @@ fn podman_freeze_image_runs_a_module_executable() {
 /// A failing smoke test fails the freeze: exit 1, the engine's output and the command in the
 /// error, no image under the tag and no build container left.
 fn failing_smoke_test_on(engine: &EngineHandle) {
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let name = format!("freeze-test-{}-failing", engine.name);
     let test = "echo kerblam-smoke-marker; exit 3";
     let spec = write_spec(engine, &name, false, test);
@@ -327,7 +320,7 @@ fn podman_failing_smoke_test_fails_the_freeze_and_leaves_no_image() {
 /// The engine backend checks room in the engine's own storage with exactly the figure the plan
 /// states: raised above what is free there, the freeze fails before any build, with the numbers.
 fn preflight_on(engine: &EngineHandle) {
-    let plugins = plugin_dir();
+    let plugins = support::plugin_dir(PLUGINS);
     let name = format!("freeze-test-{}-preflight", engine.name);
     let spec = write_spec(engine, &name, false, "gmx");
     let out = kerblam(

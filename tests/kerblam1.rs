@@ -19,29 +19,9 @@ use std::time::Duration;
 
 use support::project::{TestProject, show, wait_timeout};
 
-/// Kerblam! 1.2.1, or `None` (with the reason printed).
+/// Kerblam! 1.2.1, or `None` (with the reason printed; a failure under `KERBLAM_REQUIRE_KERBLAM1=1`).
 fn kerblam1() -> Option<PathBuf> {
-    let candidates: Vec<PathBuf> = std::env::var_os("KERBLAM1")
-        .map(PathBuf::from)
-        .into_iter()
-        .chain([PathBuf::from("/tmp/kerblam1/bin/kerblam")])
-        .collect();
-    for c in &candidates {
-        let version = Command::new(c).arg("--version").output();
-        if let Ok(o) = version {
-            if String::from_utf8_lossy(&o.stdout).contains("1.2.1") {
-                return Some(c.clone());
-            }
-        }
-    }
-    let why = "Kerblam! 1.2.1 not found (KERBLAM1, /tmp/kerblam1/bin/kerblam); install it with `cargo install kerblam --version 1.2.1 --root /tmp/kerblam1`";
-    assert_ne!(
-        std::env::var("KERBLAM_REQUIRE_KERBLAM1").as_deref(),
-        Ok("1"),
-        "{why}"
-    );
-    println!("skipped: {why}");
-    None
+    support::require_kerblam1()
 }
 
 /// Run Kerblam! 1.x in `dir` with `input` on its standard input (a private HOME: it keeps its

@@ -6,23 +6,17 @@
 mod support;
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kerblam_backend_api::host::testing;
 use support::project::{TestProject, show};
 
 /// Added to the example's manifest: `\e` is a TOML 1.1 escape.
 const TOML_1_1: &str = "\n[execution]\nworkdir = \"/work\\e\"\n";
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-tarball"],
-    )
-    .expect("cargo build of the tarball plugin")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-tarball"];
 
 fn args(dir: &Path) -> Vec<String> {
     [
@@ -74,7 +68,7 @@ fn a_toml_1_1_manifest_is_refused_before_anything_is_written() {
     let p = TestProject::example("process");
     let manifest = format!("{}{TOML_1_1}", p.read("kerblam.toml"));
     p.write("kerblam.toml", &manifest);
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let args = args(&dir);
     let o = p.kerblam(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
@@ -95,7 +89,7 @@ fn a_manifest_changed_to_toml_1_1_after_loading_is_not_archived() {
     let p = TestProject::example("process");
     let tmp = tempfile::tempdir().unwrap();
     let reached = tmp.path().join("reached");
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let args = args(&dir);
     let mut child = p
         .command(&args.iter().map(String::as_str).collect::<Vec<_>>())

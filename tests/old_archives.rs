@@ -8,16 +8,12 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use kerblam_backend_api::host::testing;
-use support::project::{TestProject, show};
+use support::project::{TestProject, show_joined};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/v1")
         .join(name)
-}
-
-fn text(o: &std::process::Output) -> String {
-    show(o).replace("\n  | ", " ")
 }
 
 #[test]
@@ -45,8 +41,12 @@ fn a_replay_archive_of_the_previous_kerblam_unpacks() {
         dest.to_str().unwrap(),
         "--no-run",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("not running (--no-run)"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", show_joined(&o));
+    assert!(
+        show_joined(&o).contains("not running (--no-run)"),
+        "{}",
+        show_joined(&o)
+    );
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/process");
     for file in [
         "kerblam.toml",
@@ -84,7 +84,7 @@ fn a_replay_archive_of_the_previous_kerblam_runs_through_a_backend() {
         "--backend",
         "cstub",
     ]);
-    let msg = text(&o);
+    let msg = show_joined(&o);
     assert_eq!(o.status.code(), Some(3), "{msg}");
     assert!(
         msg.contains("the replayed pipe failed with exit code 3"),
@@ -122,7 +122,7 @@ fn a_plan_checked_in_by_the_previous_kerblam_is_stale_with_the_command_to_regene
     let o = p.command(&check).current_dir(p.root()).output().unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", show_joined(&o));
     assert!(
         stdout.starts_with("--- v1.plan.json\n+++ (generated)\n"),
         "{stdout}"
@@ -149,8 +149,8 @@ fn a_plan_checked_in_by_the_previous_kerblam_is_stale_with_the_command_to_regene
     // The command it prints, run as printed, writes today's plan, which checks clean.
     let words: Vec<&str> = regenerate.split(' ').skip(3).collect();
     let o = p.command(&words).current_dir(p.root()).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", show_joined(&o));
     let o = p.command(&check).current_dir(p.root()).output().unwrap();
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", show_joined(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("v1.plan.json is up to date"));
 }

@@ -11,25 +11,21 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kerblam_backend_api::host::testing;
 use support::engines::{engine, ensure_base_image};
 use support::project::{TestProject, show};
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &[
-            "kerblam-backend-docker",
-            "kerblam-backend-podman",
-            "kerblam-backend-tarball",
-        ],
-    )
-    .expect("cargo build of the plugins")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &[
+    "kerblam-backend-docker",
+    "kerblam-backend-podman",
+    "kerblam-backend-tarball",
+];
 
 fn kerblam(p: &TestProject, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut c = p.command(&[]);
-    c.arg("--backend-path").arg(plugin_dir()).args(args);
+    c.arg("--backend-path")
+        .arg(support::plugin_dir(PLUGINS))
+        .args(args);
     for (k, v) in env {
         c.env(k, v);
     }
@@ -320,7 +316,7 @@ fn package_output_is_relative_to_where_kerblam_was_started() {
     let mut c = p.command(&[]);
     c.current_dir(cwd.path())
         .arg("--backend-path")
-        .arg(plugin_dir())
+        .arg(support::plugin_dir(PLUGINS))
         .args([
             "package",
             "process",

@@ -17,7 +17,6 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use kerblam_backend_api::host::testing;
 use support::engines::{EngineHandle, engine, ensure_base_image};
 use support::project::{TestProject, show};
 
@@ -62,18 +61,12 @@ fn serve(mut stream: TcpStream) {
     );
 }
 
-/// The directory holding freshly built docker and podman plugins.
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &[
-            "kerblam-backend-docker",
-            "kerblam-backend-podman",
-            "kerblam-backend-tarball",
-        ],
-    )
-    .expect("cargo build of the docker and podman plugins")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &[
+    "kerblam-backend-docker",
+    "kerblam-backend-podman",
+    "kerblam-backend-tarball",
+];
 
 /// A copy of `examples/process` wired to the local base image and a loopback server.
 struct Setup {
@@ -116,7 +109,7 @@ impl Setup {
         Some(Setup {
             project,
             engine,
-            plugins: plugin_dir(),
+            plugins: support::plugin_dir(PLUGINS),
             label: label.to_string(),
             tags: Vec::new(),
             env: Vec::new(),

@@ -9,6 +9,10 @@
 //! cargo run -q -- schema --write schemas
 //! ```
 
+mod support;
+
+use support::text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -30,10 +34,6 @@ fn kerblam(args: &[&str]) -> Output {
         .env("NO_COLOR", "1")
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `(name, file)` of every schema, as `kerblam schema --list` prints them.

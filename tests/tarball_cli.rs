@@ -5,22 +5,16 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use kerblam_backend_api::host::testing;
 use support::project::{TestProject, show};
 
-fn plugin_dir() -> PathBuf {
-    testing::build_workspace_packages(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"),
-        &["kerblam-backend-tarball"],
-    )
-    .expect("cargo build of the tarball plugin")
-}
+/// The workspace plugins these tests load (built by `support::plugin_dir`).
+const PLUGINS: &[&str] = &["kerblam-backend-tarball"];
 
 /// `kerblam --backend-path <the built plugins> ARGS...` in `p`.
 fn with_plugins(p: &TestProject, args: &[&str]) -> std::process::Output {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     p.kerblam(&[&["--backend-path", dir.to_str().unwrap()][..], args].concat())
 }
 
@@ -308,7 +302,7 @@ fn a_replay_archive_where_the_backend_writes_is_a_usage_error() {
     let root = p.root().canonicalize().unwrap();
     let context = root.join("process.context.tar");
     let before = p.snapshot(".");
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     for o in [
         "process.context.tar",
         "./process.context.tar",
@@ -346,7 +340,7 @@ fn a_replay_archive_where_the_backend_writes_is_a_usage_error() {
 /// backend is the default, and says so. A manifest that names its backend gets that backend.
 #[test]
 fn the_tarball_backend_is_the_default_where_no_engine_is_installed() {
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let empty = tempfile::tempdir().unwrap();
     let no_engine = |p: &TestProject| {
         p.command(&[
@@ -394,7 +388,7 @@ fn a_terminal_gets_progress_bars_and_quiet_gets_none() {
     if !support::terminal::available() {
         return;
     }
-    let dir = plugin_dir();
+    let dir = support::plugin_dir(PLUGINS);
     let on_pty = |p: &TestProject, quiet: bool| {
         let cmd = format!(
             "'{}' {} --backend-path '{}' -C '{}' package process --backend tarball",

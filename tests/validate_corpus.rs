@@ -6,6 +6,10 @@
 //! To accept changed snapshots after an intended change: `INSTA_UPDATE=always cargo test --test
 //! validate_corpus`, then review the diff of `tests/snapshots/`.
 
+mod support;
+
+use support::text;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -39,10 +43,6 @@ fn validate(kind: &str, file: &str, extra: &[&str]) -> Output {
         .env_remove("KERBLAM_BACKEND_PATH")
         .output()
         .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// True when `stderr` holds a report header `[file:line:col]` for `file`.

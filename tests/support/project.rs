@@ -143,6 +143,11 @@ pub fn show(o: &Output) -> String {
     )
 }
 
+/// [`show`] with miette's wrapped lines (`\n  | `) joined, for asserting on a message's words.
+pub fn show_joined(o: &Output) -> String {
+    show(o).replace("\n  | ", " ")
+}
+
 /// Send `sig` (a number, e.g. 2) to `pid` with kill(1); negative pids name process groups.
 pub fn kill(pid: i64, sig: i32) {
     let status = Command::new("kill")

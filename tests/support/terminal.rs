@@ -8,15 +8,7 @@ use std::process::Command;
 /// Whether `script` runs here; when it does not, says so (or panics under
 /// `KERBLAM_REQUIRE_ENGINES=1`) and the caller skips.
 pub fn available() -> bool {
-    if Command::new("script").arg("--version").output().is_ok() {
-        return true;
-    }
-    let reason = "`script` (util-linux) is not installed: no pseudo-terminal to test on";
-    if super::engines::engines_required() {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}");
-    }
-    eprintln!("skipping: {reason}");
-    false
+    kerblam_test_support::require_script().is_some()
 }
 
 /// `kerblam -C DIR ARGS` on a pseudo-terminal, typing `input`, with `NO_COLOR=1` and, when given,
@@ -30,21 +22,13 @@ pub fn kerblam(
 ) -> Option<std::process::Output> {
     use std::io::Write;
     use std::process::Stdio;
-    if !available() {
-        return None;
-    }
+    let script = kerblam_test_support::require_script()?;
     let cmd = format!(
         "{} -C {} {args}",
         env!("CARGO_BIN_EXE_kerblam"),
         dir.display()
     );
     // Found on the test's PATH: a Command given another PATH would look the program up there.
-    let script = std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .map(|d| std::path::Path::new(d).join("script"))
-        .find(|p| p.is_file())
-        .expect("script, which runs");
     let mut command = Command::new(script);
     command
         .args(["-qec", &cmd, "/dev/null"])

@@ -25,19 +25,14 @@ fn run(cmd: &mut Command) -> String {
 
 #[test]
 fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
-    if let Some(why) = common::tools_missing(&["mksquashfs", "unsquashfs", "siftool", "chroot"]) {
-        eprintln!("skipping: {why}");
+    if common::require_tools(&["mksquashfs", "unsquashfs", "siftool", "chroot"]).is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();
     let work = t.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let base = match common::base_archive(&work) {
-        Ok(b) => b,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some(base) = kerblam_test_support::require(common::base_archive(&work)) else {
+        return;
     };
     let s = synthetic::create(&t.path().join("host"), false);
     let mut spec = spec_from_env(&s.env, "Jane Doe <jane@example.org>").unwrap();
@@ -125,8 +120,7 @@ fn freeze_plan_becomes_a_sif_whose_runscript_loads_the_modules() {
 /// not run; and the image carries `runscript.help` and `test` as `apptainer build` would write them.
 #[test]
 fn a_native_freeze_counts_no_kerblam_and_says_its_smoke_test_did_not_run() {
-    if let Some(why) = common::tools_missing(&["mksquashfs", "unsquashfs", "siftool"]) {
-        eprintln!("skipping: {why}");
+    if common::require_tools(&["mksquashfs", "unsquashfs", "siftool"]).is_none() {
         return;
     }
     let t = tempfile::tempdir().unwrap();

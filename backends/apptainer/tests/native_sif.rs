@@ -12,8 +12,8 @@ use kerblam_backend_api::plan::{Artifact, ArtifactKind};
 use kerblam_backend_api::{Action, Host};
 use kerblam_backend_apptainer::execute_with;
 
-fn tools_missing() -> Option<String> {
-    common::tools_missing(&["mksquashfs", "unsquashfs", "siftool", "chroot"])
+fn require_tools() -> Option<()> {
+    common::require_tools(&["mksquashfs", "unsquashfs", "siftool", "chroot"])
 }
 
 fn run(cmd: &mut Command) -> String {
@@ -71,19 +71,14 @@ fn chroot_run(rootfs: &Path, args: &str) -> String {
 
 #[test]
 fn native_sif_passes_siftool_and_its_runscript_runs_under_chroot() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
     let (t, root) = common::example("process");
     let work = t.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let base = match common::base_archive(&work) {
-        Ok(b) => b,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some(base) = kerblam_test_support::require(common::base_archive(&work)) else {
+        return;
     };
     let kerblam = common::fake_kerblam(&work);
     let mut plan = common::plan(&root, "process", false);
@@ -168,19 +163,14 @@ fn native_sif_passes_siftool_and_its_runscript_runs_under_chroot() {
 
 #[test]
 fn native_sif_is_byte_identical_across_runs() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
     let (t, root) = common::example("minimal");
     let work = t.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let base = match common::base_archive(&work) {
-        Ok(b) => b,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some(base) = kerblam_test_support::require(common::base_archive(&work)) else {
+        return;
     };
     let kerblam = common::fake_kerblam(&work);
     let plan = common::plan(&root, "hello", false);
@@ -210,19 +200,14 @@ fn native_sif_is_byte_identical_across_runs() {
 
 #[test]
 fn a_real_pipe_runs_from_the_native_sif() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
     let (t, root) = common::example("process");
     let work = t.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let base = match common::base_archive(&work) {
-        Ok(b) => b,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some(base) = kerblam_test_support::require(common::base_archive(&work)) else {
+        return;
     };
     // The run plan of `shout` (entrypoint: bash src/workflows/shout.sh), written as a SIF.
     let mut plan = common::plan(&root, "shout", true);
@@ -261,14 +246,12 @@ fn a_real_pipe_runs_from_the_native_sif() {
 /// 65534, no groups) through `setpriv`, with the base archive handed over by path.
 #[test]
 fn native_sif_builds_as_an_unprivileged_user() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || !common::have("setpriv") {
-        eprintln!(
-            "skipping: needs root and setpriv to drop to an unprivileged user (as a normal user, the other tests already are that)"
+    if !kerblam_test_support::is_root() || !common::have("setpriv") {
+        kerblam_test_support::skip(
+            "needs root and setpriv to drop to an unprivileged user (as a normal user, the other tests already are that)",
         );
         return;
     }
@@ -276,12 +259,8 @@ fn native_sif_builds_as_an_unprivileged_user() {
         return; // already the unprivileged child
     }
     let t = tempfile::tempdir().unwrap();
-    let base = match common::base_archive(t.path()) {
-        Ok(b) => b,
-        Err(why) => {
-            eprintln!("skipping: {why}");
-            return;
-        }
+    let Some(base) = kerblam_test_support::require(common::base_archive(t.path())) else {
+        return;
     };
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -313,8 +292,7 @@ fn native_sif_builds_as_an_unprivileged_user() {
 /// the definition file, and the layers read through `index.json`.
 #[test]
 fn native_sif_from_an_oci_archive_base() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
     let (t, root) = common::example("minimal");
@@ -327,12 +305,9 @@ fn native_sif_from_an_oci_archive_base() {
         .arg("localhost/kerblam-test-base:latest")
         .output();
     if !saved.is_ok_and(|o| o.status.success()) {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "podman cannot save localhost/kerblam-test-base:latest as an OCI archive"
+        kerblam_test_support::unavailable::<()>(
+            "podman cannot save localhost/kerblam-test-base:latest as an OCI archive",
         );
-        eprintln!("skipping: podman cannot save localhost/kerblam-test-base:latest");
         return;
     }
     let mut plan = common::plan(&root, "hello", true);
@@ -365,15 +340,13 @@ fn native_sif_from_an_oci_archive_base() {
 /// Without --base, a base image a local engine already has is saved from it (never pulled).
 #[test]
 fn native_sif_takes_a_local_engine_image_as_base() {
-    if let Some(why) = tools_missing() {
-        eprintln!("skipping: {why}");
+    if require_tools().is_none() {
         return;
     }
     let (t, root) = common::example("minimal");
     let work = t.path().join("work");
     std::fs::create_dir_all(&work).unwrap();
-    if let Err(why) = common::base_archive(&work) {
-        eprintln!("skipping: {why}");
+    if kerblam_test_support::require(common::base_archive(&work)).is_none() {
         return;
     }
     if std::env::var_os("KERBLAM_TEST_BASE_ARCHIVE").is_some() {

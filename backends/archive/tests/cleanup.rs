@@ -1,12 +1,10 @@
 //! `remove_temporaries` in its own test process: it removes every live temporary of the process,
 //! so it must not run next to other tests.
 
-mod common;
-
 use std::fs;
 
-use common::*;
 use kerblam_archive::*;
+use kerblam_test_support::archive::*;
 
 #[test]
 fn remove_temporaries_cleans_up_for_a_ctrl_c_handler() {

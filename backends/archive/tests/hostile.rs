@@ -3,15 +3,12 @@
 //! destination (existing or not) exactly as it was found. The whole tree around the destination is
 //! snapshotted before and after.
 
-mod common;
-mod corpus;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
-use corpus::*;
 use kerblam_archive::{ExtractOptions, ReplayArchive};
+use kerblam_test_support::archive::*;
+use kerblam_test_support::corpus::*;
 
 fn run(archive: &Path, dest: &Path) -> Result<(), kerblam_archive::Error> {
     let a = ReplayArchive::open(archive)?;

@@ -2,13 +2,11 @@
 //! random byte flips, truncations and insertions must never panic, never write outside the
 //! destination, and anything accepted must only have written under the input data directory.
 
-mod common;
-
 use std::fs;
 use std::path::Path;
 
-use common::*;
 use kerblam_archive::{ExtractOptions, ReplayArchive};
+use kerblam_test_support::archive::*;
 
 /// xorshift64*: reproducible without a dependency.
 struct Rng(u64);

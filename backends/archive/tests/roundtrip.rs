@@ -1,15 +1,13 @@
 //! Writing and reading replay archives: v2 and kerblam-v1 round trips, determinism, conflicts,
 //! temporary files, files that change while read, and build contexts.
 
-mod common;
-
 use std::cell::Cell;
 use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use common::*;
 use kerblam_archive::*;
+use kerblam_test_support::archive::*;
 
 fn opts(format: ReplayFormat, mtime: u64) -> ReplayOptions {
     ReplayOptions {

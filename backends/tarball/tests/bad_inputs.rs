@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use kerblam_backend_api::ErrorKind;
 use kerblam_backend_api::host::CallError;
 use kerblam_backend_api::plan::Preflight;
+use kerblam_test_support::tmpfs::Tmpfs;
 use support::*;
 
 struct Setup {
@@ -57,37 +58,6 @@ fn a_destination_under_a_file_is_refused_before_writing() {
     );
     assert!(msg.contains("nothing was written"), "{msg}");
     assert_eq!(std::fs::read(&file).unwrap(), b"x");
-}
-
-/// A tmpfs mounted at `dir` for the test's duration (needs root and mount rights).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, opts: &str) -> Option<Tmpfs> {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(dir)
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if ok {
-            Some(Tmpfs(dir.to_path_buf()))
-        } else {
-            assert_ne!(
-                std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-                Ok("1"),
-                "KERBLAM_REQUIRE_ENGINES=1 but a tmpfs cannot be mounted"
-            );
-            eprintln!("skipping: cannot mount a tmpfs (not root, or no mount rights)");
-            None
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]
@@ -161,7 +131,7 @@ fn a_base_archive_bigger_than_the_free_space_is_refused_before_writing() {
     let f = std::fs::File::create(&base).unwrap();
     // Sparse: takes no room, but the OCI archive would have to copy 4 TiB.
     if f.set_len(1 << 42).is_err() {
-        eprintln!("skipping: this filesystem cannot hold a 4 TiB sparse file");
+        kerblam_test_support::skip("this filesystem cannot hold a 4 TiB sparse file");
         return;
     }
     let mut req = request(plan(&s.root, "p", true), &s.root, &s.out, &s.kerblam);

@@ -167,20 +167,11 @@ fn the_context_archive_builds_on_podman_and_replays() {
 }
 
 fn skopeo() -> Option<()> {
-    let found = Command::new("skopeo")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    match (found, engines::engines_required()) {
-        (true, _) => Some(()),
-        (false, true) => panic!(
-            "KERBLAM_REQUIRE_ENGINES=1 but skopeo is not installed; run `bash scripts/engines.sh install`"
-        ),
-        (false, false) => {
-            eprintln!("skipping: skopeo is not installed; run `bash scripts/engines.sh install`");
-            None
-        }
-    }
+    kerblam_test_support::require_tool(
+        "skopeo",
+        "it copies the OCI archive into the engine; bash scripts/engines.sh install",
+    )
+    .map(|_| ())
 }
 
 /// Packages with an OCI archive on `base`, inspects it with skopeo, loads it into podman, runs a

@@ -12,13 +12,12 @@ use support::*;
 
 #[test]
 fn umoci_unpacks_the_oci_archive_into_a_bundle() {
-    if Command::new("umoci").arg("--version").output().is_err() {
-        assert_ne!(
-            std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref(),
-            Ok("1"),
-            "KERBLAM_REQUIRE_ENGINES=1 but umoci is not installed (bash scripts/engines.sh install)"
-        );
-        eprintln!("skipping: umoci is not installed (apt-get install umoci)");
+    if kerblam_test_support::require_tool(
+        "umoci",
+        "it reads the OCI archive; bash scripts/engines.sh install",
+    )
+    .is_none()
+    {
         return;
     }
     let t = tempfile::tempdir().unwrap();

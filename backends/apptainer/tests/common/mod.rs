@@ -119,8 +119,8 @@ fn ok(cmd: &mut Command) -> bool {
     cmd.output().is_ok_and(|o| o.status.success())
 }
 
-/// `docker save`/`podman save` of `kerblam-test-base:latest` into `dir`, or why it cannot be made.
-/// With `KERBLAM_REQUIRE_ENGINES=1` a missing engine is a failure instead.
+/// `docker save`/`podman save` of `kerblam-test-base:latest` into `dir`, or why it cannot be made
+/// (give that to `kerblam_test_support::require`, which fails under `KERBLAM_REQUIRE_ENGINES=1`).
 /// `KERBLAM_TEST_BASE_ARCHIVE` names such an archive directly (e.g. to run as an unprivileged
 /// user without access to an engine).
 pub fn base_archive(dir: &Path) -> Result<PathBuf, String> {
@@ -138,29 +138,16 @@ pub fn base_archive(dir: &Path) -> Result<PathBuf, String> {
             return Ok(out);
         }
     }
-    let why = "no engine has kerblam-test-base:latest (run `bash scripts/engines.sh base-image`)"
-        .to_string();
-    if std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1") {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {why}");
-    }
-    Err(why)
+    Err("no engine has kerblam-test-base:latest (run `bash scripts/engines.sh base-image`)".into())
 }
 
-/// Why a test that needs `tools` must skip, or `None` when they are all on PATH; with
-/// `KERBLAM_REQUIRE_ENGINES=1` (CI) a missing tool is a failure, not a skip.
-pub fn tools_missing(tools: &[&str]) -> Option<String> {
-    let missing: Vec<&str> = tools.iter().copied().filter(|t| !have(t)).collect();
-    if missing.is_empty() {
-        return None;
-    }
-    let why = format!(
-        "{} not installed (scripts/engines.sh install)",
-        missing.join(", ")
-    );
-    if std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1") {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {why}");
-    }
-    Some(why)
+/// Whether the `tools` a native SIF test needs are all on PATH; `None` (a skip, or a failure under
+/// `KERBLAM_REQUIRE_ENGINES=1`) when one is missing.
+pub fn require_tools(tools: &[&str]) -> Option<()> {
+    kerblam_test_support::require_tools(
+        tools,
+        "the native SIF is built and checked with them; bash scripts/engines.sh install",
+    )
 }
 
 /// Whether a program is on PATH.

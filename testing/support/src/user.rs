@@ -5,7 +5,6 @@
 //! command as that user through `setpriv`, with its own `HOME`. The user is left in place for the
 //! next test process (creating it again is a no-op). Without root (or `useradd`/`setpriv`) the
 //! tests print why and return, unless `KERBLAM_REQUIRE_ENGINES=1` (CI must not skip them).
-#![allow(dead_code)]
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -29,16 +28,7 @@ pub struct TestUser {
 /// The test user, created when missing; `None` (printed) when this process cannot.
 pub fn test_user() -> Option<TestUser> {
     static USER: OnceLock<Result<TestUser, String>> = OnceLock::new();
-    match USER.get_or_init(create) {
-        Ok(u) => Some(u.clone()),
-        Err(reason) if crate::support::engines::engines_required() => {
-            panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping: {reason}");
-            None
-        }
-    }
+    crate::require(USER.get_or_init(create).clone())
 }
 
 fn create() -> Result<TestUser, String> {

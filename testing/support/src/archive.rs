@@ -1,5 +1,5 @@
-//! Helpers shared by the integration tests: raw tar crafting, fixtures, tree snapshots.
-#![allow(dead_code)]
+//! Raw tar crafting, fixtures and tree snapshots for replay archives: kerblam-archive's tests and the
+//! hostile-archive [`corpus`](crate::corpus) use them.
 
 use std::collections::BTreeMap;
 use std::fs;

@@ -1,5 +1,4 @@
 //! What a directory or a `.tar.gz` holds, as maps that compare and print well in assertions.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::io::Read;

@@ -2,7 +2,6 @@
 //! `cffconvert`. `KERBLAM_PYTHON` names it (`scripts/test.sh` makes one in `target/test-tools`);
 //! else `python3` is tried. Without it the tests that need it skip with the reason, unless
 //! `KERBLAM_REQUIRE_ENGINES=1` (CI), where they fail.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,15 +19,10 @@ pub fn citation_readers() -> Option<PathBuf> {
     if ok {
         return Some(python);
     }
-    let reason = format!(
+    crate::unavailable(format!(
         "{} cannot import rocrate and cffconvert (pip install rocrate cffconvert, or run bash scripts/test.sh)",
         python.display()
-    );
-    if super::engines::engines_required() {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}");
-    }
-    eprintln!("skipping: {reason}");
-    None
+    ))
 }
 
 /// Runs `python -c SCRIPT ARGS...`.

@@ -1,15 +1,12 @@
 //! Test helpers for container engines (Docker, Podman), engine-agnostic and std-only.
 //!
 //! - [`engine`]`("docker")` gives an [`EngineHandle`] when the engine is installed and running. When it
-//!   is not: with `KERBLAM_REQUIRE_ENGINES=1` it panics with the reason (CI must not skip), otherwise
-//!   it prints `skipping: <reason>` and returns `None` (the test then returns early).
+//!   is not, it is [`crate::unavailable`]: with `KERBLAM_REQUIRE_ENGINES=1` it panics with the reason
+//!   (CI must not skip), otherwise it prints `skipping: <reason>` and returns `None` (the test then
+//!   returns early).
 //! - [`ensure_base_image`] imports the local base image (busybox + bash + make + the shared libraries
 //!   of the kerblam binary) into that engine once per test process, through `scripts/engines.sh
 //!   base-image`, and returns its local tag. Nothing is pulled: no registry is reachable.
-//!
-//! Use it from a test crate with `mod support;` (tests/support/mod.rs declares `pub mod engines;`), or
-//! from another crate's tests with `#[path = ".../tests/support/engines.rs"] mod engines;`.
-#![allow(dead_code)]
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -87,24 +84,16 @@ impl EngineHandle {
     }
 }
 
-/// Whether engine tests must run (CI): `KERBLAM_REQUIRE_ENGINES=1`.
+/// Whether engine tests must run (CI): `KERBLAM_REQUIRE_ENGINES=1`; the same as [`crate::required`].
 pub fn engines_required() -> bool {
-    std::env::var("KERBLAM_REQUIRE_ENGINES").is_ok_and(|v| v == "1")
+    crate::required()
 }
 
 /// The engine `name` (`docker` or `podman`) if it is installed and running; see the module docs for
 /// what happens when it is not.
+#[track_caller]
 pub fn engine(name: &str) -> Option<EngineHandle> {
-    match probe(name) {
-        Ok(handle) => Some(handle),
-        Err(reason) if engines_required() => {
-            panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}")
-        }
-        Err(reason) => {
-            eprintln!("skipping: {reason}");
-            None
-        }
-    }
+    crate::require(probe(name))
 }
 
 /// The engine `name` if it is installed and running, else `None` (no panic, nothing printed): for a

@@ -2,7 +2,6 @@
 //! checking what editors make of kerblam's schemas. `KERBLAM_TAPLO` names it (`scripts/test.sh`
 //! installs one in `target/test-tools`); else `taplo` on PATH is tried. Without it the tests that
 //! need it skip with the reason, unless `KERBLAM_REQUIRE_ENGINES=1` (CI), where they fail.
-#![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -21,15 +20,10 @@ pub fn taplo() -> Option<PathBuf> {
     {
         return Some(taplo);
     }
-    let reason = format!(
+    crate::unavailable(format!(
         "{} does not run (npm install @taplo/cli@0.7.0, or run bash scripts/test.sh)",
         taplo.display()
-    );
-    if super::engines::engines_required() {
-        panic!("KERBLAM_REQUIRE_ENGINES=1 but {reason}");
-    }
-    eprintln!("skipping: {reason}");
-    None
+    ))
 }
 
 /// The files of `files` that one `taplo lint` run against `schema` rejects (it names each on a line
