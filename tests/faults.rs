@@ -281,7 +281,7 @@ fn kill_at(
 
 #[test]
 fn package_killed_at_every_point_of_the_tarball_backend_leaves_nothing_partial() {
-    let mut tally = Tally::default();
+    let mut tally = support::Tally::default();
     for (point, oci) in TARBALL_POINTS {
         let args: &[&str] = if *oci {
             &["--backend", "tarball", "--image-format", "oci"]
@@ -294,33 +294,7 @@ fn package_killed_at_every_point_of_the_tarball_backend_leaves_nothing_partial()
             });
         }
     }
-    tally.report("fault points survived (tarball)");
-}
-
-/// Cases that each pass or panic, counted: the figure printed is what passed of what ran, and the
-/// test fails afterwards, naming every case that did not.
-#[derive(Default)]
-struct Tally {
-    ran: usize,
-    failed: Vec<String>,
-}
-
-impl Tally {
-    fn case(&mut self, name: &str, f: impl FnOnce()) {
-        self.ran += 1;
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-            self.failed.push(name.to_string());
-        }
-    }
-
-    fn report(&self, what: &str) {
-        eprintln!("{what}: {} of {}", self.ran - self.failed.len(), self.ran);
-        assert!(
-            self.failed.is_empty(),
-            "{what}: failed at {:?}",
-            self.failed
-        );
-    }
+    tally.report("fault points survived (tarball)", "");
 }
 
 #[test]
@@ -330,7 +304,7 @@ fn package_killed_at_every_point_of_the_docker_backend_leaves_nothing_partial() 
     };
     let base = engines::ensure_base_image(&docker, Path::new(env!("CARGO_BIN_EXE_kerblam")));
     let args = ["--backend", "docker", "--tag", "kerblam-faults-test:1"];
-    let mut tally = Tally::default();
+    let mut tally = support::Tally::default();
     for point in DOCKER_POINTS {
         for sig in [SIGINT, SIGKILL] {
             tally.case(&format!("{point} {sig}"), || {
@@ -339,7 +313,7 @@ fn package_killed_at_every_point_of_the_docker_backend_leaves_nothing_partial() 
         }
     }
     docker.remove_image("kerblam-faults-test:1");
-    tally.report("fault points survived (docker)");
+    tally.report("fault points survived (docker)", "");
 }
 
 /// Two `kerblam package` runs of one project at once: the second waits for the first (a lock on

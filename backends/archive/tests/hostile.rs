@@ -7,6 +7,7 @@ use std::fs;
 use std::path::Path;
 
 use kerblam_archive::{ExtractOptions, ReplayArchive};
+use kerblam_test_support::Tally;
 use kerblam_test_support::archive::*;
 use kerblam_test_support::corpus::*;
 
@@ -36,57 +37,59 @@ fn the_good_archive_of_the_corpus_is_accepted() {
 fn every_hostile_archive_is_refused_and_nothing_changes() {
     let corpus = corpus();
     assert!(corpus.len() >= 30, "the corpus has {} cases", corpus.len());
-    let mut refused = 0;
+    // Each case counts once, refused both into an existing destination and into a new one.
+    let mut tally = Tally::default();
     for c in &corpus {
-        for dest_exists in [true, false] {
-            if c.setup.is_some() && !dest_exists {
-                continue;
-            }
-            let t = tempfile::tempdir().unwrap();
-            let root = t.path();
-            fs::create_dir_all(root.join("outside")).unwrap();
-            fs::write(root.join("outside/sentinel.txt"), b"do not touch").unwrap();
-            let archive = root.join("case.kerblam.tar");
-            fs::write(&archive, &c.archive).unwrap();
-            let dest = root.join("dest");
-            if dest_exists {
-                fs::create_dir_all(&dest).unwrap();
-                fs::write(dest.join("keep.txt"), b"mine").unwrap();
-                if let Some(setup) = c.setup {
-                    setup(root, &dest);
+        tally.case(c.name, || {
+            for dest_exists in [true, false] {
+                if c.setup.is_some() && !dest_exists {
+                    continue;
+                }
+                let t = tempfile::tempdir().unwrap();
+                let root = t.path();
+                fs::create_dir_all(root.join("outside")).unwrap();
+                fs::write(root.join("outside/sentinel.txt"), b"do not touch").unwrap();
+                let archive = root.join("case.kerblam.tar");
+                fs::write(&archive, &c.archive).unwrap();
+                let dest = root.join("dest");
+                if dest_exists {
+                    fs::create_dir_all(&dest).unwrap();
+                    fs::write(dest.join("keep.txt"), b"mine").unwrap();
+                    if let Some(setup) = c.setup {
+                        setup(root, &dest);
+                    }
+                }
+                let before = snapshot(root);
+                let result = std::panic::catch_unwind(|| run(&archive, &dest));
+                let result = result.unwrap_or_else(|_| panic!("case {}: panicked", c.name));
+                let err = match result {
+                    Ok(()) => panic!("case {} (dest exists: {dest_exists}): accepted", c.name),
+                    Err(e) => e.to_string(),
+                };
+                assert!(
+                    err.to_lowercase().contains(&c.expect.to_lowercase()),
+                    "case {}: message {err:?} does not say {:?}",
+                    c.name,
+                    c.expect
+                );
+                assert_eq!(
+                    snapshot(root),
+                    before,
+                    "case {} (dest exists: {dest_exists}): the tree changed",
+                    c.name
+                );
+                assert!(
+                    !Path::new("/tmp/kerblam-evil.txt").exists()
+                        && !Path::new("/tmp/kerblam-evil").exists()
+                );
+                if dest_exists {
+                    eprintln!("refused {:<40} {err}", c.name);
                 }
             }
-            let before = snapshot(root);
-            let result = std::panic::catch_unwind(|| run(&archive, &dest));
-            let result = result.unwrap_or_else(|_| panic!("case {}: panicked", c.name));
-            let err = match result {
-                Ok(()) => panic!("case {} (dest exists: {dest_exists}): accepted", c.name),
-                Err(e) => e.to_string(),
-            };
-            assert!(
-                err.to_lowercase().contains(&c.expect.to_lowercase()),
-                "case {}: message {err:?} does not say {:?}",
-                c.name,
-                c.expect
-            );
-            assert_eq!(
-                snapshot(root),
-                before,
-                "case {} (dest exists: {dest_exists}): the tree changed",
-                c.name
-            );
-            assert!(
-                !Path::new("/tmp/kerblam-evil.txt").exists()
-                    && !Path::new("/tmp/kerblam-evil").exists()
-            );
-            if dest_exists {
-                refused += 1;
-                eprintln!("refused {:<40} {err}", c.name);
-            }
-        }
+        });
     }
-    eprintln!("hostile cases refused: {refused} of {}", corpus.len());
-    assert_eq!(refused, corpus.len());
+    tally.report("hostile cases refused", "");
+    assert_eq!(tally.counts(), (corpus.len(), corpus.len()));
 }
 
 /// Writes every case of the corpus to `DIR/<case>.kerblam.tar`, `DIR` being `KERBLAM_FUZZ_SEEDS`

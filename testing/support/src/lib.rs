@@ -203,6 +203,42 @@ pub fn plugin_dir(packages: &[&str]) -> PathBuf {
     .unwrap_or_else(|e| panic!("cargo build of {packages:?}: {e}"))
 }
 
+/// Cases of a reliability figure, each passing or panicking, counted as they run: the figure
+/// [`Tally::report`] prints is what passed of what ran (a partial result shows as such), and it
+/// fails afterwards naming every case that did not pass.
+#[derive(Debug, Default)]
+pub struct Tally {
+    ran: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    /// Runs one case; a panic in it is counted as a failure of `name` (its message is printed).
+    pub fn case(&mut self, name: &str, f: impl FnOnce()) {
+        self.ran += 1;
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            self.failed.push(name.to_string());
+        }
+    }
+
+    /// How many cases ran, and how many of them passed.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.ran, self.ran - self.failed.len())
+    }
+
+    /// Prints `<what>: <passed> of <ran><detail>`, then fails if a case did.
+    #[track_caller]
+    pub fn report(&self, what: &str, detail: &str) {
+        let (ran, passed) = self.counts();
+        eprintln!("{what}: {passed} of {ran}{detail}");
+        assert!(
+            self.failed.is_empty(),
+            "{what}: failed at {:?}",
+            self.failed
+        );
+    }
+}
+
 /// Bytes a command printed, as text (invalid UTF-8 replaced).
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
