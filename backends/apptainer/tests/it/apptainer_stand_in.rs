@@ -4,7 +4,7 @@
 //! and the definition file it was given (with the staged `%files` sources it could see), and
 //! writes a dummy SIF — or fails half-way, leaving a partial file — on demand.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

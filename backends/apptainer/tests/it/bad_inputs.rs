@@ -1,7 +1,7 @@
 //! Bad inputs: unrepresentable values, missing or corrupt base archives, too little disk space.
 //! Each is a clear error naming what is wrong, before anything is written.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! Snapshot tests of the definition file of each example plan, and escaping of hostile values.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -1,7 +1,7 @@
 //! A freeze plan (a synthetic EESSI tree with excludes, generated start/activate scripts, help
 //! and test) carried out by the native SIF path, then run from the unpacked image under chroot.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

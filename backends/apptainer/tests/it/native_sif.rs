@@ -3,7 +3,7 @@
 //! `chroot` with the env scripts sourced. The base is `kerblam-test-base:latest` (busybox sh,
 //! bash, make) saved with `docker save`/`podman save`; without an engine the tests skip.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -270,7 +270,7 @@ fn native_sif_builds_as_an_unprivileged_user() {
         .arg(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "native_sif_is_byte_identical_across_runs",
+            "native_sif::native_sif_is_byte_identical_across_runs",
             "--nocapture",
         ])
         .env("KERBLAM_TEST_BASE_ARCHIVE", &base)

@@ -3,7 +3,7 @@
 //! refused with a message naming the path, and nothing is left under a final name (nor a
 //! temporary one).
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

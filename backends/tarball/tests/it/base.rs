@@ -2,7 +2,7 @@
 //! itself) and a docker archive (`docker save` layout, built by hand here). The base's blobs are
 //! kept below the plan's layers and its configuration carried over.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 

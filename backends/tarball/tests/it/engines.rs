@@ -8,7 +8,7 @@
 //! - the OCI archive, on a base saved with `podman save --format oci-archive` or `docker save`, is
 //!   read by `skopeo inspect oci-archive:` and `podman load`, and a command runs in the loaded image.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

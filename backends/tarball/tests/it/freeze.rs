@@ -2,7 +2,7 @@
 //! tarball of the trees (excludes honoured), an `activate.sh` that works from the unpacked copy and
 //! at the original prefix, and the metadata JSON.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 
@@ -170,7 +170,7 @@ fn a_freeze_plan_gives_a_tarball_an_activate_script_and_metadata() {
 
     // The activate script beside the tarball is the plan's own, which is in the tarball too; the
     // tarball also carries enter.sh, which mounts each tree at its original path (tested end to
-    // end in tests/freeze_cli.rs).
+    // end in tests/it/freeze_cli.rs).
     assert_eq!(
         std::fs::read_to_string(out.join("hello-freeze-activate.sh")).unwrap(),
         "# the plan's activate.sh\n"

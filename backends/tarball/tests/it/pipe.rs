@@ -1,7 +1,7 @@
 //! Packaging a pipe with the real tarball plugin: the context archive and the OCI archive it
 //! writes (the replay archive is kerblam's), what they hold, and the progress it reports.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! bundle's runtime config has the plan's entrypoint and workdir. Skipped with a reason when umoci
 //! is not installed (`apt-get install umoci`); no engine is needed.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;

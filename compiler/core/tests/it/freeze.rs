@@ -580,7 +580,7 @@ fn run_start(dir: &Path, cmd: &str) -> (bool, String, String) {
 /// the way in, to activate a copy of the trees unpacked elsewhere: from a clean environment,
 /// `start.sh` exits 127 with `activate.sh`'s message naming the missing prefix and `enter.sh`,
 /// and the host's variables do not leak in. (The way in, the tarball's `enter.sh`, is tested end
-/// to end in tests/freeze_cli.rs; images run `start.sh` at the original paths.)
+/// to end in tests/it/freeze_cli.rs; images run `start.sh` at the original paths.)
 #[test]
 fn generated_scripts_refuse_a_copy_that_is_not_at_its_prefix() {
     let t = tempfile::tempdir().unwrap();
