@@ -27,7 +27,19 @@ fn kerblam1() -> Option<PathBuf> {
 /// Run Kerblam! 1.x in `dir` with `input` on its standard input (a private HOME: it keeps its
 /// profile cache there). Killed after a minute: 1.x asks for ever once its input is over.
 fn run1(bin: &Path, dir: &Path, home: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(bin)
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(bin);
+    // Kerblam! 1.x's Ctrl-C handler (the ctrlc crate) refuses to start, and 1.x panics, when
+    // SIGINT is ignored, which an exec keeps: as it is in a background job of a shell without job
+    // control, where a test run may have been started. Give it the default, as a terminal would.
+    // SAFETY: signal(2) is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGINT, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let mut child = command
         .args(args)
         .current_dir(dir)
         .env("HOME", home)
