@@ -5,7 +5,7 @@
 //! A test that needs something this machine may lack (an engine, a tool, root, Kerblam! 1.2.1, a
 //! Python with the citation readers, taplo) asks for it with one of the `require_*` functions:
 //!
-//! ```ignore
+//! ```no_run
 //! let Some(script) = kerblam_test_support::require_tool("script", "a pseudo-terminal") else {
 //!     return;
 //! };
