@@ -48,7 +48,7 @@ seed() { # seed TARGET FILE...
 seed manifest tests/fixtures/valid/*.toml tests/fixtures/invalid/*.toml examples/*/kerblam.toml
 seed freeze_spec examples/freeze/freeze.toml fuzz/seeds/freeze_spec/*
 seed plan_json backends/conformance/golden/*.json fuzz/seeds/plan_json/*
-# `kerblam plan` of the examples, as snapshotted by tests/plan_cli.rs: after insta's front matter,
+# `kerblam plan` of the examples, as snapshotted by tests/it/plan_cli.rs: after insta's front matter,
 # one `==== <pipe>.plan.json ====` section per plan.
 awk -v dir="$corpus/plan_json" '
     FNR == 1 { fm = 0; if (out) close(out); out = "" }
@@ -56,13 +56,13 @@ awk -v dir="$corpus/plan_json" '
     fm < 2 { next }
     /^=+ .* =+$/ { if (out) close(out); out = dir "/seed-" $2; next }
     out { print > out }
-' tests/snapshots/plan_cli__plan_*.snap
+' tests/it/snapshots/it__plan_cli__plan_*.snap
 seed plugin_reply fuzz/seeds/plugin_reply/*
 archives=$(mktemp -d)
 trap 'rm -rf "$archives"' EXIT
 run cargo run -q -p kerblam-archive --example fuzz_seeds -- "$archives/written" >/dev/null
-KERBLAM_FUZZ_SEEDS="$archives/hostile" run cargo test -q -p kerblam-archive --test hostile \
-    export_the_corpus_as_fuzz_seeds >/dev/null
+KERBLAM_FUZZ_SEEDS="$archives/hostile" run cargo test -q -p kerblam-archive --test it \
+    hostile::export_the_corpus_as_fuzz_seeds >/dev/null
 for f in "$archives"/written/* "$archives"/hostile/*; do
     # Mode byte 0: the rest of the input is the archive file as it is.
     { printf '\0'; cat "$f"; } >"$corpus/replay_archive/seed-$(basename "$(dirname "$f")")-$(basename "$f")"

@@ -23,7 +23,7 @@ if [ -z "${KERBLAM_PYTHON:-}" ]; then
     export KERBLAM_PYTHON="$PWD/$venv/bin/python"
 fi
 
-# tests/taplo.rs checks the JSON Schemas with taplo, the engine of the Even Better TOML editor
+# tests/it/taplo.rs checks the JSON Schemas with taplo, the engine of the Even Better TOML editor
 # extension (npm @taplo/cli, pinned; installed once). Without npm those tests skip and say so (they
 # fail instead under KERBLAM_REQUIRE_ENGINES=1).
 if [ -z "${KERBLAM_TAPLO:-}" ]; then

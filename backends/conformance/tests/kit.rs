@@ -73,7 +73,7 @@ fn first_party_conforms(lib: &str, name: &str, unclaimed: &[&str]) {
     let r = check_plugin(&first_party(lib), &Options::default());
     assert_eq!(r.backend.as_deref(), Some(name));
     assert!(r.passed(), "{r}");
-    let required = std::env::var("KERBLAM_REQUIRE_ENGINES").as_deref() == Ok("1");
+    let required = kerblam_test_support::required();
     let plugin = Plugin::load(&first_party(lib), &Hello::new("test", "0")).unwrap();
     let caps = &plugin.describe().capabilities;
     assert_eq!(outcome(&r, "plan"), &Outcome::Pass, "{r}");

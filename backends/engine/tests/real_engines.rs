@@ -1,8 +1,7 @@
 //! kerblam-engine against the real docker and podman. They run when the engine answers; with
 //! `KERBLAM_REQUIRE_ENGINES=1` a missing engine fails them instead of skipping.
 
-#[path = "../../../tests/support/engines.rs"]
-mod engines;
+use kerblam_test_support::engines;
 
 use std::collections::BTreeMap;
 use std::io::Read;

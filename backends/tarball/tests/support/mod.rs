@@ -11,8 +11,8 @@ use kerblam_backend_api::plan::PackagePlan;
 use kerblam_backend_api::{Action, ExecuteOptions, ExecuteRequest, ExecuteResult, Hello, Paths};
 use kerblam_compiler::{CheckOptions, PipeOptions, Project, compile_pipe};
 
-#[path = "../../../../tests/support/engines.rs"]
-pub mod engines;
+#[allow(unused_imports)]
+pub use kerblam_test_support::engines;
 
 /// The workspace's Cargo.toml.
 pub fn workspace_manifest() -> PathBuf {
