@@ -715,3 +715,97 @@ fn second_engine_ready(engine: &str, address: &str) -> bool {
     ));
     false
 }
+
+/// `kerblam freeze --push`: the frozen image goes to the registry, its digest-pinned reference is
+/// printed last and recorded in CITATION.cff, and the registry serves exactly that manifest.
+#[test]
+fn a_freeze_is_pushed_and_cited_by_digest() {
+    let Some(registry) = Registry::start(None) else {
+        return;
+    };
+    if tool("skopeo", "skopeo").is_none() {
+        return;
+    }
+    let Some(engine) = engine("docker") else {
+        return;
+    };
+    let base = ensure_base_image(&engine, Path::new(env!("CARGO_BIN_EXE_kerblam")));
+    let dir = tempfile::tempdir().unwrap();
+    let eessi = kerblam_compiler::freeze::synthetic::create(&dir.path().join("eessi"), false);
+    let name = format!("kerblam-reg-freeze-{}", std::process::id());
+    let freeze = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kerblam"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(&eessi.env)
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env(
+                "HOME",
+                std::env::var("HOME").unwrap_or_else(|_| "/root".into()),
+            )
+            .env("SOURCE_DATE_EPOCH", "1700000000")
+            .output()
+            .unwrap()
+    };
+    let o = freeze(&[
+        "freeze",
+        "--from-env",
+        "-a",
+        "Jane Doe",
+        "-n",
+        &name,
+        "--backend",
+        "docker",
+        "--write-spec",
+        "freeze.toml",
+        "--no-build",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let spec = dir.path().join("freeze.toml");
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("base = \"debian:12\"", &format!("base = \"{base}\""));
+    std::fs::write(&spec, text).unwrap();
+    let target = format!("{}/lab/freeze:1", registry.addr);
+    let plugins = plugin_dir();
+    let o = freeze(&[
+        "freeze",
+        "freeze.toml",
+        "--backend-path",
+        plugins.to_str().unwrap(),
+        "--push",
+        &target,
+        "-d",
+        "out",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let pinned = stdout.lines().last().unwrap().to_string();
+    assert!(
+        pinned.starts_with(&format!("{}/lab/freeze@sha256:", registry.addr)),
+        "{}",
+        show(&o)
+    );
+    let inspected = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--raw",
+            &format!("docker://{pinned}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(inspected.status.success(), "{inspected:?}");
+    assert_eq!(
+        format!("sha256:{}", sha256_hex(&inspected.stdout)),
+        pinned.split_once('@').unwrap().1,
+        "the registry's manifest is not the one the reference pins"
+    );
+    let cff = std::fs::read_to_string(dir.path().join("out/CITATION.cff")).unwrap();
+    assert!(cff.contains(&pinned), "{cff}");
+    let tag = format!("{name}:2023-11-14");
+    engine.remove_image(&tag);
+    engine.remove_image(&target);
+    engine.remove_image(&pinned);
+}
