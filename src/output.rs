@@ -10,7 +10,6 @@ static SETTINGS: OnceLock<Settings> = OnceLock::new();
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
-    color: bool,
     verbosity: i8,
 }
 
@@ -28,7 +27,7 @@ pub fn init(global: &GlobalArgs) {
     } else {
         global.verbose as i8
     };
-    let _ = SETTINGS.set(Settings { color, verbosity });
+    let _ = SETTINGS.set(Settings { verbosity });
     let _ = miette::set_hook(Box::new(move |_| {
         Box::new(
             miette::MietteHandlerOpts::new()
@@ -45,16 +44,7 @@ pub fn init(global: &GlobalArgs) {
 }
 
 fn settings() -> Settings {
-    SETTINGS.get().copied().unwrap_or(Settings {
-        color: false,
-        verbosity: 0,
-    })
-}
-
-/// Whether colour is on for stderr.
-#[allow(dead_code)]
-pub fn color() -> bool {
-    settings().color
+    SETTINGS.get().copied().unwrap_or(Settings { verbosity: 0 })
 }
 
 /// Whether `-q` was given.
@@ -63,13 +53,11 @@ pub fn quiet() -> bool {
 }
 
 /// Whether `-v` was given at least `level` times.
-#[allow(dead_code)]
 pub fn verbose(level: i8) -> bool {
     settings().verbosity >= level
 }
 
 /// Whether progress bars may be drawn: stderr is a terminal and `-q` was not given.
-#[allow(dead_code)]
 pub fn progress_enabled() -> bool {
     !quiet() && std::io::stderr().is_terminal()
 }

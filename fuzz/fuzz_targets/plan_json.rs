@@ -1,6 +1,6 @@
 //! The plan JSON reader (`plan.json` of a replay archive, of any schema version kerblam wrote; a
 //! plan a backend receives), with the round trips that must hold for any plan that reads: compact
-//! JSON, `kerblam plan`'s printer, `plan.json`'s printer and TOML where the plan is representable
+//! JSON, `kerblam plan`'s printer (which also writes `plan.json`) and TOML where the plan is representable
 //! in TOML; then what the host and the engine backends do with a plan: the capability check, the
 //! check of a backend's part, the context without the backend's files, and the Containerfile.
 #![no_main]
@@ -32,7 +32,6 @@ fuzz_target!(|data: &[u8]| {
         printed,
         "printing is deterministic"
     );
-    assert_eq!(kerblam_render::plan_json(&plan), printed.as_bytes());
 
     let value = serde_json::to_value(&plan).expect("plans serialize");
     if let Ok(toml) = toml_edit::ser::to_string_pretty(&value) {
@@ -49,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
         plan_schema: kerblam_backend_api::SchemaRange { min: 2, max: 2 },
         sdk: None,
         capabilities: Capabilities::default(),
+        engine: None,
     };
     for action in [Action::Package, Action::Run] {
         let _ = missing_capabilities(action, &plan, &ExecuteOptions::default(), &describe);

@@ -282,20 +282,13 @@ fn to_format(f: PlanFormat) -> Format {
 
 /// Write a file under a temporary name in the same directory, then rename it into place.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> miette::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = std::fs::write(&tmp, bytes).and_then(|_| std::fs::rename(&tmp, path));
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(miette::miette!("cannot write {}: {e}", path.display()));
-    }
+    use std::io::Write;
+    let archive = |e: kerblam_archive::Error| miette::miette!("{e}");
+    let mut file = kerblam_archive::AtomicFile::create(path, true).map_err(archive)?;
+    file.file()
+        .write_all(bytes)
+        .map_err(|e| miette::miette!("cannot write {}: {e}", path.display()))?;
+    file.commit().map_err(archive)?;
     Ok(())
 }
 

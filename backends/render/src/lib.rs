@@ -6,24 +6,14 @@
 //!   `WORKDIR`, `ENV`, a freeze's smoke test as a `RUN`, `LABEL`, `ENTRYPOINT` and `CMD []`; and
 //!   the list of [`ContextEntry`]s the caller must add to the build context for those `COPY` lines
 //!   (the kerblam executable, generated text, host trees), each with its path inside the context.
-//! - [`plan_json`] is the exact bytes of `plan.json` inside a replay archive: the plan as pretty JSON
-//!   with every object's keys sorted and a final newline (what `kerblam plan` prints).
+//! - [`sorted`] orders the keys of every JSON object, for documents that must be byte-stable (a
+//!   plan's JSON is rendered by `kerblam-compiler`, the one plan renderer).
 //!
 //! No I/O happens here: the caller reads the recipe and streams the entries.
 
 pub mod containerfile;
 
 pub use containerfile::{ContextEntry, EntrySource, RenderError, Rendered, render};
-
-use kerblam_plan::PackagePlan;
-
-/// The bytes of `plan.json` in a replay archive: pretty JSON, keys sorted, final newline.
-pub fn plan_json(plan: &PackagePlan) -> Vec<u8> {
-    let value = sorted(serde_json::to_value(plan).expect("plans serialize to JSON"));
-    let mut s = serde_json::to_string_pretty(&value).expect("JSON values serialize");
-    s.push('\n');
-    s.into_bytes()
-}
 
 /// `value` with the keys of every object in sorted order, whatever map type `serde_json` was built
 /// with (its `preserve_order` feature keeps insertion order otherwise).

@@ -117,21 +117,6 @@ fn unsafe_paths_are_refused() {
     assert!(render(&p, None).unwrap_err().0.contains("BAD NAME"));
 }
 
-#[test]
-fn plan_json_is_sorted_pretty_with_newline() {
-    let text = String::from_utf8(crate::plan_json(&plan())).unwrap();
-    assert!(text.ends_with("}\n"));
-    let keys: Vec<_> = text
-        .lines()
-        .filter(|l| l.starts_with("  \""))
-        .map(|l| l.trim().split('"').nth(1).unwrap().to_string())
-        .collect();
-    let mut sorted = keys.clone();
-    sorted.sort();
-    assert_eq!(keys, sorted);
-    assert_eq!(keys.first().map(String::as_str), Some("artifacts"));
-}
-
 /// A freeze plan as the compiler makes it from its synthetic EESSI tree (docker, a smoke test),
 /// with the machine-specific temporary directory replaced by `<base>`.
 fn freeze_plan(test: Option<&str>) -> (PackagePlan, tempfile::TempDir) {
