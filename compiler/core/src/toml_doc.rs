@@ -27,6 +27,24 @@ pub struct TomlDoc {
 }
 
 impl TomlDoc {
+    /// A `kerblam::bad-path` finding at `path`: "WHAT `VALUE` WHY", labelled WHY, with `help`.
+    pub fn bad_path(
+        &self,
+        path: &[Seg],
+        what: &str,
+        value: &str,
+        why: &str,
+        help: &str,
+    ) -> Finding {
+        Finding::error(
+            &self.source,
+            "kerblam::bad-path",
+            format!("{what} `{value}` {why}"),
+        )
+        .at(self.locate(path), why.to_string())
+        .help(help.to_string())
+    }
+
     /// Parse `source`; a syntax error becomes a located finding.
     #[allow(clippy::result_large_err)] // the error is the finding itself, rendered once
     pub fn parse(source: SourceFile) -> Result<Self, Finding> {

@@ -81,15 +81,13 @@ fn err(doc: &TomlDoc, code: &'static str, msg: String, path: &[Seg], label: &str
 /// A host path of the spec must be absolute, with no `..`.
 fn absolute_rule(doc: &TomlDoc, out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str) {
     if let Some(why) = check_absolute(value) {
-        out.push(
-            Finding::error(
-                &doc.source,
-                "kerblam::bad-path",
-                format!("{what} `{value}` {why}"),
-            )
-            .at(doc.locate(&path), why)
-            .help("frozen trees are named by absolute host paths, which are also their paths in the image"),
-        );
+        out.push(doc.bad_path(
+            &path,
+            what,
+            value,
+            why,
+            "frozen trees are named by absolute host paths, which are also their paths in the image",
+        ));
     }
 }
 

@@ -24,17 +24,13 @@ pub fn check(m: &Manifest, doc: &TomlDoc) -> Vec<Finding> {
 /// A directory of the manifest is relative to the project root, without `..` above it.
 fn path_rule(doc: &TomlDoc, out: &mut Vec<Finding>, path: Vec<Seg>, value: &str, what: &str) {
     if let Some(why) = check_relative(value) {
-        out.push(
-            Finding::error(
-                &doc.source,
-                "kerblam::bad-path",
-                format!("{what} `{value}` {why}"),
-            )
-            .at(doc.locate(&path), why)
-            .help(
-                "use a path relative to the directory holding kerblam.toml, without `..` above it",
-            ),
-        );
+        out.push(doc.bad_path(
+            &path,
+            what,
+            value,
+            why,
+            "use a path relative to the directory holding kerblam.toml, without `..` above it",
+        ));
     }
 }
 
