@@ -809,3 +809,65 @@ fn a_freeze_is_pushed_and_cited_by_digest() {
     engine.remove_image(&target);
     engine.remove_image(&pinned);
 }
+
+/// What `--push` refuses before any work, with exit 2 and nothing written: a backend that cannot
+/// push, a reference that names no registry, a digest instead of a tag, and Kerblam! 1.x's archive
+/// layout, which names its image by tag.
+#[test]
+fn push_refuses_what_cannot_work_before_doing_anything() {
+    let project = TestProject::new("[execution]\nbackend = \"apptainer\"\n");
+    project
+        .write(
+            "src/dockerfiles/default.dockerfile",
+            "FROM scratch\nCOPY . .\n",
+        )
+        .write("src/workflows/sorter.sh", "#!/bin/sh\ntrue\n")
+        .write("data/in/words.txt", "pear\n");
+    let plugins = support::plugin_dir(&["kerblam-backend-apptainer", "kerblam-backend-tarball"]);
+    let before = project.snapshot(".");
+    let digest = format!("sha256:{}", "ab".repeat(32));
+    for (args, said) in [
+        (
+            vec!["--push", "127.0.0.1:5000/lab/x:v1"],
+            "the apptainer backend cannot push to a registry (--push)",
+        ),
+        (
+            vec!["--backend", "tarball", "--push", "lab/x:v1"],
+            "its first part is not a registry host",
+        ),
+        (
+            vec![
+                "--backend",
+                "tarball",
+                "--push",
+                &format!("127.0.0.1:5000/lab/x@{digest}"),
+            ],
+            "the registry gives the digest",
+        ),
+        (
+            vec![
+                "--backend",
+                "tarball",
+                "--format",
+                "kerblam-v1",
+                "--push",
+                "127.0.0.1:5000/lab/x",
+            ],
+            "--push needs kerblam's own archive format",
+        ),
+    ] {
+        let mut c = project.command(&[]);
+        c.arg("--backend-path")
+            .arg(&plugins)
+            .args(["package", "sorter"])
+            .args(&args);
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", show(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(said),
+            "{args:?}: {}",
+            show(&o)
+        );
+        assert_eq!(project.snapshot("."), before, "{args:?} wrote files");
+    }
+}
