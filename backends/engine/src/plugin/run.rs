@@ -442,9 +442,12 @@ fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<Vec<String>, Er
             });
             let loaded = engine.load(&mut input);
             drop(input);
-            let copied = copier
-                .join()
-                .unwrap_or_else(|_| Err(kerblam_archive::Error::invalid("image copy panicked")));
+            let copied = copier.join().unwrap_or_else(|_| {
+                Err(kerblam_archive::Error::new(
+                    kerblam_archive::ErrorKind::Io,
+                    "image copy panicked",
+                ))
+            });
             copied.map_err(errors::archive)?;
             loaded.map_err(errors::engine)
         });
