@@ -133,72 +133,110 @@ pub fn write(out: &mut File, objects: &[Object<'_>], time: i64) -> io::Result<[u
         };
         let start = align(pos, alignment);
         out.write_all(&vec![0u8; (start - pos) as usize])?;
-        let size = match o.data {
-            Data::Bytes(b) => {
-                out.write_all(b)?;
-                hasher.update(b);
-                b.len() as u64
-            }
-            Data::File(p) => {
-                let mut r = BufReader::with_capacity(1 << 20, File::open(p)?);
-                let mut buf = vec![0u8; 1 << 20];
-                let mut n = 0u64;
-                loop {
-                    let k = r.read(&mut buf)?;
-                    if k == 0 {
-                        break;
-                    }
-                    out.write_all(&buf[..k])?;
-                    hasher.update(&buf[..k]);
-                    n += k as u64;
-                }
-                n
-            }
-        };
-        if o.name.len() > 128 {
-            return Err(io::Error::other(format!(
-                "SIF object name {:?} is longer than 128 bytes",
-                o.name
-            )));
+        let size = write_data(out, o.data, &mut hasher)?;
+        table.extend(descriptor(o, i, start, start - pos + size, size, time)?);
+        if let Some(p) = o.partition.filter(|p| p.part_type == 2) {
+            arch = p.arch;
         }
-        let mut d = Vec::with_capacity(DESCRIPTOR_SIZE);
-        d.extend((o.kind as i32).to_le_bytes());
-        d.push(1);
-        d.extend((i as u32 + 1).to_le_bytes());
-        d.extend((GROUP_MASK | 1).to_le_bytes());
-        d.extend(0u32.to_le_bytes());
-        d.extend((start as i64).to_le_bytes());
-        d.extend((size as i64).to_le_bytes());
-        d.extend(((start - pos + size) as i64).to_le_bytes());
-        d.extend(time.to_le_bytes());
-        d.extend(time.to_le_bytes());
-        d.extend(0i64.to_le_bytes());
-        d.extend(0i64.to_le_bytes());
-        let mut name = [0u8; 128];
-        name[..o.name.len()].copy_from_slice(o.name.as_bytes());
-        d.extend(name);
-        let mut extra = [0u8; 384];
-        if let Some(p) = o.partition {
-            extra[0..4].copy_from_slice(&p.fs_type.to_le_bytes());
-            extra[4..8].copy_from_slice(&p.part_type.to_le_bytes());
-            extra[8..11].copy_from_slice(&p.arch);
-            if p.part_type == 2 {
-                arch = p.arch;
-            }
-        }
-        d.extend(extra);
-        debug_assert_eq!(d.len(), DESCRIPTOR_SIZE);
-        table.extend(d);
         pos = start + size;
     }
     table.resize(descriptors_size as usize, 0);
     hasher.update(&table);
+    let id = image_id(hasher);
+    let h = header(arch, id, time, objects.len(), pos - data_offset);
+    out.seek(SeekFrom::Start(0))?;
+    out.write_all(&h)?;
+    out.seek(SeekFrom::Start(DESCRIPTORS_OFFSET))?;
+    out.write_all(&table)?;
+    out.flush()?;
+    Ok(id)
+}
+
+/// Writes the content of one data object to `out` at its position, feeding it to `hasher`.
+/// Returns its size.
+fn write_data(out: &mut File, data: Data<'_>, hasher: &mut Sha256) -> io::Result<u64> {
+    match data {
+        Data::Bytes(b) => {
+            out.write_all(b)?;
+            hasher.update(b);
+            Ok(b.len() as u64)
+        }
+        Data::File(p) => {
+            let mut r = BufReader::with_capacity(1 << 20, File::open(p)?);
+            let mut buf = vec![0u8; 1 << 20];
+            let mut n = 0u64;
+            loop {
+                let k = r.read(&mut buf)?;
+                if k == 0 {
+                    break;
+                }
+                out.write_all(&buf[..k])?;
+                hasher.update(&buf[..k]);
+                n += k as u64;
+            }
+            Ok(n)
+        }
+    }
+}
+
+/// The descriptor of object `o`, the `i`th (0-based), whose `size` bytes start at `start` and take
+/// `padded` bytes with the alignment padding before them. Refuses a name longer than 128 bytes.
+fn descriptor(
+    o: &Object<'_>,
+    i: usize,
+    start: u64,
+    padded: u64,
+    size: u64,
+    time: i64,
+) -> io::Result<Vec<u8>> {
+    if o.name.len() > 128 {
+        return Err(io::Error::other(format!(
+            "SIF object name {:?} is longer than 128 bytes",
+            o.name
+        )));
+    }
+    let mut d = Vec::with_capacity(DESCRIPTOR_SIZE);
+    d.extend((o.kind as i32).to_le_bytes());
+    d.push(1);
+    d.extend((i as u32 + 1).to_le_bytes());
+    d.extend((GROUP_MASK | 1).to_le_bytes());
+    d.extend(0u32.to_le_bytes());
+    d.extend((start as i64).to_le_bytes());
+    d.extend((size as i64).to_le_bytes());
+    d.extend((padded as i64).to_le_bytes());
+    d.extend(time.to_le_bytes());
+    d.extend(time.to_le_bytes());
+    d.extend(0i64.to_le_bytes());
+    d.extend(0i64.to_le_bytes());
+    let mut name = [0u8; 128];
+    name[..o.name.len()].copy_from_slice(o.name.as_bytes());
+    d.extend(name);
+    let mut extra = [0u8; 384];
+    if let Some(p) = o.partition {
+        extra[0..4].copy_from_slice(&p.fs_type.to_le_bytes());
+        extra[4..8].copy_from_slice(&p.part_type.to_le_bytes());
+        extra[8..11].copy_from_slice(&p.arch);
+    }
+    d.extend(extra);
+    debug_assert_eq!(d.len(), DESCRIPTOR_SIZE);
+    Ok(d)
+}
+
+/// The image id: the first 16 bytes of the SHA-256 of the data objects and the descriptor table,
+/// shaped as a version 4 UUID.
+fn image_id(hasher: Sha256) -> [u8; 16] {
     let digest = hasher.finalize();
     let mut id = [0u8; 16];
     id.copy_from_slice(&digest[..16]);
     id[6] = (id[6] & 0x0f) | 0x40; // version 4 layout
     id[8] = (id[8] & 0x3f) | 0x80; // RFC 4122 variant
+    id
+}
 
+/// The global header of an image of `objects` data objects holding `data_size` bytes of data.
+fn header(arch: [u8; 3], id: [u8; 16], time: i64, objects: usize, data_size: u64) -> Vec<u8> {
+    let descriptors_size = (DESCRIPTORS * DESCRIPTOR_SIZE) as u64;
+    let data_offset = DESCRIPTORS_OFFSET + descriptors_size;
     let mut h = Vec::with_capacity(HEADER_SIZE);
     let mut launch = [0u8; 32];
     launch[..LAUNCH.len()].copy_from_slice(LAUNCH.as_bytes());
@@ -210,22 +248,17 @@ pub fn write(out: &mut File, objects: &[Object<'_>], time: i64) -> io::Result<[u
     for v in [
         time,
         time,
-        (DESCRIPTORS - objects.len()) as i64,
+        (DESCRIPTORS - objects) as i64,
         DESCRIPTORS as i64,
         DESCRIPTORS_OFFSET as i64,
         descriptors_size as i64,
         data_offset as i64,
-        (pos - data_offset) as i64,
+        data_size as i64,
     ] {
         h.extend(v.to_le_bytes());
     }
     debug_assert_eq!(h.len(), HEADER_SIZE);
-    out.seek(SeekFrom::Start(0))?;
-    out.write_all(&h)?;
-    out.seek(SeekFrom::Start(DESCRIPTORS_OFFSET))?;
-    out.write_all(&table)?;
-    out.flush()?;
-    Ok(id)
+    h
 }
 
 #[cfg(test)]

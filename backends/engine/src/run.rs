@@ -164,17 +164,41 @@ impl Engine {
         opts: &RunOptions,
         cancelled: &dyn Fn() -> bool,
     ) -> Result<i32> {
-        let mut cmd = self.command();
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let name = format!(
             "kerblam-{}-{}",
             std::process::id(),
             RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
+        let mut cmd = self.run_command(&name, image, args, opts)?;
+        if !self.image_exists(image)? {
+            return Err(EngineError::InvalidInput(format!(
+                "image {image} is not in {}; build or load it first",
+                self.name()
+            )));
+        }
+        cmd.stdin(Stdio::null());
+        let mut child = process::spawn(&mut cmd, self.name())?;
+        let waiting =
+            |e| EngineError::io(format!("waiting for `{}`", process::command_line(&cmd)), e);
+        let status = self.wait_or_kill(&mut child, &name, cancelled, waiting)?;
+        Ok(exit_code(status))
+    }
+
+    /// The `run` command of the container `name`: `image` with `args`, as `opts` say. Refuses a
+    /// mount that an engine cannot carry and an empty entrypoint override.
+    fn run_command(
+        &self,
+        name: &str,
+        image: &str,
+        args: &[String],
+        opts: &RunOptions,
+    ) -> Result<std::process::Command> {
+        let mut cmd = self.command();
         cmd.args([
             "run",
             "--name",
-            &name,
+            name,
             "--rm",
             "--pull",
             "never",
@@ -200,24 +224,25 @@ impl Engine {
             rest = tail;
         }
         cmd.arg(image).args(rest).args(args);
-        if !self.image_exists(image)? {
-            return Err(EngineError::InvalidInput(format!(
-                "image {image} is not in {}; build or load it first",
-                self.name()
-            )));
-        }
-        cmd.stdin(Stdio::null());
-        let mut child = process::spawn(&mut cmd, self.name())?;
-        let waiting =
-            |e| EngineError::io(format!("waiting for `{}`", process::command_line(&cmd)), e);
-        // When cancelled: `kill NAME` once a second until the CLI exits (the container may not
-        // exist yet when cancellation comes right after the spawn); after 30 s, kill the CLI and
-        // force-remove the container.
+        Ok(cmd)
+    }
+
+    /// Waits for the engine CLI running the container `name`, polling ten times a second. When
+    /// `cancelled`: `kill NAME` once a second until the CLI exits (the container may not exist yet
+    /// when cancellation comes right after the spawn); after 30 s, kill the CLI and force-remove
+    /// the container. `waiting` makes the error of a failed wait.
+    fn wait_or_kill(
+        &self,
+        child: &mut std::process::Child,
+        name: &str,
+        cancelled: &dyn Fn() -> bool,
+        waiting: impl Fn(std::io::Error) -> EngineError,
+    ) -> Result<std::process::ExitStatus> {
         let mut last_kill: Option<std::time::Instant> = None;
         let mut first_kill: Option<std::time::Instant> = None;
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(waiting)? {
-                break status;
+        loop {
+            if let Some(status) = child.try_wait().map_err(&waiting)? {
+                return Ok(status);
             }
             if first_kill.is_some() || cancelled() {
                 let now = std::time::Instant::now();
@@ -226,20 +251,19 @@ impl Engine {
                     .is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(1))
                 {
                     let mut kill = self.command();
-                    kill.args(["kill", &name]);
+                    kill.args(["kill", name]);
                     let _ = process::run_captured(&mut kill, self.name());
                     last_kill = Some(now);
                 }
                 if now.duration_since(first) > std::time::Duration::from_secs(30) {
                     let _ = child.kill();
                     let mut rm = self.command();
-                    rm.args(["rm", "-f", &name]);
+                    rm.args(["rm", "-f", name]);
                     let _ = process::run_captured(&mut rm, self.name());
                 }
             }
             std::thread::sleep(std::time::Duration::from_millis(100));
-        };
-        Ok(exit_code(status))
+        }
     }
 }
 

@@ -31,10 +31,46 @@ pub fn push_oci_archive(
     path: &Path,
     to: &Reference,
 ) -> Result<Pushed> {
-    let bad = |why: String| Error::BadArchive {
+    let bad = |why: String| bad_archive(path, why);
+    let Blobs { index, small } = push_blobs(client, archive, path)?;
+    let index = index.ok_or_else(|| bad("it has no index.json".into()))?;
+    let (digest, media_type) = only_manifest(&index, path)?;
+    let bytes = small
+        .get(&digest)
+        .ok_or_else(|| bad(format!("the manifest {digest} is not among its blobs")))?;
+    let target = to.tag.as_deref().unwrap_or(&digest);
+    let (pushed, _) = client.put_manifest(target, &media_type, bytes)?;
+    if pushed != digest {
+        return Err(bad(format!(
+            "the manifest's bytes hash to {pushed}, not {digest}"
+        )));
+    }
+    Ok(Pushed {
+        reference: to.pinned(&digest),
+        media_type,
+        size: bytes.len() as u64,
+    })
+}
+
+/// The archive `path` is not an OCI archive kerblam can push, for reason `why`.
+fn bad_archive(path: &Path, why: String) -> Error {
+    Error::BadArchive {
         path: path.display().to_string(),
         why,
-    };
+    }
+}
+
+/// What [`push_blobs`] kept of an OCI archive.
+struct Blobs {
+    /// Its `index.json`, when it has one.
+    index: Option<Vec<u8>>,
+    /// Its small blobs by digest (the manifest among them).
+    small: BTreeMap<String, Vec<u8>>,
+}
+
+/// Pushes every blob of the OCI archive read from `archive` (named `path` in messages) as it comes,
+/// streaming the large ones, and keeps its index and small blobs.
+fn push_blobs(client: &Client, archive: impl Read, path: &Path) -> Result<Blobs> {
     let io = |e: std::io::Error| Error::Io {
         what: "reading",
         path: path.display().to_string(),
@@ -60,7 +96,10 @@ pub fn push_oci_archive(
         };
         let digest = format!("sha256:{hex}");
         if !crate::reference::is_digest(&digest) {
-            return Err(bad(format!("{name} is not named after a sha256 digest")));
+            return Err(bad_archive(
+                path,
+                format!("{name} is not named after a sha256 digest"),
+            ));
         }
         if size <= SMALL {
             let bytes = read_small(&mut entry, size).map_err(io)?;
@@ -70,9 +109,15 @@ pub fn push_oci_archive(
             client.put_blob(&digest, size, &mut entry)?;
         }
     }
-    let index = index.ok_or_else(|| bad("it has no index.json".into()))?;
+    Ok(Blobs { index, small })
+}
+
+/// The digest and media type of the one manifest the `index.json` bytes `index` list (the media
+/// type an OCI manifest's when it names none).
+fn only_manifest(index: &[u8], path: &Path) -> Result<(String, String)> {
+    let bad = |why: String| bad_archive(path, why);
     let index: serde_json::Value =
-        serde_json::from_slice(&index).map_err(|e| bad(format!("index.json: {e}")))?;
+        serde_json::from_slice(index).map_err(|e| bad(format!("index.json: {e}")))?;
     let manifests = index
         .get("manifests")
         .and_then(|m| m.as_array())
@@ -91,21 +136,7 @@ pub fn push_oci_archive(
         .get("mediaType")
         .and_then(|d| d.as_str())
         .unwrap_or(crate::media::OCI_MANIFEST);
-    let bytes = small
-        .get(digest)
-        .ok_or_else(|| bad(format!("the manifest {digest} is not among its blobs")))?;
-    let target = to.tag.as_deref().unwrap_or(digest);
-    let (pushed, _) = client.put_manifest(target, media_type, bytes)?;
-    if pushed != digest {
-        return Err(bad(format!(
-            "the manifest's bytes hash to {pushed}, not {digest}"
-        )));
-    }
-    Ok(Pushed {
-        reference: to.pinned(digest),
-        media_type: media_type.to_string(),
-        size: bytes.len() as u64,
-    })
+    Ok((digest.to_string(), media_type.to_string()))
 }
 
 fn read_small(r: &mut dyn Read, size: u64) -> std::io::Result<Vec<u8>> {

@@ -26,6 +26,7 @@ fn q(s: &str) -> String {
 
 /// The script for `plan`: its frozen trees (the host layers, at their original paths) and the
 /// `kerblam-freeze/` directory.
+// long: one shell script template in file order; split, its parts would no longer read as the script
 pub fn script(plan: &PackagePlan) -> String {
     let mut trees: Vec<String> = plan
         .layers

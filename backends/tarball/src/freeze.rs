@@ -54,20 +54,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         .freeze
         .as_ref()
         .ok_or_else(|| ErrorMessage::invalid_input("a freeze plan without its `freeze` section"))?;
-    for a in &plan.backend.artifacts {
-        if !matches!(
-            a.kind,
-            ArtifactKind::Tarball
-                | ArtifactKind::ActivateScript
-                | ArtifactKind::MetadataJson
-                | ArtifactKind::OciArchive
-        ) {
-            return Err(ErrorMessage::unsupported(format!(
-                "the tarball backend cannot produce a {:?} artifact ({}) for a freeze",
-                a.kind, a.path
-            )));
-        }
-    }
+    refuse_other_kinds(plan)?;
     let tar = TarOptions::from_env().map_err(errors::archive)?;
     let mut pending: Vec<Pending> = Vec::new();
     let mut notes = Vec::new();
@@ -82,23 +69,7 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         host.check_cancelled()?;
     }
     if let Some(a) = plan.artifact(ArtifactKind::ActivateScript) {
-        // The plan's own script (a generated `…/activate.sh` layer, also inside the tarball): the
-        // two agree.
-        let text = plan
-            .layers
-            .iter()
-            .find_map(|l| match &l.from {
-                LayerSource::Generated { text } if l.to.ends_with("/activate.sh") => {
-                    Some(text.clone())
-                }
-                _ => None,
-            })
-            .ok_or_else(|| {
-                ErrorMessage::invalid_input(format!(
-                    "the freeze plan of {} has no /kerblam-freeze/activate.sh layer to copy to {}",
-                    plan.name, a.path
-                ))
-            })?;
+        let text = activate_text(plan, a)?;
         pending.push(small(req, a, text.as_bytes(), true)?);
     }
     if let Some(a) = plan.artifact(ArtifactKind::MetadataJson) {
@@ -128,6 +99,43 @@ pub fn package(req: &ExecuteRequest, host: &Host<'_>) -> Result<ExecuteResult, E
         notes,
         pushed,
     })
+}
+
+/// Refuses an artifact of `plan`'s backend part that a freeze cannot give: anything but the
+/// tarball, the activate script, the metadata JSON and the OCI archive.
+fn refuse_other_kinds(plan: &PackagePlan) -> Result<(), ErrorMessage> {
+    for a in &plan.backend.artifacts {
+        if !matches!(
+            a.kind,
+            ArtifactKind::Tarball
+                | ArtifactKind::ActivateScript
+                | ArtifactKind::MetadataJson
+                | ArtifactKind::OciArchive
+        ) {
+            return Err(ErrorMessage::unsupported(format!(
+                "the tarball backend cannot produce a {:?} artifact ({}) for a freeze",
+                a.kind, a.path
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The text of the `activate.sh` artifact `a`: the plan's own script (a generated `…/activate.sh`
+/// layer, also inside the tarball), so that the two agree.
+fn activate_text(plan: &PackagePlan, a: &Artifact) -> Result<String, ErrorMessage> {
+    plan.layers
+        .iter()
+        .find_map(|l| match &l.from {
+            LayerSource::Generated { text } if l.to.ends_with("/activate.sh") => Some(text.clone()),
+            _ => None,
+        })
+        .ok_or_else(|| {
+            ErrorMessage::invalid_input(format!(
+                "the freeze plan of {} has no /kerblam-freeze/activate.sh layer to copy to {}",
+                plan.name, a.path
+            ))
+        })
 }
 
 fn file_name(p: &Path) -> String {

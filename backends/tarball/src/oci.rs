@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use kerblam_archive::{DetTar, TarOptions};
-use kerblam_backend_api::plan::{ArtifactKind, Base, LayerSource, PackagePlan};
+use kerblam_backend_api::plan::{ArtifactKind, Base, Layer, LayerSource, PackagePlan};
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, Host};
 use oci_spec::image::{
     Arch, Config, Descriptor, Digest, HistoryBuilder, ImageConfiguration, ImageIndexBuilder,
@@ -88,100 +88,125 @@ fn layer_items<'a>(req: &'a ExecuteRequest) -> Result<Vec<(String, Vec<Item<'a>>
     };
     let mut out = Vec::new();
     if !plan.context.files.is_empty() {
-        let items = plan
-            .context
-            .files
-            .iter()
-            .map(|f| {
-                let name = join(&plan.workdir, &f.path);
-                match &f.link {
-                    Some(target) => Item::Symlink {
-                        name,
-                        target: target.clone(),
-                    },
-                    None => Item::File {
-                        name,
-                        path: ctx_root.join(&f.path),
-                        mode: f.mode,
-                        expect: Some(f.size),
-                    },
-                }
-            })
-            .collect();
         out.push((
             format!("kerblam: COPY the build context to {}", plan.workdir),
-            items,
+            context_items(plan, &ctx_root),
         ));
     }
     for l in &plan.layers {
-        let name = strip_root(&l.to);
-        let (what, items) = match &l.from {
-            LayerSource::Kerblam => (
-                "the kerblam executable".to_string(),
-                vec![Item::File {
-                    name,
-                    path: PathBuf::from(&req.paths.kerblam),
-                    mode: l.mode,
-                    expect: None,
-                }],
-            ),
-            LayerSource::Generated { text } => (
-                "generated text".to_string(),
-                vec![Item::Bytes {
-                    name,
-                    data: text.as_bytes(),
-                    mode: l.mode,
-                }],
-            ),
-            LayerSource::Context { path } => {
-                let prefix = format!("{}/", path.trim_end_matches('/'));
-                let under: Vec<_> = plan
-                    .context
-                    .files
-                    .iter()
-                    .filter(|f| f.path.starts_with(&prefix))
-                    .collect();
-                let items = if under.is_empty() {
-                    let size = plan
-                        .context
-                        .files
-                        .iter()
-                        .find(|f| &f.path == path)
-                        .map(|f| f.size);
-                    vec![Item::File {
-                        name,
-                        path: ctx_root.join(path),
-                        mode: l.mode,
-                        expect: size,
-                    }]
-                } else {
-                    under
-                        .iter()
-                        .map(|f| Item::File {
-                            name: join(&name, &f.path[prefix.len()..]),
-                            path: ctx_root.join(&f.path),
-                            mode: f.mode,
-                            expect: Some(f.size),
-                        })
-                        .collect()
-                };
-                (format!("context {path}"), items)
-            }
-            LayerSource::Host { path, exclude } => {
-                let excludes = layer::Excludes::new(Path::new(path), exclude)?;
-                (
-                    format!("host {path}"),
-                    vec![Item::Tree {
-                        name,
-                        path: PathBuf::from(path),
-                        excludes,
-                    }],
-                )
-            }
-        };
+        let (what, items) = plan_layer_items(req, l, &ctx_root)?;
         out.push((format!("kerblam: COPY {what} to {}", l.to), items));
     }
     Ok(out)
+}
+
+/// The build context's files (and symlinks) under the plan's workdir, as `COPY . .` places them;
+/// `ctx_root` is the context's directory on the host.
+fn context_items<'a>(plan: &PackagePlan, ctx_root: &Path) -> Vec<Item<'a>> {
+    plan.context
+        .files
+        .iter()
+        .map(|f| {
+            let name = join(&plan.workdir, &f.path);
+            match &f.link {
+                Some(target) => Item::Symlink {
+                    name,
+                    target: target.clone(),
+                },
+                None => Item::File {
+                    name,
+                    path: ctx_root.join(&f.path),
+                    mode: f.mode,
+                    expect: Some(f.size),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The items of the plan layer `l`, and what it copies, for its history entry.
+fn plan_layer_items<'a>(
+    req: &'a ExecuteRequest,
+    l: &'a Layer,
+    ctx_root: &Path,
+) -> Result<(String, Vec<Item<'a>>), ErrorMessage> {
+    let name = strip_root(&l.to);
+    Ok(match &l.from {
+        LayerSource::Kerblam => (
+            "the kerblam executable".to_string(),
+            vec![Item::File {
+                name,
+                path: PathBuf::from(&req.paths.kerblam),
+                mode: l.mode,
+                expect: None,
+            }],
+        ),
+        LayerSource::Generated { text } => (
+            "generated text".to_string(),
+            vec![Item::Bytes {
+                name,
+                data: text.as_bytes(),
+                mode: l.mode,
+            }],
+        ),
+        LayerSource::Context { path } => (
+            format!("context {path}"),
+            context_path_items(&req.plan, path, name, l.mode, ctx_root),
+        ),
+        LayerSource::Host { path, exclude } => {
+            let excludes = layer::Excludes::new(Path::new(path), exclude)?;
+            (
+                format!("host {path}"),
+                vec![Item::Tree {
+                    name,
+                    path: PathBuf::from(path),
+                    excludes,
+                }],
+            )
+        }
+    })
+}
+
+/// The items of a layer copying the context's `path` to `name`: the context files under it when
+/// it is a directory, with their own modes, else the one file with `mode`.
+fn context_path_items<'a>(
+    plan: &PackagePlan,
+    path: &str,
+    name: String,
+    mode: u32,
+    ctx_root: &Path,
+) -> Vec<Item<'a>> {
+    let prefix = format!("{}/", path.trim_end_matches('/'));
+    let under: Vec<_> = plan
+        .context
+        .files
+        .iter()
+        .filter(|f| f.path.starts_with(&prefix))
+        .collect();
+    if under.is_empty() {
+        let size = plan
+            .context
+            .files
+            .iter()
+            .find(|f| f.path == path)
+            .map(|f| f.size);
+        vec![Item::File {
+            name,
+            path: ctx_root.join(path),
+            mode,
+            expect: size,
+        }]
+    } else {
+        under
+            .iter()
+            .map(|f| Item::File {
+                name: join(&name, &f.path[prefix.len()..]),
+                path: ctx_root.join(&f.path),
+                mode: f.mode,
+                expect: Some(f.size),
+            })
+            .collect()
+    }
 }
 
 fn digest(hex: &str) -> Result<Digest, ErrorMessage> {
@@ -319,6 +344,32 @@ pub fn write(
         req.options.format.as_deref(),
     );
     let base = base_path(req).map(|p| base_archive::open(&p)).transpose()?;
+    let blobs = build_layers(req, compression, tar, host)?;
+    let docs = documents(plan, base.as_ref(), &blobs, compression)?;
+    let pending = write_archive(req, final_path, tar, host, base.as_ref(), &blobs, &docs)?;
+    let base = base.as_ref().map(|b| {
+        format!(
+            "{} archive {}, {} layers",
+            b.kind,
+            b.path.display(),
+            b.layers.len()
+        )
+    });
+    Ok(Written {
+        pending,
+        manifest_digest: format!("sha256:{}", docs.manifest_hex),
+        base,
+    })
+}
+
+/// Builds the plan's layers, one blob each in the temporary directory, each with what it copies
+/// (for the history).
+fn build_layers(
+    req: &ExecuteRequest,
+    compression: Compression,
+    tar: TarOptions,
+    host: &Host<'_>,
+) -> Result<Vec<(String, Blob)>, ErrorMessage> {
     let temp_dir = Path::new(&req.paths.temp_dir);
     let cancel = || host.is_cancelled();
     let mut blobs: Vec<(String, Blob)> = Vec::new();
@@ -329,30 +380,30 @@ pub fn write(
         reporter.done(blob.size, blob.files);
         blobs.push((what, blob));
     }
-    let cfg = config(plan, base.as_ref(), &blobs);
+    Ok(blobs)
+}
+
+/// The JSON documents of the image, as canonical bytes, and the hex digests naming their blobs.
+struct Documents {
+    config: Vec<u8>,
+    config_hex: String,
+    manifest: Vec<u8>,
+    manifest_hex: String,
+    index: Vec<u8>,
+}
+
+/// The image's config, its manifest (the base's layers, then the plan's) and the index naming it
+/// by the plan's tag.
+fn documents(
+    plan: &PackagePlan,
+    base: Option<&BaseImage>,
+    blobs: &[(String, Blob)],
+    compression: Compression,
+) -> Result<Documents, ErrorMessage> {
+    let cfg = config(plan, base, blobs);
     let cfg_bytes = canonical(&cfg);
     let cfg_hex = kerblam_archive::hex(&sha2_digest(&cfg_bytes));
-    let layer_type = match compression {
-        Compression::Gzip => MediaType::ImageLayerGzip,
-        Compression::Zstd => MediaType::ImageLayerZstd,
-    };
-    let mut layer_descs = Vec::new();
-    if let Some(b) = &base {
-        for l in &b.layers {
-            layer_descs.push(Descriptor::new(
-                l.media_type.clone(),
-                l.size,
-                digest(&l.digest)?,
-            ));
-        }
-    }
-    for (_, b) in &blobs {
-        layer_descs.push(Descriptor::new(
-            layer_type.clone(),
-            b.size,
-            digest(&b.digest)?,
-        ));
-    }
+    let layer_descs = layer_descriptors(base, blobs, compression)?;
     let manifest = ImageManifestBuilder::default()
         .schema_version(SCHEMA_VERSION)
         .media_type(MediaType::ImageManifest)
@@ -362,7 +413,7 @@ pub fn write(
             digest(&cfg_hex)?,
         ))
         .layers(layer_descs)
-        .annotations(annotations(plan, base.as_ref()))
+        .annotations(annotations(plan, base))
         .build()
         .map_err(oci_err)?;
     let manifest_bytes = canonical(&manifest);
@@ -382,42 +433,104 @@ pub fn write(
         .manifests(vec![mdesc])
         .build()
         .map_err(oci_err)?;
-    let index_bytes = canonical(&index);
+    Ok(Documents {
+        config: cfg_bytes,
+        config_hex: cfg_hex,
+        manifest: manifest_bytes,
+        manifest_hex,
+        index: canonical(&index),
+    })
+}
 
-    // The archive: directories, blobs sorted by digest, index.json, oci-layout.
-    enum Src<'a> {
-        Bytes(&'a [u8]),
-        Ours(&'a Blob),
-        Base(u64, u64),
+/// The manifest's layer descriptors: the base's layers as they are, then the plan's.
+fn layer_descriptors(
+    base: Option<&BaseImage>,
+    blobs: &[(String, Blob)],
+    compression: Compression,
+) -> Result<Vec<Descriptor>, ErrorMessage> {
+    let layer_type = match compression {
+        Compression::Gzip => MediaType::ImageLayerGzip,
+        Compression::Zstd => MediaType::ImageLayerZstd,
+    };
+    let mut layer_descs = Vec::new();
+    if let Some(b) = base {
+        for l in &b.layers {
+            layer_descs.push(Descriptor::new(
+                l.media_type.clone(),
+                l.size,
+                digest(&l.digest)?,
+            ));
+        }
     }
+    for (_, b) in blobs {
+        layer_descs.push(Descriptor::new(
+            layer_type.clone(),
+            b.size,
+            digest(&b.digest)?,
+        ));
+    }
+    Ok(layer_descs)
+}
+
+/// Where the bytes of a blob of the archive come from.
+enum Src<'a> {
+    /// A JSON document.
+    Bytes(&'a [u8]),
+    /// A layer built here.
+    Ours(&'a Blob),
+    /// A layer of the base archive: its offset and size there.
+    Base(u64, u64),
+}
+
+/// The blobs of the archive by hex digest: the config and the manifest, the plan's layers, and the
+/// base's layers (a layer both have is copied from ours).
+fn members<'a>(
+    docs: &'a Documents,
+    blobs: &'a [(String, Blob)],
+    base: Option<&BaseImage>,
+) -> BTreeMap<String, Src<'a>> {
     let mut members: BTreeMap<String, Src<'_>> = BTreeMap::new();
-    members.insert(cfg_hex.clone(), Src::Bytes(&cfg_bytes));
-    members.insert(manifest_hex.clone(), Src::Bytes(&manifest_bytes));
-    for (_, b) in &blobs {
+    members.insert(docs.config_hex.clone(), Src::Bytes(&docs.config));
+    members.insert(docs.manifest_hex.clone(), Src::Bytes(&docs.manifest));
+    for (_, b) in blobs {
         members.insert(b.digest.clone(), Src::Ours(b));
     }
-    if let Some(b) = &base {
+    if let Some(b) = base {
         for l in &b.layers {
             members
                 .entry(l.digest.clone())
                 .or_insert(Src::Base(l.offset, l.size));
         }
     }
+    members
+}
+
+/// Writes the archive to its temporary name next to `final_path`: directories, blobs sorted by
+/// digest, index.json, oci-layout. Each layer's digest is checked as it is copied.
+fn write_archive(
+    req: &ExecuteRequest,
+    final_path: &Path,
+    tar: TarOptions,
+    host: &Host<'_>,
+    base: Option<&BaseImage>,
+    blobs: &[(String, Blob)],
+    docs: &Documents,
+) -> Result<Pending, ErrorMessage> {
+    let members = members(docs, blobs, base);
     let total: u64 = blobs.iter().map(|(_, b)| b.size).sum::<u64>()
-        + base
-            .as_ref()
-            .map_or(0, |b| b.layers.iter().map(|l| l.size).sum());
+        + base.map_or(0, |b| b.layers.iter().map(|l| l.size).sum());
     let name = final_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let reporter = Reporter::new(host, format!("writing {name}"), total);
     let callback = reporter.callback();
+    let cancel = || host.is_cancelled();
     let (file, writer) = Pending::create(final_path, req.options.force)?;
     let mut t = DetTar::new(writer, tar)
         .with_progress(Some(&callback))
         .with_cancel(Some(&cancel));
-    let mut base_file = match &base {
+    let mut base_file = match base {
         Some(b) => {
             Some(std::fs::File::open(&b.path).map_err(|e| errors::io("opening", &b.path, e))?)
         }
@@ -439,44 +552,25 @@ pub fn write(
                 check_digest(&got.sha256, hex, &b.path)?;
             }
             Src::Base(offset, size) => {
-                let base = base.as_ref().expect("base blobs come from a base");
+                let base = base.expect("base blobs come from a base");
                 let f = base_file.as_mut().expect("base file is open");
                 f.seek(SeekFrom::Start(*offset))
                     .map_err(|e| errors::io("reading", &base.path, e))?;
                 let got = t
                     .append_reader(&member, *size, 0o644, &mut f.take(*size))
                     .map_err(errors::archive)?;
-                if kerblam_archive::hex(&got.sha256) != *hex {
-                    return Err(ErrorMessage::invalid_input(format!(
-                        "the base archive {} is corrupt: blob sha256:{hex} has the digest sha256:{}",
-                        base.path.display(),
-                        kerblam_archive::hex(&got.sha256)
-                    )));
-                }
+                check_base_digest(&got.sha256, hex, &base.path)?;
             }
         }
     }
-    t.append_bytes("index.json", &index_bytes, 0o644)
+    t.append_bytes("index.json", &docs.index, 0o644)
         .map_err(errors::archive)?;
     t.append_bytes("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#, 0o644)
         .map_err(errors::archive)?;
     let (bytes, files) = t.counts();
     let writer = t.finish().map_err(errors::archive)?;
     reporter.done(bytes, files);
-    let pending = Pending::finish(ArtifactKind::OciArchive, file, writer)?;
-    let base = base.as_ref().map(|b| {
-        format!(
-            "{} archive {}, {} layers",
-            b.kind,
-            b.path.display(),
-            b.layers.len()
-        )
-    });
-    Ok(Written {
-        pending,
-        manifest_digest: format!("sha256:{manifest_hex}"),
-        base,
-    })
+    Pending::finish(ArtifactKind::OciArchive, file, writer)
 }
 
 fn check_digest(got: &[u8; 32], want: &str, path: &Path) -> Result<(), ErrorMessage> {
@@ -484,6 +578,19 @@ fn check_digest(got: &[u8; 32], want: &str, path: &Path) -> Result<(), ErrorMess
     if got != want {
         return Err(ErrorMessage::backend(format!(
             "the layer blob {} changed while it was copied (sha256:{got}, expected sha256:{want})",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a blob of the base archive `path` whose bytes do not hash to the digest `want` it is
+/// named by.
+fn check_base_digest(got: &[u8; 32], want: &str, path: &Path) -> Result<(), ErrorMessage> {
+    let got = kerblam_archive::hex(got);
+    if got != want {
+        return Err(ErrorMessage::invalid_input(format!(
+            "the base archive {} is corrupt: blob sha256:{want} has the digest sha256:{got}",
             path.display()
         )));
     }

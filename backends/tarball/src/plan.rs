@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use kerblam_backend_api::plan::{
-    Artifact, ArtifactKind, BackendPlan, PackagePlan, Preflight, Rendered, SourceKind,
+    Artifact, ArtifactKind, BackendPlan, FreezeInfo, PackagePlan, Preflight, Rendered, SourceKind,
 };
 use kerblam_backend_api::preflight::{SLACK_BYTES, TAR_BYTES_PER_ENTRY};
 use kerblam_backend_api::{ErrorMessage, PlanRequest};
@@ -116,17 +116,32 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
     let Some(f) = &plan.freeze else {
         return BackendPlan::default();
     };
+    let tarball = plan.output.file(".tar.zst");
+    let mut artifacts = freeze_artifacts(plan, &tarball);
+    if let Some(format) = oci {
+        artifacts.push(oci_artifact(plan, format));
+    }
+    BackendPlan {
+        artifacts,
+        preflight: freeze_preflight(plan, f, oci.is_some()),
+        usage: freeze_usage(&tarball),
+        ..BackendPlan::default()
+    }
+}
+
+/// The three files of a freeze: the `tarball` of the trees (and `kerblam-freeze/enter.sh`), the
+/// copy of its activate script, and the metadata JSON.
+fn freeze_artifacts(plan: &PackagePlan, tarball: &str) -> Vec<Artifact> {
     let mut trees: Vec<String> = plan
         .layers
         .iter()
         .map(|l| l.to.trim_start_matches('/').to_string())
         .collect();
     trees.push(crate::enter::PATH.to_string());
-    let tarball = plan.output.file(".tar.zst");
-    let mut artifacts = vec![
+    vec![
         Artifact {
             kind: ArtifactKind::Tarball,
-            path: tarball.clone(),
+            path: tarball.to_string(),
             format: Some("tar+zstd".into()),
             contents: trees,
         },
@@ -144,7 +159,12 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
             format: Some("kerblam.freeze/v1".into()),
             contents: vec!["the plan's `freeze`, `image.labels` and `metadata`".into()],
         },
-    ];
+    ]
+}
+
+/// The room a freeze `f` needs: the tarball streamed into the output directory and, with an OCI
+/// archive (`oci`), its layers in the temporary directory and again at the destination.
+fn freeze_preflight(plan: &PackagePlan, f: &FreezeInfo, oci: bool) -> Vec<Preflight> {
     let generated = plan.generated_bytes();
     let (total, entries, n_trees) = (f.total_bytes, f.entries, f.trees.len());
     let dest = plan.output.dir.clone();
@@ -161,8 +181,7 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
             ),
         },
     ];
-    if let Some(format) = oci {
-        artifacts.push(oci_artifact(plan, format));
+    if oci {
         // Each layer blob is compressed into the temporary directory, then copied into the
         // archive at the destination: one more copy in each (checks on one filesystem are added
         // up).
@@ -181,21 +200,21 @@ fn freeze(plan: &PackagePlan, oci: Option<&str>) -> BackendPlan {
             ),
         });
     }
-    let name = Path::new(&tarball)
+    preflight
+}
+
+/// How to use a frozen `tarball`: unpack it and enter it, or extract it at `/` as root.
+fn freeze_usage(tarball: &str) -> Vec<String> {
+    let name = Path::new(tarball)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    BackendPlan {
-        artifacts,
-        preflight,
-        usage: vec![
-            format!("unpack it: mkdir -p DIR && tar -xf {name} -C DIR"),
-            "run a command in it, no root needed (a private user namespace): DIR/kerblam-freeze/enter.sh COMMAND".into(),
-            "or a shell: DIR/kerblam-freeze/enter.sh".into(),
-            format!(
-                "or, as root, with the trees at their original paths: tar -xf {name} -C / && source /kerblam-freeze/activate.sh"
-            ),
-        ],
-        ..BackendPlan::default()
-    }
+    vec![
+        format!("unpack it: mkdir -p DIR && tar -xf {name} -C DIR"),
+        "run a command in it, no root needed (a private user namespace): DIR/kerblam-freeze/enter.sh COMMAND".into(),
+        "or a shell: DIR/kerblam-freeze/enter.sh".into(),
+        format!(
+            "or, as root, with the trees at their original paths: tar -xf {name} -C / && source /kerblam-freeze/activate.sh"
+        ),
+    ]
 }

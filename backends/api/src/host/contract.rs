@@ -97,6 +97,18 @@ pub fn plan_problems(
             part.name
         ));
     }
+    artifact_problems(plan, part, paths, &mut out);
+    rendered_problems(part, &mut out);
+    if let Some(line) = part.usage.iter().find(|l| l.contains('\n')) {
+        out.push(format!("a usage line holds a line break: {line:?}"));
+    }
+    out
+}
+
+/// What is wrong with the artifacts `part` lists, pushed to `out`: a kind kerblam writes itself, an
+/// unusable path, an image or a file named twice, a file where kerblam writes one of `plan`'s own
+/// artifacts or outside the plan's output directory.
+fn artifact_problems(plan: &PackagePlan, part: &BackendPlan, paths: &Paths, out: &mut Vec<String>) {
     let output_dir = normal_path(paths, &plan.output.dir);
     let hosts: Vec<(PathBuf, &Artifact)> = plan
         .artifacts
@@ -149,6 +161,11 @@ pub fn plan_problems(
         }
         files.push(at);
     }
+}
+
+/// What is wrong with the names of the files `part` renders, pushed to `out`: a name that is not
+/// one plain word, or a name used twice.
+fn rendered_problems(part: &BackendPlan, out: &mut Vec<String>) {
     let mut names: Vec<&str> = Vec::new();
     for r in &part.rendered {
         if r.name.is_empty() || r.name.contains(['/', '\0', '\n']) {
@@ -161,10 +178,6 @@ pub fn plan_problems(
         }
         names.push(&r.name);
     }
-    if let Some(line) = part.usage.iter().find(|l| l.contains('\n')) {
-        out.push(format!("a usage line holds a line break: {line:?}"));
-    }
-    out
 }
 
 /// What a planned path held before `execute`: nothing, or a file with this identity.

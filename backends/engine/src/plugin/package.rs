@@ -261,70 +261,14 @@ pub(super) fn stream(
 ) -> Result<(), ErrorMessage> {
     let plan = &req.plan;
     let root = Path::new(&req.paths.root);
-    let kerblam = Path::new(&req.paths.kerblam);
-    let mut extras: Vec<ExtraEntry<'_>> = Vec::with_capacity(entries.len() + 1);
-    extras.push(ExtraEntry {
-        path: CONTAINERFILE,
-        source: ExtraSource::Bytes(text.as_bytes()),
-        mode: 0o644,
-    });
-    let mut kerblam_size = 0;
-    // Bytes of the host entries (a file's size, the plan's figure for its trees), files in trees.
-    let (mut host_bytes, mut tree_files, mut trees) = (0, 0, 0);
-    for e in entries {
-        let source = match &e.source {
-            EntrySource::Kerblam => {
-                kerblam_size = std::fs::metadata(kerblam)
-                    .map_err(|err| {
-                        ErrorMessage::backend(format!(
-                            "cannot read the kerblam executable {}: {err}",
-                            kerblam.display()
-                        ))
-                    })?
-                    .len();
-                ExtraSource::File(kerblam)
-            }
-            EntrySource::Generated(text) => ExtraSource::Bytes(text.as_bytes()),
-            EntrySource::Host { path, exclude } => {
-                let p = Path::new(path);
-                // A symlink at the root of a host layer is followed (the engine copies what it
-                // points to); symlinks inside a tree are kept.
-                let meta = std::fs::metadata(p).map_err(|err| {
-                    ErrorMessage::invalid_input(format!("cannot read the host layer {path}: {err}"))
-                })?;
-                if meta.is_dir() {
-                    trees += 1;
-                    ExtraSource::Tree { path: p, exclude }
-                } else if meta.is_file() {
-                    host_bytes += meta.len();
-                    ExtraSource::File(p)
-                } else {
-                    return Err(ErrorMessage::unsupported(format!(
-                        "the host layer {path} is not a file or a directory; the {} backend cannot copy it",
-                        plan.backend.name
-                    )));
-                }
-            }
-        };
-        extras.push(ExtraEntry {
-            path: &e.path,
-            source,
-            mode: e.mode,
-        });
-    }
-    if trees > 0
-        && let Some(f) = &plan.freeze
-    {
-        host_bytes += f.total_bytes;
-        tree_files += f.total_files;
-    }
+    let extras = extras(req, text, entries)?;
     let opts = BuildOptions {
         no_cache: req.options.no_cache,
         network: how.network,
         ..BuildOptions::default()
     };
     let tar = how.tar;
-    let files = context.files.len() as u64 + (extras.len() - trees) as u64 + tree_files;
+    let files = context.files.len() as u64 + extras.files;
     host.info(&format!(
         "building {tag} with {} ({files} context files)",
         engine.name(),
@@ -332,8 +276,9 @@ pub(super) fn stream(
     let reporter = Reporter::new(
         host,
         "sending the build context",
-        context.total_bytes + kerblam_size + host_bytes,
+        context.total_bytes + extras.bytes,
     );
+    let extras = extras.entries;
     let cancelled = || host.is_cancelled();
     let (mut writer, mut reader) = pipe(&cancelled);
     std::thread::scope(|s| {
@@ -357,6 +302,100 @@ pub(super) fn stream(
             m
         })
     })
+}
+
+/// What [`stream`] adds to a build context besides the plan's context files, and what it weighs.
+struct Extras<'a> {
+    /// The Containerfile first, then one entry per generated entry.
+    entries: Vec<ExtraEntry<'a>>,
+    /// Bytes to send: the kerblam executable, the host files and the plan's figure for its trees.
+    bytes: u64,
+    /// Files to send: one per entry that is not a tree, and the plan's figure for the trees.
+    files: u64,
+}
+
+/// The Containerfile `text` and the generated `entries` as extra entries of a build context,
+/// looking at each file or tree on the host (in order) for its kind and size.
+fn extras<'a>(
+    req: &'a ExecuteRequest,
+    text: &'a str,
+    entries: &'a [ContextEntry],
+) -> Result<Extras<'a>, ErrorMessage> {
+    let plan = &req.plan;
+    let mut extras: Vec<ExtraEntry<'_>> = Vec::with_capacity(entries.len() + 1);
+    extras.push(ExtraEntry {
+        path: CONTAINERFILE,
+        source: ExtraSource::Bytes(text.as_bytes()),
+        mode: 0o644,
+    });
+    // Bytes of the kerblam executable and the host entries (a file's size, the plan's figure for
+    // its trees), files in trees.
+    let (mut bytes, mut tree_files, mut trees) = (0, 0, 0);
+    for e in entries {
+        let (source, size) = extra_source(req, e)?;
+        if matches!(source, ExtraSource::Tree { .. }) {
+            trees += 1;
+        }
+        bytes += size;
+        extras.push(ExtraEntry {
+            path: &e.path,
+            source,
+            mode: e.mode,
+        });
+    }
+    if trees > 0
+        && let Some(f) = &plan.freeze
+    {
+        bytes += f.total_bytes;
+        tree_files += f.total_files;
+    }
+    let files = (extras.len() - trees) as u64 + tree_files;
+    Ok(Extras {
+        entries: extras,
+        bytes,
+        files,
+    })
+}
+
+/// Where the content of the generated entry `e` comes from, and its size in bytes when it is the
+/// kerblam executable or a host file (0 for generated text and trees, whose size the plan gives).
+fn extra_source<'a>(
+    req: &'a ExecuteRequest,
+    e: &'a ContextEntry,
+) -> Result<(ExtraSource<'a>, u64), ErrorMessage> {
+    match &e.source {
+        EntrySource::Kerblam => {
+            let kerblam = Path::new(&req.paths.kerblam);
+            let size = std::fs::metadata(kerblam)
+                .map_err(|err| {
+                    ErrorMessage::backend(format!(
+                        "cannot read the kerblam executable {}: {err}",
+                        kerblam.display()
+                    ))
+                })?
+                .len();
+            Ok((ExtraSource::File(kerblam), size))
+        }
+        EntrySource::Generated(text) => Ok((ExtraSource::Bytes(text.as_bytes()), 0)),
+        EntrySource::Host { path, exclude } => {
+            let p = Path::new(path);
+            // A symlink at the root of a host layer is followed (the engine copies what it
+            // points to); symlinks inside a tree are kept.
+            let meta = std::fs::metadata(p).map_err(|err| {
+                ErrorMessage::invalid_input(format!("cannot read the host layer {path}: {err}"))
+            })?;
+            if meta.is_dir() {
+                Ok((ExtraSource::Tree { path: p, exclude }, 0))
+            } else if meta.is_file() {
+                Ok((ExtraSource::File(p), meta.len()))
+            } else {
+                Err(ErrorMessage::unsupported(format!(
+                    "the host layer {path} is not a file or a directory; the {} backend cannot copy it",
+                    req.plan.backend.name
+                )))
+            }
+        }
+    }
 }
 
 /// Saves the image `tag` into `file` (a `docker save` archive), which the host created and will

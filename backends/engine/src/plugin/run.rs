@@ -38,6 +38,52 @@ pub fn run(
     }
     engine.check_available().map_err(errors::engine)?;
     let tag = &plan.image.tag;
+    ensure_image(engine, req, host)?;
+    host.check_cancelled()?;
+    let who = identity(engine, req)?;
+    let opts = RunOptions {
+        mounts,
+        workdir: Some(plan.workdir.clone()),
+        entrypoint: (!plan.entrypoint.is_empty()).then(|| plan.entrypoint.clone()),
+        network,
+        user: who.user,
+        keep_id: who.keep_id,
+        tmpfs_home: who.tmpfs_home,
+        confine: who.confine.clone(),
+        ..RunOptions::default()
+    };
+    announce(engine, tag, network, &who, host);
+    let before = who
+        .give_back_to
+        .map(|_| Snapshot::take(&writable_dirs(&opts.mounts)));
+    let cancelled = || host.is_cancelled();
+    let ran = engine.run_cancellable(tag, &req.options.args, &opts, &cancelled);
+    // Whatever the run's outcome, what it created goes back to the user.
+    let gave = match (who.give_back_to, &before) {
+        (Some(owner), Some(snapshot)) => {
+            give_back(engine, tag, &opts.mounts, snapshot, owner, host)
+        }
+        _ => Ok(()),
+    };
+    let code = ran.map_err(errors::engine)?;
+    gave?;
+    Ok(ExecuteResult {
+        artifacts: vec![],
+        exit_code: Some(code),
+        notes: vec![],
+        pushed: None,
+    })
+}
+
+/// Makes sure the plan's image is in `engine`: pulls it by its digest when the plan pins one and
+/// no image archive is given, or loads the image archive the options name (tagging what it holds
+/// as the plan's image when the other engine named it differently).
+fn ensure_image(
+    engine: &Engine,
+    req: &ExecuteRequest,
+    host: &Host<'_>,
+) -> Result<(), ErrorMessage> {
+    let tag = &req.plan.image.tag;
     if req.options.image_archive.is_none()
         && let Some(pinned) = pinned(tag)
         && !engine.image_exists(tag).map_err(errors::engine)?
@@ -69,19 +115,12 @@ pub fn run(
             )));
         }
     }
-    host.check_cancelled()?;
-    let who = identity(engine, req)?;
-    let opts = RunOptions {
-        mounts,
-        workdir: Some(plan.workdir.clone()),
-        entrypoint: (!plan.entrypoint.is_empty()).then(|| plan.entrypoint.clone()),
-        network,
-        user: who.user,
-        keep_id: who.keep_id,
-        tmpfs_home: who.tmpfs_home,
-        confine: who.confine.clone(),
-        ..RunOptions::default()
-    };
+    Ok(())
+}
+
+/// Tells the user how the image runs: its network and identity, a root run refused, and the
+/// process limit a rootless engine cannot set.
+fn announce(engine: &Engine, tag: &str, network: Network, who: &Identity, host: &Host<'_>) {
     host.info(&format!(
         "running {tag} with {} (network {}{})",
         engine.name(),
@@ -100,26 +139,6 @@ pub fn run(
             engine.name()
         ));
     }
-    let before = who
-        .give_back_to
-        .map(|_| Snapshot::take(&writable_dirs(&opts.mounts)));
-    let cancelled = || host.is_cancelled();
-    let ran = engine.run_cancellable(tag, &req.options.args, &opts, &cancelled);
-    // Whatever the run's outcome, what it created goes back to the user.
-    let gave = match (who.give_back_to, &before) {
-        (Some(owner), Some(snapshot)) => {
-            give_back(engine, tag, &opts.mounts, snapshot, owner, host)
-        }
-        _ => Ok(()),
-    };
-    let code = ran.map_err(errors::engine)?;
-    gave?;
-    Ok(ExecuteResult {
-        artifacts: vec![],
-        exit_code: Some(code),
-        notes: vec![],
-        pushed: None,
-    })
 }
 
 /// `tag` as a registry reference pinned by digest (what `kerblam package --push` records), which
@@ -442,9 +461,12 @@ fn load(engine: &Engine, path: &Path, host: &Host<'_>) -> Result<Vec<String>, Er
             });
             let loaded = engine.load(&mut input);
             drop(input);
-            let copied = copier
-                .join()
-                .unwrap_or_else(|_| Err(kerblam_archive::Error::invalid("image copy panicked")));
+            let copied = copier.join().unwrap_or_else(|_| {
+                Err(kerblam_archive::Error::new(
+                    kerblam_archive::ErrorKind::Io,
+                    "image copy panicked",
+                ))
+            });
             copied.map_err(errors::archive)?;
             loaded.map_err(errors::engine)
         });
