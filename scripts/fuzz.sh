@@ -47,7 +47,7 @@ seed() { # seed TARGET FILE...
 }
 seed manifest tests/fixtures/valid/*.toml tests/fixtures/invalid/*.toml examples/*/kerblam.toml
 seed freeze_spec examples/freeze/freeze.toml fuzz/seeds/freeze_spec/*
-seed plan_json backends/conformance/golden/*.json fuzz/seeds/plan_json/*
+seed plan_json contract/conformance/golden/*.json fuzz/seeds/plan_json/*
 # `kerblam plan` of the examples, as snapshotted by tests/it/plan_cli.rs: after insta's front matter,
 # one `==== <pipe>.plan.json ====` section per plan.
 awk -v dir="$corpus/plan_json" '

@@ -2,7 +2,7 @@
 //! backend in any language gets it right without writing a line of it.
 //!
 //! Its layout, checksums and what `kerblam replay` verifies are specified in
-//! `backends/archive/FORMAT.md`; `kerblam-archive` is the implementation. Here the host uses it:
+//! `libs/archive/FORMAT.md`; `kerblam-archive` is the implementation. Here the host uses it:
 //!
 //! - [`Pending::start`] opens the archive under a temporary name next to its final path (refusing
 //!   an existing archive before minutes of building) and writes the manifest (checked again as

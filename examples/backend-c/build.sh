@@ -10,6 +10,6 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 cd "$here"
 ${CC:-cc} -std=c11 -Wall -Wextra -Werror ${CFLAGS:--O2} -shared -fPIC \
-    -I ../../backends/api/include -o "$out/libkerblam_backend_cbuild.so" \
+    -I ../../contract/api/include -o "$out/libkerblam_backend_cbuild.so" \
     json.c request.c render.c preflight.c kerblam_backend_cbuild.c
 echo "built $out/libkerblam_backend_cbuild.so"

@@ -14,7 +14,7 @@
  *     ENTRYPOINT ["/bin/sh","/kerblam-replay.sh"]
  *     CMD []
  *
- * The rules come from engine behaviour (kerblam's own renderer, backends/render, follows the same):
+ * The rules come from engine behaviour (kerblam's own renderer, libs/render, follows the same):
  * COPY in JSON form with one source works with Docker's legacy builder, BuildKit and podman;
  * `COPY --chmod` needs BuildKit, so modes are set on the staged files instead; values are
  * double-quoted with `\`, `"` and `$` escaped so no variable is expanded; COPY's JSON form cannot

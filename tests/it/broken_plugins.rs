@@ -57,7 +57,7 @@ fn nothing_written(p: &TestProject, o: &std::process::Output) {
 fn a_plugin_that_panics_in_execute_is_a_clear_error_and_exit_1() {
     let dir = testing::build_standalone(
         &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("backends/api/tests/plugins/panicky/Cargo.toml"),
+            .join("contract/api/tests/plugins/panicky/Cargo.toml"),
     )
     .unwrap();
     let p = TestProject::example("process");

@@ -315,15 +315,15 @@ fn the_c_example_backend_builds_the_base_on_the_plans_context() {
     builds_the_base_on_the_plans_context(&c_example(out.path()));
 }
 
-/// The Rust skeleton of `backends/api/README.md`, built as its own crate: it claims what a pipe's
+/// The Rust skeleton of `contract/api/README.md`, built as its own crate: it claims what a pipe's
 /// plan needs, so `kerblam plan` shows its part (only its `execute` is left to write).
 #[test]
 fn the_readmes_rust_skeleton_plans_a_pipe() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(repo.join("backends/api/README.md")).unwrap();
+    let readme = std::fs::read_to_string(repo.join("contract/api/README.md")).unwrap();
     let start = readme
         .find("```rust\nuse kerblam_backend_api::")
-        .expect("the Rust skeleton in backends/api/README.md");
+        .expect("the Rust skeleton in contract/api/README.md");
     let code = &readme[start + "```rust\n".len()..];
     let code = &code[..code.find("```").unwrap()];
     let t = tempfile::tempdir().unwrap();
@@ -336,7 +336,7 @@ fn the_readmes_rust_skeleton_plans_a_pipe() {
             "[package]\nname = \"kerblam-backend-mine\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
              [workspace]\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\n\
              kerblam-backend-api = {{ path = {:?} }}\n",
-            repo.join("backends/api").display().to_string()
+            repo.join("contract/api").display().to_string()
         ),
     )
     .unwrap();

@@ -119,7 +119,7 @@ pub fn build_standalone(manifest: &Path) -> Result<PathBuf, String> {
     })
 }
 
-/// Compile the C test fixture `backends/api/tests/plugins/cplugin.c` (deliberately broken plugins,
+/// Compile the C test fixture `contract/api/tests/plugins/cplugin.c` (deliberately broken plugins,
 /// chosen with `-D` definitions) against `include/kerblam_backend.h` into `dir/file`, with `$CC`
 /// or `cc`. Panics with the compiler's output when it fails.
 pub fn c_fixture(dir: &Path, file: &str, defines: &[&str]) -> PathBuf {

