@@ -183,6 +183,19 @@ fn sym<T: Copy>(lib: &Library, name: &str) -> Option<T> {
 }
 
 impl Plugin {
+    /// The JSON of an execute request, once the plugin is known to have every capability it
+    /// needs (refused naming what is missing, before the plugin is called).
+    fn request_bytes(&self, request: &ExecuteRequest) -> Result<Vec<u8>, CallError> {
+        let missing = self.missing_capabilities(request);
+        if !missing.is_empty() {
+            return Err(CallError::Missing {
+                backend: self.name().to_string(),
+                missing,
+            });
+        }
+        serde_json::to_vec(request).map_err(serialize)
+    }
+
     /// Load and validate the library at `path`: ELF header check, `dlopen` with
     /// `RTLD_NOW | RTLD_LOCAL` (never closed), the ABI version, all four symbols, and a valid
     /// describe reply to `hello` within [`DESCRIBE_TIMEOUT`].
@@ -504,14 +517,7 @@ impl Plugin {
         grace: Duration,
         timeout: Option<Duration>,
     ) -> Result<ExecuteResult, CallError> {
-        let missing = self.missing_capabilities(request);
-        if !missing.is_empty() {
-            return Err(CallError::Missing {
-                backend: self.name().to_string(),
-                missing,
-            });
-        }
-        let bytes = serde_json::to_vec(request).map_err(serialize)?;
+        let bytes = self.request_bytes(request)?;
         let session = Session::leak(self.name(), callbacks.clone(), self.inner.late.clone());
         let run = self.call(session, bytes);
         let (tx, rx) = mpsc::channel();
@@ -615,14 +621,7 @@ impl Plugin {
         callbacks: Arc<dyn HostCallbacks>,
         timeout: Option<Duration>,
     ) -> Result<ExecuteResult, CallError> {
-        let missing = self.missing_capabilities(request);
-        if !missing.is_empty() {
-            return Err(CallError::Missing {
-                backend: self.name().to_string(),
-                missing,
-            });
-        }
-        let bytes = serde_json::to_vec(request).map_err(serialize)?;
+        let bytes = self.request_bytes(request)?;
         let raw = self.raw_execute(bytes, callbacks, timeout)?;
         self.interpret(&raw)
     }
