@@ -54,7 +54,7 @@ pub fn require_push(plugin: &Plugin) -> Result<(), Exit> {
         return Ok(());
     }
     Err(Exit::invalid(format!(
-        "the {} backend cannot push to a registry (--push)\nhelp: package with --backend docker, podman or tarball (`kerblam backends` shows which backends can push), or push its output yourself with `skopeo copy` or `oras push`",
+        "the {} backend cannot push to a registry (--push)\nhelp: use --backend docker, podman or tarball (`kerblam backends` shows which backends can push), or push what it made yourself with `skopeo copy` or `oras push`",
         d.name
     )))
 }
