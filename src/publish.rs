@@ -205,3 +205,60 @@ pub fn check_subject(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(pushed: Option<&str>) -> ExecuteResult {
+        ExecuteResult {
+            pushed: pushed.map(String::from),
+            ..ExecuteResult::default()
+        }
+    }
+
+    fn refused(asked: Option<&str>, pushed: Option<&str>) -> String {
+        let asked = asked.map(|a| Reference::parse(a).unwrap());
+        match check_pushed("liar", asked.as_ref(), &result(pushed)) {
+            Ok(_) => panic!("{pushed:?} for {asked:?} was believed"),
+            Err(e) => {
+                assert_eq!(e.code, exit::FAILURE);
+                assert!(
+                    e.message.contains("backend \"liar\" broke its contract"),
+                    "{}",
+                    e.message
+                );
+                e.message
+            }
+        }
+    }
+
+    const D: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    /// What the host refuses of a backend's push without asking the registry.
+    #[test]
+    fn a_push_report_that_cannot_be_true_is_a_breach() {
+        assert!(check_pushed("b", None, &result(None)).unwrap().is_none());
+        let m = refused(None, Some(&format!("127.0.0.1:1/lab/x@{D}")));
+        assert!(m.contains("nobody asked for"), "{m}");
+        let m = refused(Some("127.0.0.1:1/lab/x:v1"), None);
+        assert!(m.contains("reports no push"), "{m}");
+        let m = refused(Some("127.0.0.1:1/lab/x:v1"), Some("127.0.0.1:1/lab/x:v1"));
+        assert!(m.contains("not REGISTRY/REPO@sha256"), "{m}");
+        let m = refused(
+            Some("127.0.0.1:1/lab/x:v1"),
+            Some(&format!("127.0.0.1:1/lab/other@{D}")),
+        );
+        assert!(m.contains("asked to push to 127.0.0.1:1/lab/x"), "{m}");
+    }
+
+    #[test]
+    fn a_push_target_names_a_repository_not_a_digest() {
+        assert!(target("ghcr.io/lab/x:v1").is_ok());
+        assert_eq!(target("lab/x").unwrap_err().code, exit::INVALID);
+        assert_eq!(
+            target(&format!("ghcr.io/lab/x@{D}")).unwrap_err().code,
+            exit::INVALID
+        );
+    }
+}
