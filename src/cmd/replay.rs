@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, ValueEnum};
 use kerblam_archive::{ErrorKind, ExtractOptions, Layout, ReplayArchive};
+use kerblam_backend_api::host::Plugin;
 use kerblam_backend_api::ownership::Snapshot;
 use kerblam_backend_api::{Action, ExecuteOptions};
 use kerblam_compiler::{CheckOptions, Project};
@@ -83,7 +84,7 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
     signals::install()?;
     // Relative paths are relative to where kerblam was started (-C DIR or the working directory).
     let start = crate::cmd::plan::start_dir(global);
-    let opened = Opened::open(global, &args, &start)?;
+    let mut opened = Opened::open(global, &args, &start)?;
     signals::check()?;
     let dest = match &args.dest {
         Some(d) => start.join(d),
@@ -100,7 +101,8 @@ pub fn run(global: &GlobalArgs, args: ReplayArgs) -> miette::Result<u8> {
         return Ok(exit::OK);
     }
     let mut plan = replay_plan(&opened, &dest, &args)?;
-    let (plugin, paths) = backend_for(global, &args, &mut plan, &dest)?;
+    let early = opened.plugin.take();
+    let (plugin, paths) = backend_for(global, &args, early, &mut plan, &dest)?;
     let options = run_options(&args, &opened, &mut plan, owner);
     execute::hand_over(&dest, &plan, owner, None)?;
     let result = execute::execute(global, &plugin, Action::Run, &plan, &paths, options, None)?;
@@ -118,6 +120,8 @@ struct Opened {
     path: PathBuf,
     /// How messages name it: its path, or the registry reference it came from.
     shown: String,
+    /// The backend loaded (and checked for a local engine) before anything was unpacked.
+    plugin: Option<Plugin>,
     /// Keeps the temporary file of a fetched archive until the replay is done.
     _fetched: Option<crate::publish::FetchedArchive>,
 }
@@ -152,7 +156,7 @@ impl Opened {
         if let (Some(r), Some(f)) = (&remote, &fetched) {
             crate::publish::check_subject(r, &f.fetched, archive.image_name())?;
         }
-        refuse_remote_engine(global, args, &archive)?;
+        let plugin = early_plugin(global, args, &archive)?;
         if !archive.verified() {
             output::warn(format!(
                 "{shown} is a Kerblam! 1.x archive: it carries no checksums to verify"
@@ -162,6 +166,7 @@ impl Opened {
             archive,
             path,
             shown,
+            plugin,
             _fetched: fetched,
         })
     }
@@ -262,18 +267,23 @@ fn replay_plan(opened: &Opened, dest: &Path, args: &ReplayArgs) -> miette::Resul
 fn backend_for(
     global: &GlobalArgs,
     args: &ReplayArgs,
+    early: Option<Plugin>,
     plan: &mut PackagePlan,
     dest: &Path,
-) -> miette::Result<(
-    kerblam_backend_api::host::Plugin,
-    kerblam_backend_api::Paths,
-)> {
+) -> miette::Result<(Plugin, kerblam_backend_api::Paths)> {
     let backend = match &args.backend {
         Some(backend) => backend.clone(),
-        None => runner(global, &plan.backend.name, dest),
+        None => runner(global, early.as_ref(), &plan.backend.name, dest),
     };
-    let plugin = execute::load(global, &backend)?;
-    execute::require_local_engine(&plugin)?;
+    // The plugin loaded before unpacking, when it is the one that runs; else load this one now.
+    let plugin = match early.filter(|p| p.describe().name == backend) {
+        Some(p) => p,
+        None => {
+            let p = execute::load(global, &backend)?;
+            execute::require_local_engine(&p)?;
+            p
+        }
+    };
     let paths = execute::paths(dest)?;
     if backend != plan.backend.name {
         plan.backend.name = backend;
@@ -339,14 +349,15 @@ fn is_pinned(name: &str) -> bool {
     kerblam_registry::Reference::parse(name).is_ok_and(|r| r.digest.is_some())
 }
 
-/// A replay needs an engine that sees this machine's files: refused before anything is unpacked
-/// when the backend it will run with (the one asked for, or the package's own) talks to an
-/// engine on another machine.
-fn refuse_remote_engine(
+/// The backend the replay will most likely run with (the one asked for, or the package's own),
+/// loaded before anything is unpacked: a replay needs an engine that sees this machine's files,
+/// so one whose engine is remote is refused here. `None` when it cannot be known yet (a Kerblam!
+/// 1.x archive) or is not installed; [`backend_for`] then loads the one it picks.
+fn early_plugin(
     global: &GlobalArgs,
     args: &ReplayArgs,
     archive: &ReplayArchive,
-) -> miette::Result<()> {
+) -> miette::Result<Option<Plugin>> {
     let named = match &args.backend {
         Some(b) => Some(b.clone()),
         None => archive
@@ -355,9 +366,10 @@ fn refuse_remote_engine(
             .map(|plan| plan.backend.name),
     };
     let Some(plugin) = named.and_then(|b| execute::load(global, &b).ok()) else {
-        return Ok(());
+        return Ok(None);
     };
-    Ok(execute::require_local_engine(&plugin)?)
+    execute::require_local_engine(&plugin)?;
+    Ok(Some(plugin))
 }
 
 /// Makes the input data directory's mount read-only where the plan allows it: the pipe has no
@@ -381,11 +393,15 @@ fn inputs_read_only(plan: &mut PackagePlan) {
 /// The backend to replay with: the package's, unless that one cannot run images (a package made
 /// by the tarball backend, whose image was built elsewhere from its context archive); then the
 /// packaged manifest's `execution.backend` (default docker).
-fn runner(global: &GlobalArgs, packaged: &str, dest: &Path) -> String {
-    let can_run = crate::cmd::backends::registry(global)
-        .get(packaged)
-        .map(|p| p.describe().capabilities.actions.contains(&Action::Run))
-        .unwrap_or(true);
+fn runner(global: &GlobalArgs, early: Option<&Plugin>, packaged: &str, dest: &Path) -> String {
+    let runs = |p: &Plugin| p.describe().capabilities.actions.contains(&Action::Run);
+    let can_run = match early.filter(|p| p.describe().name == packaged) {
+        Some(p) => runs(p),
+        None => crate::cmd::backends::registry(global)
+            .get(packaged)
+            .map(runs)
+            .unwrap_or(true),
+    };
     if can_run {
         return packaged.to_string();
     }
