@@ -75,9 +75,8 @@ pub fn check_pushed(
         }
         (Some(a), Some(r)) => (a, r),
     };
-    let pinned = Reference::parse(reported)
-        .ok()
-        .filter(|p| p.digest.is_some() && p.tag.is_none())
+    let pinned = Reference::parse_pinned(reported)
+        .filter(|p| p.tag.is_none())
         .ok_or_else(|| {
             breach(format!(
                 "it reports pushing {reported:?}, which is not REGISTRY/REPO@sha256:<digest>"

@@ -245,7 +245,10 @@ fn replay_plan(opened: &Opened, dest: &Path, args: &ReplayArgs) -> miette::Resul
     };
     // A pushed package names its image by digest (`kerblam package --push`): run exactly that
     // image, pulled by its digest when the engine does not hold it.
-    if let Some(pinned) = archive.image_name().filter(|n| is_pinned(n)) {
+    if let Some(pinned) = archive
+        .image_name()
+        .filter(|n| kerblam_registry::Reference::parse_pinned(n).is_some())
+    {
         plan.image.tag = pinned.to_string();
     }
     kerblam_backend_api::confine::check_plan(&plan, dest).map_err(|e| {
@@ -342,11 +345,6 @@ fn run_options(
         confine,
         ..ExecuteOptions::default()
     }
-}
-
-/// Whether an image name is a registry reference pinned by digest.
-fn is_pinned(name: &str) -> bool {
-    kerblam_registry::Reference::parse(name).is_ok_and(|r| r.digest.is_some())
 }
 
 /// The backend the replay will most likely run with (the one asked for, or the package's own),

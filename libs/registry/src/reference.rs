@@ -72,6 +72,12 @@ impl Reference {
         })
     }
 
+    /// `text` when it is a reference pinned by a digest (what `--push` records and a replay may
+    /// pull: never a tag, which can move); `None` for a plain tag or anything else.
+    pub fn parse_pinned(text: &str) -> Option<Reference> {
+        Reference::parse(text).ok().filter(|r| r.digest.is_some())
+    }
+
     /// The same repository, pinned to `digest` (no tag).
     pub fn pinned(&self, digest: &str) -> Reference {
         Reference {

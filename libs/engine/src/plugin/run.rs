@@ -85,7 +85,7 @@ fn ensure_image(
 ) -> Result<(), ErrorMessage> {
     let tag = &req.plan.image.tag;
     if req.options.image_archive.is_none()
-        && let Some(pinned) = pinned(tag)
+        && let Some(pinned) = kerblam_registry::Reference::parse_pinned(tag)
         && !engine.image_exists(tag).map_err(errors::engine)?
     {
         host.info(&format!(
@@ -139,14 +139,6 @@ fn announce(engine: &Engine, tag: &str, network: Network, who: &Identity, host: 
             engine.name()
         ));
     }
-}
-
-/// `tag` as a registry reference pinned by digest (what `kerblam package --push` records), which
-/// may be pulled: never a tag, which can move.
-fn pinned(tag: &str) -> Option<kerblam_registry::Reference> {
-    kerblam_registry::Reference::parse(tag)
-        .ok()
-        .filter(|r| r.digest.is_some())
 }
 
 /// A remote engine cannot mount this machine's directories: refuse before anything runs.
