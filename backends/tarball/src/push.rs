@@ -3,6 +3,7 @@
 //! credentials the user keeps for `docker login` / `podman login`.
 
 use kerblam_backend_api::{ErrorMessage, ExecuteRequest, Host};
+use kerblam_registry::plugin::error_message;
 use kerblam_registry::{Client, Reference};
 
 use crate::pending::Pending;
@@ -17,8 +18,7 @@ pub fn push(
     let Some(target) = &req.options.push else {
         return Ok(None);
     };
-    let target =
-        Reference::parse(target).map_err(|e| ErrorMessage::invalid_input(e.with_help()))?;
+    let target = Reference::parse(target).map_err(error_message)?;
     let Some(oci) = oci else {
         return Err(ErrorMessage::invalid_input(
             "--push needs the OCI image archive, and this plan writes none",
@@ -29,21 +29,9 @@ pub fn push(
         "pushing {} to {target}",
         oci.final_path().display()
     ));
-    let registry = |e: kerblam_registry::Error| {
-        let m = if e.is_user_error() {
-            ErrorMessage::invalid_input(e.to_string())
-        } else {
-            ErrorMessage::backend(e.to_string())
-        };
-        use miette::Diagnostic;
-        match e.help() {
-            Some(h) => m.with_help(h.to_string()),
-            None => m,
-        }
-    };
-    let client = Client::new(&target).map_err(registry)?;
+    let client = Client::new(&target).map_err(error_message)?;
     let pushed =
         kerblam_registry::push_oci_archive(&client, oci.reader()?, oci.final_path(), &target)
-            .map_err(registry)?;
+            .map_err(error_message)?;
     Ok(Some(pushed.reference.to_string()))
 }

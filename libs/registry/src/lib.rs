@@ -27,6 +27,8 @@ mod credentials;
 mod error;
 #[cfg(feature = "client")]
 mod oci_archive;
+#[cfg(feature = "plugin")]
+pub mod plugin;
 mod reference;
 
 #[cfg(feature = "client")]

@@ -150,7 +150,7 @@ pub(crate) fn push(
         return Ok(None);
     };
     let target = kerblam_registry::Reference::parse(target)
-        .map_err(|e| ErrorMessage::invalid_input(e.to_string()))?;
+        .map_err(kerblam_registry::plugin::error_message)?;
     host.check_cancelled()?;
     host.info(&format!(
         "pushing {} to {target} with {}",
